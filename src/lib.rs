@@ -1,0 +1,1 @@
+//! gama-vr-relay (work in progress)
