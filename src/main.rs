@@ -1,1 +1,184 @@
-fn main() {}
+//! The `gama-vr-relay` binary: command line, configuration, logging and signals. Everything else
+//! lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use gama_vr_relay::config::{self, IGNORED_LEGACY_ENV, Sources};
+use gama_vr_relay::{Config, Server};
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+/// Relay between a GAMA simulation (SIMPLE plugin) and Unity VR headsets, with an admin page.
+///
+/// Settings come from built-in defaults, then --config FILE, then the environment (a `.env` file in
+/// the working directory is read; the SIMPLE webplatform's variable names work), then these flags.
+/// See config/default.toml for every setting.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Configuration file (TOML), layered over the built-in defaults.
+    #[arg(long, short = 'c', env = "GAMA_VR_RELAY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// GAMA server host (gama.host, GAMA_IP_ADDRESS).
+    #[arg(long, value_name = "HOST")]
+    gama_host: Option<String>,
+    /// GAMA server port (gama.port, GAMA_WS_PORT).
+    #[arg(long, value_name = "PORT")]
+    gama_port: Option<String>,
+    /// Port headsets connect to (headsets.port, HEADSET_WS_PORT).
+    #[arg(long, value_name = "PORT")]
+    headset_port: Option<String>,
+    /// Address the admin page listens on (admin.host, WEB_APPLICATION_HOST).
+    #[arg(long, value_name = "HOST")]
+    admin_host: Option<String>,
+    /// Port of the admin page (admin.port, WEB_APPLICATION_PORT).
+    #[arg(long, value_name = "PORT")]
+    admin_port: Option<String>,
+    /// Learning-package folder (session.learning_package_path, LEARNING_PACKAGE_PATH).
+    #[arg(long, value_name = "DIR")]
+    learning_packages: Option<String>,
+    /// Debug logs (log.verbose, VERBOSE).
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// Any setting, as section.key=value (e.g. --set headsets.missed_heartbeats=5). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl Cli {
+    fn sources(&self) -> anyhow::Result<Sources> {
+        let mut cli = Vec::new();
+        let mut flag = |key: &str, value: &Option<String>, name: &str| {
+            if let Some(v) = value {
+                cli.push((key.to_string(), v.clone(), name.to_string()));
+            }
+        };
+        flag("gama.host", &self.gama_host, "--gama-host");
+        flag("gama.port", &self.gama_port, "--gama-port");
+        flag("headsets.port", &self.headset_port, "--headset-port");
+        flag("admin.host", &self.admin_host, "--admin-host");
+        flag("admin.port", &self.admin_port, "--admin-port");
+        flag(
+            "session.learning_package_path",
+            &self.learning_packages,
+            "--learning-packages",
+        );
+        if self.verbose {
+            cli.push(("log.verbose".into(), "true".into(), "--verbose".into()));
+        }
+        for setting in &self.set {
+            let (key, value) = setting
+                .split_once('=')
+                .with_context(|| format!("--set {setting:?}: expected section.key=value"))?;
+            cli.push((key.trim().to_string(), value.to_string(), "--set".into()));
+        }
+        Ok(Sources {
+            file: self.config.clone(),
+            env: std::env::vars().collect(),
+            cli,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The webplatform's .env, if there is one here; real environment variables win over it.
+    let dotenv = match dotenvy::dotenv() {
+        Ok(path) => Some(Ok(path)),
+        Err(e) if e.not_found() => None,
+        Err(e) => Some(Err(e)),
+    };
+    let config = match cli
+        .sources()
+        .and_then(|s| config::load(&s).map_err(Into::into))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gama-vr-relay: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    match dotenv {
+        Some(Ok(path)) => info!("read environment from {}", path.display()),
+        Some(Err(e)) => {
+            error!("cannot read .env: {e}");
+            return ExitCode::from(2);
+        }
+        None => {}
+    }
+    for (name, why) in IGNORED_LEGACY_ENV {
+        if std::env::var_os(name).is_some() {
+            info!("{name} is ignored: {why}");
+        }
+    }
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "gama-vr-relay starting"
+    );
+    for line in config.describe() {
+        info!("config {line}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.log_filter()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let server = Server::bind(config).await?;
+    let handle = server.spawn();
+    shutdown_signal().await;
+    info!("shutting down");
+    if !handle.shutdown(Duration::from_secs(2)).await {
+        info!("some connections did not close in time; exiting anyway");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,266 @@
+//! The admin HTTP API: the contract of the admin page and of scripts driving a session.
+//!
+//! Every answer is JSON; every error is `{"error": "<plain words>"}` with a fitting status code.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+
+use crate::gama::GamaError;
+use crate::relay::{OpError, Relay};
+
+/// The API's routes.
+pub fn router(relay: Relay) -> Router {
+    let limit = relay.config().admin.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/state", get(state))
+        .route("/api/models", get(models))
+        .route("/api/models/rescan", post(rescan))
+        .route("/api/models/{index}/select", post(select))
+        .route("/api/models/{index}/splash", get(splash))
+        .route("/api/experiment/launch", post(launch))
+        .route("/api/experiment/pause", post(pause))
+        .route("/api/experiment/resume", post(resume))
+        .route("/api/experiment/stop", post(stop))
+        .route("/api/players/{id}", delete(remove_player))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(relay)
+}
+
+/// An API error: status code and message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        let status = match &e {
+            OpError::Conflict(_) => StatusCode::CONFLICT,
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OpError::Gama(g) => match g {
+                GamaError::NotConnected | GamaError::Busy(_) | GamaError::Disconnected(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                GamaError::NoExperiment => StatusCode::CONFLICT,
+                GamaError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                GamaError::Rejected { .. } => StatusCode::BAD_GATEWAY,
+            },
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Serialize)]
+struct Done {
+    ok: bool,
+}
+
+const DONE: axum::Json<Done> = axum::Json(Done { ok: true });
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn state(State(relay): State<Relay>) -> impl IntoResponse {
+    axum::Json(relay.snapshot())
+}
+
+#[derive(Serialize)]
+struct ModelEntry {
+    index: usize,
+    name: String,
+    experiment_name: String,
+    model_file_path: String,
+    min_players: Option<u32>,
+    max_players: Option<u32>,
+    selected_monitoring: Option<String>,
+    splashscreen: Option<String>,
+    settings_file: String,
+    selected: bool,
+}
+
+async fn models(State(relay): State<Relay>) -> impl IntoResponse {
+    let catalog = relay.catalog();
+    let selected = relay.selected_model().map(|m| m.index);
+    let models: Vec<ModelEntry> = catalog
+        .models
+        .iter()
+        .map(|m| ModelEntry {
+            index: m.index,
+            name: m.name.clone(),
+            experiment_name: m.experiment_name.clone(),
+            model_file_path: m.model_file_path.display().to_string(),
+            min_players: m.min_players,
+            max_players: m.max_players,
+            selected_monitoring: m.selected_monitoring.clone(),
+            splashscreen: m
+                .splashscreen
+                .as_ref()
+                .map(|_| format!("/api/models/{}/splash", m.index)),
+            settings_file: m.settings_file.display().to_string(),
+            selected: Some(m.index) == selected,
+        })
+        .collect();
+    axum::Json(json!({
+        "selected": selected,
+        "models": models,
+        "catalog": catalog.entries,
+        "problems": catalog.problems,
+    }))
+}
+
+async fn rescan(State(relay): State<Relay>) -> impl IntoResponse {
+    relay.rescan();
+    models(State(relay)).await
+}
+
+fn parse_index(raw: &str) -> ApiResult<usize> {
+    raw.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{raw:?} is not a model index"),
+        )
+    })
+}
+
+async fn select(State(relay): State<Relay>, Path(index): Path<String>) -> ApiResult<Response> {
+    let model = relay.select_model(parse_index(&index)?)?;
+    Ok(
+        axum::Json(json!({ "ok": true, "selected": model.index, "name": model.name }))
+            .into_response(),
+    )
+}
+
+async fn splash(State(relay): State<Relay>, Path(index): Path<String>) -> ApiResult<Response> {
+    let index = parse_index(&index)?;
+    let path = relay
+        .catalog()
+        .models
+        .get(index)
+        .and_then(|m| m.splashscreen.clone())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this model has no splash image"))?;
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let mime = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("svg") => "image/svg+xml",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    };
+    Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
+}
+
+/// `{"force": true}`; an empty body means no force. `"true"` is accepted as well.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaunchBody {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    force: bool,
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Text(String),
+    }
+    match B::deserialize(d)? {
+        B::Bool(b) => Ok(b),
+        B::Text(t) => match t.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" | "" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "force must be true or false, not {other:?}"
+            ))),
+        },
+    }
+}
+
+fn body_json<T: for<'de> Deserialize<'de> + Default>(
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<T> {
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+async fn launch(
+    State(relay): State<Relay>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let body: LaunchBody = body_json(body)?;
+    relay.launch(body.force).await?;
+    Ok(DONE)
+}
+
+async fn pause(State(relay): State<Relay>) -> ApiResult<impl IntoResponse> {
+    relay.pause().await?;
+    Ok(DONE)
+}
+
+async fn resume(State(relay): State<Relay>) -> ApiResult<impl IntoResponse> {
+    relay.resume().await?;
+    Ok(DONE)
+}
+
+async fn stop(State(relay): State<Relay>) -> ApiResult<impl IntoResponse> {
+    relay.stop().await?;
+    Ok(DONE)
+}
+
+async fn remove_player(
+    State(relay): State<Relay>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    relay.remove_player(&id)?;
+    Ok(DONE)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint")
+}

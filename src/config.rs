@@ -1,0 +1,848 @@
+//! Configuration: typed settings, their layered sources, and validation.
+//!
+//! The built-in defaults are `config/default.toml`, embedded at compile time, so the documented file
+//! and the behaviour can never drift apart. Layers, weakest first: defaults, `--config FILE`, the
+//! environment (the SIMPLE webplatform's `.env` names and `GAMA_VR_RELAY_<SECTION>__<KEY>`), and the
+//! command line. Values given as text (environment, command line) are converted according to the type
+//! of the setting's default, so `AGGRESSIVE_DISCONNECT=yes` and `--set gama.port=1001` both work and a
+//! bad value is reported with the variable or flag that carried it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Tag, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// The documented defaults, embedded in the binary.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of the relay's own environment variables: `GAMA_VR_RELAY_HEADSETS__PORT=9000`.
+pub const ENV_PREFIX: &str = "GAMA_VR_RELAY_";
+
+/// The webplatform's `.env` names this relay honours, and the setting each one sets.
+pub const LEGACY_ENV: &[(&str, &str)] = &[
+    ("GAMA_IP_ADDRESS", "gama.host"),
+    ("GAMA_WS_PORT", "gama.port"),
+    ("HEADSET_WS_PORT", "headsets.port"),
+    ("WEB_APPLICATION_HOST", "admin.host"),
+    ("WEB_APPLICATION_PORT", "admin.port"),
+    ("LEARNING_PACKAGE_PATH", "session.learning_package_path"),
+    (
+        "EXTRA_LEARNING_PACKAGE_PATH",
+        "session.extra_learning_package_paths",
+    ),
+    ("AGGRESSIVE_DISCONNECT", "headsets.aggressive_disconnect"),
+    ("VERBOSE", "log.verbose"),
+];
+
+/// Webplatform variables that have no meaning here; they are accepted (an existing `.env` must load)
+/// and explained once at start.
+pub const IGNORED_LEGACY_ENV: &[(&str, &str)] = &[
+    (
+        "MONITOR_WS_PORT",
+        "the admin page's live updates use the admin port (WEB_APPLICATION_PORT)",
+    ),
+    (
+        "VIDEO_WS_PORT",
+        "headset screen streaming is not part of this relay",
+    ),
+    (
+        "HEADSETS_IP",
+        "headset screen streaming is not part of this relay",
+    ),
+    ("WEB_HOSTNAME", "no mDNS name is published"),
+    ("NODE_ENV", "there is no Node.js runtime"),
+    ("ENV_GAMALESS", "the relay always connects to GAMA"),
+];
+
+/// Every setting of the relay. See `config/default.toml` for what each one does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Connection to gama-server.
+    pub gama: GamaConfig,
+    /// The WebSocket server Unity headsets connect to.
+    pub headsets: HeadsetConfig,
+    /// The admin page and HTTP API.
+    pub admin: AdminConfig,
+    /// Learning packages and session policy.
+    pub session: SessionConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[gama]`: how the relay reaches gama-server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GamaConfig {
+    /// Host name or address of gama-server.
+    pub host: String,
+    /// Port of gama-server.
+    pub port: u16,
+    /// Deadline of one connection attempt.
+    pub connect_timeout_ms: u64,
+    /// First reconnection delay.
+    pub reconnect_initial_ms: u64,
+    /// Largest reconnection delay.
+    pub reconnect_max_ms: u64,
+    /// Deadline of every command but `load`.
+    pub command_timeout_ms: u64,
+    /// Deadline of `load` and of the experiment becoming ready.
+    pub load_timeout_ms: u64,
+    /// Largest message accepted from GAMA.
+    pub max_message_bytes: usize,
+    /// Most commands awaiting a reply at once.
+    pub max_in_flight: usize,
+}
+
+/// `[headsets]`: the WebSocket server of the Unity clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadsetConfig {
+    /// Listen address.
+    pub host: String,
+    /// Listen port (0 picks a free one, for tests).
+    pub port: u16,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Largest inbound message.
+    pub max_message_bytes: usize,
+    /// Most bytes queued for one headset.
+    pub max_queue_bytes: usize,
+    /// Longest accepted player id.
+    pub max_player_id_bytes: usize,
+    /// Deadline of the WebSocket handshake.
+    pub handshake_timeout_ms: u64,
+    /// Deadline of the `connection` message after the socket opened.
+    pub register_timeout_ms: u64,
+    /// Deadline of one write.
+    pub write_timeout_ms: u64,
+    /// Keep-alive period when the headset announces none.
+    pub default_heartbeat_ms: u64,
+    /// Smallest accepted keep-alive period.
+    pub min_heartbeat_ms: u64,
+    /// Largest accepted keep-alive period.
+    pub max_heartbeat_ms: u64,
+    /// Silent periods before a headset is declared gone.
+    pub missed_heartbeats: u32,
+    /// How long a dropped player keeps its slot.
+    pub disconnect_grace_ms: u64,
+    /// Remove players as soon as their connection drops.
+    pub aggressive_disconnect: bool,
+}
+
+/// `[admin]`: the admin page and API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Listen address.
+    pub host: String,
+    /// Listen port (0 picks a free one, for tests).
+    pub port: u16,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+/// `[session]`: learning packages and session policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Main learning-package folder.
+    pub learning_package_path: PathBuf,
+    /// More learning-package folders.
+    pub extra_learning_package_paths: Vec<PathBuf>,
+    /// Launch by itself when the model's maximum of players is connected.
+    pub auto_launch: bool,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Default level.
+    pub level: String,
+    /// Debug level, as the webplatform's `VERBOSE`.
+    pub verbose: bool,
+}
+
+/// Why a configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` could not be read or parsed.
+    #[error("cannot read configuration file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A setting has a value of the wrong type or out of range.
+    #[error("invalid value for `{key}`{source_hint}: {message}")]
+    Invalid {
+        /// Dotted setting name.
+        key: String,
+        /// ` (from <source>)`, or empty.
+        source_hint: String,
+        /// What is wrong with the value.
+        message: String,
+    },
+    /// A variable or flag names a setting that does not exist.
+    #[error("unknown setting `{key}` (from {origin})")]
+    UnknownSetting {
+        /// The dotted name that was given.
+        key: String,
+        /// The variable or flag that gave it.
+        origin: String,
+    },
+}
+
+/// The raw inputs of a configuration, gathered by the binary (or a test) and resolved by [`load`].
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// `--config FILE`.
+    pub file: Option<PathBuf>,
+    /// A snapshot of the environment (after `.env` was applied).
+    pub env: Vec<(String, String)>,
+    /// Command-line settings as `(dotted key, text value, flag name)`.
+    pub cli: Vec<(String, String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded file is checked by a unit test; failing here would be a build defect.
+        Figment::from(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("config/default.toml is valid")
+    }
+}
+
+/// Resolves the layered configuration and validates it.
+pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+    let defaults = Figment::from(Named {
+        name: "built-in defaults",
+        provider: Toml::string(DEFAULT_TOML),
+    });
+    let mut figment = defaults.clone();
+    if let Some(path) = &sources.file {
+        if !path.is_file() {
+            return Err(ConfigError::File {
+                path: path.clone(),
+                message: "no such file".into(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    for (name, value) in &sources.env {
+        let key = if let Some((_, key)) = LEGACY_ENV.iter().find(|(n, _)| n == name) {
+            (*key).to_string()
+        } else if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+            match rest.split_once("__") {
+                Some((section, key)) => {
+                    format!("{}.{}", section.to_lowercase(), key.to_lowercase())
+                }
+                // GAMA_VR_RELAY_CONFIG and friends are command-line flags read by the binary.
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        let origin = format!("environment variable {name}");
+        if let Some(layer) = text_setting(&defaults, &key, value, &origin)? {
+            figment = figment.merge(layer);
+        }
+    }
+    for (key, value, flag) in &sources.cli {
+        let origin = format!("command-line flag {flag}");
+        if let Some(layer) = text_setting(&defaults, key, value, &origin)? {
+            figment = figment.merge(layer);
+        }
+    }
+    let config: Config = figment.extract().map_err(|e| figment_error(&figment, e))?;
+    config.validate(&figment)?;
+    Ok(config)
+}
+
+/// Converts one textual setting to the type of its default; `None` for an empty value, which the
+/// webplatform treated as unset (`VERBOSE=`).
+fn text_setting(
+    defaults: &Figment,
+    key: &str,
+    text: &str,
+    origin: &str,
+) -> Result<Option<Setting>, ConfigError> {
+    let Ok(default) = defaults.find_value(key) else {
+        return Err(ConfigError::UnknownSetting {
+            key: key.to_string(),
+            origin: origin.to_string(),
+        });
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |message: String| ConfigError::Invalid {
+        key: key.to_string(),
+        source_hint: format!(" (from {origin})"),
+        message,
+    };
+    let value = match default {
+        Value::Bool(..) => Value::from(parse_bool(text).ok_or_else(|| {
+            invalid(format!(
+                "`{text}` is not a boolean (true/false, yes/no, 1/0, on/off)"
+            ))
+        })?),
+        Value::Num(..) => {
+            let n: u64 = text
+                .parse()
+                .map_err(|_| invalid(format!("`{text}` is not a whole non-negative number")))?;
+            Value::from(n)
+        }
+        Value::Array(..) => Value::from(
+            std::env::split_paths(text)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| Value::from(p.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>(),
+        ),
+        _ => Value::from(text.to_string()),
+    };
+    Ok(Some(Setting {
+        key: key.to_string(),
+        value,
+        origin: origin.to_string(),
+    }))
+}
+
+/// Booleans as the webplatform read them (`true`/`1`/`yes`), plus their obvious opposites.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A provider under a name of our choosing, for error messages.
+struct Named<P> {
+    name: &'static str,
+    provider: P,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<figment::value::Map<Profile, Dict>, figment::Error> {
+        self.provider.data()
+    }
+}
+
+/// One setting from a variable or flag, as a figment layer that remembers where it came from.
+struct Setting {
+    key: String,
+    value: Value,
+    origin: String,
+}
+
+impl Provider for Setting {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.origin.clone())
+    }
+
+    fn data(&self) -> Result<figment::value::Map<Profile, Dict>, figment::Error> {
+        let mut value = self.value.clone();
+        for part in self.key.rsplit('.') {
+            let mut dict = Dict::new();
+            dict.insert(part.to_string(), value);
+            value = Value::Dict(Tag::Default, dict);
+        }
+        let Value::Dict(_, dict) = value else {
+            unreachable!("the loop above always wraps the value in a dict")
+        };
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// `(from <where>)` for an error message: the provider's name, and the file when there is one.
+fn origin_hint(metadata: &Metadata) -> String {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => format!(" (from {})", path.display()),
+        _ => format!(" (from {})", metadata.name),
+    }
+}
+
+fn figment_error(figment: &Figment, error: figment::Error) -> ConfigError {
+    let key = error.path.join(".");
+    let source_hint = error
+        .metadata
+        .as_ref()
+        .map(origin_hint)
+        .or_else(|| figment.find_metadata(&key).map(origin_hint))
+        .unwrap_or_default();
+    if key.is_empty() {
+        if let Some(md) = &error.metadata {
+            if let Some(figment::Source::File(path)) = &md.source {
+                return ConfigError::File {
+                    path: path.clone(),
+                    message: error.kind.to_string(),
+                };
+            }
+        }
+    }
+    ConfigError::Invalid {
+        key: if key.is_empty() {
+            "configuration".into()
+        } else {
+            key
+        },
+        source_hint,
+        message: error.kind.to_string(),
+    }
+}
+
+impl Config {
+    /// Checks what types alone cannot: ranges and relations between settings.
+    fn validate(&self, figment: &Figment) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                source_hint: figment
+                    .find_metadata(key)
+                    .map(origin_hint)
+                    .unwrap_or_default(),
+                message,
+            })
+        };
+        let g = &self.gama;
+        let h = &self.headsets;
+        if g.host.trim().is_empty() {
+            return fail("gama.host", "must not be empty".into());
+        }
+        if g.port == 0 {
+            return fail("gama.port", "0 is not a port GAMA can listen on".into());
+        }
+        for (key, value) in [
+            ("gama.connect_timeout_ms", g.connect_timeout_ms),
+            ("gama.reconnect_initial_ms", g.reconnect_initial_ms),
+            ("gama.command_timeout_ms", g.command_timeout_ms),
+            ("gama.load_timeout_ms", g.load_timeout_ms),
+            ("headsets.handshake_timeout_ms", h.handshake_timeout_ms),
+            ("headsets.register_timeout_ms", h.register_timeout_ms),
+            ("headsets.write_timeout_ms", h.write_timeout_ms),
+            ("headsets.min_heartbeat_ms", h.min_heartbeat_ms),
+        ] {
+            if value == 0 {
+                return fail(
+                    key,
+                    "0 would never wait: give a duration in milliseconds".into(),
+                );
+            }
+        }
+        for (key, value) in [
+            ("gama.max_message_bytes", g.max_message_bytes),
+            ("gama.max_in_flight", g.max_in_flight),
+            ("headsets.max_connections", h.max_connections),
+            ("headsets.max_message_bytes", h.max_message_bytes),
+            ("headsets.max_queue_bytes", h.max_queue_bytes),
+            ("headsets.max_player_id_bytes", h.max_player_id_bytes),
+            ("admin.max_body_bytes", self.admin.max_body_bytes),
+        ] {
+            if value == 0 {
+                return fail(key, "must be at least 1".into());
+            }
+        }
+        if g.reconnect_max_ms < g.reconnect_initial_ms {
+            return fail(
+                "gama.reconnect_max_ms",
+                format!(
+                    "{} is below gama.reconnect_initial_ms ({})",
+                    g.reconnect_max_ms, g.reconnect_initial_ms
+                ),
+            );
+        }
+        if h.max_heartbeat_ms < h.min_heartbeat_ms {
+            return fail(
+                "headsets.max_heartbeat_ms",
+                format!(
+                    "{} is below headsets.min_heartbeat_ms ({})",
+                    h.max_heartbeat_ms, h.min_heartbeat_ms
+                ),
+            );
+        }
+        if !(h.min_heartbeat_ms..=h.max_heartbeat_ms).contains(&h.default_heartbeat_ms) {
+            return fail(
+                "headsets.default_heartbeat_ms",
+                format!(
+                    "{} is outside [headsets.min_heartbeat_ms, headsets.max_heartbeat_ms] = [{}, {}]",
+                    h.default_heartbeat_ms, h.min_heartbeat_ms, h.max_heartbeat_ms
+                ),
+            );
+        }
+        if h.missed_heartbeats == 0 {
+            return fail(
+                "headsets.missed_heartbeats",
+                "must be at least 1 (a headset is declared gone after that many silent periods)"
+                    .into(),
+            );
+        }
+        for (key, host) in [("headsets.host", &h.host), ("admin.host", &self.admin.host)] {
+            if host.parse::<IpAddr>().is_err() && host != "localhost" {
+                return fail(
+                    key,
+                    format!(
+                        "`{host}` is not an IP address to listen on (e.g. 0.0.0.0, 127.0.0.1, ::)"
+                    ),
+                );
+            }
+        }
+        if !matches!(
+            self.log.level.to_ascii_lowercase().as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return fail(
+                "log.level",
+                format!(
+                    "`{}` is not one of error, warn, info, debug, trace",
+                    self.log.level
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Every learning-package folder, main one first.
+    pub fn learning_package_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.session.learning_package_path.clone()];
+        paths.extend(self.session.extra_learning_package_paths.iter().cloned());
+        paths
+    }
+
+    /// The log filter directive this configuration asks for (RUST_LOG aside).
+    pub fn log_filter(&self) -> String {
+        let level = if self.log.verbose && !matches!(self.log.level.as_str(), "trace") {
+            "debug".to_string()
+        } else {
+            self.log.level.to_ascii_lowercase()
+        };
+        // Our crate at the chosen level; dependencies one notch quieter unless tracing everything.
+        match level.as_str() {
+            "trace" => "trace".into(),
+            "debug" => "info,gama_vr_relay=debug".into(),
+            other => other.into(),
+        }
+    }
+
+    /// A one-line-per-section description for the start-up log.
+    pub fn describe(&self) -> Vec<String> {
+        let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(self) else {
+            return Vec::new();
+        };
+        sections
+            .into_iter()
+            .map(|(section, fields)| {
+                let body = match fields {
+                    serde_json::Value::Object(fields) => fields
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    other => other.to_string(),
+                };
+                format!("[{section}] {body}")
+            })
+            .collect()
+    }
+}
+
+impl GamaConfig {
+    /// `host:port`, as shown to people.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The WebSocket URL of gama-server.
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.address())
+    }
+
+    /// Deadline of ordinary commands.
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+
+    /// Deadline of `load`.
+    pub fn load_timeout(&self) -> Duration {
+        Duration::from_millis(self.load_timeout_ms)
+    }
+}
+
+impl HeadsetConfig {
+    /// Clamps an announced keep-alive period to the configured range.
+    pub fn clamp_heartbeat(&self, ms: u64) -> u64 {
+        ms.clamp(self.min_heartbeat_ms, self.max_heartbeat_ms)
+    }
+}
+
+/// Resolves a listen address from a host setting and a port.
+pub fn listen_addr(host: &str, port: u16) -> SocketAddr {
+    let ip = if host == "localhost" {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        // Validated by Config::validate.
+        host.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// Whether an address only accepts connections from this machine.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Resolves a possibly relative path against a base directory.
+pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_defaults_match_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.gama.host, "localhost");
+        assert_eq!(c.gama.port, 1000);
+        assert_eq!(c.headsets.host, "0.0.0.0");
+        assert_eq!(c.headsets.port, 8080);
+        assert_eq!(c.admin.port, 8000);
+        assert_eq!(c.headsets.missed_heartbeats, 3);
+        assert!(!c.headsets.aggressive_disconnect);
+        assert!(c.session.auto_launch);
+        assert_eq!(load(&Sources::default()).unwrap(), c);
+    }
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "[gama]\nhost = \"10.0.0.5\"\nport = 2000\n[headsets]\nport = 9000\nmissed_heartbeats = 7\n",
+        )
+        .unwrap();
+        let sources = Sources {
+            file: Some(file),
+            env: env(&[("GAMA_WS_PORT", "3000"), ("HEADSET_WS_PORT", "9100")]),
+            cli: vec![(
+                "headsets.port".into(),
+                "9200".into(),
+                "--headset-port".into(),
+            )],
+        };
+        let c = load(&sources).unwrap();
+        assert_eq!(c.gama.host, "10.0.0.5", "file beats defaults");
+        assert_eq!(c.gama.port, 3000, "environment beats file");
+        assert_eq!(c.headsets.port, 9200, "command line beats environment");
+        assert_eq!(c.headsets.missed_heartbeats, 7);
+    }
+
+    #[test]
+    fn legacy_env_names_are_honoured() {
+        let c = load(&Sources {
+            env: env(&[
+                ("GAMA_IP_ADDRESS", "192.168.1.20"),
+                ("GAMA_WS_PORT", "6868"),
+                ("HEADSET_WS_PORT", "8181"),
+                ("WEB_APPLICATION_HOST", "127.0.0.1"),
+                ("WEB_APPLICATION_PORT", "8001"),
+                ("LEARNING_PACKAGE_PATH", "./lp"),
+                ("EXTRA_LEARNING_PACKAGE_PATH", "/opt/more"),
+                ("AGGRESSIVE_DISCONNECT", "YES"),
+                ("VERBOSE", "false"),
+                ("MONITOR_WS_PORT", "8001"),
+                ("UNRELATED", "x"),
+            ]),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.gama.host, "192.168.1.20");
+        assert_eq!(c.gama.port, 6868);
+        assert_eq!(c.headsets.port, 8181);
+        assert_eq!(c.admin.host, "127.0.0.1");
+        assert_eq!(c.admin.port, 8001);
+        assert_eq!(c.session.learning_package_path, PathBuf::from("./lp"));
+        assert_eq!(
+            c.session.extra_learning_package_paths,
+            vec![PathBuf::from("/opt/more")]
+        );
+        assert!(c.headsets.aggressive_disconnect);
+        assert!(!c.log.verbose);
+    }
+
+    #[test]
+    fn empty_legacy_values_mean_unset() {
+        let c = load(&Sources {
+            env: env(&[("VERBOSE", ""), ("EXTRA_LEARNING_PACKAGE_PATH", "")]),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert!(!c.log.verbose);
+        assert!(c.session.extra_learning_package_paths.is_empty());
+    }
+
+    #[test]
+    fn prefixed_env_reaches_every_setting() {
+        let c = load(&Sources {
+            env: env(&[
+                ("GAMA_VR_RELAY_HEADSETS__MISSED_HEARTBEATS", "5"),
+                ("GAMA_VR_RELAY_GAMA__COMMAND_TIMEOUT_MS", "2500"),
+                ("GAMA_VR_RELAY_CONFIG", "ignored-here.toml"),
+            ]),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.headsets.missed_heartbeats, 5);
+        assert_eq!(c.gama.command_timeout_ms, 2500);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_the_value_and_the_source() {
+        let err = load(&Sources {
+            env: env(&[("GAMA_WS_PORT", "abc")]),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gama.port"), "{err}");
+        assert!(err.contains("abc"), "{err}");
+        assert!(err.contains("GAMA_WS_PORT"), "{err}");
+
+        let err = load(&Sources {
+            env: env(&[("GAMA_WS_PORT", "70000")]),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gama.port") && err.contains("70000"), "{err}");
+        assert!(err.contains("GAMA_WS_PORT"), "{err}");
+
+        let err = load(&Sources {
+            env: env(&[("AGGRESSIVE_DISCONNECT", "maybe")]),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("headsets.aggressive_disconnect") && err.contains("maybe"),
+            "{err}"
+        );
+
+        let err = load(&Sources {
+            cli: vec![("headsets.nope".into(), "1".into(), "--set".into())],
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("headsets.nope") && err.contains("--set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[headsets]\nmissed_heartbeats = \"many\"\n").unwrap();
+        let err = load(&Sources {
+            file: Some(file.clone()),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("headsets.missed_heartbeats"), "{err}");
+        assert!(err.contains("bad.toml"), "{err}");
+
+        std::fs::write(&file, "[headsets]\nmisssed = 1\n").unwrap();
+        let err = load(&Sources {
+            file: Some(file.clone()),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("misssed"), "{err}");
+
+        std::fs::write(&file, "this is not toml [").unwrap();
+        let err = load(&Sources {
+            file: Some(file),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+
+        let err = load(&Sources {
+            file: Some(dir.path().join("missing.toml")),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn relations_between_settings_are_checked() {
+        let err = load(&Sources {
+            env: env(&[
+                ("GAMA_VR_RELAY_HEADSETS__MIN_HEARTBEAT_MS", "9000"),
+                ("GAMA_VR_RELAY_HEADSETS__MAX_HEARTBEAT_MS", "2000"),
+            ]),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("headsets.max_heartbeat_ms") && err.contains("2000"),
+            "{err}"
+        );
+
+        let err = load(&Sources {
+            cli: vec![("headsets.host".into(), "not-an-ip".into(), "--set".into())],
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("headsets.host") && err.contains("not-an-ip"),
+            "{err}"
+        );
+        assert!(err.contains("--set"), "{err}");
+    }
+
+    #[test]
+    fn heartbeat_is_clamped() {
+        let c = Config::default();
+        assert_eq!(c.headsets.clamp_heartbeat(0), 1000);
+        assert_eq!(c.headsets.clamp_heartbeat(5000), 5000);
+        assert_eq!(c.headsets.clamp_heartbeat(10_000_000), 60000);
+    }
+}

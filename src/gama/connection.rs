@@ -1,0 +1,483 @@
+//! The supervisor of the GAMA connection: connect with a deadline, probe the server, read frames,
+//! and reconnect with capped, jittered backoff after any failure or close, clean or not.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::{
+    Entry, ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode,
+    Waiter,
+};
+use crate::protocol::gama::{
+    self, Command, CommandKind, Envelope, MessageType, SimulationOutput, truncate,
+};
+use crate::util::{Backoff, LogLimiter};
+
+static UNREADABLE: LogLimiter = LogLimiter::new(Duration::from_secs(5));
+static SIM_ERRORS: LogLimiter = LogLimiter::new(Duration::from_secs(1));
+static OTHER_OUTPUT: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+
+/// Runs until `shutdown`: one connection at a time, reconnecting forever.
+pub(super) async fn supervise(
+    link: GamaLink,
+    events: Arc<dyn GamaEvents>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let config = link.inner.config.clone();
+    let address = config.address();
+    let url = config.url();
+    let mut backoff = Backoff::new(
+        Duration::from_millis(config.reconnect_initial_ms),
+        Duration::from_millis(config.reconnect_max_ms),
+    );
+    let mut outage_reported = false;
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_bytes))
+        .max_frame_size(Some(config.max_message_bytes));
+    loop {
+        let attempt = tokio::select! {
+            () = shutdown.cancelled() => return,
+            r = tokio::time::timeout(
+                Duration::from_millis(config.connect_timeout_ms),
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true),
+            ) => r,
+        };
+        match attempt {
+            Ok(Ok((ws, _response))) => {
+                backoff.reset();
+                if outage_reported {
+                    info!(gama = %address, "GAMA is reachable again");
+                }
+                outage_reported = false;
+                info!(gama = %address, "connected to GAMA");
+                let reason = run_connection(&link, ws, events.as_ref(), &shutdown, &tracker).await;
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                warn!(gama = %address, "lost the connection to GAMA ({reason}); reconnecting");
+                link.update(|s| s.set_link(LinkState::Retrying, Some(reason)));
+            }
+            failure => {
+                let reason = match failure {
+                    Ok(Err(e)) => describe_connect_error(&e, &config.host, config.port),
+                    _ => format!(
+                        "no answer within {} ms (is a firewall dropping the connection?)",
+                        config.connect_timeout_ms
+                    ),
+                };
+                if outage_reported {
+                    debug!(gama = %address, %reason, "GAMA still unreachable");
+                } else {
+                    warn!("GAMA unreachable at {address}: {reason}; retrying in the background");
+                    outage_reported = true;
+                }
+                link.update(|s| s.set_link(LinkState::Unreachable, Some(reason)));
+            }
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Plain words for a failed connection attempt.
+fn describe_connect_error(e: &tungstenite::Error, host: &str, port: u16) -> String {
+    use std::io::ErrorKind;
+    match e {
+        tungstenite::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => format!(
+                "connection refused: nothing listens on port {port} (is GAMA running with its server enabled?)"
+            ),
+            ErrorKind::TimedOut => "the connection timed out".to_string(),
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                "the connection was reset during the handshake".to_string()
+            }
+            _ if io.to_string().contains("lookup") || io.to_string().contains("resolve") => {
+                format!("cannot resolve the host name `{host}`")
+            }
+            _ => io.to_string(),
+        },
+        tungstenite::Error::Http(response) => format!(
+            "port {port} answered HTTP {} instead of a WebSocket upgrade: is that GAMA's server port?",
+            response.status()
+        ),
+        other => other.to_string(),
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Serves one connection until it ends; returns why it ended, in plain words.
+async fn run_connection(
+    link: &GamaLink,
+    ws: Ws,
+    events: &dyn GamaEvents,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> String {
+    let config = &link.inner.config;
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Message>(config.max_in_flight + 16);
+    let pending = Arc::new(Pending::new(config.max_in_flight));
+    *link.inner.live.lock() = Some(Live {
+        tx,
+        pending: pending.clone(),
+    });
+    link.update(|s| {
+        s.set_link(LinkState::Connected, None);
+        s.connections += 1;
+        // Until the probe says otherwise: a new socket has no experiment of ours (headless) or has
+        // not been told the state yet (desktop).
+        s.set_experiment(ExperimentState::None);
+        s.mode = None;
+    });
+
+    let write_timeout = config.command_timeout();
+    let conn_done = CancellationToken::new();
+    let writer_done = conn_done.clone();
+    let writer = tracker.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                () = writer_done.cancelled() => break,
+                m = rx.recv() => match m { Some(m) => m, None => break },
+            };
+            match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return format!("writing to GAMA failed: {e}"),
+                Err(_) => return "GAMA stopped reading our messages".to_string(),
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        String::new()
+    });
+
+    let probe_link = link.clone();
+    let probe_done = conn_done.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = probe_done.cancelled() => {}
+            () = probe(&probe_link) => {}
+        }
+    });
+
+    let sweep_every =
+        (config.command_timeout() / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut sweep = tokio::time::interval(sweep_every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut writer = writer;
+    let reason = loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break "relay shutting down".to_string(),
+            r = &mut writer => break r.unwrap_or_else(|e| format!("writer task failed: {e}")),
+            _ = sweep.tick() => expire(&pending, events),
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => handle_frame(link, &pending, events, text.as_str()),
+                Some(Ok(Message::Binary(b))) => {
+                    if UNREADABLE.check().is_some() {
+                        warn!(bytes = b.len(), "GAMA sent a binary frame; gama-server only sends text, ignored");
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    break match frame {
+                        Some(f) if !f.reason.is_empty() => format!("GAMA closed the connection: {} ({})", f.reason, u16::from(f.code)),
+                        Some(f) => format!("GAMA closed the connection (code {})", u16::from(f.code)),
+                        None => "GAMA closed the connection".to_string(),
+                    };
+                }
+                Some(Ok(_)) => {}
+                Some(Err(tungstenite::Error::Capacity(e))) => {
+                    break format!("GAMA sent a message over gama.max_message_bytes ({e})");
+                }
+                Some(Err(e)) => break format!("connection error: {e}"),
+                None => break "the connection dropped".to_string(),
+            },
+        }
+    };
+    conn_done.cancel();
+    // Give the writer a moment to send the close frame, then forget this connection: dropping the
+    // pending table tells every waiter the connection is gone.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    *link.inner.live.lock() = None;
+    drop(pending);
+    link.update(|s| {
+        s.set_experiment(ExperimentState::None);
+        s.mode = None;
+        s.exp_id = None;
+    });
+    reason
+}
+
+/// Finds out which server answers and what its experiment is doing (protocol.md §3.3): an
+/// `expression` without `exp_id` is refused as malformed by gama-headless, answered
+/// "Unable to find the experiment" by the desktop server without an experiment, and evaluated by the
+/// desktop server with one. A running experiment evaluates commands between cycles, so two probes in
+/// a row see the cycle advance; a paused one answers both at once with the same cycle.
+async fn probe(link: &GamaLink) {
+    let timeout = link.inner.config.command_timeout();
+    let first = link
+        .request(Command::expression(None, "cycle"), timeout)
+        .await;
+    let mode_and_state = match first {
+        Err(GamaError::Rejected { kind, .. }) if kind == "MalformedRequest" => {
+            Some((ServerMode::Headless, ExperimentState::None))
+        }
+        Err(GamaError::Rejected { kind, .. }) if kind == "UnableToExecuteRequest" => {
+            Some((ServerMode::Desktop, ExperimentState::None))
+        }
+        Ok(c1) => {
+            let second = link
+                .request(Command::expression(Some("0"), "cycle"), timeout)
+                .await;
+            match second {
+                Ok(c2) => {
+                    let advanced = match (c1.trim().parse::<f64>(), c2.trim().parse::<f64>()) {
+                        (Ok(a), Ok(b)) => b > a,
+                        _ => c1 != c2,
+                    };
+                    let state = if advanced {
+                        ExperimentState::Running
+                    } else {
+                        ExperimentState::Paused
+                    };
+                    Some((ServerMode::Desktop, state))
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not tell whether GAMA's experiment runs; assuming it is paused");
+                    Some((ServerMode::Desktop, ExperimentState::Paused))
+                }
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "could not probe GAMA's state; assuming no experiment is open");
+            None
+        }
+    };
+    if let Some((mode, state)) = mode_and_state {
+        link.update(|s| {
+            s.mode = Some(mode);
+            // A status message may have arrived meanwhile; it is fresher than the probe.
+            if s.experiment == ExperimentState::None {
+                if mode == ServerMode::Desktop && state.is_live() && s.exp_id.is_none() {
+                    s.exp_id = Some("0".to_string());
+                }
+                s.set_experiment(state.clone());
+            }
+        });
+        info!(
+            mode = ?mode,
+            experiment = state.name(),
+            "GAMA server probed"
+        );
+    }
+}
+
+/// Gives up on commands GAMA never answered.
+fn expire(pending: &Pending, events: &dyn GamaEvents) {
+    for entry in pending.expire(Instant::now()) {
+        let error = GamaError::Timeout {
+            command: entry.kind,
+            timeout: entry.timeout,
+        };
+        match entry.waiter {
+            Waiter::Detached { player } => events.player_command_failed(&player, &error),
+            Waiter::Reply(tx) => {
+                let _ = tx.send(Err(error));
+            }
+        }
+    }
+}
+
+fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, text: &str) {
+    let envelope = match Envelope::parse(text) {
+        Ok(e) => e,
+        Err(e) => {
+            if let Some(suppressed) = UNREADABLE.check() {
+                warn!(error = %e, suppressed, frame = %truncate(text, 120), "unreadable message from GAMA, ignored");
+            }
+            return;
+        }
+    };
+    let kind = envelope.message_type();
+    if envelope.command.is_some()
+        && matches!(
+            kind,
+            MessageType::CommandExecutedSuccessfully
+                | MessageType::UnableToExecuteRequest
+                | MessageType::MalformedRequest
+                | MessageType::GamaServerError
+                | MessageType::SimulationEnded
+        )
+    {
+        resolve(link, pending, events, &envelope, kind);
+        return;
+    }
+    match kind {
+        MessageType::SimulationOutput => match gama::parse_simulation_output(envelope.content) {
+            SimulationOutput::Linker(deliveries) => events.linker_output(deliveries),
+            SimulationOutput::Pong => debug!("GAMA linker answered ping_GAMA"),
+            SimulationOutput::Console(message) => debug!(target: "gama_console", "{message}"),
+            SimulationOutput::Other(text) => {
+                if let Some(suppressed) = OTHER_OUTPUT.check() {
+                    debug!(suppressed, content = %text, "simulation output that is not linker output, ignored");
+                }
+            }
+        },
+        MessageType::SimulationStatus => {
+            let state = ExperimentState::from_name(&envelope.content_str().unwrap_or_default());
+            let exp_id = envelope.exp_id();
+            let changed = link.update(|s| {
+                if exp_id.is_some() {
+                    s.exp_id = exp_id.clone();
+                }
+                let changed = s.experiment != state;
+                s.set_experiment(state.clone());
+                changed
+            });
+            if changed {
+                info!(
+                    state = state.name(),
+                    exp_id = exp_id.as_deref().unwrap_or(""),
+                    "GAMA experiment state"
+                );
+            }
+        }
+        MessageType::ConnectionSuccessful => {
+            debug!(socket = %envelope.content_message(), "GAMA accepted the connection");
+        }
+        MessageType::SimulationError
+        | MessageType::RuntimeError
+        | MessageType::SimulationErrorDialog
+        | MessageType::SimulationStatusError
+        | MessageType::GamaServerError
+        | MessageType::MalformedRequest
+        | MessageType::UnableToExecuteRequest => {
+            let message = format!("{}: {}", envelope.kind, envelope.content_message());
+            if let Some(suppressed) = SIM_ERRORS.check() {
+                warn!(suppressed, "GAMA reported {message}");
+            }
+            link.update(|s| s.record_error(message));
+        }
+        _ => {
+            debug!(kind = %envelope.kind, content = %truncate(&envelope.content_message(), 200), "GAMA message")
+        }
+    }
+}
+
+/// Hands a reply to whoever waits for it and applies what a success means for the experiment.
+fn resolve(
+    link: &GamaLink,
+    pending: &Pending,
+    events: &dyn GamaEvents,
+    envelope: &Envelope<'_>,
+    kind: MessageType,
+) {
+    let entry = match envelope.correlation() {
+        Some(seq) => pending.take(seq),
+        None => envelope
+            .command_type()
+            .and_then(|t| command_kind(&t))
+            .and_then(|k| pending.take_oldest(k)),
+    };
+    let Some(Entry {
+        kind: command,
+        experiment,
+        waiter,
+        ..
+    }) = entry
+    else {
+        // A reply to a command that already timed out, or to another client's command.
+        if kind.is_command_failure() {
+            let message = format!("{}: {}", envelope.kind, envelope.content_message());
+            debug!("late or foreign GAMA error reply: {message}");
+        }
+        return;
+    };
+    let result = if kind.is_command_failure() {
+        let message = envelope.content_message();
+        link.update(|s| s.record_error(format!("{command} failed: {message}")));
+        Err(GamaError::Rejected {
+            command,
+            kind: envelope.kind.to_string(),
+            message,
+        })
+    } else {
+        let content = envelope
+            .content_str()
+            .map(|c| c.into_owned())
+            .or_else(|| envelope.content.map(|c| c.get().to_string()))
+            .unwrap_or_default();
+        apply_success(link, command, experiment.as_deref(), &content);
+        Ok(content)
+    };
+    match waiter {
+        Waiter::Reply(tx) => {
+            let _ = tx.send(result);
+        }
+        Waiter::Detached { player } => {
+            if let Err(error) = &result {
+                events.player_command_failed(&player, error);
+            }
+        }
+    }
+}
+
+fn command_kind(name: &str) -> Option<CommandKind> {
+    Some(match name {
+        "load" => CommandKind::Load,
+        "play" => CommandKind::Play,
+        "pause" => CommandKind::Pause,
+        "stop" => CommandKind::Stop,
+        "expression" => CommandKind::Expression,
+        "ask" => CommandKind::Ask,
+        _ => return None,
+    })
+}
+
+/// What an acknowledged command says about the experiment, for servers that send no status.
+fn apply_success(link: &GamaLink, command: CommandKind, experiment: Option<&str>, content: &str) {
+    match command {
+        CommandKind::Load => link.update(|s| {
+            let mode = *s.mode.get_or_insert(match experiment {
+                Some(name) if name == content => ServerMode::Desktop,
+                _ => ServerMode::Headless,
+            });
+            s.experiment_name = experiment.map(str::to_string);
+            match mode {
+                // The desktop server answers before the experiment opens; statuses follow.
+                ServerMode::Desktop => {}
+                // gama-headless answers once the experiment is built, paused, under this id.
+                ServerMode::Headless => {
+                    s.exp_id = Some(content.to_string());
+                    if !s.experiment.is_live() {
+                        s.set_experiment(ExperimentState::Paused);
+                    }
+                }
+            }
+            s.last_error = None;
+        }),
+        CommandKind::Play => link.update(|s| {
+            if s.experiment == ExperimentState::Paused {
+                s.set_experiment(ExperimentState::Running);
+            }
+        }),
+        CommandKind::Pause => link.update(|s| {
+            if s.experiment == ExperimentState::Running {
+                s.set_experiment(ExperimentState::Paused);
+            }
+        }),
+        CommandKind::Stop => link.update(|s| s.set_experiment(ExperimentState::None)),
+        CommandKind::Expression | CommandKind::Ask => {}
+    }
+}

@@ -1,0 +1,148 @@
+//! Commands awaiting gama-server's reply, matched by the correlation id GAMA echoes back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::GamaError;
+use crate::protocol::gama::CommandKind;
+
+/// Who is waiting for a reply.
+#[derive(Debug)]
+pub enum Waiter {
+    /// A task awaiting the result.
+    Reply(oneshot::Sender<Result<String, GamaError>>),
+    /// Nobody awaits it (a headset's ask): a failure is logged and reported to that player.
+    Detached {
+        /// The player whose message it was.
+        player: Arc<str>,
+    },
+}
+
+/// A command in flight.
+#[derive(Debug)]
+pub struct Entry {
+    /// What was asked.
+    pub kind: CommandKind,
+    /// For `load`: the experiment name asked for, to tell GAMA's server modes apart by the reply.
+    pub experiment: Option<String>,
+    /// When to give up.
+    pub deadline: Instant,
+    /// The deadline as a duration, for messages.
+    pub timeout: std::time::Duration,
+    /// Who gets the answer.
+    pub waiter: Waiter,
+}
+
+/// The table of commands in flight on one connection. Dropping it (connection lost) drops every
+/// waiter's sender, which its receiver sees as a lost connection.
+#[derive(Debug)]
+pub struct Pending {
+    entries: Mutex<HashMap<u64, Entry>>,
+    max: usize,
+}
+
+impl Pending {
+    /// An empty table admitting at most `max` entries.
+    pub fn new(max: usize) -> Self {
+        Pending {
+            entries: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    /// Registers a command; fails when `max` are already waiting.
+    pub fn insert(&self, seq: u64, entry: Entry) -> Result<(), GamaError> {
+        let mut entries = self.entries.lock();
+        if entries.len() >= self.max {
+            return Err(GamaError::Busy(self.max));
+        }
+        entries.insert(seq, entry);
+        Ok(())
+    }
+
+    /// Takes the entry a reply answers.
+    pub fn take(&self, seq: u64) -> Option<Entry> {
+        self.entries.lock().remove(&seq)
+    }
+
+    /// For replies that lost their correlation id: the oldest command of that kind (gama-server
+    /// answers the commands of one socket in order).
+    pub fn take_oldest(&self, kind: CommandKind) -> Option<Entry> {
+        let mut entries = self.entries.lock();
+        let seq = entries
+            .iter()
+            .filter(|(_, e)| e.kind == kind)
+            .map(|(seq, _)| *seq)
+            .min()?;
+        entries.remove(&seq)
+    }
+
+    /// Removes every entry past its deadline.
+    pub fn expire(&self, now: Instant) -> Vec<Entry> {
+        let mut entries = self.entries.lock();
+        let expired: Vec<u64> = entries
+            .iter()
+            .filter(|(_, e)| e.deadline <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        expired
+            .into_iter()
+            .filter_map(|seq| entries.remove(&seq))
+            .collect()
+    }
+
+    /// How many commands are in flight.
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn entry(kind: CommandKind, deadline: Instant) -> Entry {
+        Entry {
+            kind,
+            experiment: None,
+            deadline,
+            timeout: Duration::ZERO,
+            waiter: Waiter::Detached {
+                player: Arc::from("p"),
+            },
+        }
+    }
+
+    #[test]
+    fn bounded_matched_and_expired() {
+        let now = Instant::now();
+        let p = Pending::new(3);
+        p.insert(1, entry(CommandKind::Ask, now)).unwrap();
+        p.insert(2, entry(CommandKind::Ask, now + Duration::from_secs(60)))
+            .unwrap();
+        p.insert(3, entry(CommandKind::Play, now + Duration::from_secs(60)))
+            .unwrap();
+        assert!(matches!(
+            p.insert(4, entry(CommandKind::Ask, now)),
+            Err(GamaError::Busy(3))
+        ));
+        assert_eq!(p.expire(now).len(), 1);
+        assert_eq!(
+            p.take_oldest(CommandKind::Ask).map(|e| e.kind),
+            Some(CommandKind::Ask)
+        );
+        assert!(p.take(2).is_none());
+        assert!(p.take(3).is_some());
+        assert!(p.is_empty());
+    }
+}

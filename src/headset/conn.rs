@@ -1,0 +1,321 @@
+//! One headset connection as the rest of the relay sees it: a bounded outbound queue, a close
+//! request, liveness and traffic counters.
+//!
+//! Producers (GAMA's reader task, the session) never wait on a headset: they append to the queue
+//! and wake the connection's writer. The queue is bounded in bytes; a headset that lets it fill up
+//! is disconnected with a reason instead of slowing everyone else or losing messages silently.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::Frame;
+use crate::util::LogLimiter;
+
+/// Traffic counters of one connection.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages received.
+    pub messages_in: AtomicU64,
+    /// Bytes received.
+    pub bytes_in: AtomicU64,
+    /// Messages written.
+    pub messages_out: AtomicU64,
+    /// Bytes written.
+    pub bytes_out: AtomicU64,
+}
+
+/// A snapshot of a connection's liveness and traffic, for the admin API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnView {
+    /// Milliseconds since the last frame from the headset.
+    pub last_seen_ms_ago: u64,
+    /// Round-trip time of the last answered ping.
+    pub rtt_ms: Option<u64>,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Messages written.
+    pub messages_out: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Messages waiting to be written.
+    pub queue_messages: usize,
+    /// Bytes waiting to be written.
+    pub queue_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+}
+
+/// A headset connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// Unique number of this connection (for logs and identity).
+    pub serial: u64,
+    /// The headset's address.
+    pub remote: SocketAddr,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    max_queue_bytes: usize,
+    close_request: Mutex<Option<(u16, String)>>,
+    closing: CancellationToken,
+    opened: Instant,
+    last_seen_ms: AtomicU64,
+    ping_sent_ms: AtomicU64,
+    rtt_ms: AtomicU64,
+    heartbeat_ms: AtomicU64,
+    /// Traffic counters.
+    pub stats: Stats,
+    /// Limits error replies and log lines about this headset's bad input.
+    pub complaints: LogLimiter,
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is closing.
+    Closed,
+    /// The queue is full: the connection is being closed.
+    Overflow,
+}
+
+const NO_VALUE: u64 = u64::MAX;
+
+impl Conn {
+    /// A new connection from `remote`.
+    pub fn new(serial: u64, remote: SocketAddr, max_queue_bytes: usize) -> Arc<Self> {
+        Arc::new(Conn {
+            serial,
+            remote,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            max_queue_bytes,
+            close_request: Mutex::new(None),
+            closing: CancellationToken::new(),
+            opened: Instant::now(),
+            last_seen_ms: AtomicU64::new(0),
+            ping_sent_ms: AtomicU64::new(NO_VALUE),
+            rtt_ms: AtomicU64::new(NO_VALUE),
+            heartbeat_ms: AtomicU64::new(0),
+            stats: Stats::default(),
+            complaints: LogLimiter::new(Duration::from_secs(1)),
+        })
+    }
+
+    /// Queues a frame for the headset.
+    pub fn send(&self, frame: Frame) -> Result<(), SendError> {
+        if self.closing.is_cancelled() {
+            return Err(SendError::Closed);
+        }
+        let len = frame.len();
+        let overflow = {
+            let mut q = self.queue.lock();
+            if q.bytes + len > self.max_queue_bytes && !q.frames.is_empty() {
+                Some(q.bytes)
+            } else {
+                q.bytes += len;
+                q.frames.push_back(frame);
+                None
+            }
+        };
+        if let Some(queued) = overflow {
+            tracing::warn!(
+                peer = %self.remote,
+                queued_bytes = queued,
+                limit = self.max_queue_bytes,
+                "headset is not reading fast enough; disconnecting it"
+            );
+            self.close(
+                1008,
+                format!(
+                    "too slow: {queued} bytes waiting (headsets.max_queue_bytes = {})",
+                    self.max_queue_bytes
+                ),
+            );
+            return Err(SendError::Overflow);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Asks the connection to close with `code` and `reason` (the first request wins).
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        {
+            let mut req = self.close_request.lock();
+            if req.is_none() {
+                *req = Some((code, reason.into()));
+            }
+        }
+        self.closing.cancel();
+        self.wake.notify_one();
+    }
+
+    /// Whether a close was requested.
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    /// Resolves when a close was requested.
+    pub async fn closed(&self) {
+        self.closing.cancelled().await;
+    }
+
+    /// The close requested, if any.
+    pub fn close_request(&self) -> Option<(u16, String)> {
+        self.close_request.lock().clone()
+    }
+
+    /// Takes every queued frame, for the writer.
+    pub(super) fn drain(&self, into: &mut Vec<Frame>) {
+        let mut q = self.queue.lock();
+        into.extend(q.frames.drain(..));
+    }
+
+    /// Accounts for frames the writer has written.
+    pub(super) fn written(&self, frames: usize, bytes: usize) {
+        self.queue.lock().bytes -= bytes;
+        self.stats
+            .messages_out
+            .fetch_add(frames as u64, Ordering::Relaxed);
+        self.stats
+            .bytes_out
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Resolves when frames were queued or a close was requested.
+    pub(super) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Whether frames wait to be written.
+    pub(super) fn has_queued(&self) -> bool {
+        !self.queue.lock().frames.is_empty()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    /// Records an inbound frame: any frame proves the headset is alive.
+    pub fn touch(&self, bytes: usize) {
+        self.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes_in
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Time since the last inbound frame.
+    pub fn silent_for(&self) -> Duration {
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(self.last_seen_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Records that a keep-alive ping was queued now.
+    pub fn ping_sent(&self) {
+        self.ping_sent_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Records the answer to the last ping.
+    pub fn pong_received(&self) {
+        let sent = self.ping_sent_ms.swap(NO_VALUE, Ordering::Relaxed);
+        if sent != NO_VALUE {
+            self.rtt_ms
+                .store(self.now_ms().saturating_sub(sent), Ordering::Relaxed);
+        }
+    }
+
+    /// The keep-alive period, once the headset registered (`None` before).
+    pub fn heartbeat(&self) -> Option<Duration> {
+        match self.heartbeat_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Sets the keep-alive period.
+    pub fn set_heartbeat(&self, period: Duration) {
+        self.heartbeat_ms
+            .store(period.as_millis().max(1) as u64, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Liveness and traffic, for display.
+    pub fn view(&self) -> ConnView {
+        let (queue_messages, queue_bytes) = {
+            let q = self.queue.lock();
+            (q.frames.len(), q.bytes)
+        };
+        let rtt = self.rtt_ms.load(Ordering::Relaxed);
+        ConnView {
+            last_seen_ms_ago: self.silent_for().as_millis() as u64,
+            rtt_ms: (rtt != NO_VALUE).then_some(rtt),
+            messages_in: self.stats.messages_in.load(Ordering::Relaxed),
+            bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
+            messages_out: self.stats.messages_out.load(Ordering::Relaxed),
+            bytes_out: self.stats.bytes_out.load(Ordering::Relaxed),
+            queue_messages,
+            queue_bytes,
+        }
+    }
+}
+
+/// A connection as the session stores it: compared by identity.
+#[derive(Debug, Clone)]
+pub struct ConnRef(pub Arc<Conn>);
+
+impl PartialEq for ConnRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.serial == other.0.serial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_is_bounded_in_bytes_and_overflow_closes() {
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10);
+        assert_eq!(c.send(Frame::from("123456")), Ok(()));
+        assert_eq!(c.send(Frame::from("123456")), Err(SendError::Overflow));
+        assert!(c.is_closing());
+        assert_eq!(c.close_request().unwrap().0, 1008);
+        assert_eq!(c.send(Frame::from("1")), Err(SendError::Closed));
+        let mut out = Vec::new();
+        c.drain(&mut out);
+        assert_eq!(out.len(), 1);
+        c.written(1, 6);
+        assert_eq!(c.view().queue_bytes, 0);
+    }
+
+    #[test]
+    fn a_single_frame_larger_than_the_bound_still_goes_out() {
+        // A big initial world must arrive whole even if it exceeds the bound on its own.
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 4);
+        assert_eq!(c.send(Frame::from("0123456789")), Ok(()));
+    }
+
+    #[test]
+    fn rtt_from_ping_and_pong() {
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10);
+        assert_eq!(c.view().rtt_ms, None);
+        c.ping_sent();
+        c.pong_received();
+        assert!(c.view().rtt_ms.is_some());
+    }
+}

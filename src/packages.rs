@@ -1,0 +1,407 @@
+//! Learning packages: the `settings.json` files that tell the relay which GAMA models it can launch
+//! (protocol.md §8.4).
+//!
+//! Discovery follows the webplatform so existing package folders work unchanged: a `settings.json`
+//! in each configured folder and in each of its immediate sub-folders, each holding one model
+//! (`json_settings`), a catalog of entries (nested catalogs allowed) or a list of entries. Paths in a
+//! file are relative to that file. Unlike the webplatform, a malformed file is reported and skipped
+//! instead of stopping the relay (§11.21).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tracing::{debug, warn};
+
+/// A launchable model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    /// Position in the flat model table: the id the admin API uses.
+    pub index: usize,
+    /// Display name.
+    pub name: String,
+    /// Absolute path of the `.gaml` file, as GAMA needs it.
+    pub model_file_path: PathBuf,
+    /// Experiment to load.
+    pub experiment_name: String,
+    /// Players needed before a launch (unless forced).
+    pub min_players: Option<u32>,
+    /// Most players in the game at once.
+    pub max_players: Option<u32>,
+    /// Splash image, when the file exists.
+    #[serde(skip)]
+    pub splashscreen: Option<PathBuf>,
+    /// The webplatform's monitoring hint, kept for display.
+    pub selected_monitoring: Option<String>,
+    /// `load` parameters (`[{"name":…,"value":…,"type":…}]`), when the package gives some.
+    #[serde(skip)]
+    pub parameters: Option<Box<RawValue>>,
+    /// The `settings.json` this model comes from.
+    pub settings_file: PathBuf,
+}
+
+/// A node of the catalog tree shown to the operator.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type")]
+pub enum Entry {
+    /// A model, by index into [`Catalog::models`].
+    #[serde(rename = "json_settings")]
+    Model {
+        /// Display name.
+        name: String,
+        /// Index into the model table.
+        model_index: usize,
+    },
+    /// A named group of entries.
+    #[serde(rename = "catalog")]
+    Catalog {
+        /// Display name.
+        name: String,
+        /// Whether a splash image exists (served by the admin API under the first model's index).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        splashscreen: Option<String>,
+        /// Models first, then sub-catalogs, as the webplatform listed them.
+        entries: Vec<Entry>,
+    },
+}
+
+/// Every model found, and the tree they are presented in.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Catalog {
+    /// Flat model table, in discovery order.
+    pub models: Vec<Model>,
+    /// Top-level entries.
+    pub entries: Vec<Entry>,
+    /// Problems found while reading the packages, for the operator.
+    pub problems: Vec<String>,
+    /// Catalog splash images, by the name they are served under.
+    #[serde(skip)]
+    pub catalog_splashes: Vec<PathBuf>,
+}
+
+impl Catalog {
+    /// Scans the given folders (relative ones from `cwd`).
+    pub fn discover(folders: &[PathBuf], cwd: &Path) -> Catalog {
+        let mut catalog = Catalog::default();
+        for folder in folders {
+            let folder = absolute(cwd, folder);
+            if !folder.is_dir() {
+                catalog.problem(format!(
+                    "learning-package folder {} does not exist",
+                    folder.display()
+                ));
+                continue;
+            }
+            let mut files = Vec::new();
+            let own = folder.join("settings.json");
+            if own.is_file() {
+                files.push(own);
+            }
+            let mut subdirs: Vec<PathBuf> = match std::fs::read_dir(&folder) {
+                Ok(rd) => rd
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect(),
+                Err(e) => {
+                    catalog.problem(format!("cannot list {}: {e}", folder.display()));
+                    Vec::new()
+                }
+            };
+            subdirs.sort();
+            files.extend(
+                subdirs
+                    .into_iter()
+                    .map(|d| d.join("settings.json"))
+                    .filter(|f| f.is_file()),
+            );
+            for file in files {
+                catalog.read_file(&file, cwd);
+            }
+        }
+        debug!(models = catalog.models.len(), "learning packages scanned");
+        catalog
+    }
+
+    fn problem(&mut self, message: String) {
+        warn!("{message}");
+        self.problems.push(message);
+    }
+
+    fn read_file(&mut self, file: &Path, cwd: &Path) {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => return self.problem(format!("cannot read {}: {e}", file.display())),
+        };
+        let value: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.problem(format!(
+                    "{} is not valid JSON ({e}); its models are not offered",
+                    file.display()
+                ));
+            }
+        };
+        let dir = file.parent().unwrap_or(cwd).to_path_buf();
+        let entries = match value {
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| self.entry(v, file, &dir, cwd))
+                .collect(),
+            other => self.entry(other, file, &dir, cwd).into_iter().collect(),
+        };
+        self.entries.extend(order_entries(entries));
+    }
+
+    fn entry(&mut self, value: Value, file: &Path, dir: &Path, cwd: &Path) -> Option<Entry> {
+        let Value::Object(obj) = value else {
+            self.problem(format!(
+                "{}: an entry is not a JSON object; skipped",
+                file.display()
+            ));
+            return None;
+        };
+        let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
+        let name = text("name");
+        if obj.get("type").and_then(Value::as_str) == Some("catalog") {
+            let entries: Vec<Entry> = match obj.get("entries") {
+                Some(Value::Array(items)) => items
+                    .clone()
+                    .into_iter()
+                    .filter_map(|v| self.entry(v, file, dir, cwd))
+                    .collect(),
+                _ => {
+                    self.problem(format!(
+                        "{}: catalog {:?} has no \"entries\" list",
+                        file.display(),
+                        name.as_deref().unwrap_or("")
+                    ));
+                    Vec::new()
+                }
+            };
+            let splashscreen = text("splashscreen")
+                .and_then(|s| find_file(&s, dir, cwd))
+                .map(|path| {
+                    self.catalog_splashes.push(path);
+                    (self.catalog_splashes.len() - 1).to_string()
+                });
+            return Some(Entry::Catalog {
+                name: name.unwrap_or_else(|| "Catalog".into()),
+                splashscreen,
+                entries: order_entries(entries),
+            });
+        }
+        // Anything else is read as a model, as the webplatform did.
+        let (Some(model_path), Some(experiment)) =
+            (text("model_file_path"), text("experiment_name"))
+        else {
+            self.problem(format!(
+                "{}: model {:?} needs \"model_file_path\" and \"experiment_name\"; skipped",
+                file.display(),
+                name.as_deref().unwrap_or("")
+            ));
+            return None;
+        };
+        let model_file_path = normalize(&absolute(dir, Path::new(&model_path)));
+        if !model_file_path.is_file() {
+            // GAMA may run on another machine with the same layout; only note it.
+            debug!(path = %model_file_path.display(), "model file not found on this machine");
+        }
+        let mut players = |key: &str| -> Option<u32> {
+            let v = obj.get(key)?;
+            let parsed = match v {
+                Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                Value::String(s) if s.trim().is_empty() => return None,
+                Value::String(s) => s.trim().parse().ok(),
+                Value::Null => return None,
+                _ => None,
+            };
+            if parsed.is_none() {
+                self.problem(format!(
+                    "{}: {key} {v} is not a whole number; ignored",
+                    file.display()
+                ));
+            }
+            parsed
+        };
+        let min_players = players("minimal_players");
+        let max_players = players("maximal_players");
+        let parameters = match obj.get("parameters") {
+            None | Some(Value::Null) => None,
+            Some(p @ Value::Array(items))
+                if items.iter().all(|i| {
+                    i.get("name").is_some_and(Value::is_string) && i.get("value").is_some()
+                }) =>
+            {
+                serde_json::value::to_raw_value(p).ok()
+            }
+            Some(_) => {
+                self.problem(format!(
+                    "{}: \"parameters\" must be a list of {{\"name\":…,\"value\":…}}; ignored",
+                    file.display()
+                ));
+                None
+            }
+        };
+        let index = self.models.len();
+        let name = name.unwrap_or_else(|| experiment.clone());
+        self.models.push(Model {
+            index,
+            name: name.clone(),
+            model_file_path,
+            experiment_name: experiment,
+            min_players,
+            max_players,
+            splashscreen: text("splashscreen").and_then(|s| find_file(&s, dir, cwd)),
+            selected_monitoring: text("selected_monitoring"),
+            parameters,
+            settings_file: file.to_path_buf(),
+        });
+        Some(Entry::Model {
+            name,
+            model_index: index,
+        })
+    }
+}
+
+/// Models before sub-catalogs, each group in file order.
+fn order_entries(entries: Vec<Entry>) -> Vec<Entry> {
+    let (models, catalogs): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|e| matches!(e, Entry::Model { .. }));
+    models.into_iter().chain(catalogs).collect()
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Removes `.` and resolves `..` lexically, so GAMA gets a clean absolute path.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A file named relative to the settings file, or (as the webplatform's demo writes it) relative to
+/// the working directory.
+fn find_file(name: &str, dir: &Path, cwd: &Path) -> Option<PathBuf> {
+    [
+        absolute(dir, Path::new(name)),
+        absolute(cwd, Path::new(name)),
+    ]
+    .into_iter()
+    .map(|p| normalize(&p))
+    .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn discovers_models_catalogs_and_skips_bad_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("learning-packages");
+        write(
+            &root.join("demo/settings.json"),
+            r#"{"type":"json_settings","name":"LinkToUnity","splashscreen":"splash/one.png",
+                "model_file_path":"./Models/Demo/DemoModelVR.gaml","experiment_name":"vr_xp",
+                "minimal_players":"0","maximal_players":"4","selected_monitoring":"gama_screen"}"#,
+        );
+        write(&root.join("demo/splash/one.png"), "png");
+        write(
+            &root.join("nested/settings.json"),
+            r#"{"type":"catalog","name":"Lessons","entries":[
+                {"type":"catalog","name":"Advanced","entries":[
+                    {"type":"json_settings","name":"Deep","model_file_path":"deep/d.gaml","experiment_name":"x",
+                     "maximal_players":2,"parameters":[{"name":"nb","value":3,"type":"int"}]}]},
+                {"name":"Flat","model_file_path":"../shared/f.gaml","experiment_name":"y"},
+                {"name":"Broken"}]}"#,
+        );
+        write(&root.join("zbad/settings.json"), "{ this is not json");
+        write(
+            &root.join("list/settings.json"),
+            r#"[{"name":"InList","model_file_path":"l.gaml","experiment_name":"z","minimal_players":"two"}]"#,
+        );
+        let c = Catalog::discover(&[PathBuf::from("learning-packages")], tmp.path());
+        let names: Vec<_> = c.models.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["LinkToUnity", "InList", "Deep", "Flat"]);
+        let demo = &c.models[0];
+        assert_eq!(
+            demo.model_file_path,
+            root.join("demo/Models/Demo/DemoModelVR.gaml")
+        );
+        assert_eq!(demo.experiment_name, "vr_xp");
+        assert_eq!((demo.min_players, demo.max_players), (Some(0), Some(4)));
+        assert_eq!(demo.splashscreen, Some(root.join("demo/splash/one.png")));
+        let deep = &c.models[2];
+        assert_eq!(deep.max_players, Some(2));
+        assert_eq!(
+            deep.parameters.as_ref().unwrap().get(),
+            r#"[{"name":"nb","type":"int","value":3}]"#
+        );
+        assert_eq!(c.models[3].model_file_path, root.join("shared/f.gaml"));
+        assert_eq!(c.models[1].min_players, None);
+        // The nested catalog lists its model before its sub-catalog.
+        let json = serde_json::to_value(&c.entries).unwrap();
+        assert_eq!(json[2]["type"], "catalog");
+        assert_eq!(json[2]["entries"][0]["name"], "Flat");
+        assert_eq!(json[2]["entries"][1]["name"], "Advanced");
+        assert_eq!(json[2]["entries"][1]["entries"][0]["model_index"], 2);
+        assert!(
+            c.problems.iter().any(|p| p.contains("zbad")),
+            "{:?}",
+            c.problems
+        );
+        assert!(
+            c.problems.iter().any(|p| p.contains("Broken")),
+            "{:?}",
+            c.problems
+        );
+        assert!(
+            c.problems.iter().any(|p| p.contains("minimal_players")),
+            "{:?}",
+            c.problems
+        );
+    }
+
+    #[test]
+    fn missing_folder_is_a_problem_not_a_failure() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = Catalog::discover(&[PathBuf::from("nope")], tmp.path());
+        assert!(c.models.is_empty());
+        assert_eq!(c.problems.len(), 1);
+    }
+
+    #[test]
+    fn a_package_folder_can_itself_hold_settings() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            &tmp.path().join("one/settings.json"),
+            r#"{"name":"Solo","model_file_path":"m.gaml","experiment_name":"e"}"#,
+        );
+        let c = Catalog::discover(&[tmp.path().join("one")], Path::new("/"));
+        assert_eq!(c.models.len(), 1);
+        assert_eq!(c.models[0].model_file_path, tmp.path().join("one/m.gaml"));
+    }
+}

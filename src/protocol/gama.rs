@@ -1,0 +1,762 @@
+//! gama-server's wire format (protocol.md §3, §4.4): the envelope of every message it sends, the
+//! linker output carried by `SimulationOutput`, and the commands the relay sends.
+//!
+//! Parsing borrows from the received text and keeps opaque parts as [`RawValue`]; the linker's
+//! payloads are re-serialised for headsets during the same parse ([`crate::json`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{Frame, frame_from_vec};
+use crate::json::{self, TranscodeSeed};
+
+/// Every message from gama-server: `{"type":…,"content":…,"exp_id"?:…,"command"?:…}`.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    /// Message type name.
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// Any JSON; absent or `null` is `None`.
+    #[serde(default, borrow)]
+    pub content: Option<&'a RawValue>,
+    /// Experiment id on status and output messages (a string; tolerated as a number).
+    #[serde(default, borrow)]
+    pub exp_id: Option<&'a RawValue>,
+    /// The request echoed by replies to commands.
+    #[serde(default, borrow)]
+    pub command: Option<&'a RawValue>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses one frame from gama-server.
+    pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        serde_json::from_str(text)
+    }
+
+    /// The message type, classified.
+    pub fn message_type(&self) -> MessageType {
+        MessageType::from_name(&self.kind)
+    }
+
+    /// `exp_id` as text, whether GAMA sent a string or a number.
+    pub fn exp_id(&self) -> Option<String> {
+        self.exp_id.and_then(raw_to_text)
+    }
+
+    /// `content` as text when it is a JSON string.
+    pub fn content_str(&self) -> Option<Cow<'a, str>> {
+        let raw = self.content?;
+        if raw.get().starts_with('"') {
+            serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The human-readable part of `content`: the string itself, an object's `message`, or compact JSON.
+    pub fn content_message(&self) -> String {
+        self.content.map(plain_message).unwrap_or_default()
+    }
+
+    /// The correlation id the relay put in the request this message answers, if any.
+    pub fn correlation(&self) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct Echo<'b> {
+            #[serde(default, borrow)]
+            relay_seq: Option<Cow<'b, str>>,
+        }
+        let echo: Echo<'_> = serde_json::from_str(self.command?.get()).ok()?;
+        echo.relay_seq?.parse().ok()
+    }
+
+    /// The `type` of the request this message answers, if any.
+    pub fn command_type(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Echo<'b> {
+            #[serde(rename = "type", default, borrow)]
+            kind: Option<Cow<'b, str>>,
+        }
+        let echo: Echo<'_> = serde_json::from_str(self.command?.get()).ok()?;
+        echo.kind.map(Cow::into_owned)
+    }
+}
+
+/// Text of a JSON string or number.
+fn raw_to_text(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<String>(text).ok()
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Some(text.to_string())
+    } else {
+        None
+    }
+}
+
+/// The readable message inside a GAMA error or status `content`.
+pub fn plain_message(raw: &RawValue) -> String {
+    #[derive(Deserialize)]
+    struct WithMessage {
+        #[serde(default)]
+        message: Option<serde_json::Value>,
+        #[serde(default)]
+        exception: Option<serde_json::Value>,
+    }
+    let text = raw.get();
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).unwrap_or_default();
+        // Status-bar messages are JSON inside a string: {"message": "..."}.
+        if s.starts_with('{') {
+            if let Ok(inner) = serde_json::from_str::<Box<RawValue>>(&s) {
+                let m = plain_message(&inner);
+                if !m.is_empty() {
+                    return m;
+                }
+            }
+        }
+        return s;
+    }
+    if text.starts_with('{') {
+        if let Ok(obj) = serde_json::from_str::<WithMessage>(text) {
+            let pick = |v: Option<serde_json::Value>| match v {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+                _ => None,
+            };
+            if let Some(m) = pick(obj.message).or_else(|| pick(obj.exception)) {
+                return m;
+            }
+        }
+    }
+    truncate(text, 300)
+}
+
+/// Cuts text to at most `max` bytes on a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The message types of gama-server (GAMA `MessageType.java`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    /// First frame after the handshake.
+    ConnectionSuccessful,
+    /// Experiment state change.
+    SimulationStatus,
+    /// Status-bar text (headless with `status:true`).
+    SimulationStatusInform,
+    /// Status-bar error text.
+    SimulationStatusError,
+    /// Status-bar neutral text.
+    SimulationStatusNeutral,
+    /// Linker output or console `write`.
+    SimulationOutput,
+    /// `debug` statement.
+    SimulationDebug,
+    /// Dialog text.
+    SimulationDialog,
+    /// Error dialog text.
+    SimulationErrorDialog,
+    /// Runtime error in the simulation.
+    SimulationError,
+    /// Error while stepping.
+    RuntimeError,
+    /// Unexpected server exception.
+    GamaServerError,
+    /// Unparsable request or missing field.
+    MalformedRequest,
+    /// Valid request that could not run.
+    UnableToExecuteRequest,
+    /// Command succeeded.
+    CommandExecutedSuccessfully,
+    /// `until` condition reached (headless).
+    SimulationEnded,
+    /// Anything else.
+    Unknown,
+}
+
+impl MessageType {
+    /// Classifies a `type` name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "ConnectionSuccessful" => Self::ConnectionSuccessful,
+            "SimulationStatus" => Self::SimulationStatus,
+            "SimulationStatusInform" => Self::SimulationStatusInform,
+            "SimulationStatusError" => Self::SimulationStatusError,
+            "SimulationStatusNeutral" => Self::SimulationStatusNeutral,
+            "SimulationOutput" => Self::SimulationOutput,
+            "SimulationDebug" => Self::SimulationDebug,
+            "SimulationDialog" => Self::SimulationDialog,
+            "SimulationErrorDialog" => Self::SimulationErrorDialog,
+            "SimulationError" => Self::SimulationError,
+            "RuntimeError" => Self::RuntimeError,
+            "GamaServerError" => Self::GamaServerError,
+            "MalformedRequest" => Self::MalformedRequest,
+            "UnableToExecuteRequest" => Self::UnableToExecuteRequest,
+            "CommandExecutedSuccessfully" => Self::CommandExecutedSuccessfully,
+            "SimulationEnded" => Self::SimulationEnded,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Whether a message of this type answering a command means the command failed.
+    pub fn is_command_failure(self) -> bool {
+        matches!(
+            self,
+            Self::UnableToExecuteRequest | Self::MalformedRequest | Self::GamaServerError
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linker output
+// ---------------------------------------------------------------------------------------------
+
+/// One element of a linker output: a payload and the players it is for, with the payload already
+/// wrapped and serialised as the `json_output` frame headsets receive.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Player ids, in the order GAMA listed them.
+    pub players: Vec<String>,
+    /// `{"contents":<payload>,"type":"json_output"}`, serialised once for every recipient.
+    pub frame: Frame,
+}
+
+/// What a `SimulationOutput` carried.
+#[derive(Debug)]
+pub enum SimulationOutput {
+    /// Unity linker output: deliveries in GAMA's order.
+    Linker(Vec<Delivery>),
+    /// The linker's plain-text reply to `ping_GAMA`.
+    Pong,
+    /// A console `write` from the model.
+    Console(String),
+    /// Anything else (kept short, for the log).
+    Other(String),
+}
+
+const FRAME_PREFIX: &[u8] = b"{\"contents\":";
+const FRAME_SUFFIX: &[u8] = b",\"type\":\"json_output\"}";
+
+/// Interprets the `content` of a `SimulationOutput` (a JSON string holding the linker's JSON, or the
+/// same document embedded as an object) and builds the frames for headsets.
+pub fn parse_simulation_output(content: Option<&RawValue>) -> SimulationOutput {
+    let Some(raw) = content else {
+        return SimulationOutput::Other(String::new());
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        let Ok(inner) = serde_json::from_str::<Cow<'_, str>>(text) else {
+            return SimulationOutput::Other(truncate(text, 200));
+        };
+        let trimmed = inner.trim();
+        if trimmed == "pong" {
+            return SimulationOutput::Pong;
+        }
+        if !trimmed.starts_with('{') {
+            return SimulationOutput::Other(truncate(trimmed, 200));
+        }
+        parse_output_document(trimmed)
+    } else if text.starts_with('{') {
+        parse_output_document(text)
+    } else {
+        SimulationOutput::Other(truncate(text, 200))
+    }
+}
+
+/// Parses `{"contents":[{"id":[…],"contents":{…}},…],"type":"output"}` or a console object
+/// `{"message":…,"color":…}`.
+fn parse_output_document(doc: &str) -> SimulationOutput {
+    match serde_json::from_str::<OutputDocument>(doc) {
+        Ok(OutputDocument {
+            contents: Some(deliveries),
+            ..
+        }) => SimulationOutput::Linker(deliveries),
+        Ok(OutputDocument {
+            message: Some(message),
+            ..
+        }) => SimulationOutput::Console(message),
+        Ok(_) => SimulationOutput::Other(truncate(doc, 200)),
+        // One bad element must not cost the others their updates: retry element by element.
+        Err(_) => parse_output_leniently(doc),
+    }
+}
+
+#[derive(Deserialize)]
+struct OutputDocument {
+    #[serde(default, deserialize_with = "deliveries")]
+    contents: Option<Vec<Delivery>>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    message: Option<String>,
+}
+
+fn deliveries<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Delivery>>, D::Error> {
+    struct Seq;
+    impl<'de> Visitor<'de> for Seq {
+        type Value = Vec<Delivery>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of {\"id\":[…],\"contents\":{…}}")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+            while let Some(d) = seq.next_element_seed(DeliverySeed)? {
+                out.push(d);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Seq).map(Some)
+}
+
+/// Deserialises one element, transcoding its payload into the outgoing frame as it goes.
+struct DeliverySeed;
+
+impl<'de> de::DeserializeSeed<'de> for DeliverySeed {
+    type Value = Delivery;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Delivery, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DeliverySeed {
+    type Value = Delivery;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("{\"id\":[…],\"contents\":{…}}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Delivery, A::Error> {
+        let mut players = None;
+        let mut frame: Option<Vec<u8>> = None;
+        while let Some(key) = map.next_key::<ElementField>()? {
+            match key {
+                ElementField::Id => players = Some(map.next_value::<PlayerIds>()?.0),
+                ElementField::Contents => {
+                    let mut buf = Vec::with_capacity(256);
+                    buf.extend_from_slice(FRAME_PREFIX);
+                    map.next_value_seed(TranscodeSeed(&mut buf))?;
+                    buf.extend_from_slice(FRAME_SUFFIX);
+                    frame = Some(buf);
+                }
+                ElementField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let players = players.ok_or_else(|| de::Error::missing_field("id"))?;
+        let frame = frame.ok_or_else(|| de::Error::missing_field("contents"))?;
+        Ok(Delivery {
+            players,
+            frame: frame_from_vec(frame),
+        })
+    }
+}
+
+/// The keys of a linker output element, identified without allocating.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum ElementField {
+    Id,
+    Contents,
+    #[serde(other)]
+    Other,
+}
+
+/// `id`: a list of player names; a single string or numbers are accepted too.
+struct PlayerIds(Vec<String>);
+
+impl<'de> Deserialize<'de> for PlayerIds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of player ids")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(vec![v.to_string()])
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(LenientText(id)) = seq.next_element()? {
+                    out.push(id);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V).map(PlayerIds)
+    }
+}
+
+/// A string, or a number/bool taken as its text.
+struct LenientText(String);
+
+impl<'de> Deserialize<'de> for LenientText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_any(V).map(LenientText)
+    }
+}
+
+fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<LenientText>::deserialize(d).map(|o| o.map(|t| t.0))
+}
+
+/// The slow path: elements one by one, keeping the good ones and, if a payload cannot be normalised
+/// (a lone surrogate, say), forwarding its bytes unchanged rather than dropping it.
+fn parse_output_leniently(doc: &str) -> SimulationOutput {
+    #[derive(Deserialize)]
+    struct Loose<'a> {
+        #[serde(borrow)]
+        contents: Vec<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct LooseElement<'a> {
+        id: PlayerIds,
+        #[serde(borrow)]
+        contents: &'a RawValue,
+    }
+    let Ok(loose) = serde_json::from_str::<Loose<'_>>(doc) else {
+        return SimulationOutput::Other(truncate(doc, 200));
+    };
+    let mut out = Vec::with_capacity(loose.contents.len());
+    for (index, element) in loose.contents.iter().enumerate() {
+        match serde_json::from_str::<LooseElement<'_>>(element.get()) {
+            Ok(e) => {
+                let mut buf = Vec::with_capacity(e.contents.get().len() + 40);
+                buf.extend_from_slice(FRAME_PREFIX);
+                if json::write_js(e.contents.get(), &mut buf).is_err() {
+                    buf.truncate(FRAME_PREFIX.len());
+                    buf.extend_from_slice(e.contents.get().as_bytes());
+                }
+                buf.extend_from_slice(FRAME_SUFFIX);
+                out.push(Delivery {
+                    players: e.id.0,
+                    frame: frame_from_vec(buf),
+                });
+            }
+            Err(err) => tracing::warn!(
+                element = index,
+                error = %err,
+                "GAMA sent a linker output element without a usable id list or contents; skipped it"
+            ),
+        }
+    }
+    SimulationOutput::Linker(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+/// The kind of a command, for logs, errors and state updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `load`.
+    Load,
+    /// `play`.
+    Play,
+    /// `pause`.
+    Pause,
+    /// `stop`.
+    Stop,
+    /// `expression`.
+    Expression,
+    /// `ask`.
+    Ask,
+}
+
+impl CommandKind {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Load => "load",
+            Self::Play => "play",
+            Self::Pause => "pause",
+            Self::Stop => "stop",
+            Self::Expression => "expression",
+            Self::Ask => "ask",
+        }
+    }
+}
+
+impl fmt::Display for CommandKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A command for gama-server, serialised except for the closing brace: the link appends the
+/// correlation field the server will echo back (`"relay_seq":"17"`).
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// What it is.
+    pub kind: CommandKind,
+    body: Vec<u8>,
+}
+
+impl Command {
+    fn start(kind: CommandKind, exp_id: Option<&str>) -> Self {
+        let mut body = Vec::with_capacity(128);
+        body.extend_from_slice(b"{\"type\":\"");
+        body.extend_from_slice(kind.name().as_bytes());
+        body.push(b'"');
+        let mut cmd = Command { kind, body };
+        if let Some(id) = exp_id {
+            cmd.field_str("exp_id", id);
+        }
+        cmd
+    }
+
+    fn field_str(&mut self, name: &str, value: &str) {
+        self.body.extend_from_slice(b",\"");
+        self.body.extend_from_slice(name.as_bytes());
+        self.body.extend_from_slice(b"\":");
+        json::write_str(&mut self.body, value);
+    }
+
+    fn field_raw(&mut self, name: &str, raw: &str) {
+        self.body.extend_from_slice(b",\"");
+        self.body.extend_from_slice(name.as_bytes());
+        self.body.extend_from_slice(b"\":");
+        self.body.extend_from_slice(raw.as_bytes());
+    }
+
+    /// `load` of an experiment, with its parameters when the learning package gives some.
+    pub fn load(model: &str, experiment: &str, parameters: Option<&RawValue>) -> Self {
+        let mut c = Self::start(CommandKind::Load, None);
+        c.field_str("model", model);
+        c.field_str("experiment", experiment);
+        if let Some(p) = parameters {
+            c.field_raw("parameters", p.get());
+        }
+        c
+    }
+
+    /// `play`.
+    pub fn play(exp_id: &str) -> Self {
+        Self::start(CommandKind::Play, Some(exp_id))
+    }
+
+    /// `pause`.
+    pub fn pause(exp_id: &str) -> Self {
+        Self::start(CommandKind::Pause, Some(exp_id))
+    }
+
+    /// `stop`.
+    pub fn stop(exp_id: &str) -> Self {
+        Self::start(CommandKind::Stop, Some(exp_id))
+    }
+
+    /// `expression`; without `exp_id` it probes which server mode answers (protocol.md §3.3).
+    pub fn expression(exp_id: Option<&str>, expr: &str) -> Self {
+        let mut c = Self::start(CommandKind::Expression, exp_id);
+        c.field_str("expr", expr);
+        c
+    }
+
+    /// `ask`, with `action`, `args` (a JSON string holding an object) and `agent` as raw JSON
+    /// string literals taken from the headset's message unchanged.
+    pub fn ask(exp_id: &str, action: &RawValue, args: &str, agent: Option<&RawValue>) -> Self {
+        let mut c = Self::start(CommandKind::Ask, Some(exp_id));
+        c.field_raw("action", action.get());
+        c.field_raw("args", args);
+        if let Some(agent) = agent {
+            c.field_raw("agent", agent.get());
+        }
+        c
+    }
+
+    /// The final frame text with the correlation id.
+    pub fn finish(&self, seq: u64) -> String {
+        let mut out = Vec::with_capacity(self.body.len() + 32);
+        out.extend_from_slice(&self.body);
+        out.extend_from_slice(b",\"relay_seq\":\"");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.extend_from_slice(b"\"}");
+        // Built from valid UTF-8 pieces only.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(out: SimulationOutput) -> Vec<(Vec<String>, String)> {
+        match out {
+            SimulationOutput::Linker(d) => d
+                .into_iter()
+                .map(|d| (d.players, d.frame.as_str().to_string()))
+                .collect(),
+            other => panic!("not linker output: {other:?}"),
+        }
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    const LINKER: &str = r#"{"contents":[{"id":["Player_101"],"contents":{"precision":10000,"world":[1000000,800000],"minPlayerUpdateDuration":100.0}},{"id":["Player_101","Player_102"],"contents":{"enableMove":false}}],"type":"output"}"#;
+
+    #[test]
+    fn string_content_is_unwrapped_and_payloads_normalised() {
+        let content = raw(&serde_json::to_string(LINKER).unwrap());
+        let got = frames(parse_simulation_output(Some(&content)));
+        assert_eq!(
+            got,
+            vec![
+                (
+                    vec!["Player_101".to_string()],
+                    r#"{"contents":{"precision":10000,"world":[1000000,800000],"minPlayerUpdateDuration":100},"type":"json_output"}"#.to_string()
+                ),
+                (
+                    vec!["Player_101".to_string(), "Player_102".to_string()],
+                    r#"{"contents":{"enableMove":false},"type":"json_output"}"#.to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn object_content_gives_the_same_frames() {
+        let as_string = frames(parse_simulation_output(Some(&raw(&serde_json::to_string(
+            LINKER,
+        )
+        .unwrap()))));
+        let as_object = frames(parse_simulation_output(Some(&raw(LINKER))));
+        assert_eq!(as_string, as_object);
+    }
+
+    #[test]
+    fn pong_console_and_garbage_are_recognised() {
+        assert!(matches!(
+            parse_simulation_output(Some(&raw("\"pong\""))),
+            SimulationOutput::Pong
+        ));
+        match parse_simulation_output(Some(&raw(
+            r#"{"message":"create player: P1","color":{"r":0,"g":0,"b":0}}"#,
+        ))) {
+            SimulationOutput::Console(m) => assert_eq!(m, "create player: P1"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_simulation_output(Some(&raw("\"not json\""))),
+            SimulationOutput::Other(_)
+        ));
+        assert!(matches!(
+            parse_simulation_output(Some(&raw("42"))),
+            SimulationOutput::Other(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_element_does_not_cost_the_good_ones() {
+        let doc = r#"{"contents":[{"contents":{"a":1}},{"id":"P1","contents":{"b":2.0}},{"id":[7],"contents":{"c":3}}]}"#;
+        let got = frames(parse_simulation_output(Some(&raw(doc))));
+        assert_eq!(
+            got,
+            vec![
+                (
+                    vec!["P1".to_string()],
+                    r#"{"contents":{"b":2},"type":"json_output"}"#.to_string()
+                ),
+                (
+                    vec!["7".to_string()],
+                    r#"{"contents":{"c":3},"type":"json_output"}"#.to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn envelope_fields() {
+        let e = Envelope::parse(
+            r#"{"type":"CommandExecutedSuccessfully","content":"vr_xp","command":{"type":"load","model":"/m.gaml","relay_seq":"12"}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.message_type(), MessageType::CommandExecutedSuccessfully);
+        assert_eq!(e.correlation(), Some(12));
+        assert_eq!(e.command_type().as_deref(), Some("load"));
+        assert_eq!(e.content_str().as_deref(), Some("vr_xp"));
+        let s = Envelope::parse(r#"{"type":"SimulationStatus","content":"PAUSED","exp_id":0}"#)
+            .unwrap();
+        assert_eq!(s.exp_id().as_deref(), Some("0"));
+        assert_eq!(s.correlation(), None);
+    }
+
+    #[test]
+    fn plain_messages() {
+        assert_eq!(plain_message(&raw("\"file missing\"")), "file missing");
+        assert_eq!(
+            plain_message(&raw(
+                r#"{"exception":"java.lang.NullPointerException","message":"boom","stack":[]}"#
+            )),
+            "boom"
+        );
+        assert_eq!(
+            plain_message(&raw(r#""{\"message\": \"Experiment ready\"}""#)),
+            "Experiment ready"
+        );
+    }
+
+    #[test]
+    fn commands_are_exact() {
+        assert_eq!(
+            Command::load("/lp/m.gaml", "vr_xp", None).finish(3),
+            r#"{"type":"load","model":"/lp/m.gaml","experiment":"vr_xp","relay_seq":"3"}"#
+        );
+        assert_eq!(
+            Command::expression(Some("0"), "do create_player(\"P\\\"1\");").finish(4),
+            r#"{"type":"expression","exp_id":"0","expr":"do create_player(\"P\\\"1\");","relay_seq":"4"}"#
+        );
+        assert_eq!(
+            Command::expression(None, "cycle").finish(0),
+            r#"{"type":"expression","expr":"cycle","relay_seq":"0"}"#
+        );
+        let action = raw("\"move_player_external\"");
+        let agent = raw("\"simulation[0].unity_linker[0]\"");
+        assert_eq!(
+            Command::ask(
+                "0",
+                &action,
+                r#""{\"id\":\"P1\",\"x\":\"1\"}""#,
+                Some(&agent)
+            )
+            .finish(9),
+            r#"{"type":"ask","exp_id":"0","action":"move_player_external","args":"{\"id\":\"P1\",\"x\":\"1\"}","agent":"simulation[0].unity_linker[0]","relay_seq":"9"}"#
+        );
+    }
+}

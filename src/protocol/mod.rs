@@ -1,0 +1,16 @@
+//! Wire formats: what gama-server sends and accepts ([`gama`]) and what Unity headsets send and
+//! accept ([`headset`]).
+
+pub mod gama;
+pub mod headset;
+
+/// A serialised text frame, shareable between recipients without copying.
+pub type Frame = tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Makes a [`Frame`] from bytes produced by a JSON serializer (always valid UTF-8).
+pub(crate) fn frame_from_vec(bytes: Vec<u8>) -> Frame {
+    match String::from_utf8(bytes) {
+        Ok(s) => Frame::from(s),
+        Err(e) => Frame::from(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}

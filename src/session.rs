@@ -1,0 +1,823 @@
+//! Players and who is in the game: registration, takeover, grace time, gating by the model's
+//! minimum and maximum, and re-admission whenever the experiment comes back to life.
+//!
+//! This is a pure state machine. Each event returns the [`Effect`]s to perform (frames to send,
+//! sockets to close, GAMA commands to issue, timers to start) and [`crate::relay`] performs them
+//! while still holding the lock on the session, so GAMA receives `create_player` and
+//! `remove_player` in the order the decisions were made. A player is marked in game only once GAMA
+//! acknowledged `create_player` (the reference did it optimistically, protocol.md §11.8).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::protocol::Frame;
+use crate::protocol::headset::JsonState;
+use crate::util;
+
+/// What the relay must do after an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect<C> {
+    /// Send a frame on a connection.
+    Send {
+        /// Where.
+        conn: C,
+        /// What.
+        frame: Frame,
+    },
+    /// Close a connection with a reason.
+    Close {
+        /// Which.
+        conn: C,
+        /// WebSocket close code.
+        code: u16,
+        /// Reason sent in the close frame and logged.
+        reason: String,
+    },
+    /// Ask GAMA to create the player; report the outcome with [`Session::join_result`].
+    Create {
+        /// Player id.
+        id: Arc<str>,
+        /// Identifies this attempt.
+        ticket: u64,
+    },
+    /// Ask GAMA to remove the player.
+    Remove {
+        /// Player id.
+        id: Arc<str>,
+    },
+    /// Call [`Session::grace_expired`] after `after` unless the player came back.
+    StartGrace {
+        /// Player id.
+        id: Arc<str>,
+        /// Identifies this disconnection.
+        token: u64,
+        /// Grace time.
+        after: Duration,
+    },
+    /// Route GAMA's output for this player to `conn` (`None`: nowhere, it has no connection).
+    Route {
+        /// Player id.
+        id: Arc<str>,
+        /// Its connection now.
+        conn: Option<C>,
+    },
+    /// As many players as the model allows are connected: launch it (auto-launch).
+    AutoLaunch,
+}
+
+/// Where a player stands with the game.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Game {
+    /// Not in the game.
+    Out,
+    /// `create_player` sent, waiting for GAMA's acknowledgement.
+    Joining { ticket: u64 },
+    /// In the game.
+    In,
+}
+
+/// The announced keep-alive of a player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Effective period after clamping.
+    pub ms: u64,
+    /// Whether it was announced as a string (echoed the same way in `json_state`).
+    pub as_text: bool,
+}
+
+#[derive(Debug)]
+struct Player<C> {
+    id: Arc<str>,
+    conn: Option<C>,
+    remote: SocketAddr,
+    game: Game,
+    arrival: u64,
+    keepalive: Keepalive,
+    date_connection: String,
+    connected_since: String,
+    disconnected_since: Option<String>,
+    /// Set on a disconnection, so a stale grace timer does nothing.
+    grace_token: u64,
+    /// GAMA refused this player: not retried before a reconnection or a new experiment.
+    join_failed: bool,
+}
+
+impl<C: Clone> Player<C> {
+    fn state_frame(&self) -> Frame {
+        JsonState::new(
+            &self.id,
+            self.keepalive.ms,
+            self.keepalive.as_text,
+            self.game == Game::In,
+            &self.date_connection,
+        )
+        .to_frame()
+    }
+
+    fn send_state(&self, effects: &mut Vec<Effect<C>>) {
+        if let Some(conn) = &self.conn {
+            effects.push(Effect::Send {
+                conn: conn.clone(),
+                frame: self.state_frame(),
+            });
+        }
+    }
+}
+
+/// Session policy from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long a dropped player keeps its place.
+    pub grace: Duration,
+    /// Remove dropped players at once.
+    pub aggressive_disconnect: bool,
+}
+
+/// Players needed and allowed, from the selected model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// A launch needs this many connected players (unless forced).
+    pub min: Option<u32>,
+    /// Never more players in the game than this; 0 or absent means no limit.
+    pub max: Option<u32>,
+}
+
+impl Limits {
+    fn cap(&self) -> usize {
+        match self.max {
+            Some(0) | None => usize::MAX,
+            Some(n) => n as usize,
+        }
+    }
+}
+
+/// A player as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlayerView {
+    /// Player id.
+    pub id: String,
+    /// Address of its current (or last) connection.
+    pub remote_address: String,
+    /// Connected now.
+    pub connected: bool,
+    /// In the game (GAMA acknowledged it).
+    pub in_game: bool,
+    /// Being added to the game.
+    pub joining: bool,
+    /// Connected, experiment live, but no slot free (or GAMA refused it).
+    pub waiting: bool,
+    /// `connected`, `in_game`, `joining`, `waiting`, `refused` or `disconnected`.
+    pub state: &'static str,
+    /// When it registered (RFC 3339).
+    pub connected_since: String,
+    /// When its connection dropped, if it did (RFC 3339).
+    pub disconnected_since: Option<String>,
+    /// Position in arrival order.
+    pub arrival: u64,
+    /// Announced keep-alive period.
+    pub heartbeat_ms: u64,
+}
+
+/// Counts shown next to the player list.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Counts {
+    /// Players with a live connection.
+    pub connected: usize,
+    /// Players in the game.
+    pub in_game: usize,
+    /// Players waiting for a slot.
+    pub waiting: usize,
+    /// Players kept during their grace time.
+    pub disconnected: usize,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Empty id.
+    #[error("the player id is empty")]
+    Empty,
+    /// Longer than allowed.
+    #[error("the player id is longer than {0} bytes")]
+    TooLong(usize),
+    /// Contains control characters.
+    #[error("the player id contains control characters")]
+    ControlCharacters,
+}
+
+/// Checks a player id a headset claims.
+pub fn validate_id(id: &str, max_bytes: usize) -> Result<(), RegisterError> {
+    if id.is_empty() {
+        Err(RegisterError::Empty)
+    } else if id.len() > max_bytes {
+        Err(RegisterError::TooLong(max_bytes))
+    } else if id.chars().any(char::is_control) {
+        Err(RegisterError::ControlCharacters)
+    } else {
+        Ok(())
+    }
+}
+
+/// The players of the relay and their place in the game.
+#[derive(Debug)]
+pub struct Session<C> {
+    players: HashMap<Arc<str>, Player<C>>,
+    arrivals: u64,
+    tickets: u64,
+    /// The GAMA live epoch players were admitted under; `None` when no experiment is live.
+    epoch: Option<u64>,
+    limits: Limits,
+    policy: Policy,
+    auto_launch_armed: bool,
+}
+
+impl<C: Clone + PartialEq> Session<C> {
+    /// An empty session.
+    pub fn new(policy: Policy) -> Self {
+        Session {
+            players: HashMap::new(),
+            arrivals: 0,
+            tickets: 0,
+            epoch: None,
+            limits: Limits::default(),
+            policy,
+            auto_launch_armed: true,
+        }
+    }
+
+    /// A headset sent `connection`. A known id takes over: its old socket is closed and its place
+    /// in the game kept.
+    pub fn connect(
+        &mut self,
+        id: &str,
+        conn: C,
+        remote: SocketAddr,
+        keepalive: Keepalive,
+    ) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        let now = util::now_rfc3339();
+        if let Some(p) = self.players.get_mut(id) {
+            if let Some(old) = p.conn.take() {
+                if old != conn {
+                    effects.push(Effect::Close {
+                        conn: old,
+                        code: 1000,
+                        reason: format!("{id} connected again from {remote}"),
+                    });
+                }
+            }
+            p.conn = Some(conn.clone());
+            effects.push(Effect::Route {
+                id: p.id.clone(),
+                conn: Some(conn),
+            });
+            p.remote = remote;
+            p.keepalive = keepalive;
+            p.date_connection = util::local_hh_mm();
+            p.disconnected_since = None;
+            p.grace_token += 1;
+            p.join_failed = false;
+            p.send_state(&mut effects);
+        } else {
+            self.arrivals += 1;
+            let p = Player {
+                id: Arc::from(id),
+                conn: Some(conn.clone()),
+                remote,
+                game: Game::Out,
+                arrival: self.arrivals,
+                keepalive,
+                date_connection: util::local_hh_mm(),
+                connected_since: now,
+                disconnected_since: None,
+                grace_token: 0,
+                join_failed: false,
+            };
+            effects.push(Effect::Route {
+                id: p.id.clone(),
+                conn: Some(conn),
+            });
+            p.send_state(&mut effects);
+            self.players.insert(p.id.clone(), p);
+        }
+        self.admit(&mut effects);
+        self.check_auto_launch(&mut effects);
+        effects
+    }
+
+    /// A connection ended without the player leaving (socket closed, keep-alive missed).
+    pub fn disconnect(&mut self, id: &str, conn: &C) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        let Some(p) = self.players.get_mut(id) else {
+            return effects;
+        };
+        if p.conn.as_ref() != Some(conn) {
+            // An old socket replaced by a newer one: nothing changes.
+            return effects;
+        }
+        p.conn = None;
+        effects.push(Effect::Route {
+            id: p.id.clone(),
+            conn: None,
+        });
+        p.disconnected_since = Some(util::now_rfc3339());
+        p.grace_token += 1;
+        if self.policy.aggressive_disconnect || self.policy.grace.is_zero() {
+            self.remove(id, &mut effects);
+        } else {
+            effects.push(Effect::StartGrace {
+                id: p.id.clone(),
+                token: p.grace_token,
+                after: self.policy.grace,
+            });
+        }
+        self.arm_if_below_max();
+        effects
+    }
+
+    /// The grace time of a dropped player is over.
+    pub fn grace_expired(&mut self, id: &str, token: u64) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        if self
+            .players
+            .get(id)
+            .is_some_and(|p| p.conn.is_none() && p.grace_token == token)
+        {
+            self.remove(id, &mut effects);
+        }
+        effects
+    }
+
+    /// The player leaves for good (`disconnect_properly`, or the operator removed it). `reason`
+    /// goes in the close frame of its socket, if it has one.
+    pub fn leave(&mut self, id: &str, reason: &str) -> Option<Vec<Effect<C>>> {
+        let mut effects = Vec::new();
+        let conn = self.players.get(id)?.conn.clone();
+        self.remove(id, &mut effects);
+        if let Some(conn) = conn {
+            effects.push(Effect::Close {
+                conn,
+                code: 1000,
+                reason: reason.to_string(),
+            });
+        }
+        self.arm_if_below_max();
+        Some(effects)
+    }
+
+    fn remove(&mut self, id: &str, effects: &mut Vec<Effect<C>>) {
+        if let Some(p) = self.players.remove(id) {
+            if p.conn.is_some() {
+                effects.push(Effect::Route {
+                    id: p.id.clone(),
+                    conn: None,
+                });
+            }
+            if p.game != Game::Out && self.epoch.is_some() {
+                effects.push(Effect::Remove { id: p.id });
+            }
+        }
+        self.admit(effects);
+    }
+
+    /// GAMA answered a `create_player`.
+    pub fn join_result(&mut self, id: &str, ticket: u64, accepted: bool) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        let Some(p) = self.players.get_mut(id) else {
+            return effects;
+        };
+        if p.game != (Game::Joining { ticket }) {
+            // The experiment changed or the player left meanwhile.
+            return effects;
+        }
+        if accepted {
+            p.game = Game::In;
+            p.send_state(&mut effects);
+        } else {
+            p.game = Game::Out;
+            p.join_failed = true;
+            self.admit(&mut effects);
+        }
+        effects
+    }
+
+    /// What GAMA's experiment is doing: `Some(epoch)` while live. A new epoch (reload, end of
+    /// game, GAMA restarted) puts everyone out of the game and admits them again.
+    pub fn experiment(&mut self, epoch: Option<u64>) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        if self.epoch == epoch {
+            return effects;
+        }
+        self.epoch = epoch;
+        for p in self.players.values_mut() {
+            let was_in = p.game == Game::In;
+            p.game = Game::Out;
+            p.join_failed = false;
+            if was_in {
+                p.send_state(&mut effects);
+            }
+        }
+        self.admit(&mut effects);
+        effects
+    }
+
+    /// The selected model changed.
+    pub fn set_limits(&mut self, limits: Limits) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        self.limits = limits;
+        self.auto_launch_armed = true;
+        self.admit(&mut effects);
+        self.check_auto_launch(&mut effects);
+        effects
+    }
+
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Called when the operator stops the game: no auto-launch until the players change.
+    pub fn disarm_auto_launch(&mut self) {
+        self.auto_launch_armed = false;
+    }
+
+    /// Fills free slots with connected players, in arrival order.
+    fn admit(&mut self, effects: &mut Vec<Effect<C>>) {
+        if self.epoch.is_none() {
+            return;
+        }
+        let taken = self
+            .players
+            .values()
+            .filter(|p| p.game != Game::Out)
+            .count();
+        let free = self.limits.cap().saturating_sub(taken);
+        if free == 0 {
+            return;
+        }
+        let mut candidates: Vec<&mut Player<C>> = self
+            .players
+            .values_mut()
+            .filter(|p| p.game == Game::Out && p.conn.is_some() && !p.join_failed)
+            .collect();
+        candidates.sort_by_key(|p| p.arrival);
+        for p in candidates.into_iter().take(free) {
+            self.tickets += 1;
+            p.game = Game::Joining {
+                ticket: self.tickets,
+            };
+            effects.push(Effect::Create {
+                id: p.id.clone(),
+                ticket: self.tickets,
+            });
+        }
+    }
+
+    fn connected(&self) -> usize {
+        self.players.values().filter(|p| p.conn.is_some()).count()
+    }
+
+    fn arm_if_below_max(&mut self) {
+        if let Some(max) = self.limits.max.filter(|m| *m > 0) {
+            if self.connected() < max as usize {
+                self.auto_launch_armed = true;
+            }
+        }
+    }
+
+    fn check_auto_launch(&mut self, effects: &mut Vec<Effect<C>>) {
+        let Some(max) = self.limits.max.filter(|m| *m > 0) else {
+            return;
+        };
+        if self.auto_launch_armed && self.epoch.is_none() && self.connected() >= max as usize {
+            self.auto_launch_armed = false;
+            effects.push(Effect::AutoLaunch);
+        }
+    }
+
+    /// Number of connected players (what a launch's minimum is checked against).
+    pub fn connected_count(&self) -> usize {
+        self.connected()
+    }
+
+    /// The connection of a player, if it has one.
+    pub fn conn(&self, id: &str) -> Option<&C> {
+        self.players.get(id)?.conn.as_ref()
+    }
+
+    /// Whether a player is registered (connected or within its grace time).
+    pub fn contains(&self, id: &str) -> bool {
+        self.players.contains_key(id)
+    }
+
+    /// Players for display, in arrival order.
+    pub fn view(&self) -> (Vec<PlayerView>, Counts) {
+        let live = self.epoch.is_some();
+        let mut counts = Counts::default();
+        let mut list: Vec<PlayerView> = self
+            .players
+            .values()
+            .map(|p| {
+                let connected = p.conn.is_some();
+                let in_game = p.game == Game::In;
+                let joining = matches!(p.game, Game::Joining { .. });
+                let waiting = connected && live && p.game == Game::Out;
+                let state = if !connected {
+                    "disconnected"
+                } else if in_game {
+                    "in_game"
+                } else if joining {
+                    "joining"
+                } else if waiting && p.join_failed {
+                    "refused"
+                } else if waiting {
+                    "waiting"
+                } else {
+                    "connected"
+                };
+                counts.connected += usize::from(connected);
+                counts.in_game += usize::from(in_game);
+                counts.waiting += usize::from(waiting);
+                counts.disconnected += usize::from(!connected);
+                PlayerView {
+                    id: p.id.to_string(),
+                    remote_address: p.remote.to_string(),
+                    connected,
+                    in_game,
+                    joining,
+                    waiting,
+                    state,
+                    connected_since: p.connected_since.clone(),
+                    disconnected_since: p.disconnected_since.clone(),
+                    arrival: p.arrival,
+                    heartbeat_ms: p.keepalive.ms,
+                }
+            })
+            .collect();
+        list.sort_by_key(|p| p.arrival);
+        (list, counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type S = Session<u32>;
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    const KA: Keepalive = Keepalive {
+        ms: 5000,
+        as_text: true,
+    };
+
+    fn session(max: Option<u32>) -> S {
+        let mut s = S::new(Policy {
+            grace: Duration::from_secs(60),
+            aggressive_disconnect: false,
+        });
+        s.set_limits(Limits { min: None, max });
+        s
+    }
+
+    fn creates(effects: &[Effect<u32>]) -> Vec<(String, u64)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Create { id, ticket } => Some((id.to_string(), *ticket)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn states(effects: &[Effect<u32>]) -> Vec<(u32, bool)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { conn, frame } => {
+                    Some((*conn, frame.as_str().contains("\"in_game\":true")))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn players_join_only_when_live_and_only_when_acknowledged() {
+        let mut s = session(None);
+        let e = s.connect("A", 1, addr(), KA);
+        assert_eq!(states(&e), vec![(1, false)]);
+        assert!(creates(&e).is_empty(), "no experiment yet");
+        let e = s.experiment(Some(1));
+        let c = creates(&e);
+        assert_eq!(c.len(), 1);
+        assert!(
+            states(&e).is_empty(),
+            "not in game before GAMA acknowledges"
+        );
+        let e = s.join_result("A", c[0].1, true);
+        assert_eq!(states(&e), vec![(1, true)]);
+        assert!(s.view().0[0].in_game);
+    }
+
+    #[test]
+    fn a_refused_join_rolls_back_and_frees_the_slot() {
+        let mut s = session(Some(1));
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA));
+        assert!(
+            creates(&s.connect("B", 2, addr(), KA)).is_empty(),
+            "B waits"
+        );
+        let e = s.join_result("A", c[0].1, false);
+        assert!(states(&e).is_empty());
+        assert_eq!(
+            creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["B"]
+        );
+        let view = s.view().0;
+        assert_eq!(view[0].state, "refused");
+        assert!(!view[0].in_game);
+    }
+
+    #[test]
+    fn max_players_is_enforced_and_waiting_players_are_admitted_in_arrival_order() {
+        let mut s = session(Some(2));
+        s.experiment(Some(1));
+        let mut tickets = HashMap::new();
+        for (i, id) in ["A", "B", "C", "D"].iter().enumerate() {
+            for (cid, t) in creates(&s.connect(id, i as u32, addr(), KA)) {
+                tickets.insert(cid, t);
+            }
+        }
+        assert_eq!(tickets.len(), 2, "only two slots");
+        for (id, t) in &tickets {
+            s.join_result(id, *t, true);
+        }
+        let (view, counts) = s.view();
+        assert_eq!(counts.in_game, 2);
+        assert_eq!(counts.waiting, 2);
+        assert_eq!(view[2].state, "waiting");
+        let e = s.leave("A", "bye").unwrap();
+        assert!(e.contains(&Effect::Remove { id: Arc::from("A") }));
+        assert!(e.contains(&Effect::Close {
+            conn: 0,
+            code: 1000,
+            reason: "bye".into()
+        }));
+        assert_eq!(
+            creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["C"]
+        );
+    }
+
+    #[test]
+    fn takeover_keeps_the_place_in_game_and_closes_the_old_socket() {
+        let mut s = session(None);
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA));
+        s.join_result("A", c[0].1, true);
+        let e = s.connect("A", 2, addr(), KA);
+        assert!(matches!(&e[0], Effect::Close { conn: 1, .. }));
+        assert!(e.contains(&Effect::Route {
+            id: Arc::from("A"),
+            conn: Some(2)
+        }));
+        assert_eq!(states(&e), vec![(2, true)]);
+        assert!(creates(&e).is_empty(), "no second create_player");
+        // The old socket's close is stale and changes nothing.
+        assert!(s.disconnect("A", &1).is_empty());
+        assert_eq!(s.view().1.connected, 1);
+    }
+
+    #[test]
+    fn dropped_players_keep_their_slot_for_the_grace_time() {
+        let mut s = session(Some(1));
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA));
+        s.join_result("A", c[0].1, true);
+        s.connect("B", 2, addr(), KA);
+        let e = s.disconnect("A", &1);
+        let token = match &e[..] {
+            [
+                Effect::Route { conn: None, .. },
+                Effect::StartGrace { token, .. },
+            ] => *token,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.view().1.waiting, 1, "B still waits: A keeps its slot");
+        // A comes back in time: no new create, straight back in game.
+        let e = s.connect("A", 3, addr(), KA);
+        assert_eq!(states(&e), vec![(3, true)]);
+        assert!(s.grace_expired("A", token).is_empty(), "stale timer");
+        // A drops again and this time does not come back.
+        let e = s.disconnect("A", &3);
+        let Effect::StartGrace { token, .. } = e[1].clone() else {
+            panic!("{e:?}")
+        };
+        let e = s.grace_expired("A", token);
+        assert!(e.contains(&Effect::Remove { id: Arc::from("A") }));
+        assert_eq!(
+            creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+            ["B"]
+        );
+        assert!(!s.contains("A"));
+    }
+
+    #[test]
+    fn aggressive_disconnect_removes_at_once() {
+        let mut s = S::new(Policy {
+            grace: Duration::from_secs(60),
+            aggressive_disconnect: true,
+        });
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA));
+        s.join_result("A", c[0].1, true);
+        let e = s.disconnect("A", &1);
+        assert_eq!(
+            e,
+            vec![
+                Effect::Route {
+                    id: Arc::from("A"),
+                    conn: None
+                },
+                Effect::Remove { id: Arc::from("A") }
+            ]
+        );
+        assert!(!s.contains("A"));
+    }
+
+    #[test]
+    fn a_new_epoch_resets_and_re_adds_everyone() {
+        let mut s = session(None);
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA));
+        s.join_result("A", c[0].1, true);
+        // Reload: not live, then live again.
+        let e = s.experiment(None);
+        assert_eq!(states(&e), vec![(1, false)]);
+        assert!(creates(&e).is_empty());
+        let e = s.experiment(Some(2));
+        let c2 = creates(&e);
+        assert_eq!(c2.len(), 1);
+        // A late acknowledgement of the first epoch is ignored.
+        assert!(s.join_result("A", c[0].1, true).is_empty());
+        assert_eq!(states(&s.join_result("A", c2[0].1, true)), vec![(1, true)]);
+        // GAMA restarted while live: straight to a new epoch.
+        let e = s.experiment(Some(3));
+        assert_eq!(states(&e), vec![(1, false)]);
+        assert_eq!(creates(&e).len(), 1);
+    }
+
+    #[test]
+    fn auto_launch_fires_once_when_max_players_are_connected() {
+        let mut s = session(Some(2));
+        assert!(!s.connect("A", 1, addr(), KA).contains(&Effect::AutoLaunch));
+        assert!(s.connect("B", 2, addr(), KA).contains(&Effect::AutoLaunch));
+        assert!(!s.connect("C", 3, addr(), KA).contains(&Effect::AutoLaunch));
+        s.disarm_auto_launch();
+        s.leave("C", "x");
+        assert!(
+            !s.connect("C", 4, addr(), KA).contains(&Effect::AutoLaunch),
+            "still at max"
+        );
+        s.disconnect("A", &1);
+        assert!(
+            !s.connect("A", 5, addr(), KA).contains(&Effect::AutoLaunch),
+            "never fell below max"
+        );
+        s.disconnect("A", &5);
+        s.disconnect("C", &4);
+        assert!(
+            s.connect("A", 6, addr(), KA).contains(&Effect::AutoLaunch),
+            "re-armed"
+        );
+        let mut unlimited = session(None);
+        assert!(
+            !unlimited
+                .connect("A", 1, addr(), KA)
+                .contains(&Effect::AutoLaunch)
+        );
+    }
+
+    #[test]
+    fn ids_are_validated() {
+        assert_eq!(validate_id("", 10), Err(RegisterError::Empty));
+        assert_eq!(
+            validate_id("abcdefghijk", 10),
+            Err(RegisterError::TooLong(10))
+        );
+        assert_eq!(
+            validate_id("a\nb", 10),
+            Err(RegisterError::ControlCharacters)
+        );
+        assert_eq!(validate_id("Player_101", 128), Ok(()));
+    }
+}
