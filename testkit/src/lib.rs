@@ -1,1 +1,23 @@
-//! testkit
+//! Test doubles for gama-vr-relay.
+//!
+//! GAMA and Unity cannot run on the test machines, so the relay's tests talk to:
+//!
+//! * [`FakeGama`] (module [`fake_gama`]): a fake gama-server that behaves like the real one in
+//!   both of its server modes (desktop application and headless), including the SIMPLE
+//!   `unity_linker` output the relay forwards to headsets, plus failure injection (crash, clean
+//!   quit, restart on the same port, hung or slow commands);
+//! * [`Headset`] (module [`headset`]): a simulated Unity VR client that sends byte for byte what
+//!   the real SIMPLE Unity package sends, answers the relay's application pings, and can stall,
+//!   stop reading or vanish.
+//!
+//! The wire formats follow `shared/protocol.md`; each module cites the sections it implements.
+//! The `fake-gama` binary runs a [`FakeGama`] standalone for manual testing.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod fake_gama;
+pub mod headset;
+
+pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, ServerMode};
+pub use headset::{Headset, HeadsetConfig, unity_json};
