@@ -19,7 +19,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::gama::{GamaError, GamaEvents, GamaLink, GamaStatus, LastError, LinkState, ServerMode};
+use crate::gama::{
+    ExperimentState, GamaError, GamaEvents, GamaLink, GamaStatus, LastError, LinkState, ServerMode,
+};
 use crate::gaml;
 use crate::headset::{self, Conn, ConnRef, ConnView};
 use crate::packages::{Catalog, Model};
@@ -546,7 +548,7 @@ impl Relay {
 
     async fn launch_inner(&self, force: bool) -> Result<(), OpError> {
         let status = self.require_connected()?;
-        if status.experiment.is_live() || status.experiment.name() == "NOTREADY" {
+        if status.experiment.is_live() || status.experiment == ExperimentState::NotReady {
             return Err(OpError::Conflict(format!(
                 "an experiment is already open in GAMA ({}); stop it first",
                 status.experiment.name()
@@ -585,7 +587,7 @@ impl Relay {
         let _guard = self.begin("pausing")?;
         let result = async {
             let status = self.require_connected()?;
-            if !status.experiment.is_live() {
+            if status.experiment != ExperimentState::Running {
                 return Err(OpError::Conflict(format!(
                     "nothing to pause: GAMA's experiment is {}",
                     status.experiment.name()
@@ -603,7 +605,7 @@ impl Relay {
         let _guard = self.begin("resuming")?;
         let result = async {
             let status = self.require_connected()?;
-            if !status.experiment.is_live() {
+            if status.experiment != ExperimentState::Paused {
                 return Err(OpError::Conflict(format!(
                     "nothing to resume: GAMA's experiment is {}",
                     status.experiment.name()

@@ -21,6 +21,9 @@ use crate::protocol::gama::{
 };
 use crate::util::{Backoff, LogLimiter};
 
+/// Time between the two probes that tell a running experiment from a paused one.
+const PROBE_GAP: Duration = Duration::from_millis(250);
+
 static UNREADABLE: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 static SIM_ERRORS: LogLimiter = LogLimiter::new(Duration::from_secs(1));
 static OTHER_OUTPUT: LogLimiter = LogLimiter::new(Duration::from_secs(10));
@@ -222,8 +225,9 @@ async fn run_connection(
 /// Finds out which server answers and what its experiment is doing (protocol.md §3.3): an
 /// `expression` without `exp_id` is refused as malformed by gama-headless, answered
 /// "Unable to find the experiment" by the desktop server without an experiment, and evaluated by the
-/// desktop server with one. A running experiment evaluates commands between cycles, so two probes in
-/// a row see the cycle advance; a paused one answers both at once with the same cycle.
+/// desktop server with one. Whether that experiment runs is told by its cycle advancing between two
+/// probes [`PROBE_GAP`] apart (a running experiment also evaluates commands only between cycles, so
+/// the second answer comes from a later cycle anyway). Status messages that arrive meanwhile win.
 async fn probe(link: &GamaLink) {
     let timeout = link.inner.config.command_timeout();
     let first = link
@@ -237,6 +241,7 @@ async fn probe(link: &GamaLink) {
             Some((ServerMode::Desktop, ExperimentState::None))
         }
         Ok(c1) => {
+            tokio::time::sleep(PROBE_GAP).await;
             let second = link
                 .request(Command::expression(Some("0"), "cycle"), timeout)
                 .await;

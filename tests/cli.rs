@@ -1,0 +1,189 @@
+//! The binary: configuration errors, `.env`, ports that cannot be bound, signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gama-vr-relay");
+
+/// A command for the relay in its own empty working directory, without the caller's environment
+/// leaking settings into it.
+fn relay(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Flags that keep the relay on loopback and free ports.
+fn loopback_args(cmd: &mut Command) -> &mut Command {
+    cmd.args([
+        "--set",
+        "headsets.host=127.0.0.1",
+        "--admin-host",
+        "127.0.0.1",
+        "--headset-port",
+        &free_port().to_string(),
+        "--admin-port",
+        &free_port().to_string(),
+        "--gama-port",
+        &free_port().to_string(),
+    ])
+}
+
+fn run_to_end(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The child's stderr, line by line.
+fn lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads the child's stderr until a line contains `needle`; returns everything read.
+fn wait_for_line(child: &mut Child, needle: &str) -> String {
+    let rx = lines(child);
+    wait_in(&rx, needle)
+}
+
+fn wait_in(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            return seen;
+        }
+    }
+    panic!("no line containing {needle:?} within 10 s; got:\n{seen}");
+}
+
+#[test]
+fn an_invalid_value_is_an_error_naming_the_setting_the_value_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_to_end(relay(dir.path()).env("GAMA_WS_PORT", "abc"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("gama.port") && err.contains("abc") && err.contains("GAMA_WS_PORT"),
+        "{err}"
+    );
+
+    let (code, err) = run_to_end(relay(dir.path()).args(["--set", "headsets.missed_heartbeats=0"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("headsets.missed_heartbeats"), "{err}");
+
+    let (code, err) = run_to_end(relay(dir.path()).args(["--config", "nope.toml"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn the_webplatform_dot_env_is_read_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "GAMA_WS_PORT=1000\nGAMA_IP_ADDRESS=localhost\n\nHEADSET_WS_PORT=8080\n\nMONITOR_WS_PORT=8001\n\n\
+         WEB_APPLICATION_HOST=0.0.0.0\nWEB_APPLICATION_PORT=8000\n#WEB_HOSTNAME=simple\n\nVERBOSE=notabool\n\n\
+         LEARNING_PACKAGE_PATH=\"./learning-packages\"\n#AGGRESSIVE_DISCONNECT=false\n",
+    )
+    .unwrap();
+    // The .env is read: its bad VERBOSE is reported, naming the variable.
+    let (code, err) = run_to_end(&mut relay(dir.path()));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("VERBOSE") && err.contains("notabool"), "{err}");
+    // The real environment wins over the .env.
+    let mut cmd = relay(dir.path());
+    cmd.env("VERBOSE", "false");
+    loopback_args(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let log = wait_for_line(&mut child, "headsets: ws://");
+    assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
+    assert!(
+        log.contains("learning_package_path=\"./learning-packages\""),
+        "{log}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_port_in_use_stops_the_relay_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (code, err) = run_to_end(relay(dir.path()).args([
+        "--set",
+        "headsets.host=127.0.0.1",
+        "--headset-port",
+        &port.to_string(),
+        "--admin-port",
+        &free_port().to_string(),
+    ]));
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("headsets"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_relay_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = relay(dir.path());
+    loopback_args(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    // Starts fine without GAMA, and says so once per outage, not once per retry (about every
+    // second with the default backoff cap).
+    let rx = lines(&mut child);
+    wait_in(&rx, "GAMA unreachable at localhost:");
+    let mut later = String::new();
+    let until = Instant::now() + Duration::from_millis(2500);
+    while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        later.push_str(&line);
+    }
+    assert!(!later.contains("unreachable"), "repeated:\n{later}");
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "still running 3 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
