@@ -144,6 +144,14 @@ pub struct AdminConfig {
     pub port: u16,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Access token; empty means generated when needed.
+    pub token: String,
+    /// Extra origins allowed to use the API from a browser.
+    pub allowed_origins: Vec<String>,
+    /// Shortest interval between two state pushes.
+    pub push_min_interval_ms: u64,
+    /// Longest interval between two state pushes.
+    pub push_refresh_ms: u64,
 }
 
 /// `[session]`: learning packages and session policy.
@@ -300,10 +308,18 @@ fn text_setting(
                 .map_err(|_| invalid(format!("`{text}` is not a whole non-negative number")))?;
             Value::from(n)
         }
-        Value::Array(..) => Value::from(
+        // Folder lists are separated like PATH; other lists (origins) by commas.
+        Value::Array(..) if key.ends_with("_paths") => Value::from(
             std::env::split_paths(text)
                 .filter(|p| !p.as_os_str().is_empty())
                 .map(|p| Value::from(p.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>(),
+        ),
+        Value::Array(..) => Value::from(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::from(s.to_string()))
                 .collect::<Vec<_>>(),
         ),
         _ => Value::from(text.to_string()),
@@ -433,6 +449,7 @@ impl Config {
             ("headsets.register_timeout_ms", h.register_timeout_ms),
             ("headsets.write_timeout_ms", h.write_timeout_ms),
             ("headsets.min_heartbeat_ms", h.min_heartbeat_ms),
+            ("admin.push_refresh_ms", self.admin.push_refresh_ms),
         ] {
             if value == 0 {
                 return fail(

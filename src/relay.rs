@@ -63,6 +63,7 @@ struct Inner {
     routes: DashMap<Arc<str>, Arc<Conn>>,
     catalog: RwLock<Arc<Catalog>>,
     selected: Mutex<Option<usize>>,
+    catalog_version: std::sync::atomic::AtomicU64,
     operation: Mutex<Option<&'static str>>,
     ops: tokio::sync::Mutex<()>,
     changes: watch::Sender<u64>,
@@ -91,6 +92,7 @@ impl Relay {
                 routes: DashMap::new(),
                 catalog: RwLock::new(Arc::new(Catalog::default())),
                 selected: Mutex::new(None),
+                catalog_version: std::sync::atomic::AtomicU64::new(0),
                 operation: Mutex::new(None),
                 ops: tokio::sync::Mutex::new(()),
                 changes,
@@ -131,6 +133,11 @@ impl Relay {
     /// The GAMA link.
     pub fn gama(&self) -> &GamaLink {
         &self.inner.gama
+    }
+
+    /// Cancelled when the relay shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
     }
 
     /// Notified on every change the admin page should show.
@@ -454,12 +461,19 @@ impl Relay {
     fn install_catalog(&self, catalog: Catalog) {
         let first = (!catalog.models.is_empty()).then_some(0);
         *self.inner.catalog.write() = Arc::new(catalog);
+        self.bump_catalog_version();
         let mut selected = self.inner.selected.lock();
         let keep = selected.filter(|i| self.catalog().models.len() > *i);
         *selected = keep.or(first);
         let limits = self.limits_of(*selected);
         drop(selected);
         self.with_session(|s| ((), s.set_limits(limits)));
+    }
+
+    fn bump_catalog_version(&self) {
+        self.inner
+            .catalog_version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn limits_of(&self, index: Option<usize>) -> Limits {
@@ -500,6 +514,7 @@ impl Relay {
             .cloned()
             .ok_or_else(|| OpError::NotFound(format!("there is no model {index}")))?;
         *self.inner.selected.lock() = Some(index);
+        self.bump_catalog_version();
         info!(model = %model.name, index, "model selected");
         let limits = Limits {
             min: model.min_players,
@@ -688,6 +703,10 @@ impl Relay {
                 commands_in_flight: self.inner.gama.in_flight(),
             },
             model,
+            catalog_version: self
+                .inner
+                .catalog_version
+                .load(std::sync::atomic::Ordering::Relaxed),
             counts,
             players,
         }
@@ -701,6 +720,8 @@ pub struct StateView {
     pub gama: GamaView,
     /// The model a launch loads.
     pub model: Option<SelectedModel>,
+    /// Changes whenever the catalog or the selection changes: time to fetch `/api/models` again.
+    pub catalog_version: u64,
     /// Player counts.
     pub counts: Counts,
     /// Every player, in arrival order.

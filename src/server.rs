@@ -113,7 +113,15 @@ impl Server {
             shutdown.clone(),
             tracker.clone(),
         ));
-        let app = admin::router(relay.clone());
+        let (access, generated) = admin::Access::from_config(&self.config.admin);
+        announce_admin(
+            &self.config.admin.host,
+            admin_addr,
+            access.token(),
+            generated.is_some(),
+        );
+        let admin_token = access.token().map(str::to_string);
+        let app = admin::router(relay.clone(), access);
         let admin_shutdown = shutdown.clone();
         let admin_listener = self.admin;
         tracker.spawn(async move {
@@ -132,10 +140,46 @@ impl Server {
             relay,
             headset_addr,
             admin_addr,
+            admin_token,
             shutdown,
             tracker,
         }
     }
+}
+
+/// Logs where the admin page is, with its token when one is needed.
+fn announce_admin(host: &str, addr: SocketAddr, token: Option<&str>, generated: bool) {
+    let port = addr.port();
+    let shown_host = if addr.ip().is_unspecified() {
+        local_ip().map_or_else(|| "localhost".to_string(), |ip| ip.to_string())
+    } else if host == "localhost" {
+        "localhost".to_string()
+    } else {
+        match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        }
+    };
+    match token {
+        Some(token) => {
+            info!("admin page: http://{shown_host}:{port}/#token={token}");
+            if generated {
+                info!(
+                    "the admin port is reachable from the network, so its API needs this token;                      it changes at each start unless admin.token is set"
+                );
+            }
+        }
+        None => info!("admin page: http://{shown_host}:{port}/"),
+    }
+}
+
+/// This machine's address on its default route, to print a URL a tablet can open. No packet is
+/// sent: connecting a UDP socket only selects a route.
+fn local_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 /// A running relay.
@@ -143,6 +187,7 @@ pub struct ServerHandle {
     relay: Relay,
     headset_addr: SocketAddr,
     admin_addr: SocketAddr,
+    admin_token: Option<String>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -156,6 +201,11 @@ impl ServerHandle {
     /// Where the admin page and API are served.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The token the admin API requires, if any.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
 
     /// The relay itself.

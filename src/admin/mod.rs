@@ -1,6 +1,14 @@
-//! The admin HTTP API: the contract of the admin page and of scripts driving a session.
+//! The admin side: the HTTP API (the contract of the admin page and of scripts driving a session),
+//! the live-update socket and the embedded page.
 //!
-//! Every answer is JSON; every error is `{"error": "<plain words>"}` with a fitting status code.
+//! Every API answer is JSON; every error is `{"error": "<plain words>"}` with a fitting status code.
+
+mod assets;
+mod auth;
+mod events;
+
+pub use assets::has as has_asset;
+pub use auth::Access;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,11 +24,11 @@ use tower_http::trace::TraceLayer;
 use crate::gama::GamaError;
 use crate::relay::{OpError, Relay};
 
-/// The API's routes.
-pub fn router(relay: Relay) -> Router {
+/// The admin routes: the API (behind `access`), the health check and the page.
+pub fn router(relay: Relay, access: Access) -> Router {
     let limit = relay.config().admin.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(healthz))
+    let api = Router::new()
+        .route("/api/events", get(events::events))
         .route("/api/state", get(state))
         .route("/api/models", get(models))
         .route("/api/models/rescan", post(rescan))
@@ -31,7 +39,12 @@ pub fn router(relay: Relay) -> Router {
         .route("/api/experiment/resume", post(resume))
         .route("/api/experiment/stop", post(stop))
         .route("/api/players/{id}", delete(remove_player))
-        .fallback(not_found)
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::from_fn_with_state(access, auth::require));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
         .with_state(relay)
@@ -40,12 +53,12 @@ pub fn router(relay: Relay) -> Router {
 /// An API error: status code and message.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
+    pub(crate) status: StatusCode,
     message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),

@@ -1,0 +1,84 @@
+//! `/api/events`: the admin page's live view of the relay over a WebSocket.
+//!
+//! Each push is the whole state (`{"type":"state","state":…}`, the same document as
+//! `GET /api/state`). Pushes are coalesced: a burst of changes (GAMA acknowledging fifty asks a
+//! second, ten headsets joining at once) becomes at most one push per `admin.push_min_interval_ms`,
+//! and a push also goes out every `admin.push_refresh_ms` so "last seen" and counters stay current.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tracing::debug;
+
+use crate::relay::{Relay, StateView};
+
+#[derive(Serialize)]
+struct Push<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    state: &'a StateView,
+}
+
+/// Upgrades to the event socket.
+pub async fn events(ws: WebSocketUpgrade, State(relay): State<Relay>) -> Response {
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| push_loop(socket, relay))
+}
+
+async fn push_loop(socket: WebSocket, relay: Relay) {
+    let config = relay.config().admin.clone();
+    let min_interval = Duration::from_millis(config.push_min_interval_ms);
+    let refresh = Duration::from_millis(config.push_refresh_ms);
+    let shutdown = relay.shutdown_token();
+    let mut changes = relay.subscribe();
+    let (mut sink, mut stream) = socket.split();
+    // The page sends nothing but control frames; reading notices when it goes away.
+    let mut closed = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    });
+    loop {
+        changes.borrow_and_update();
+        let state = relay.snapshot();
+        let text = match serde_json::to_string(&Push {
+            kind: "state",
+            state: &state,
+        }) {
+            Ok(t) => t,
+            Err(e) => {
+                debug!(error = %e, "cannot serialise the state");
+                break;
+            }
+        };
+        if sink.send(Message::Text(text.into())).await.is_err() {
+            break;
+        }
+        let sent = tokio::time::Instant::now();
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = sink.send(Message::Close(Some(CloseFrame {
+                    code: 1001,
+                    reason: Utf8Bytes::from_static("relay shutting down"),
+                }))).await;
+                break;
+            }
+            _ = &mut closed => break,
+            r = changes.changed() => if r.is_err() { break },
+            () = tokio::time::sleep(refresh) => {}
+        }
+        // Coalesce: whatever else changes before the interval is over goes in the next push.
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = &mut closed => break,
+            () = tokio::time::sleep_until(sent + min_interval) => {}
+        }
+    }
+    closed.abort();
+}
