@@ -108,7 +108,7 @@ impl Access {
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"))
             .is_some_and(|o| o == host);
-        own || self.allowed_origins.iter().any(|a| *a == origin)
+        own || self.allowed_origins.contains(&origin)
     }
 }
 
@@ -206,7 +206,7 @@ mod tests {
         let host = (header::HOST, "192.168.1.5:8000");
         assert_eq!(
             fixed
-                .check(&Method::GET, &headers(&[host.clone()]), &uri)
+                .check(&Method::GET, &headers(std::slice::from_ref(&host)), &uri)
                 .unwrap_err()
                 .status,
             StatusCode::UNAUTHORIZED
