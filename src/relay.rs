@@ -347,25 +347,16 @@ impl Relay {
 
     /// The experiment id if headsets' commands can go to GAMA now; otherwise tells the headset.
     fn live_exp_id(&self, conn: &Conn) -> Option<String> {
-        let status = self.inner.gama.status();
-        if status.experiment.is_live() {
-            if let Ok(id) = self.inner.gama.exp_id() {
-                return Some(id);
+        match self.inner.gama.live_exp_id() {
+            Ok(id) => Some(id),
+            Err(why) => {
+                if conn.complaints.check().is_some() {
+                    debug!("dropping a headset command: {why}");
+                    let _ = conn.send(error_frame(&format!("not forwarded to GAMA: {why}")));
+                }
+                None
             }
         }
-        let why = if status.link != LinkState::Connected {
-            "GAMA is not connected".to_string()
-        } else {
-            format!(
-                "no experiment is running (GAMA state {})",
-                status.experiment.name()
-            )
-        };
-        if conn.complaints.check().is_some() {
-            debug!("dropping a headset command: {why}");
-            let _ = conn.send(error_frame(&format!("not forwarded to GAMA: {why}")));
-        }
-        None
     }
 
     fn forward(&self, conn: &Conn, cmd: Command, player: Arc<str>) {

@@ -324,3 +324,43 @@ async fn headless_experiments_die_with_the_connection_and_players_come_back_afte
     assert_ne!(gama.experiment_id().unwrap(), first_id);
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_carries_the_parameters_the_learning_package_gives() {
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let pkg = relay.packages.path().join("Params");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("settings.json"),
+        r#"{"type":"json_settings","name":"Params","model_file_path":"m.gaml","experiment_name":"vr_xp",
+            "parameters":[{"name":"nb_trees","type":"int","value":40},{"name":"title","value":"x"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(relay.post("/api/models/rescan", None).await.0, 200);
+    let models = relay.get("/api/models").await.1;
+    let index = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "Params")
+        .unwrap()["index"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        relay
+            .post(&format!("/api/models/{index}/select"), None)
+            .await
+            .0,
+        200
+    );
+    relay.wait_gama().await;
+    relay.launch().await;
+    let load = gama.wait_command(T, |c| c["type"] == "load").await.unwrap();
+    assert_eq!(load["model"], pkg.join("m.gaml").to_str().unwrap());
+    assert_eq!(
+        load["parameters"],
+        serde_json::json!([{"name":"nb_trees","type":"int","value":40},{"name":"title","value":"x"}])
+    );
+    relay.shutdown().await;
+}

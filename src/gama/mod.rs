@@ -434,6 +434,22 @@ impl GamaLink {
         .map(|_| ())
     }
 
+    /// The `exp_id` for a headset's command if the experiment is live; otherwise why not, in
+    /// plain words. Cheaper than [`GamaLink::status`] on the ask path.
+    pub fn live_exp_id(&self) -> Result<String, String> {
+        let status = self.inner.status.lock();
+        if status.link != LinkState::Connected {
+            return Err("GAMA is not connected".to_string());
+        }
+        if !status.experiment.is_live() {
+            return Err(format!(
+                "no experiment is running (GAMA state {})",
+                status.experiment.name()
+            ));
+        }
+        status.command_exp_id().map_err(|e| e.to_string())
+    }
+
     /// The `exp_id` to put in experiment commands now.
     pub fn exp_id(&self) -> Result<String, GamaError> {
         self.inner.status.lock().command_exp_id()
