@@ -119,6 +119,13 @@ fn decode_str(raw: &RawValue) -> Option<String> {
 
 /// Parses one text frame from a headset.
 pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
+    // serde would also read a struct from an array, by position: only objects are messages.
+    if !text.trim_start().starts_with('{') {
+        return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Err(InboundError::NoType),
+            Err(e) => Err(InboundError::Json(e.to_string())),
+        };
+    }
     let fields: Fields<'_> = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(e) if e.is_data() => return Err(InboundError::NoType),
@@ -398,6 +405,11 @@ mod tests {
     fn bad_frames() {
         assert!(matches!(parse("{nope").unwrap_err(), InboundError::Json(_)));
         assert_eq!(parse("[1,2]").unwrap_err(), InboundError::NoType);
+        assert_eq!(
+            parse(r#"["connection","Player_9","5000"]"#).unwrap_err(),
+            InboundError::NoType
+        );
+        assert_eq!(parse(r#""connection""#).unwrap_err(), InboundError::NoType);
         assert_eq!(parse(r#"{"id":"x"}"#).unwrap_err(), InboundError::NoType);
         assert_eq!(parse(r#"{"type":5}"#).unwrap_err(), InboundError::NoType);
         assert!(

@@ -283,7 +283,14 @@ impl Headset {
     pub async fn disconnect_properly(&self) -> anyhow::Result<()> {
         self.send_text(&unity_json(&[("type", "disconnect_properly")]))
             .await?;
-        self.close_with(1000, "").await
+        // The relay may close first (it is told the player leaves): that is the expected outcome.
+        match self.close_with(1000, "").await {
+            Err(e) => match self.wait_closed(Duration::from_secs(1)).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     /// Sends Unity's `{"type":"pong"}` by hand (useful with auto-pong off).
