@@ -246,8 +246,19 @@ impl Relay {
                         let relay = self.clone();
                         self.inner.tracker.spawn(async move {
                             info!("as many players as the model allows are connected: launching");
-                            if let Err(e) = relay.launch(false).await {
-                                warn!(error = %e, "auto-launch failed");
+                            match relay.launch(false).await {
+                                Ok(()) => {}
+                                // GAMA is not there yet: launch when it is.
+                                Err(
+                                    e @ (OpError::Unavailable(_)
+                                    | OpError::Gama(
+                                        GamaError::NotConnected | GamaError::Disconnected(_),
+                                    )),
+                                ) => {
+                                    info!(error = %e, "auto-launch waits for GAMA");
+                                    relay.inner.session.lock().rearm_auto_launch();
+                                }
+                                Err(e) => warn!(error = %e, "auto-launch failed"),
                             }
                         });
                     }
@@ -272,8 +283,17 @@ impl Relay {
 
     /// Brings the players in line with GAMA's experiment (live or not, and which life).
     fn follow_experiment(&self) {
-        let epoch = self.inner.gama.status().live_epoch;
-        self.with_session(|s| ((), s.experiment(epoch)));
+        let status = self.inner.gama.status();
+        let ready_for_launch = status.link == LinkState::Connected
+            && status.mode.is_some()
+            && status.experiment == ExperimentState::None;
+        self.with_session(|s| {
+            let mut effects = s.experiment(status.live_epoch);
+            if ready_for_launch {
+                effects.extend(s.auto_launch_due());
+            }
+            ((), effects)
+        });
     }
 
     // -----------------------------------------------------------------------------------------

@@ -445,6 +445,18 @@ impl<C: Clone + PartialEq> Session<C> {
         self.auto_launch_armed = false;
     }
 
+    /// An auto-launch could not reach GAMA: try again when GAMA is back.
+    pub fn rearm_auto_launch(&mut self) {
+        self.auto_launch_armed = true;
+    }
+
+    /// GAMA is ready for a launch: launch if as many players as allowed wait for it.
+    pub fn auto_launch_due(&mut self) -> Vec<Effect<C>> {
+        let mut effects = Vec::new();
+        self.check_auto_launch(&mut effects);
+        effects
+    }
+
     /// Fills free slots with connected players, in arrival order.
     fn admit(&mut self, effects: &mut Vec<Effect<C>>) {
         if self.epoch.is_none() {

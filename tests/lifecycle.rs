@@ -356,3 +356,27 @@ async fn selecting_a_model_changes_what_launch_loads_and_the_limits() {
     drop(b);
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_launch_waits_for_gama_when_the_players_are_there_first() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let placeholder = desktop().await;
+    let relay = TestRelay::start(&placeholder, "1", "2", |c| c.gama.port = port).await;
+    drop(placeholder);
+    let a = relay.join("A").await;
+    let b = relay.join("B").await;
+    let gama = FakeGama::start(FakeGamaOptions {
+        bind: format!("127.0.0.1:{port}").parse().unwrap(),
+        ..FakeGamaOptions::desktop()
+    })
+    .await
+    .unwrap();
+    gama.wait_command(T, |c| c["type"] == "load").await.unwrap();
+    expect_in_game(&a, true).await;
+    expect_in_game(&b, true).await;
+    assert_eq!(gama.commands_of_type("load").len(), 1);
+    relay.shutdown().await;
+}
