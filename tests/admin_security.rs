@@ -11,7 +11,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-type Events = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Events =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn events(
     relay: &TestRelay,
@@ -25,7 +26,9 @@ async fn events(
             .headers_mut()
             .insert("origin", HeaderValue::from_str(origin).unwrap());
     }
-    tokio_tungstenite::connect_async(request).await.map(|(ws, _)| ws)
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
 }
 
 fn status_of(e: tungstenite::Error) -> u16 {
@@ -56,7 +59,12 @@ async fn a_configured_token_is_required_by_the_api_and_the_event_socket() {
     let relay = TestRelay::start(&gama, "", "", |c| c.admin.token = "t0k3n".into()).await;
     let base = &relay.base;
 
-    let r = relay.http.get(format!("{base}/api/state")).send().await.unwrap();
+    let r = relay
+        .http
+        .get(format!("{base}/api/state"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let body: serde_json::Value = r.json().await.unwrap();
@@ -89,11 +97,24 @@ async fn a_configured_token_is_required_by_the_api_and_the_event_socket() {
     assert_eq!(relay.get("/healthz").await.0, 200);
     let page = relay.http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
 
     assert_eq!(status_of(events(&relay, "", None).await.unwrap_err()), 401);
-    assert_eq!(status_of(events(&relay, "?token=nope", None).await.unwrap_err()), 401);
+    assert_eq!(
+        status_of(events(&relay, "?token=nope", None).await.unwrap_err()),
+        401
+    );
     let mut ws = events(&relay, "?token=t0k3n", None).await.unwrap();
     let state = next_state(&mut ws).await;
     assert!(state["gama"]["address"].is_string());
@@ -104,7 +125,11 @@ async fn a_configured_token_is_required_by_the_api_and_the_event_socket() {
 async fn a_network_facing_admin_port_gets_a_generated_token() {
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", |c| c.admin.host = "0.0.0.0".into()).await;
-    let token = relay.handle().admin_token().expect("a token is generated").to_string();
+    let token = relay
+        .handle()
+        .admin_token()
+        .expect("a token is generated")
+        .to_string();
     assert_eq!(token.len(), 32);
     assert_eq!(relay.get("/api/state").await.0, 401);
     let r = relay
@@ -139,7 +164,10 @@ async fn foreign_origins_and_foreign_host_names_are_refused() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("evil.example"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("evil.example"),
+        "{body}"
+    );
     // The page's own origin and configured ones may.
     for origin in [own_origin.as_str(), "http://dashboard.lab:9000"] {
         let r = relay
@@ -153,7 +181,14 @@ async fn foreign_origins_and_foreign_host_names_are_refused() {
     }
 
     // The event socket checks Origin.
-    assert_eq!(status_of(events(&relay, "", Some("http://evil.example")).await.unwrap_err()), 403);
+    assert_eq!(
+        status_of(
+            events(&relay, "", Some("http://evil.example"))
+                .await
+                .unwrap_err()
+        ),
+        403
+    );
     let mut ws = events(&relay, "", Some(&own_origin)).await.unwrap();
     next_state(&mut ws).await;
 
