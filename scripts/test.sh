@@ -15,4 +15,4 @@ if ! "$venv/bin/python" -c 'import gama_client, websockets' 2>/dev/null; then
 fi
 export GAMA_CLIENT_PYTHON="$PWD/$venv/bin/python"
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
