@@ -2,7 +2,9 @@
 # Runs every test of gama-vr-relay. First makes sure what the tests need is installed (idempotent,
 # fast when already done):
 #   * target/test-deps/venv: a Python venv with the real PyPI gama-client, which the fake
-#     gama-server's credibility test drives (../shared/tools/gama_client_smoke.py).
+#     gama-server's credibility test drives (../shared/tools/gama_client_smoke.py);
+#   * Debian's chromium (/usr/bin/chromium) and, in tests/browser, the npm package playwright-core
+#     that drives it for the admin page's browser test (no browser is ever downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +16,19 @@ if ! "$venv/bin/python" -c 'import gama_client, websockets' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$shared/tools/requirements.txt"
 fi
 export GAMA_CLIENT_PYTHON="$PWD/$venv/bin/python"
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing Debian's chromium"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+want=$(node -p "require('./tests/browser/package-lock.json').packages['node_modules/playwright-core'].version")
+have=$(node -p "require('./tests/browser/node_modules/playwright-core/package.json').version" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  echo "== installing playwright-core $want (tests/browser)"
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+fi
 
 cargo test --workspace --locked --no-fail-fast "$@"

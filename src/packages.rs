@@ -58,7 +58,7 @@ pub enum Entry {
     Catalog {
         /// Display name.
         name: String,
-        /// Whether a splash image exists (served by the admin API under the first model's index).
+        /// URL of its splash image on the admin API, when the file exists.
         #[serde(skip_serializing_if = "Option::is_none")]
         splashscreen: Option<String>,
         /// Models first, then sub-catalogs, as the webplatform listed them.
@@ -75,7 +75,7 @@ pub struct Catalog {
     pub entries: Vec<Entry>,
     /// Problems found while reading the packages, for the operator.
     pub problems: Vec<String>,
-    /// Catalog splash images, by the name they are served under.
+    /// Catalog splash images, by the index in their URL.
     #[serde(skip)]
     pub catalog_splashes: Vec<PathBuf>,
 }
@@ -184,7 +184,7 @@ impl Catalog {
                 .and_then(|s| find_file(&s, dir, cwd))
                 .map(|path| {
                     self.catalog_splashes.push(path);
-                    (self.catalog_splashes.len() - 1).to_string()
+                    format!("/api/catalogs/{}/splash", self.catalog_splashes.len() - 1)
                 });
             return Some(Entry::Catalog {
                 name: name.unwrap_or_else(|| "Catalog".into()),

@@ -64,6 +64,7 @@ struct Inner {
     catalog: RwLock<Arc<Catalog>>,
     selected: Mutex<Option<usize>>,
     catalog_version: std::sync::atomic::AtomicU64,
+    headset_addr: Mutex<Option<std::net::SocketAddr>>,
     operation: Mutex<Option<&'static str>>,
     ops: tokio::sync::Mutex<()>,
     changes: watch::Sender<u64>,
@@ -93,6 +94,7 @@ impl Relay {
                 catalog: RwLock::new(Arc::new(Catalog::default())),
                 selected: Mutex::new(None),
                 catalog_version: std::sync::atomic::AtomicU64::new(0),
+                headset_addr: Mutex::new(None),
                 operation: Mutex::new(None),
                 ops: tokio::sync::Mutex::new(()),
                 changes,
@@ -133,6 +135,11 @@ impl Relay {
     /// The GAMA link.
     pub fn gama(&self) -> &GamaLink {
         &self.inner.gama
+    }
+
+    /// Records where headsets connect, for display.
+    pub fn set_headset_addr(&self, addr: std::net::SocketAddr) {
+        *self.inner.headset_addr.lock() = Some(addr);
     }
 
     /// Cancelled when the relay shuts down.
@@ -692,6 +699,7 @@ impl Relay {
                 }
             })
             .collect();
+        let headset_addr = *self.inner.headset_addr.lock();
         let model = self.selected_model().map(|m| SelectedModel {
             index: m.index,
             name: m.name,
@@ -714,6 +722,10 @@ impl Relay {
                 commands_in_flight: self.inner.gama.in_flight(),
             },
             model,
+            headsets: HeadsetsView {
+                listen: headset_addr.map(|a| a.to_string()),
+                port: headset_addr.map_or(self.inner.config.headsets.port, |a| a.port()),
+            },
             catalog_version: self
                 .inner
                 .catalog_version
@@ -731,6 +743,8 @@ pub struct StateView {
     pub gama: GamaView,
     /// The model a launch loads.
     pub model: Option<SelectedModel>,
+    /// Where headsets connect.
+    pub headsets: HeadsetsView,
     /// Changes whenever the catalog or the selection changes: time to fetch `/api/models` again.
     pub catalog_version: u64,
     /// Player counts.
@@ -764,6 +778,15 @@ pub struct GamaView {
     pub last_error: Option<LastError>,
     /// Commands awaiting GAMA's reply.
     pub commands_in_flight: usize,
+}
+
+/// The headset server.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadsetsView {
+    /// The address it listens on.
+    pub listen: Option<String>,
+    /// Its port (what Unity apps are configured with).
+    pub port: u16,
 }
 
 /// The selected model, briefly.

@@ -106,6 +106,7 @@ impl Server {
             shutdown.clone(),
             tracker.clone(),
         );
+        relay.set_headset_addr(headset_addr);
         relay.start();
         tracker.spawn(headset::serve(
             self.headsets,

@@ -100,6 +100,7 @@ struct Player<C> {
     date_connection: String,
     connected_since: String,
     disconnected_since: Option<String>,
+    grace_until: Option<String>,
     /// Set on a disconnection, so a stale grace timer does nothing.
     grace_token: u64,
     /// GAMA refused this player: not retried before a reconnection or a new experiment.
@@ -176,6 +177,8 @@ pub struct PlayerView {
     pub connected_since: String,
     /// When its connection dropped, if it did (RFC 3339).
     pub disconnected_since: Option<String>,
+    /// Until when a dropped player keeps its place (RFC 3339), if it dropped.
+    pub grace_until: Option<String>,
     /// Position in arrival order.
     pub arrival: u64,
     /// Announced keep-alive period.
@@ -279,6 +282,7 @@ impl<C: Clone + PartialEq> Session<C> {
             p.keepalive = keepalive;
             p.date_connection = util::local_hh_mm();
             p.disconnected_since = None;
+            p.grace_until = None;
             p.grace_token += 1;
             p.join_failed = false;
             p.send_state(&mut effects);
@@ -294,6 +298,7 @@ impl<C: Clone + PartialEq> Session<C> {
                 date_connection: util::local_hh_mm(),
                 connected_since: now,
                 disconnected_since: None,
+                grace_until: None,
                 grace_token: 0,
                 join_failed: false,
             };
@@ -325,6 +330,7 @@ impl<C: Clone + PartialEq> Session<C> {
             conn: None,
         });
         p.disconnected_since = Some(util::now_rfc3339());
+        p.grace_until = Some(util::rfc3339_in(self.policy.grace));
         p.grace_token += 1;
         if self.policy.aggressive_disconnect || self.policy.grace.is_zero() {
             self.remove(id, &mut effects);
@@ -565,6 +571,7 @@ impl<C: Clone + PartialEq> Session<C> {
                     state,
                     connected_since: p.connected_since.clone(),
                     disconnected_since: p.disconnected_since.clone(),
+                    grace_until: p.grace_until.clone(),
                     arrival: p.arrival,
                     heartbeat_ms: p.keepalive.ms,
                 }

@@ -10,6 +10,16 @@ pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+/// The time `after` from now, as an RFC 3339 string in UTC.
+pub fn rfc3339_in(after: Duration) -> String {
+    let now = jiff::Timestamp::now();
+    jiff::SignedDuration::try_from(after)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(now)
+        .to_string()
+}
+
 /// Local wall-clock `HH:MM`, the format of `json_state.date_connection`.
 pub fn local_hh_mm() -> String {
     jiff::Zoned::now().strftime("%H:%M").to_string()

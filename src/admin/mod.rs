@@ -34,6 +34,7 @@ pub fn router(relay: Relay, access: Access) -> Router {
         .route("/api/models/rescan", post(rescan))
         .route("/api/models/{index}/select", post(select))
         .route("/api/models/{index}/splash", get(splash))
+        .route("/api/catalogs/{index}/splash", get(catalog_splash))
         .route("/api/experiment/launch", post(launch))
         .route("/api/experiment/pause", post(pause))
         .route("/api/experiment/resume", post(resume))
@@ -182,7 +183,25 @@ async fn splash(State(relay): State<Relay>, Path(index): Path<String>) -> ApiRes
         .get(index)
         .and_then(|m| m.splashscreen.clone())
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this model has no splash image"))?;
-    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+    image(&path).await
+}
+
+async fn catalog_splash(
+    State(relay): State<Relay>,
+    Path(index): Path<String>,
+) -> ApiResult<Response> {
+    let index = parse_index(&index)?;
+    let path = relay
+        .catalog()
+        .catalog_splashes
+        .get(index)
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such catalog splash image"))?;
+    image(&path).await
+}
+
+async fn image(path: &std::path::Path) -> ApiResult<Response> {
+    let bytes = tokio::fs::read(path).await.map_err(|e| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("cannot read {}: {e}", path.display()),
@@ -201,7 +220,14 @@ async fn splash(State(relay): State<Relay>, Path(index): Path<String>) -> ApiRes
         Some("webp") => "image/webp",
         _ => "application/octet-stream",
     };
-    Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// `{"force": true}`; an empty body means no force. `"true"` is accepted as well.

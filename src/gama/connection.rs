@@ -231,7 +231,7 @@ async fn run_connection(
 async fn probe(link: &GamaLink) {
     let timeout = link.inner.config.command_timeout();
     let first = link
-        .request(Command::expression(None, "cycle"), timeout)
+        .ask_quietly(Command::expression(None, "cycle"), timeout)
         .await;
     let mode_and_state = match first {
         Err(GamaError::Rejected { kind, .. }) if kind == "MalformedRequest" => {
@@ -243,7 +243,7 @@ async fn probe(link: &GamaLink) {
         Ok(c1) => {
             tokio::time::sleep(PROBE_GAP).await;
             let second = link
-                .request(Command::expression(Some("0"), "cycle"), timeout)
+                .ask_quietly(Command::expression(Some("0"), "cycle"), timeout)
                 .await;
             match second {
                 Ok(c2) => {
@@ -399,6 +399,7 @@ fn resolve(
         kind: command,
         experiment,
         waiter,
+        record_failure,
         ..
     }) = entry
     else {
@@ -411,7 +412,9 @@ fn resolve(
     };
     let result = if kind.is_command_failure() {
         let message = envelope.content_message();
-        link.update(|s| s.record_error(format!("{command} failed: {message}")));
+        if record_failure {
+            link.update(|s| s.record_error(format!("{command} failed: {message}")));
+        }
         Err(GamaError::Rejected {
             command,
             kind: envelope.kind.to_string(),

@@ -165,9 +165,7 @@ impl GamaStatus {
             self.live_epoch = None;
         }
         if state == ExperimentState::None {
-            if self.mode == Some(ServerMode::Headless) {
-                self.exp_id = None;
-            }
+            self.exp_id = None;
             self.experiment_name = None;
         }
         self.experiment = state;
@@ -364,6 +362,17 @@ impl GamaLink {
         experiment: Option<String>,
         waiter: Waiter,
     ) -> Result<u64, GamaError> {
+        self.submit_with(cmd, timeout, experiment, waiter, true)
+    }
+
+    fn submit_with(
+        &self,
+        cmd: &Command,
+        timeout: Duration,
+        experiment: Option<String>,
+        waiter: Waiter,
+        record_failure: bool,
+    ) -> Result<u64, GamaError> {
         let live = self.inner.live.lock();
         let Some(live) = live.as_ref() else {
             return Err(GamaError::NotConnected);
@@ -377,6 +386,7 @@ impl GamaLink {
                 deadline: Instant::now() + timeout,
                 timeout,
                 waiter,
+                record_failure,
             },
         )?;
         match live.tx.try_send(Message::text(cmd.finish(seq))) {
@@ -403,6 +413,21 @@ impl GamaLink {
     /// reply to await.
     pub fn call(&self, cmd: &Command, timeout: Duration) -> Result<PendingReply, GamaError> {
         self.call_with(cmd, timeout, None)
+    }
+
+    /// Sends a command whose failure is an expected answer (a probe), not GAMA's last error.
+    async fn ask_quietly(&self, cmd: Command, timeout: Duration) -> Result<String, GamaError> {
+        let (tx, rx) = oneshot::channel();
+        let seq = self.submit_with(&cmd, timeout, None, Waiter::Reply(tx), false)?;
+        PendingReply {
+            link: self.clone(),
+            seq,
+            kind: cmd.kind,
+            timeout,
+            rx,
+        }
+        .wait()
+        .await
     }
 
     fn call_with(

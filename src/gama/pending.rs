@@ -33,6 +33,8 @@ pub struct Entry {
     pub deadline: Instant,
     /// The deadline as a duration, for messages.
     pub timeout: std::time::Duration,
+    /// Whether a failure is GAMA's "last error" (not for probes, whose failures are answers).
+    pub record_failure: bool,
     /// Who gets the answer.
     pub waiter: Waiter,
 }
@@ -117,6 +119,7 @@ mod tests {
             experiment: None,
             deadline,
             timeout: Duration::ZERO,
+            record_failure: true,
             waiter: Waiter::Detached {
                 player: Arc::from("p"),
             },

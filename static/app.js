@@ -1,0 +1,994 @@
+// gama-vr-relay admin page.
+//
+// Follows the relay live over /api/events (one full state document per push), drives it through the
+// JSON API and never puts data into the page as HTML: player ids and GAMA's messages are untrusted,
+// so everything goes through textContent. No inline scripts or styles (the relay's CSP forbids them).
+
+const TOKEN_KEY = 'gama-vr-relay.token';
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+// The relay pushes at least every second (admin.push_refresh_ms); silence this long means the socket
+// is dead even if the browser has not noticed yet (a tablet that slept, a Wi-Fi hand-over).
+const WATCHDOG_MS = 5000;
+const INFO_MESSAGE_MS = 6000;
+
+const $ = (id) => document.getElementById(id);
+
+// -------------------------------------------------------------------------------------------------
+// Icons: small inline SVGs built as DOM nodes, so states are told by shape as well as by colour.
+// -------------------------------------------------------------------------------------------------
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const ICONS = {
+  dot: [['circle', { cx: 12, cy: 12, r: 6, fill: 'currentColor' }]],
+  ring: [['circle', { cx: 12, cy: 12, r: 7, fill: 'none', 'stroke-width': 2.5 }]],
+  half: [
+    ['circle', { cx: 12, cy: 12, r: 7, fill: 'none', 'stroke-width': 2.5 }],
+    ['path', { d: 'M12 5a7 7 0 0 1 0 14z', fill: 'currentColor' }],
+  ],
+  check: [['path', { d: 'M4.5 12.5l5 5L19.5 7', fill: 'none', 'stroke-width': 3 }]],
+  cross: [['path', { d: 'M6 6l12 12M18 6L6 18', fill: 'none', 'stroke-width': 3 }]],
+  play: [['path', { d: 'M7 4.5v15l12.5-7.5z', fill: 'currentColor', stroke: 'none' }]],
+  pause: [['path', { d: 'M6.5 4.5h4v15h-4zM13.5 4.5h4v15h-4z', fill: 'currentColor', stroke: 'none' }]],
+  stop: [['path', { d: 'M5.5 5.5h13v13h-13z', fill: 'currentColor', stroke: 'none' }]],
+  none: [['path', { d: 'M5 12h14', fill: 'none', 'stroke-width': 3 }]],
+  flag: [['path', { d: 'M6 21V4h11l-2.5 4.5L17 13H6', fill: 'none', 'stroke-width': 2.5 }]],
+  hourglass: [
+    ['path', { d: 'M6 3h12M6 21h12M7.5 3c0 5 9 6 9 9s-9 4-9 9M16.5 3c0 5-9 6-9 9s9 4 9 9', fill: 'none', 'stroke-width': 2.2 }],
+  ],
+  refresh: [
+    ['path', { d: 'M20 12a8 8 0 1 1-2.3-5.6', fill: 'none', 'stroke-width': 2.5 }],
+    ['path', { d: 'M20 3.5v5h-5', fill: 'none', 'stroke-width': 2.5 }],
+  ],
+  warning: [
+    ['path', { d: 'M12 3.5L2.5 20h19z', fill: 'none', 'stroke-width': 2.2 }],
+    ['path', { d: 'M12 10v4.5M12 17.2v.3', fill: 'none', 'stroke-width': 2.5 }],
+  ],
+  slash: [
+    ['circle', { cx: 12, cy: 12, r: 8, fill: 'none', 'stroke-width': 2.5 }],
+    ['path', { d: 'M6.5 6.5l11 11', fill: 'none', 'stroke-width': 2.5 }],
+  ],
+  trash: [
+    ['path', { d: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3', fill: 'none', 'stroke-width': 2.2 }],
+  ],
+};
+
+function icon(name) {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', 'icon');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('stroke', 'currentColor');
+  svg.setAttribute('stroke-linecap', 'round');
+  svg.setAttribute('stroke-linejoin', 'round');
+  for (const [tag, attrs] of ICONS[name] ?? ICONS.dot) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    svg.append(el);
+  }
+  svg.dataset.name = name;
+  return svg;
+}
+
+/** Puts icon `name` in `holder` (replacing the one there) unless it is already shown. */
+function setIcon(holder, name) {
+  const current = holder.querySelector('svg.icon');
+  if (current?.dataset.name === name) return;
+  if (current) current.replaceWith(icon(name));
+  else holder.prepend(icon(name));
+}
+
+// -------------------------------------------------------------------------------------------------
+// Small DOM helpers
+// -------------------------------------------------------------------------------------------------
+
+/** Sets text only when it changed, so screen readers and selections are not disturbed. */
+function setText(el, text) {
+  const value = text == null ? '' : String(text);
+  if (el.textContent !== value) el.textContent = value;
+}
+
+function setAttr(el, name, value) {
+  if (value == null) {
+    if (el.hasAttribute(name)) el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== String(value)) {
+    el.setAttribute(name, String(value));
+  }
+}
+
+function show(el, visible) {
+  if (el.hidden === visible) el.hidden = !visible;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v == null) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else node.setAttribute(k, String(v));
+  }
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+/** Buttons are never `disabled` (that would drop keyboard focus when a push disables the focused
+ *  one); they are aria-disabled and ignore activation instead. */
+function setEnabled(button, enabled) {
+  setAttr(button, 'aria-disabled', enabled ? 'false' : 'true');
+}
+
+function isEnabled(button) {
+  return button.getAttribute('aria-disabled') !== 'true' && button.getAttribute('aria-busy') !== 'true';
+}
+
+// -------------------------------------------------------------------------------------------------
+// Formatting
+// -------------------------------------------------------------------------------------------------
+
+const numberFormat = new Intl.NumberFormat(undefined);
+
+function fmtCount(n) {
+  return n == null ? '—' : numberFormat.format(n);
+}
+
+function fmtMessages(n) {
+  return `${fmtCount(n)} ${n === 1 ? 'message' : 'messages'}`;
+}
+
+function fmtBytes(n) {
+  if (n == null) return '—';
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1000;
+    i += 1;
+  } while (v >= 1000 && i < units.length - 1);
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+function fmtDuration(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  return `${h} h ${m % 60} min`;
+}
+
+function fmtAgo(ms) {
+  if (ms == null) return '—';
+  if (ms < 1500) return 'just now';
+  return `${fmtDuration(ms)} ago`;
+}
+
+function parseTime(rfc3339) {
+  if (!rfc3339) return null;
+  const d = new Date(rfc3339);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function fmtClock(rfc3339) {
+  const d = parseTime(rfc3339);
+  if (!d) return '—';
+  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const today = new Date();
+  if (d.toDateString() === today.toDateString()) return time;
+  return `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
+}
+
+function capitalise(s) {
+  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+}
+
+/** `text` as a sentence: capital first letter, final full stop. */
+function sentence(text) {
+  const t = capitalise(String(text).trim());
+  return /[.!?…]$/.test(t) ? t : `${t}.`;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Token: from the URL fragment (#token=…), kept in localStorage, never left in the address bar.
+// -------------------------------------------------------------------------------------------------
+
+function loadStoredToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function storeToken(value) {
+  try {
+    if (value) localStorage.setItem(TOKEN_KEY, value);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage disabled: the token lives as long as the page.
+  }
+}
+
+/** Takes `token=…` out of the fragment (keeping anything else there) and returns it. */
+function takeTokenFromUrl() {
+  const hash = location.hash.replace(/^#/, '');
+  if (!hash) return null;
+  let found = null;
+  const rest = [];
+  for (const part of hash.split('&')) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    if (key === 'token') {
+      const raw = eq < 0 ? '' : part.slice(eq + 1);
+      try {
+        found = decodeURIComponent(raw);
+      } catch {
+        found = raw;
+      }
+    } else if (part) {
+      rest.push(part);
+    }
+  }
+  if (found === null) return null;
+  history.replaceState(history.state, '', location.pathname + location.search + (rest.length ? `#${rest.join('&')}` : ''));
+  return found.trim();
+}
+
+let token = (() => {
+  const fromUrl = takeTokenFromUrl();
+  if (fromUrl) {
+    storeToken(fromUrl);
+    return fromUrl;
+  }
+  return loadStoredToken();
+})();
+
+/** A same-origin URL with `?token=` added, for what cannot carry a header (socket, images). */
+function withToken(path) {
+  if (!token) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+}
+
+// -------------------------------------------------------------------------------------------------
+// API
+// -------------------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers, cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'the relay cannot be reached');
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (response.status === 401) {
+    askForToken(token ? 'refused' : 'missing');
+    throw new ApiError(401, data?.error ?? 'this admin API needs its access token');
+  }
+  if (!response.ok) {
+    const message = typeof data?.error === 'string' ? data.error : `the relay answered ${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message);
+  }
+  return data;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Messages (one visible aria-live region for errors and confirmations)
+// -------------------------------------------------------------------------------------------------
+
+const notice = $('notice');
+const message = $('message');
+const messageClose = $('message-close');
+let messageTimer = null;
+let messageSource = null;
+
+function showMessage(kind, text, source = 'action') {
+  clearTimeout(messageTimer);
+  notice.dataset.kind = text ? kind : 'none';
+  setText(message, text);
+  show(messageClose, Boolean(text));
+  messageSource = text ? source : null;
+  if (text && kind === 'info') messageTimer = setTimeout(() => clearMessage(), INFO_MESSAGE_MS);
+}
+
+function clearMessage(source) {
+  if (source && messageSource !== source) return;
+  const hadFocus = notice.contains(document.activeElement);
+  showMessage('none', '');
+  if (hadFocus) $('launch').focus();
+}
+
+messageClose.addEventListener('click', () => clearMessage());
+
+// -------------------------------------------------------------------------------------------------
+// Confirmation dialog
+// -------------------------------------------------------------------------------------------------
+
+const dialog = $('confirm');
+
+/** Asks a question in a modal dialog; resolves to true when confirmed. */
+function confirmAction({ title, text, ok, danger = true }) {
+  return new Promise((resolve) => {
+    const okButton = $('confirm-ok');
+    const cancelButton = $('confirm-cancel');
+    const previous = document.activeElement;
+    setText($('confirm-title'), title);
+    setText($('confirm-text'), text);
+    setText(okButton, ok);
+    okButton.className = danger ? 'danger' : 'primary';
+    const finish = (answer) => {
+      okButton.onclick = null;
+      cancelButton.onclick = null;
+      dialog.oncancel = null;
+      if (dialog.open) dialog.close();
+      if (previous instanceof HTMLElement && previous.isConnected) previous.focus();
+      resolve(answer);
+    };
+    okButton.onclick = () => finish(true);
+    cancelButton.onclick = () => finish(false);
+    dialog.oncancel = (event) => {
+      event.preventDefault();
+      finish(false);
+    };
+    dialog.showModal();
+    // Destructive questions start on "Cancel": Enter does no harm.
+    (danger ? cancelButton : okButton).focus();
+  });
+}
+
+// -------------------------------------------------------------------------------------------------
+// Live connection to the relay
+// -------------------------------------------------------------------------------------------------
+
+const live = {
+  socket: null,
+  attempt: 0,
+  timer: null,
+  watchdog: null,
+  up: false,
+  waitingForToken: false,
+  generation: 0,
+};
+
+function setLink(state, text) {
+  const link = $('relay-link');
+  link.dataset.state = state;
+  setText($('relay-link-text'), text);
+  setIcon(link.querySelector('.link-icon'), { live: 'dot', down: 'cross', locked: 'warning' }[state] ?? 'ring');
+  live.up = state === 'live';
+  $('main').dataset.live = String(live.up);
+  // Whatever is shown is the last state received: say so while the relay is away.
+  const stale = $('stale');
+  show(stale, state === 'down' && lastUpdate !== null);
+  if (state === 'down' && lastUpdate !== null) {
+    setText(stale, `The relay does not answer: what you see is from ${lastUpdate.toLocaleTimeString([], { hourCycle: 'h23' })} and may be out of date. The page reconnects by itself.`);
+  }
+  if (lastState) updateControls(lastState);
+  if (state === 'down' || state === 'locked') document.title = `${text} — GAMA VR relay`;
+}
+
+function stopSocket() {
+  clearTimeout(live.watchdog);
+  const socket = live.socket;
+  live.socket = null;
+  if (socket) {
+    socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    try {
+      socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function kickWatchdog() {
+  clearTimeout(live.watchdog);
+  live.watchdog = setTimeout(() => {
+    stopSocket();
+    scheduleReconnect();
+  }, WATCHDOG_MS);
+}
+
+async function connect() {
+  clearTimeout(live.timer);
+  stopSocket();
+  if (live.waitingForToken) return;
+  const generation = ++live.generation;
+  if (!live.up && live.attempt === 0) setLink('connecting', 'Connecting to the relay…');
+  // A plain request first: it paints the page at once and tells "needs a token" (401) or "refused"
+  // (403) apart from "not reachable", which a failed WebSocket handshake cannot.
+  let state;
+  try {
+    state = await api('GET', '/api/state');
+  } catch (e) {
+    if (generation !== live.generation) return;
+    if (e.status === 401) return; // askForToken took over
+    if (e.status) showMessage('error', `The relay refused this page: ${e.message}`, 'link');
+    scheduleReconnect();
+    return;
+  }
+  if (generation !== live.generation) return;
+  // A relay that restarted counts its catalog versions from scratch: read the catalog again.
+  catalogVersion = null;
+  render(state);
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(`${scheme}//${location.host}${withToken('/api/events')}`);
+  live.socket = socket;
+  kickWatchdog();
+  socket.onmessage = (event) => {
+    let push;
+    try {
+      push = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (push?.type !== 'state' || !push.state) return;
+    if (!live.up) {
+      setLink('live', 'Live');
+      clearMessage('link');
+    }
+    live.attempt = 0;
+    kickWatchdog();
+    render(push.state);
+  };
+  socket.onclose = () => {
+    if (live.socket !== socket) return;
+    stopSocket();
+    scheduleReconnect();
+  };
+  socket.onerror = () => {
+    // onclose follows and reconnects.
+  };
+}
+
+function scheduleReconnect() {
+  clearTimeout(live.timer);
+  const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** live.attempt);
+  live.attempt += 1;
+  setLink('down', 'Relay unreachable, reconnecting…');
+  live.timer = setTimeout(connect, delay);
+}
+
+// A tablet waking up or a network coming back: try at once instead of waiting for the backoff.
+function reconnectNow() {
+  if (!live.up && !live.waitingForToken) {
+    live.attempt = 0;
+    connect();
+  }
+}
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') reconnectNow();
+});
+window.addEventListener('online', reconnectNow);
+
+// -------------------------------------------------------------------------------------------------
+// Token form
+// -------------------------------------------------------------------------------------------------
+
+function askForToken(why) {
+  if (live.waitingForToken) return;
+  live.waitingForToken = true;
+  clearTimeout(live.timer);
+  stopSocket();
+  setLink('locked', 'Access token needed');
+  const text =
+    why === 'refused'
+      ? 'The relay refused the saved access token (it changes at each start unless admin.token is set). ' +
+        'Open the address the relay printed when it started (it ends with #token=…), or paste the current token here.'
+      : "This relay's admin page is protected by an access token. Open the address the relay printed when it " +
+        'started (it ends with #token=…), or paste the token here.';
+  setText($('auth-why'), text);
+  show($('auth'), true);
+  show($('main'), false);
+  const input = $('token-input');
+  input.value = '';
+  input.focus();
+}
+
+$('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = $('token-input');
+  const value = input.value.trim();
+  // Header values must be printable ASCII; anything else cannot be the relay's token.
+  if (!value || !/^[\x21-\x7e]+$/.test(value)) {
+    setText($('auth-why'), 'That is not a valid token: it is the text after #token= in the address the relay printed.');
+    input.focus();
+    return;
+  }
+  useToken(value);
+});
+
+/** Starts over with a new token (typed in the form, or a #token=… link opened in this tab). */
+function useToken(value) {
+  token = value;
+  storeToken(value);
+  live.waitingForToken = false;
+  live.attempt = 0;
+  show($('auth'), false);
+  show($('main'), true);
+  catalogVersion = null;
+  connect();
+}
+
+window.addEventListener('hashchange', () => {
+  const fresh = takeTokenFromUrl();
+  if (fresh) useToken(fresh);
+});
+
+// -------------------------------------------------------------------------------------------------
+// Rendering the state
+// -------------------------------------------------------------------------------------------------
+
+let lastState = null;
+let lastUpdate = null;
+
+const GAMA_CONNECTION = {
+  connecting: ['Connecting…', 'ring'],
+  connected: ['Connected', 'check'],
+  retrying: ['Connection lost, retrying', 'refresh'],
+  unreachable: ['Unreachable', 'cross'],
+};
+
+const EXPERIMENT = {
+  NONE: ['No experiment', 'none'],
+  NOTREADY: ['Loading…', 'hourglass'],
+  PAUSED: ['Paused', 'pause'],
+  RUNNING: ['Running', 'play'],
+  FINISHED: ['Finished', 'flag'],
+};
+
+const PLAYER_STATE = {
+  connected: ['Connected', 'ring'],
+  joining: ['Joining the game…', 'half'],
+  in_game: ['In game', 'check'],
+  waiting: ['Waiting for a slot', 'hourglass'],
+  refused: ['Refused by GAMA', 'cross'],
+  disconnected: ['Disconnected', 'slash'],
+};
+
+// Said under the state where the word alone could mislead.
+const STATE_NOTE = {
+  disconnected: 'keeps its place during the grace time',
+  refused: 'reconnecting the headset tries again',
+};
+
+const MODES = { desktop: 'GAMA desktop application', headless: 'gama-headless' };
+
+function render(state) {
+  lastState = state;
+  lastUpdate = new Date();
+  renderGama(state.gama);
+  renderExperiment(state);
+  renderCounts(state);
+  renderPlayers(state.players ?? []);
+  updateControls(state);
+  if (state.catalog_version !== catalogVersion) loadModels(state.catalog_version);
+  // The tab title tells the state too, for a teacher with many tabs open.
+  const [word] = EXPERIMENT[state.gama.experiment_state] ?? [state.gama.experiment_state];
+  const gama = state.gama.connection === 'connected' ? word : `GAMA ${GAMA_CONNECTION[state.gama.connection]?.[0].toLowerCase() ?? state.gama.connection}`;
+  const title = `${gama} · ${state.counts.in_game} in game — GAMA VR relay`;
+  if (document.title !== title) document.title = title;
+}
+
+function renderGama(g) {
+  const conn = $('gama-connection');
+  const [word, shape] = GAMA_CONNECTION[g.connection] ?? [capitalise(String(g.connection)), 'dot'];
+  setAttr(conn, 'data-state', g.connection);
+  setText($('gama-connection-text'), word);
+  setIcon(conn.querySelector('.status-icon'), shape);
+  const reason = g.connection === 'connected' ? '' : g.reason ?? '';
+  const retrying = g.connection === 'unreachable' ? ' The relay keeps trying by itself.' : '';
+  setText($('gama-reason'), reason ? `${sentence(reason)}${retrying}` : '');
+  show($('gama-reason'), Boolean(reason));
+  setText($('gama-address'), g.address);
+  setText($('gama-mode'), g.mode ? MODES[g.mode] ?? g.mode : 'not known yet');
+  setText($('gama-inflight'), fmtCount(g.commands_in_flight));
+  show($('gama-inflight-row'), g.commands_in_flight > 0);
+  const err = g.last_error;
+  show($('gama-error'), Boolean(err));
+  if (err) {
+    setText($('gama-error-at'), `at ${fmtClock(err.at)}`);
+    setText($('gama-error-text'), err.message);
+  }
+}
+
+function renderExperiment(state) {
+  const g = state.gama;
+  const exp = $('experiment-state');
+  const [word, shape] = EXPERIMENT[g.experiment_state] ?? [capitalise(String(g.experiment_state).toLowerCase()), 'dot'];
+  setAttr(exp, 'data-state', g.experiment_state);
+  setText($('experiment-state-text'), word);
+  setIcon(exp.querySelector('.status-icon'), shape);
+  show($('operation'), Boolean(g.operation));
+  setText($('operation-text'), g.operation ? `${capitalise(g.operation)}…` : '');
+  setText($('model-name'), state.model ? `${state.model.name} (${state.model.experiment_name})` : 'none selected');
+  setText($('experiment-name'), g.experiment_name ?? '—');
+  setText($('experiment-id'), g.experiment_state !== 'NONE' && g.experiment_id != null ? g.experiment_id : '—');
+}
+
+function limitsText(model) {
+  if (!model) return 'No model selected';
+  const max = model.max_players;
+  const min = model.min_players > 0 ? model.min_players : null;
+  if (min != null && max != null) return min === max ? `This model takes ${max} players` : `This model takes ${min} to ${max} players`;
+  if (min != null) return `This model needs at least ${min} players`;
+  if (max != null) return `This model takes up to ${max} players`;
+  return 'This model has no player limits';
+}
+
+function minimumShort(state) {
+  const min = state.model?.min_players;
+  return min > 0 && state.counts.connected < min ? min : null;
+}
+
+function renderCounts(state) {
+  const c = state.counts;
+  setText($('count-in-game'), fmtCount(c.in_game));
+  const max = state.model?.max_players;
+  setText($('count-max'), max != null ? `/ ${max}` : '');
+  setText($('count-connected'), fmtCount(c.connected));
+  setText($('count-waiting'), fmtCount(c.waiting));
+  setText($('count-disconnected'), fmtCount(c.disconnected));
+  const limits = $('limits');
+  const short = minimumShort(state);
+  setText(limits, short != null ? `${limitsText(state.model)} — ${c.connected} of ${short} connected` : limitsText(state.model));
+  setAttr(limits, 'data-short', String(short != null));
+}
+
+// Player rows are kept by id and updated in place, so focus and screen-reader position survive the
+// pushes.
+const rows = new Map();
+
+function makeRow(id) {
+  const tr = el('tr', { dataset: { player: id } });
+  const cells = {
+    id: el('th', { scope: 'row' }),
+    state: el('td', { class: 'state-cell', 'data-label': 'State' }),
+    since: el('td', { 'data-label': 'Connected since' }),
+    seen: el('td', { 'data-label': 'Last seen' }),
+    rtt: el('td', { class: 'num', 'data-label': 'Ping' }),
+    received: el('td', { class: 'num', 'data-label': 'Received' }),
+    sent: el('td', { class: 'num', 'data-label': 'Sent' }),
+    queue: el('td', { class: 'num', 'data-label': 'Queue' }),
+    actions: el('td', { class: 'actions' }),
+  };
+  const address = el('span', { class: 'sub address' });
+  cells.id.append(el('span', { class: 'pid', text: id }), address);
+  const badge = el('span', { class: 'badge' }, el('span', { class: 'badge-text' }));
+  const stateNote = el('span', { class: 'sub' });
+  cells.state.append(badge, stateNote);
+  const sinceTime = el('span');
+  const sinceFor = el('span', { class: 'sub' });
+  cells.since.append(sinceTime, sinceFor);
+  const seenText = el('span');
+  cells.seen.append(seenText);
+  const traffic = {};
+  for (const way of ['received', 'sent']) {
+    traffic[way] = { messages: el('span'), bytes: el('span', { class: 'sub' }) };
+    cells[way].append(traffic[way].messages, traffic[way].bytes);
+  }
+  const remove = el('button', {
+    type: 'button',
+    class: 'danger-outline',
+    'aria-label': `Remove ${id}`,
+    dataset: { action: 'remove' },
+  });
+  remove.append(icon('trash'), el('span', { text: 'Remove' }));
+  cells.actions.append(remove);
+  tr.append(...Object.values(cells));
+  return { tr, cells, address, badge, stateNote, sinceTime, sinceFor, seenText, traffic, remove };
+}
+
+function updateRow(row, p) {
+  const { tr, cells } = row;
+  setAttr(tr, 'data-state', p.state);
+  const [word, shape] = PLAYER_STATE[p.state] ?? [capitalise(p.state), 'dot'];
+  setAttr(row.badge, 'data-state', p.state);
+  setText(row.badge.querySelector('.badge-text'), word);
+  setIcon(row.badge, shape);
+  setText(row.stateNote, STATE_NOTE[p.state] ?? '');
+  setText(row.address, p.remote_address);
+  setText(row.sinceTime, fmtClock(p.connected_since));
+  const since = parseTime(p.connected_since);
+  setText(row.sinceFor, since && p.connected ? `for ${fmtDuration(Date.now() - since.getTime())}` : '');
+  const t = p.traffic;
+  if (p.state === 'disconnected' || !t) {
+    setText(row.seenText, p.disconnected_since ? `Left at ${fmtClock(p.disconnected_since)}` : '—');
+    setAttr(row.seenText, 'class', null);
+    setText(cells.rtt, '—');
+    for (const way of Object.values(row.traffic)) {
+      setText(way.messages, '—');
+      setText(way.bytes, '');
+    }
+    setText(cells.queue, '—');
+  } else {
+    // Silent for more than one and a half keep-alive periods: worth a look.
+    const late = p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms;
+    setText(row.seenText, late ? `Silent for ${fmtDuration(t.last_seen_ms_ago)}` : fmtAgo(t.last_seen_ms_ago));
+    setAttr(row.seenText, 'class', late ? 'late' : null);
+    setText(cells.rtt, t.rtt_ms == null ? '—' : `${t.rtt_ms} ms`);
+    setText(row.traffic.received.messages, fmtMessages(t.messages_in));
+    setText(row.traffic.received.bytes, fmtBytes(t.bytes_in));
+    setText(row.traffic.sent.messages, fmtMessages(t.messages_out));
+    setText(row.traffic.sent.bytes, fmtBytes(t.bytes_out));
+    setText(cells.queue, t.queue_messages > 0 ? `${fmtMessages(t.queue_messages)} (${fmtBytes(t.queue_bytes)})` : 'empty');
+  }
+  setEnabled(row.remove, live.up);
+}
+
+function renderPlayers(players) {
+  const body = $('players-body');
+  const seen = new Set(players.map((p) => p.id));
+  for (const [id, row] of rows) {
+    if (seen.has(id)) continue;
+    const hadFocus = row.tr.contains(document.activeElement);
+    row.tr.remove();
+    rows.delete(id);
+    if (hadFocus) $('players-title').focus();
+  }
+  players.forEach((p, i) => {
+    let row = rows.get(p.id);
+    if (!row) {
+      row = makeRow(p.id);
+      rows.set(p.id, row);
+    }
+    updateRow(row, p);
+    // Arrival order is stable: rows only move when one is new (moving a row would drop its focus).
+    const at = body.children[i];
+    if (at !== row.tr) body.insertBefore(row.tr, at ?? null);
+  });
+  show($('players-table'), players.length > 0);
+  show($('players-empty'), players.length === 0);
+  setText($('players-total'), players.length ? `(${players.length})` : '');
+}
+
+// -------------------------------------------------------------------------------------------------
+// Controls
+// -------------------------------------------------------------------------------------------------
+
+const buttons = {
+  launch: $('launch'),
+  pause: $('pause'),
+  resume: $('resume'),
+  stop: $('stop'),
+};
+let pending = null; // the action this page is waiting for
+
+function updateControls(state) {
+  const g = state.gama;
+  const connected = g.connection === 'connected';
+  const free = live.up && connected && !g.operation && !pending;
+  const exp = g.experiment_state;
+  const open = exp === 'PAUSED' || exp === 'RUNNING' || exp === 'NOTREADY';
+  setEnabled(buttons.launch, free && Boolean(state.model) && !open);
+  setEnabled(buttons.pause, free && exp === 'RUNNING');
+  setEnabled(buttons.resume, free && exp === 'PAUSED');
+  setEnabled(buttons.stop, free && exp !== 'NONE');
+  for (const row of rows.values()) setEnabled(row.remove, live.up);
+  for (const b of document.querySelectorAll('#catalog button[data-model]')) {
+    setEnabled(b, live.up && b.getAttribute('aria-pressed') !== 'true');
+  }
+  setEnabled($('rescan'), live.up);
+  let hint = '';
+  if (!live.up) hint = '';
+  else if (!connected) hint = 'The controls come back once GAMA is connected.';
+  else if (g.operation) hint = `${capitalise(g.operation)}… the controls come back when it is done.`;
+  else if (!state.model) hint = 'Choose a learning package below to launch it.';
+  else if (!open && minimumShort(state) != null) {
+    const min = minimumShort(state);
+    hint = `${state.model.name} needs at least ${min} players and ${state.counts.connected} connected: Launch will ask before starting without them.`;
+  }
+  setText($('controls-hint'), hint);
+}
+
+/** Runs an action against the relay: busy button, then a confirmation or the relay's error. */
+async function run(button, what, request, done) {
+  pending = what;
+  setAttr(button, 'aria-busy', 'true');
+  if (lastState) updateControls(lastState);
+  try {
+    const result = await request();
+    if (done) showMessage('info', done);
+    else clearMessage('action');
+    return { ok: true, result };
+  } catch (e) {
+    if (e.status !== 401) showMessage('error', `${what} failed: ${e.message}`);
+    return { ok: false, error: e };
+  } finally {
+    pending = null;
+    setAttr(button, 'aria-busy', null);
+    if (lastState) updateControls(lastState);
+  }
+}
+
+const MINIMUM_NOT_REACHED = /at least|minimum|launch anyway/i;
+
+async function launch() {
+  const button = buttons.launch;
+  const first = await run(button, 'Launch', () => api('POST', '/api/experiment/launch'), 'Experiment launched.');
+  if (first.ok || first.error.status !== 409 || !MINIMUM_NOT_REACHED.test(first.error.message)) return;
+  const yes = await confirmAction({
+    title: 'Launch anyway?',
+    text: sentence(first.error.message),
+    ok: 'Launch anyway',
+    danger: false,
+  });
+  if (!yes) return;
+  await run(button, 'Launch', () => api('POST', '/api/experiment/launch', { force: true }), 'Experiment launched without the minimum of players.');
+}
+
+async function stop() {
+  const yes = await confirmAction({
+    title: 'Stop the experiment?',
+    text: 'GAMA closes the experiment: the players leave the game (their headsets stay connected) and the simulation is lost.',
+    ok: 'Stop',
+  });
+  if (!yes) return;
+  await run(buttons.stop, 'Stop', () => api('POST', '/api/experiment/stop'), 'Experiment stopped.');
+}
+
+async function removePlayer(id, button) {
+  const yes = await confirmAction({
+    title: `Remove ${id}?`,
+    text: `${id} leaves the game and its headset is disconnected. It can join again by reconnecting.`,
+    ok: 'Remove',
+  });
+  if (!yes) return;
+  await run(button, `Removing ${id}`, () => api('DELETE', `/api/players/${encodeURIComponent(id)}`), `${id} removed.`);
+}
+
+function guard(button, action) {
+  button.addEventListener('click', () => {
+    if (isEnabled(button)) action();
+  });
+}
+
+guard(buttons.launch, launch);
+guard(buttons.pause, () => run(buttons.pause, 'Pause', () => api('POST', '/api/experiment/pause'), 'Experiment paused.'));
+guard(buttons.resume, () => run(buttons.resume, 'Resume', () => api('POST', '/api/experiment/resume'), 'Experiment resumed.'));
+guard(buttons.stop, stop);
+
+$('players-body').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-action="remove"]');
+  if (!button || !isEnabled(button)) return;
+  const id = button.closest('tr')?.dataset.player;
+  if (id != null) removePlayer(id, button);
+});
+
+// -------------------------------------------------------------------------------------------------
+// Learning packages
+// -------------------------------------------------------------------------------------------------
+
+let catalogVersion = null;
+let modelsLoading = false;
+
+async function loadModels(version) {
+  if (modelsLoading) return;
+  modelsLoading = true;
+  try {
+    const data = await api('GET', '/api/models');
+    catalogVersion = version;
+    renderCatalog(data);
+  } catch (e) {
+    if (e.status && e.status !== 401) showMessage('error', `Reading the learning packages failed: ${e.message}`);
+  } finally {
+    modelsLoading = false;
+  }
+  // The catalog changed again while it was being read.
+  if (lastState && lastState.catalog_version !== catalogVersion && !live.waitingForToken && live.up) {
+    loadModels(lastState.catalog_version);
+  }
+}
+
+function modelCard(model, selected) {
+  const card = el('article', {
+    class: 'model-card',
+    dataset: { modelCard: String(model.index), selected: String(selected) },
+  });
+  if (model.splashscreen) {
+    card.append(el('img', { src: withToken(model.splashscreen), alt: '', loading: 'lazy', decoding: 'async' }));
+  }
+  card.append(el('h3', { text: model.name }));
+  const players = limitsText(model).replace(/^This model /, '');
+  card.append(el('p', { text: `Experiment ${model.experiment_name} · ${players}` }));
+  const file = model.model_file_path.split(/[\\/]/).pop();
+  if (file) card.append(el('p', { class: 'sub', text: file }));
+  const button = el('button', {
+    type: 'button',
+    class: selected ? 'primary' : '',
+    'aria-pressed': String(selected),
+    'aria-label': `${selected ? 'Selected' : 'Select'}: ${model.name}`,
+    dataset: { model: String(model.index) },
+  });
+  button.append(icon(selected ? 'check' : 'ring'), el('span', { text: selected ? 'Selected' : 'Select' }));
+  setEnabled(button, live.up && !selected);
+  card.append(button);
+  return card;
+}
+
+function catalogNode(entries, data, path, closedPaths) {
+  const list = el('ul', { class: 'models-grid' });
+  entries.forEach((entry, i) => {
+    const key = `${path}/${i}`;
+    if (entry.type === 'catalog') {
+      const summary = el('summary', {}, el('span', { text: entry.name }));
+      const count = countModels(entry.entries);
+      summary.append(el('span', { class: 'muted', text: `${count} ${count === 1 ? 'model' : 'models'}` }));
+      const details = el('details', { dataset: { path: key } }, summary, catalogNode(entry.entries ?? [], data, key, closedPaths));
+      details.open = !closedPaths.has(key);
+      list.append(el('li', { class: 'catalog-entry' }, details));
+    } else {
+      const model = data.models[entry.model_index];
+      if (model) list.append(el('li', {}, modelCard(model, model.selected)));
+    }
+  });
+  return list;
+}
+
+function countModels(entries = []) {
+  return entries.reduce((n, e) => n + (e.type === 'catalog' ? countModels(e.entries) : 1), 0);
+}
+
+function renderCatalog(data) {
+  const root = $('catalog');
+  // Keep what the operator closed and where the keyboard focus was.
+  const closedPaths = new Set();
+  for (const d of root.querySelectorAll('details[data-path]')) if (!d.open) closedPaths.add(d.dataset.path);
+  const focused = root.contains(document.activeElement) ? document.activeElement : null;
+  const focusModel = focused?.dataset?.model;
+  const focusPath = focused?.tagName === 'SUMMARY' ? focused.parentElement.dataset.path : null;
+  const entries = data.catalog?.length
+    ? data.catalog
+    : data.models.map((m) => ({ type: 'json_settings', name: m.name, model_index: m.index }));
+  root.replaceChildren(catalogNode(entries, data, '', closedPaths));
+  if (focusModel != null) root.querySelector(`button[data-model="${CSS.escape(focusModel)}"]`)?.focus();
+  else if (focusPath != null) root.querySelector(`details[data-path="${CSS.escape(focusPath)}"] > summary`)?.focus();
+  show($('models-empty'), data.models.length === 0);
+  const problems = data.problems ?? [];
+  show($('problems'), problems.length > 0);
+  $('problems-list').replaceChildren(...problems.map((p) => el('li', { text: p })));
+}
+
+$('catalog').addEventListener('click', async (event) => {
+  const button = event.target.closest('button[data-model]');
+  if (!button || !isEnabled(button)) return;
+  const index = button.dataset.model;
+  const name = button.closest('.model-card')?.querySelector('h3')?.textContent ?? `model ${index}`;
+  const r = await run(button, `Selecting ${name}`, () => api('POST', `/api/models/${encodeURIComponent(index)}/select`), `${name} selected.`);
+  if (r.ok) loadModels(lastState?.catalog_version ?? null);
+});
+
+guard($('rescan'), async () => {
+  const button = $('rescan');
+  const r = await run(button, 'Rescanning the learning packages', () => api('POST', '/api/models/rescan'), 'Learning packages read again.');
+  if (r.ok) renderCatalog(r.result);
+});
+
+// -------------------------------------------------------------------------------------------------
+// Start
+// -------------------------------------------------------------------------------------------------
+
+for (const holder of document.querySelectorAll('[data-icon]')) setIcon(holder, holder.dataset.icon);
+connect();

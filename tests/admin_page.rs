@@ -1,0 +1,567 @@
+//! The admin page in a real browser: the system's headless Chromium, driven through playwright-core
+//! by `tests/browser/admin_driver.mjs` (JSON lines over stdin/stdout), against a relay with a fake
+//! GAMA and simulated headsets. The Rust side acts on the relay (headsets, restarts) and checks
+//! through the relay's own state that what the page did happened.
+//!
+//! Needs `tests/browser/node_modules` (`npm ci` there; `scripts/test.sh` does it) and Chromium at
+//! `/usr/bin/chromium` (Debian package `chromium`). Without them the test fails and says so.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use relay_testkit::{FakeGama, FakeGamaOptions};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DRIVER: &str = "admin_driver.mjs";
+/// How long the page may take to show a headset's disconnection.
+const LIVE_UPDATE_BUDGET_MS: u64 = 1000;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// Fails (never skips) when the browser test cannot run, saying how to fix it.
+fn check_prerequisites() {
+    let module = browser_dir().join("node_modules/playwright-core/package.json");
+    assert!(
+        module.is_file(),
+        "the browser test needs playwright-core in tests/browser/node_modules, which is missing: \
+         run scripts/test.sh (it installs it), or `npm ci --prefix tests/browser`"
+    );
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "the browser test needs Chromium at {CHROMIUM}, which is missing: run scripts/test.sh \
+         (it installs the Debian package `chromium`), or `apt-get install chromium`"
+    );
+}
+
+/// The page in headless Chromium, through the Node driver.
+struct Browser {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+    _scratch: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        check_prerequisites();
+        // Chromium's profile and every temporary file of the driver go in a folder removed even
+        // when the test fails and the driver is killed.
+        let scratch = tempfile::tempdir().unwrap();
+        let profile = scratch.path().join("profile");
+        std::fs::create_dir(&profile).unwrap();
+        let mut child = Command::new("node")
+            .arg(DRIVER)
+            .current_dir(browser_dir())
+            .env("ADMIN_PAGE_PROFILE_DIR", &profile)
+            .env("TMPDIR", scratch.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run `node` for the browser test ({e}): install Node.js 20 or later, then run scripts/test.sh")
+            });
+        let stdin = child.stdin.take();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut browser = Browser {
+            child,
+            stdin,
+            lines,
+            _scratch: scratch,
+        };
+        let ready = browser.read(Duration::from_secs(30)).await;
+        assert_eq!(
+            ready["ok"], true,
+            "the browser driver did not start: {ready}"
+        );
+        browser
+    }
+
+    async fn read(&mut self, timeout: Duration) -> Value {
+        match tokio::time::timeout(timeout, self.lines.next_line()).await {
+            Ok(Ok(Some(line))) => serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("browser driver wrote {line:?}, not JSON: {e}")),
+            Ok(Ok(None)) => panic!("the browser driver exited (its errors are above)"),
+            Ok(Err(e)) => panic!("reading the browser driver: {e}"),
+            Err(_) => panic!("the browser driver did not answer within {timeout:?}"),
+        }
+    }
+
+    /// Sends a command and returns the reply, whatever it says.
+    async fn try_call(&mut self, cmd: Value) -> Value {
+        let mut line = cmd.to_string();
+        line.push('\n');
+        let stdin = self.stdin.as_mut().expect("driver running");
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+        let budget = cmd["timeout_ms"].as_u64().unwrap_or(5000) + 15_000;
+        self.read(Duration::from_millis(budget)).await
+    }
+
+    /// Sends a command; a failure fails the test, with a screenshot of the page at that moment.
+    async fn call(&mut self, cmd: Value) -> Value {
+        let reply = self.try_call(cmd.clone()).await;
+        if reply["ok"] != true {
+            let shot = target_dir().join("admin-page-failure.png");
+            let _ = self
+                .try_call(json!({"cmd": "screenshot", "path": shot}))
+                .await;
+            let errors = self.try_call(json!({"cmd": "errors"})).await;
+            panic!(
+                "browser: {cmd} failed: {}\n(the page at that moment: {}; its errors: {errors})",
+                reply["error"].as_str().unwrap_or(&reply.to_string()),
+                shot.display()
+            );
+        }
+        reply
+    }
+
+    async fn open(&mut self, url: &str) {
+        self.call(json!({"cmd": "open", "url": url})).await;
+    }
+
+    async fn wait(&mut self, selector: &str) {
+        self.call(json!({"cmd": "wait", "selector": selector, "timeout_ms": 5000}))
+            .await;
+    }
+
+    async fn wait_gone(&mut self, selector: &str) {
+        self.call(
+            json!({"cmd": "wait", "selector": selector, "state": "detached", "timeout_ms": 5000}),
+        )
+        .await;
+    }
+
+    async fn wait_hidden(&mut self, selector: &str) {
+        self.call(
+            json!({"cmd": "wait", "selector": selector, "state": "hidden", "timeout_ms": 5000}),
+        )
+        .await;
+    }
+
+    async fn wait_text(&mut self, selector: &str, text: &str) {
+        self.call(
+            json!({"cmd": "wait_text", "selector": selector, "text": text, "timeout_ms": 5000}),
+        )
+        .await;
+    }
+
+    async fn click(&mut self, selector: &str) {
+        self.call(json!({"cmd": "click", "selector": selector, "timeout_ms": 5000}))
+            .await;
+    }
+
+    async fn fill(&mut self, selector: &str, value: &str) {
+        self.call(json!({"cmd": "fill", "selector": selector, "value": value}))
+            .await;
+    }
+
+    async fn count(&mut self, selector: &str) -> u64 {
+        self.call(json!({"cmd": "count", "selector": selector}))
+            .await["count"]
+            .as_u64()
+            .unwrap()
+    }
+
+    async fn eval(&mut self, expr: &str) -> Value {
+        self.call(json!({"cmd": "eval", "expr": expr})).await["value"].take()
+    }
+
+    async fn screenshot(&mut self, name: &str) -> PathBuf {
+        let path = target_dir().join(name);
+        self.call(json!({"cmd": "screenshot", "path": path, "full_page": true}))
+            .await;
+        path
+    }
+
+    async fn viewport(&mut self, width: u32, height: u32) {
+        self.call(json!({"cmd": "viewport", "width": width, "height": height}))
+            .await;
+    }
+
+    /// Fails on uncaught exceptions in the page and on Content-Security-Policy violations (an
+    /// inline style or script that the relay's CSP blocks).
+    async fn assert_no_page_errors(&mut self) {
+        let errors = self.call(json!({"cmd": "errors"})).await;
+        let page_errors = errors["page_errors"].as_array().unwrap();
+        assert!(
+            page_errors.is_empty(),
+            "errors in the page: {page_errors:?}"
+        );
+        let csp: Vec<&Value> = errors["console_errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m.as_str().is_some_and(|m| {
+                    m.contains("Content Security Policy") || m.contains("Refused to")
+                })
+            })
+            .collect();
+        assert!(
+            csp.is_empty(),
+            "the relay's CSP blocked parts of the page: {csp:?}"
+        );
+    }
+
+    /// Ends the driver (and Chromium) and waits for it.
+    async fn close(mut self) {
+        drop(self.stdin.take());
+        let exited = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        assert!(
+            matches!(exited, Ok(Ok(s)) if s.success()),
+            "the browser driver did not end cleanly: {exited:?}"
+        );
+    }
+}
+
+fn row(id: &str) -> String {
+    format!(r#"#players-body tr[data-player="{id}"]"#)
+}
+
+fn row_in(id: &str, state: &str) -> String {
+    format!(r#"#players-body tr[data-player="{id}"][data-state="{state}"]"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_follows_and_drives_the_relay() {
+    check_prerequisites();
+    let started = Instant::now();
+    let gama = FakeGama::start(FakeGamaOptions {
+        autorun: true,
+        ..FakeGamaOptions::desktop()
+    })
+    .await
+    .unwrap();
+    let relay = TestRelay::start(&gama, "3", "4", |c| c.session.auto_launch = false).await;
+    relay.wait_gama().await;
+    let ids = ["Player_101", "Player_102", "Player_103"];
+    let _first = relay.join(ids[0]).await;
+    let dropping = relay.join(ids[1]).await;
+    let removed = relay.join(ids[2]).await;
+    let mut browser = Browser::start().await;
+    browser.open(&format!("{}/", relay.base)).await;
+
+    // Everything the relay knows is on the page.
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser
+        .wait(r#"#gama-connection[data-state="connected"]"#)
+        .await;
+    browser
+        .wait_text("#gama-address", &gama.addr().to_string())
+        .await;
+    browser
+        .wait(r#"#experiment-state[data-state="NONE"]"#)
+        .await;
+    for id in ids {
+        browser.wait(&row_in(id, "connected")).await;
+    }
+    assert_eq!(browser.count("#players-body tr").await, 3);
+    browser.wait_text("#count-connected", "3").await;
+    browser.wait_text("#limits", "3 to 4 players").await;
+    browser.wait_text("#model-name", "Demo").await;
+    browser
+        .wait(r#"#catalog button[data-model="0"][aria-pressed="true"]"#)
+        .await;
+    // Registration is counted: the traffic columns are filled in.
+    browser
+        .wait_text(
+            &format!(r#"{} td[data-label="Received"]"#, row(ids[0])),
+            "1 message",
+        )
+        .await;
+
+    // Keyboard focus survives the live updates (rows are updated in place).
+    let focus_first = format!(
+        r#"document.querySelector('{} button').focus()"#,
+        row(ids[0])
+    );
+    browser.eval(&focus_first).await;
+
+    // A headset drops off the network: its row says so within a second.
+    browser
+        .call(json!({"cmd": "arm", "selector": row_in(ids[1], "disconnected"), "timeout_ms": 3000}))
+        .await;
+    dropping.abort();
+    let seen = browser.call(json!({"cmd": "await"})).await;
+    let elapsed = seen["elapsed_ms"].as_u64().unwrap();
+    eprintln!("the page showed the disconnection {elapsed} ms after it happened");
+    assert!(
+        elapsed < LIVE_UPDATE_BUDGET_MS,
+        "the page showed the disconnection after {elapsed} ms"
+    );
+    browser.wait_text(&row(ids[1]), "Disconnected").await;
+    browser.wait_text("#count-disconnected", "1").await;
+    assert_eq!(
+        browser
+            .eval("document.activeElement.closest('tr')?.dataset.player")
+            .await,
+        ids[0],
+        "the focused button lost its focus when the page updated"
+    );
+
+    // Remove a player: the page asks first, then the relay no longer has it.
+    browser
+        .click(&format!(r#"{} button[data-action="remove"]"#, row(ids[2])))
+        .await;
+    browser.wait("#confirm[open]").await;
+    browser.wait_text("#confirm-title", ids[2]).await;
+    browser.click("#confirm-ok").await;
+    relay
+        .wait("the removed player gone", |s| player(s, ids[2]).is_none())
+        .await;
+    assert!(
+        relay.player_json(ids[2]).await.is_none(),
+        "GET /api/state still lists {}",
+        ids[2]
+    );
+    browser.wait_gone(&row(ids[2])).await;
+    browser
+        .wait_text("#message", &format!("{} removed", ids[2]))
+        .await;
+    removed
+        .wait_closed(T)
+        .await
+        .expect("the removed player's headset is disconnected");
+
+    // Launch below the model's minimum: the relay's refusal is shown, then "launch anyway".
+    browser.click("#launch").await;
+    browser
+        .wait_text("#message", "needs at least 3 players")
+        .await;
+    browser.wait("#confirm[open]").await;
+    browser.wait_text("#confirm-ok", "Launch anyway").await;
+    browser.click("#confirm-ok").await;
+    browser
+        .wait(r#"#experiment-state[data-state="RUNNING"]"#)
+        .await;
+    browser.wait(&row_in(ids[0], "in_game")).await;
+    relay.wait_in_game(&[ids[0]]).await;
+    assert_eq!(gama.commands_of_type("load").len(), 1);
+    browser.wait_text("#message", "launched").await;
+    browser.wait_text("#experiment-name", EXPERIMENT).await;
+    browser.wait_text("#count-in-game", "1").await;
+
+    let laptop = browser.screenshot("admin-page.png").await;
+    let overflow = browser
+        .eval("[document.documentElement, document.querySelector('.table-wrap')].map((e) => e.scrollWidth - e.clientWidth)")
+        .await;
+    assert_eq!(
+        overflow,
+        json!([0, 0]),
+        "the page or its table scrolls sideways at 1280 px"
+    );
+    browser.viewport(390, 844).await;
+    let mobile = browser.screenshot("admin-page-mobile.png").await;
+    // Phones get player cards, not a table wider than the screen.
+    let overflow = browser
+        .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        .await;
+    assert_eq!(overflow, 0, "the page scrolls sideways at 390 px");
+    browser.viewport(1280, 800).await;
+
+    // Pause with the mouse, resume with the keyboard (Tab from Pause, Enter).
+    browser.click("#pause").await;
+    browser
+        .wait(r#"#experiment-state[data-state="PAUSED"]"#)
+        .await;
+    relay.wait_experiment("PAUSED").await;
+    browser.wait(r#"#resume[aria-disabled="false"]"#).await;
+    assert_eq!(browser.eval("document.activeElement.id").await, "pause");
+    browser.call(json!({"cmd": "press", "key": "Tab"})).await;
+    assert_eq!(browser.eval("document.activeElement.id").await, "resume");
+    browser.call(json!({"cmd": "press", "key": "Enter"})).await;
+    browser
+        .wait(r#"#experiment-state[data-state="RUNNING"]"#)
+        .await;
+    relay.wait_experiment("RUNNING").await;
+
+    // Stop asks first; Escape keeps the experiment, confirming stops it.
+    browser.click("#stop").await;
+    browser.wait("#confirm[open]").await;
+    browser.call(json!({"cmd": "press", "key": "Escape"})).await;
+    browser.wait_hidden("#confirm").await;
+    assert_eq!(
+        relay.state_json().await["gama"]["experiment_state"],
+        "RUNNING"
+    );
+    browser.click("#stop").await;
+    browser.wait("#confirm[open]").await;
+    browser.click("#confirm-ok").await;
+    browser
+        .wait(r#"#experiment-state[data-state="NONE"]"#)
+        .await;
+    relay.wait_experiment("NONE").await;
+
+    // The relay restarts on the same port: the page says it is away, then follows the new one.
+    let port = relay.handle().admin_addr().port();
+    relay.shutdown().await;
+    browser.wait(r#"#relay-link[data-state="down"]"#).await;
+    browser
+        .wait_text("#relay-link", "Relay unreachable, reconnecting")
+        .await;
+    let relay = TestRelay::start(&gama, "3", "4", |c| {
+        c.session.auto_launch = false;
+        c.admin.port = port;
+    })
+    .await;
+    browser
+        .call(json!({"cmd": "wait", "selector": r#"#relay-link[data-state="live"]"#, "timeout_ms": 8000}))
+        .await;
+    browser.wait_gone("#players-body tr").await;
+    browser.wait(r#"#players-empty"#).await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    relay.shutdown().await;
+    eprintln!(
+        "admin page test: {:.1} s; screenshots: {} and {}",
+        started.elapsed().as_secs_f64(),
+        laptop.display(),
+        mobile.display()
+    );
+}
+
+/// A splash image for the learning package, to check images carry the token.
+const SPLASH_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180"><rect width="320" height="180" fill="#2f6f4e"/><circle cx="250" cy="50" r="28" fill="#f6d365"/><path d="M0 180l90-90 60 60 40-40 130 70z" fill="#1d3b2a"/></svg>"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_asks_for_the_token_and_keeps_it() {
+    check_prerequisites();
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "0", "4", |c| {
+        c.session.auto_launch = false;
+        c.admin.token = "t0k3n".into();
+    })
+    .await;
+    // The package gets a splash image; the relay reads the packages again.
+    let package = relay.packages.path().join("Demo");
+    std::fs::write(package.join("splash.svg"), SPLASH_SVG).unwrap();
+    let settings = std::fs::read_to_string(package.join("settings.json")).unwrap();
+    std::fs::write(
+        package.join("settings.json"),
+        settings.replacen('{', r#"{"splashscreen":"splash.svg","#, 1),
+    )
+    .unwrap();
+    let rescan = relay
+        .http
+        .post(format!("{}/api/models/rescan", relay.base))
+        .bearer_auth("t0k3n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rescan.status().as_u16(), 200);
+    relay.wait_gama().await;
+    let _headset = relay.join("Player_101").await;
+
+    let mut browser = Browser::start().await;
+    // Without the token: the page asks for it instead of failing silently.
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait("#token-form").await;
+    browser.wait(r#"#relay-link[data-state="locked"]"#).await;
+    browser.wait_hidden("#main").await;
+    browser.screenshot("admin-page-token.png").await;
+    // A wrong token is refused and asked again.
+    browser.fill("#token-input", "not-the-token").await;
+    browser.click("#token-submit").await;
+    browser.wait_text("#auth-why", "refused").await;
+    browser.wait("#token-form").await;
+    // The right one opens the page, live socket included (?token= on /api/events).
+    browser.fill("#token-input", "t0k3n").await;
+    browser.click("#token-submit").await;
+    browser.wait_hidden("#auth").await;
+    browser.wait(&row_in("Player_101", "connected")).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+
+    // The address the relay prints, pasted into the tab that asks: the token is taken from the
+    // fragment, kept, and removed from the address bar.
+    browser.call(json!({"cmd": "clear_storage"})).await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait("#token-form").await;
+    browser.open(&format!("{}/#token=t0k3n", relay.base)).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser.wait(&row_in("Player_101", "connected")).await;
+    assert_eq!(
+        browser.eval("location.href").await,
+        format!("{}/", relay.base)
+    );
+    assert_eq!(
+        browser
+            .eval("localStorage.getItem('gama-vr-relay.token')")
+            .await,
+        "t0k3n"
+    );
+
+    // The same address opened in a fresh tab.
+    browser.call(json!({"cmd": "clear_storage"})).await;
+    browser.open("about:blank").await;
+    browser.open(&format!("{}/#token=t0k3n", relay.base)).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser.wait(&row_in("Player_101", "connected")).await;
+    assert_eq!(
+        browser.eval("location.href").await,
+        format!("{}/", relay.base)
+    );
+    assert_eq!(
+        browser
+            .eval("localStorage.getItem('gama-vr-relay.token')")
+            .await,
+        "t0k3n"
+    );
+    // The splash image is fetched with the token.
+    browser.wait("#catalog img").await;
+    let loaded = browser
+        .call(json!({"cmd": "eval", "expr": "new Promise((resolve) => { const img = document.querySelector('#catalog img'); const done = () => resolve({src: img.getAttribute('src'), width: img.naturalWidth}); if (img.complete) done(); else { img.addEventListener('load', done); img.addEventListener('error', done); } })"}))
+        .await;
+    assert!(
+        loaded["value"]["src"]
+            .as_str()
+            .unwrap()
+            .ends_with("/splash?token=t0k3n"),
+        "{loaded}"
+    );
+    assert_eq!(
+        loaded["value"]["width"], 320,
+        "the splash image did not load: {loaded}"
+    );
+
+    // Another package appears: Rescan lists it, Select makes it the one a launch loads.
+    write_package(relay.packages.path(), "Other", "0", "8");
+    browser.click("#rescan").await;
+    browser.click(r#"#catalog button[data-model="1"]"#).await;
+    relay
+        .wait("the second model selected", |s| {
+            s.model.as_ref().is_some_and(|m| m.index == 1)
+        })
+        .await;
+    browser.wait_text("#model-name", "Other").await;
+    browser
+        .wait(r#"#catalog button[data-model="1"][aria-pressed="true"]"#)
+        .await;
+    browser.wait_text("#limits", "up to 8 players").await;
+
+    // Next visit: the kept token is used.
+    browser.open("about:blank").await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait(&row_in("Player_101", "connected")).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    relay.shutdown().await;
+}
