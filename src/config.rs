@@ -108,6 +108,12 @@ pub struct HeadsetConfig {
     pub port: u16,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Most players known at once.
+    pub max_players: usize,
+    /// New connections accepted per second.
+    pub max_new_connections_per_second: u32,
+    /// Messages read per second from one headset.
+    pub max_messages_per_second: u32,
     /// Largest inbound message.
     pub max_message_bytes: usize,
     /// Most bytes queued for one headset.
@@ -462,6 +468,15 @@ impl Config {
             ("gama.max_message_bytes", g.max_message_bytes),
             ("gama.max_in_flight", g.max_in_flight),
             ("headsets.max_connections", h.max_connections),
+            ("headsets.max_players", h.max_players),
+            (
+                "headsets.max_new_connections_per_second",
+                h.max_new_connections_per_second as usize,
+            ),
+            (
+                "headsets.max_messages_per_second",
+                h.max_messages_per_second as usize,
+            ),
             ("headsets.max_message_bytes", h.max_message_bytes),
             ("headsets.max_queue_bytes", h.max_queue_bytes),
             ("headsets.max_player_id_bytes", h.max_player_id_bytes),

@@ -83,6 +83,7 @@ impl Relay {
         let policy = Policy {
             grace: Duration::from_millis(config.headsets.disconnect_grace_ms),
             aggressive_disconnect: config.headsets.aggressive_disconnect,
+            max_players: config.headsets.max_players,
         };
         let (changes, _) = watch::channel(0);
         let relay = Relay {
@@ -423,20 +424,36 @@ impl Relay {
             ms,
             as_text: heartbeat.as_text,
         };
-        conn.set_heartbeat(Duration::from_millis(ms));
-        tracing::Span::current().record("player", id.as_str());
-        let previous = player.replace(Arc::from(id.as_str()));
-        info!(player = %id, heartbeat_ms = ms, "player registered");
         let me = ConnRef(conn.clone());
-        self.with_session(|s| {
+        let previous = player.clone();
+        let registered = self.with_session(|s| {
             let mut effects = Vec::new();
             if let Some(old) = previous.filter(|old| **old != *id) {
                 // The same socket now speaks for another player: the old one lost its connection.
                 effects.extend(s.disconnect(&old, &me));
             }
-            effects.extend(s.connect(&id, me.clone(), conn.remote, keepalive));
-            ((), effects)
+            match s.connect(&id, me.clone(), conn.remote, keepalive) {
+                Ok(more) => {
+                    effects.extend(more);
+                    (Ok(()), effects)
+                }
+                Err(e) => (Err(e), effects),
+            }
         });
+        match registered {
+            Ok(()) => {
+                conn.set_heartbeat(Duration::from_millis(ms));
+                tracing::Span::current().record("player", id.as_str());
+                *player = Some(Arc::from(id.as_str()));
+                info!(player = %id, heartbeat_ms = ms, "player registered");
+            }
+            Err(e) => {
+                warn!(player = %id, "registration refused: {e}");
+                let _ = conn.send(error_frame(&format!("connection refused: {e}")));
+                conn.close(1013, e.to_string());
+                *player = None;
+            }
+        }
     }
 
     /// A headset connection ended without `disconnect_properly`.
@@ -460,7 +477,7 @@ impl Relay {
             for id in &delivery.players {
                 match self.inner.routes.get(id.as_str()) {
                     Some(conn) => {
-                        let _ = conn.send(delivery.frame.clone());
+                        let _ = conn.send_payload(delivery.frame.clone(), delivery.kind);
                     }
                     None => {
                         if let Some(suppressed) = UNKNOWN_RECIPIENT.check() {

@@ -136,6 +136,8 @@ pub struct Policy {
     pub grace: Duration,
     /// Remove dropped players at once.
     pub aggressive_disconnect: bool,
+    /// Most players known at once (connected or within their grace time).
+    pub max_players: usize,
 }
 
 /// Players needed and allowed, from the selected model.
@@ -210,6 +212,9 @@ pub enum RegisterError {
     /// Contains control characters.
     #[error("the player id contains control characters")]
     ControlCharacters,
+    /// The relay already knows as many players as it accepts.
+    #[error("the relay already has {0} players (headsets.max_players)")]
+    Full(usize),
 }
 
 /// Checks a player id a headset claims.
@@ -253,14 +258,17 @@ impl<C: Clone + PartialEq> Session<C> {
     }
 
     /// A headset sent `connection`. A known id takes over: its old socket is closed and its place
-    /// in the game kept.
+    /// in the game kept. A new id is refused when `max_players` players are already known.
     pub fn connect(
         &mut self,
         id: &str,
         conn: C,
         remote: SocketAddr,
         keepalive: Keepalive,
-    ) -> Vec<Effect<C>> {
+    ) -> Result<Vec<Effect<C>>, RegisterError> {
+        if !self.players.contains_key(id) && self.players.len() >= self.policy.max_players {
+            return Err(RegisterError::Full(self.policy.max_players));
+        }
         let mut effects = Vec::new();
         let now = util::now_rfc3339();
         if let Some(p) = self.players.get_mut(id) {
@@ -311,7 +319,7 @@ impl<C: Clone + PartialEq> Session<C> {
         }
         self.admit(&mut effects);
         self.check_auto_launch(&mut effects);
-        effects
+        Ok(effects)
     }
 
     /// A connection ended without the player leaving (socket closed, keep-alive missed).
@@ -601,6 +609,7 @@ mod tests {
         let mut s = S::new(Policy {
             grace: Duration::from_secs(60),
             aggressive_disconnect: false,
+            max_players: 100,
         });
         s.set_limits(Limits { min: None, max });
         s
@@ -631,7 +640,7 @@ mod tests {
     #[test]
     fn players_join_only_when_live_and_only_when_acknowledged() {
         let mut s = session(None);
-        let e = s.connect("A", 1, addr(), KA);
+        let e = s.connect("A", 1, addr(), KA).unwrap();
         assert_eq!(states(&e), vec![(1, false)]);
         assert!(creates(&e).is_empty(), "no experiment yet");
         let e = s.experiment(Some(1));
@@ -650,9 +659,9 @@ mod tests {
     fn a_refused_join_rolls_back_and_frees_the_slot() {
         let mut s = session(Some(1));
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
         assert!(
-            creates(&s.connect("B", 2, addr(), KA)).is_empty(),
+            creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty(),
             "B waits"
         );
         let e = s.join_result("A", c[0].1, false);
@@ -672,7 +681,7 @@ mod tests {
         s.experiment(Some(1));
         let mut tickets = HashMap::new();
         for (i, id) in ["A", "B", "C", "D"].iter().enumerate() {
-            for (cid, t) in creates(&s.connect(id, i as u32, addr(), KA)) {
+            for (cid, t) in creates(&s.connect(id, i as u32, addr(), KA).unwrap()) {
                 tickets.insert(cid, t);
             }
         }
@@ -701,9 +710,9 @@ mod tests {
     fn takeover_keeps_the_place_in_game_and_closes_the_old_socket() {
         let mut s = session(None);
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
         s.join_result("A", c[0].1, true);
-        let e = s.connect("A", 2, addr(), KA);
+        let e = s.connect("A", 2, addr(), KA).unwrap();
         assert!(matches!(&e[0], Effect::Close { conn: 1, .. }));
         assert!(e.contains(&Effect::Route {
             id: Arc::from("A"),
@@ -720,9 +729,9 @@ mod tests {
     fn dropped_players_keep_their_slot_for_the_grace_time() {
         let mut s = session(Some(1));
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
         s.join_result("A", c[0].1, true);
-        s.connect("B", 2, addr(), KA);
+        s.connect("B", 2, addr(), KA).unwrap();
         let e = s.disconnect("A", &1);
         let token = match &e[..] {
             [
@@ -733,7 +742,7 @@ mod tests {
         };
         assert_eq!(s.view().1.waiting, 1, "B still waits: A keeps its slot");
         // A comes back in time: no new create, straight back in game.
-        let e = s.connect("A", 3, addr(), KA);
+        let e = s.connect("A", 3, addr(), KA).unwrap();
         assert_eq!(states(&e), vec![(3, true)]);
         assert!(s.grace_expired("A", token).is_empty(), "stale timer");
         // A drops again and this time does not come back.
@@ -755,9 +764,10 @@ mod tests {
         let mut s = S::new(Policy {
             grace: Duration::from_secs(60),
             aggressive_disconnect: true,
+            max_players: 100,
         });
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
         s.join_result("A", c[0].1, true);
         let e = s.disconnect("A", &1);
         assert_eq!(
@@ -777,7 +787,7 @@ mod tests {
     fn a_new_epoch_resets_and_re_adds_everyone() {
         let mut s = session(None);
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
         s.join_result("A", c[0].1, true);
         // Reload: not live, then live again.
         let e = s.experiment(None);
@@ -798,32 +808,66 @@ mod tests {
     #[test]
     fn auto_launch_fires_once_when_max_players_are_connected() {
         let mut s = session(Some(2));
-        assert!(!s.connect("A", 1, addr(), KA).contains(&Effect::AutoLaunch));
-        assert!(s.connect("B", 2, addr(), KA).contains(&Effect::AutoLaunch));
-        assert!(!s.connect("C", 3, addr(), KA).contains(&Effect::AutoLaunch));
+        assert!(
+            !s.connect("A", 1, addr(), KA)
+                .unwrap()
+                .contains(&Effect::AutoLaunch)
+        );
+        assert!(
+            s.connect("B", 2, addr(), KA)
+                .unwrap()
+                .contains(&Effect::AutoLaunch)
+        );
+        assert!(
+            !s.connect("C", 3, addr(), KA)
+                .unwrap()
+                .contains(&Effect::AutoLaunch)
+        );
         s.disarm_auto_launch();
         s.leave("C", "x");
         assert!(
-            !s.connect("C", 4, addr(), KA).contains(&Effect::AutoLaunch),
+            !s.connect("C", 4, addr(), KA)
+                .unwrap()
+                .contains(&Effect::AutoLaunch),
             "still at max"
         );
         s.disconnect("A", &1);
         assert!(
-            !s.connect("A", 5, addr(), KA).contains(&Effect::AutoLaunch),
+            !s.connect("A", 5, addr(), KA)
+                .unwrap()
+                .contains(&Effect::AutoLaunch),
             "never fell below max"
         );
         s.disconnect("A", &5);
         s.disconnect("C", &4);
         assert!(
-            s.connect("A", 6, addr(), KA).contains(&Effect::AutoLaunch),
+            s.connect("A", 6, addr(), KA)
+                .unwrap()
+                .contains(&Effect::AutoLaunch),
             "re-armed"
         );
         let mut unlimited = session(None);
         assert!(
             !unlimited
                 .connect("A", 1, addr(), KA)
+                .unwrap()
                 .contains(&Effect::AutoLaunch)
         );
+    }
+
+    #[test]
+    fn the_number_of_players_is_bounded() {
+        let mut s = S::new(Policy {
+            grace: Duration::from_secs(60),
+            aggressive_disconnect: false,
+            max_players: 2,
+        });
+        s.connect("A", 1, addr(), KA).unwrap();
+        s.connect("B", 2, addr(), KA).unwrap();
+        assert_eq!(s.connect("C", 3, addr(), KA), Err(RegisterError::Full(2)));
+        // A known player can always come back, even when the relay is full.
+        s.disconnect("A", &1);
+        assert!(s.connect("A", 4, addr(), KA).is_ok());
     }
 
     #[test]

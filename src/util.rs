@@ -99,6 +99,41 @@ impl Backoff {
     }
 }
 
+/// A token bucket: `rate` events a second on average, bursts of up to `burst`. Instead of refusing
+/// an event it says how long to wait for it, so callers slow down rather than drop anything.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate_per_second: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        TokenBucket {
+            rate: f64::from(rate_per_second.max(1)),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token; returns how long the caller should wait first (zero if none).
+    pub fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst) - 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +167,21 @@ mod tests {
         let l2 = LogLimiter::new(Duration::ZERO);
         assert_eq!(l2.check(), Some(0));
         assert_eq!(l2.check(), Some(0));
+    }
+
+    #[test]
+    fn token_bucket_allows_the_burst_then_paces() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(100, 10);
+        for _ in 0..10 {
+            assert_eq!(b.take(start), Duration::ZERO);
+        }
+        // The 11th waits one interval, the 12th two.
+        assert_eq!(b.take(start), Duration::from_millis(10));
+        assert_eq!(b.take(start), Duration::from_millis(20));
+        // Time refills it.
+        let later = start + Duration::from_secs(1);
+        assert_eq!(b.take(later), Duration::ZERO);
     }
 
     #[test]

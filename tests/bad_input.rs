@@ -260,10 +260,15 @@ async fn an_oversized_message_closes_with_1009_and_spares_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_asks_does_not_delay_other_players() {
-    const FLOOD: usize = 5000;
+async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
+    const FLOOD: usize = 3000;
+    const RATE: u32 = 1000;
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::start(&gama, "", "", |c| {
+        c.headsets.max_messages_per_second = RATE;
+        c.gama.command_timeout_ms = 10_000;
+    })
+    .await;
     relay.wait_gama().await;
     let flooder = relay.join("P1").await;
     let other = relay.join("P2").await;
@@ -271,22 +276,26 @@ async fn a_flood_of_asks_does_not_delay_other_players() {
     expect_in_game(&flooder, true).await;
     expect_in_game(&other, true).await;
 
-    let flood = tokio::spawn(async move {
-        for i in 0..FLOOD {
-            let x = i.to_string();
-            flooder
-                .ask("move_player_external", &[("id", "P1"), ("x", &x)])
-                .await
-                .unwrap();
-        }
+    let asks_before = gama.commands_of_type("ask").len();
+    let started = Instant::now();
+    for i in 0..FLOOD {
+        let x = i.to_string();
         flooder
-    });
+            .ask("move_player_external", &[("id", "P1"), ("x", &x)])
+            .await
+            .unwrap();
+    }
+    // While the flood trickles in, the other player's output arrives at once and the admin API
+    // answers.
     let mut rounds = 0;
     let mut worst = Duration::ZERO;
-    loop {
-        let done = flood.is_finished();
+    while gama.commands_of_type("ask").len() - asks_before < FLOOD {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the flood never drained"
+        );
         rounds += 1;
-        let started = Instant::now();
+        let sent = Instant::now();
         let contents = format!(r#"{{"round":{rounds}}}"#);
         gama.send_linker_output(&linker_output(&["P2"], &contents));
         let (raw, _) = other
@@ -294,49 +303,36 @@ async fn a_flood_of_asks_does_not_delay_other_players() {
             .await
             .unwrap_or_else(|e| panic!("round {rounds}: {e}"));
         assert_eq!(raw, json_output(&contents));
-        worst = worst.max(started.elapsed());
+        worst = worst.max(sent.elapsed());
         assert!(
             relay.healthy_within(Duration::from_secs(1)).await,
             "round {rounds}: /healthz did not answer within 1 s"
         );
-        if done {
-            break;
-        }
     }
-    let flooder = flood.await.unwrap();
-    assert!(rounds >= 2, "the flood ended before any measurement");
-    assert!(worst < Duration::from_secs(1), "worst delivery {worst:?}");
-
-    // What reached GAMA kept its order. Asks beyond gama.max_in_flight (GAMA answering slower
-    // than the flood) are refused with an error reply, never dropped silently.
-    let in_order = |g: &relay_testkit::FakeGama| {
-        let xs: Vec<usize> = g
-            .commands_of_type("ask")
-            .iter()
-            .map(|c| {
-                let args: Value = serde_json::from_str(c["args"].as_str().unwrap()).unwrap();
-                args["x"].as_str().unwrap().parse().unwrap()
-            })
-            .collect();
-        xs
-    };
-    let settled = gama
-        .wait_for(T, "every ask", |g| g.commands_of_type("ask").len() >= FLOOD)
-        .await;
-    let xs = in_order(&gama);
-    assert!(xs.windows(2).all(|w| w[0] < w[1]), "asks reordered");
-    if settled.is_err() {
-        assert!(!xs.is_empty());
-        let error = flooder.recv_type("error", T).await.unwrap();
-        assert!(
-            error["message"]
-                .as_str()
-                .unwrap()
-                .contains("waiting for GAMA"),
-            "{error}"
-        );
-    }
-    // Still connected and served (error replies about slow GAMA answers may come first).
+    let drained = started.elapsed();
+    assert!(rounds >= 2, "the flood drained before any measurement");
+    assert!(
+        worst < Duration::from_millis(500),
+        "worst delivery {worst:?}"
+    );
+    // A burst of twice the rate passes at once, the rest at the rate: about a second here.
+    let floor = Duration::from_secs_f64((FLOOD as f64 - 2.0 * f64::from(RATE)) / f64::from(RATE));
+    assert!(
+        drained >= floor.mul_f64(0.8),
+        "{FLOOD} asks reached GAMA in {drained:?}: not slowed down"
+    );
+    // Nothing was dropped and the order was kept.
+    let xs: Vec<usize> = gama
+        .commands_of_type("ask")
+        .iter()
+        .skip(asks_before)
+        .map(|c| {
+            let args: Value = serde_json::from_str(c["args"].as_str().unwrap()).unwrap();
+            args["x"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(xs, (0..FLOOD).collect::<Vec<_>>());
+    // The flooder is still connected and served.
     flooder
         .send_text(r#"{"type":"ping","id":"survived"}"#)
         .await

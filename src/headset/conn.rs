@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::Frame;
+use crate::protocol::gama::PayloadKind;
 use crate::util::LogLimiter;
 
 /// Traffic counters of one connection.
@@ -30,6 +31,8 @@ pub struct Stats {
     pub messages_out: AtomicU64,
     /// Bytes written.
     pub bytes_out: AtomicU64,
+    /// World updates replaced by a newer one before this headset could take them.
+    pub coalesced: AtomicU64,
 }
 
 /// A snapshot of a connection's liveness and traffic, for the admin API.
@@ -51,12 +54,16 @@ pub struct ConnView {
     pub queue_messages: usize,
     /// Bytes waiting to be written.
     pub queue_bytes: usize,
+    /// World updates replaced by newer ones while the headset was behind.
+    pub coalesced: u64,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
-    frames: VecDeque<Frame>,
+    frames: VecDeque<(Frame, PayloadKind)>,
     bytes: usize,
+    /// How many world updates wait in `frames` (so the common case never scans).
+    worlds: usize,
 }
 
 /// A headset connection.
@@ -116,17 +123,39 @@ impl Conn {
 
     /// Queues a frame for the headset.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
+        self.send_payload(frame, PayloadKind::OneShot)
+    }
+
+    /// Queues a payload for the headset. A world update replaces the one still waiting, if any:
+    /// a headset that fell behind gets the newest world, not a backlog of stale ones. Anything
+    /// else is kept; when the queue would pass its bound the headset is disconnected, with a reason
+    /// and a log line, rather than losing a message silently.
+    pub fn send_payload(&self, frame: Frame, kind: PayloadKind) -> Result<(), SendError> {
         if self.closing.is_cancelled() {
             return Err(SendError::Closed);
         }
         let len = frame.len();
         let overflow = {
             let mut q = self.queue.lock();
+            if kind == PayloadKind::WorldUpdate && q.worlds > 0 {
+                if let Some(i) = q
+                    .frames
+                    .iter()
+                    .rposition(|(_, k)| *k == PayloadKind::WorldUpdate)
+                {
+                    if let Some((old, _)) = q.frames.remove(i) {
+                        q.bytes -= old.len();
+                        q.worlds -= 1;
+                        self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             if q.bytes + len > self.max_queue_bytes && !q.frames.is_empty() {
                 Some(q.bytes)
             } else {
                 q.bytes += len;
-                q.frames.push_back(frame);
+                q.worlds += usize::from(kind == PayloadKind::WorldUpdate);
+                q.frames.push_back((frame, kind));
                 None
             }
         };
@@ -180,7 +209,8 @@ impl Conn {
     /// Takes every queued frame, for the writer.
     pub(super) fn drain(&self, into: &mut Vec<Frame>) {
         let mut q = self.queue.lock();
-        into.extend(q.frames.drain(..));
+        q.worlds = 0;
+        into.extend(q.frames.drain(..).map(|(f, _)| f));
     }
 
     /// Accounts for frames the writer has written.
@@ -270,6 +300,7 @@ impl Conn {
             bytes_out: self.stats.bytes_out.load(Ordering::Relaxed),
             queue_messages,
             queue_bytes,
+            coalesced: self.stats.coalesced.load(Ordering::Relaxed),
         }
     }
 }
@@ -308,6 +339,23 @@ mod tests {
         // A big initial world must arrive whole even if it exceeds the bound on its own.
         let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 4);
         assert_eq!(c.send(Frame::from("0123456789")), Ok(()));
+    }
+
+    #[test]
+    fn a_waiting_world_update_is_replaced_by_the_newer_one() {
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 1000);
+        let world = |n: u32| Frame::from(format!("w{n}"));
+        c.send(Frame::from("init")).unwrap();
+        c.send_payload(world(1), PayloadKind::WorldUpdate).unwrap();
+        c.send(Frame::from("props")).unwrap();
+        c.send_payload(world(2), PayloadKind::WorldUpdate).unwrap();
+        c.send_payload(world(3), PayloadKind::WorldUpdate).unwrap();
+        let mut out = Vec::new();
+        c.drain(&mut out);
+        let got: Vec<&str> = out.iter().map(|f| f.as_str()).collect();
+        assert_eq!(got, ["init", "props", "w3"]);
+        assert_eq!(c.view().coalesced, 2);
+        assert_eq!(c.view().queue_bytes, "init".len() + "props".len() + 2);
     }
 
     #[test]

@@ -29,9 +29,10 @@ pub use conn::{Conn, ConnRef, ConnView, SendError};
 use crate::protocol::headset::{error_frame, ping_frame};
 use crate::protocol::{Frame, gama::truncate};
 use crate::relay::Relay;
-use crate::util::LogLimiter;
+use crate::util::{LogLimiter, TokenBucket};
 
 static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
+static PACED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// Accepts headset connections until `shutdown`.
 pub async fn serve(
@@ -46,7 +47,25 @@ pub async fn serve(
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes));
+    let mut pace = TokenBucket::new(
+        config.max_new_connections_per_second,
+        config.max_new_connections_per_second,
+    );
     loop {
+        // Past the connection rate, stop accepting for a moment: the kernel queues the rest.
+        let wait = pace.take(std::time::Instant::now());
+        if !wait.is_zero() {
+            if let Some(suppressed) = PACED.check() {
+                info!(
+                    suppressed,
+                    "many new headset connections; accepting them more slowly"
+                );
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -135,6 +154,11 @@ async fn run(
         .in_current_span(),
     );
     let mut player: Option<Arc<str>> = None;
+    let mut pace = TokenBucket::new(
+        config.max_messages_per_second,
+        config.max_messages_per_second.saturating_mul(2),
+    );
+    let mut throttled = false;
     let register_deadline =
         tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
     loop {
@@ -154,6 +178,29 @@ async fn run(
             }
             frame = stream.next() => frame,
         };
+        // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing is
+        // dropped and the other headsets are not affected.
+        let wait = match &frame {
+            Some(Ok(_)) => pace.take(std::time::Instant::now()),
+            _ => Duration::ZERO,
+        };
+        if !wait.is_zero() {
+            if !throttled {
+                throttled = true;
+                warn!(
+                    limit = config.max_messages_per_second,
+                    "headset sends more messages than headsets.max_messages_per_second; slowing it down"
+                );
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    conn.close(1001, "relay shutting down");
+                    break;
+                }
+                () = conn.closed() => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
         match frame {
             Some(Ok(Message::Text(text))) => {
                 conn.touch(text.len());

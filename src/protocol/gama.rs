@@ -230,6 +230,44 @@ pub struct Delivery {
     pub players: Vec<String>,
     /// `{"contents":<payload>,"type":"json_output"}`, serialised once for every recipient.
     pub frame: Frame,
+    /// Whether a newer payload of the same kind makes this one useless.
+    pub kind: PayloadKind,
+}
+
+impl Delivery {
+    fn new(players: Vec<String>, frame: Vec<u8>) -> Self {
+        let kind = PayloadKind::of_frame(&frame);
+        Delivery {
+            players,
+            frame: frame_from_vec(frame),
+            kind,
+        }
+    }
+}
+
+/// How a payload may be treated when a headset falls behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// A per-step world update (`pointsLoc` first, `"isInit":false`): a full snapshot of the
+    /// dynamic agents, so only the newest one waiting for a slow headset matters (Unity drops stale
+    /// ones anyway, protocol.md §6.2).
+    WorldUpdate,
+    /// Everything else (parameters, properties, the initial world, walls, end of game…): each one
+    /// must arrive.
+    OneShot,
+}
+
+impl PayloadKind {
+    /// Classifies a serialised `json_output` frame. Inside JSON strings quotes are escaped, so the
+    /// bytes `"isInit":false` can only be a real key.
+    pub fn of_frame(frame: &[u8]) -> Self {
+        const WORLD: &[u8] = b"{\"contents\":{\"pointsLoc\":";
+        if frame.starts_with(WORLD) && memchr::memmem::find(frame, b"\"isInit\":false").is_some() {
+            PayloadKind::WorldUpdate
+        } else {
+            PayloadKind::OneShot
+        }
+    }
 }
 
 /// What a `SimulationOutput` carried.
@@ -356,10 +394,7 @@ impl<'de> Visitor<'de> for DeliverySeed {
         }
         let players = players.ok_or_else(|| de::Error::missing_field("id"))?;
         let frame = frame.ok_or_else(|| de::Error::missing_field("contents"))?;
-        Ok(Delivery {
-            players,
-            frame: frame_from_vec(frame),
-        })
+        Ok(Delivery::new(players, frame))
     }
 }
 
@@ -462,10 +497,7 @@ fn parse_output_leniently(doc: &str) -> SimulationOutput {
                     buf.extend_from_slice(e.contents.get().as_bytes());
                 }
                 buf.extend_from_slice(FRAME_SUFFIX);
-                out.push(Delivery {
-                    players: e.id.0,
-                    frame: frame_from_vec(buf),
-                });
+                out.push(Delivery::new(e.id.0, buf));
             }
             Err(err) => tracing::warn!(
                 element = index,
@@ -697,6 +729,29 @@ mod tests {
                     vec!["7".to_string()],
                     r#"{"contents":{"c":3},"type":"json_output"}"#.to_string()
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn world_updates_are_told_from_one_shot_payloads() {
+        let frames = |doc: &str| match parse_simulation_output(Some(&raw(doc))) {
+            SimulationOutput::Linker(d) => d.into_iter().map(|d| d.kind).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            frames(
+                r#"{"contents":[
+                {"id":["P"],"contents":{"pointsLoc":[{"c":[1,2,0,0]}],"isInit":false,"names":["a"]}},
+                {"id":["P"],"contents":{"pointsLoc":[],"isInit":true,"names":["isInit\":false"]}},
+                {"id":["P"],"contents":{"pointsLoc":[],"names":["\"isInit\":false"]}},
+                {"id":["P"],"contents":{"precision":10000,"isInit":false}}]}"#
+            ),
+            [
+                PayloadKind::WorldUpdate,
+                PayloadKind::OneShot,
+                PayloadKind::OneShot,
+                PayloadKind::OneShot
             ]
         );
     }
