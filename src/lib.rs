@@ -20,6 +20,11 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Input from the network must never panic the relay: no unwrap/expect outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod admin;
 pub mod config;

@@ -1,6 +1,8 @@
 //! The `gama-vr-relay` binary: command line, configuration, logging and signals. Everything else
 //! lives in the library.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -108,12 +108,19 @@ impl Server {
         );
         relay.set_headset_addr(headset_addr);
         relay.start();
-        tracker.spawn(headset::serve(
-            self.headsets,
-            relay.clone(),
-            shutdown.clone(),
-            tracker.clone(),
-        ));
+        let listener = Arc::new(self.headsets);
+        let (relay2, shutdown2, tracker2) = (relay.clone(), shutdown.clone(), tracker.clone());
+        tracker.spawn(async move {
+            crate::util::supervised("headset accept loop", shutdown2.clone(), || {
+                headset::serve(
+                    listener.clone(),
+                    relay2.clone(),
+                    shutdown2.clone(),
+                    tracker2.clone(),
+                )
+            })
+            .await;
+        });
         let (access, generated) = admin::Access::from_config(&self.config.admin);
         announce_admin(
             &self.config.admin.host,

@@ -1,9 +1,13 @@
 //! Small shared helpers: wall-clock formatting, log rate limiting, capped backoff.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
 
 /// Current time as an RFC 3339 string in UTC, for the admin API.
 pub fn now_rfc3339() -> String {
@@ -23,6 +27,41 @@ pub fn rfc3339_in(after: Duration) -> String {
 /// Local wall-clock `HH:MM`, the format of `json_state.date_connection`.
 pub fn local_hh_mm() -> String {
     jiff::Zoned::now().strftime("%H:%M").to_string()
+}
+
+/// Runs a long-lived task, restarting it if it panics, until it returns or `shutdown`. A bug that
+/// panics on some input must cost a log line and a restart, not the GAMA link or the accept loop
+/// for the rest of the session.
+pub async fn supervised<F, Fut>(name: &str, shutdown: CancellationToken, mut task: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        match AssertUnwindSafe(task()).catch_unwind().await {
+            Ok(()) => return,
+            Err(panic) => {
+                tracing::error!(
+                    task = name,
+                    panic = panic_message(panic.as_ref()),
+                    "task panicked; restarting it"
+                );
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The message of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Lets one log line through per interval and counts the ones it held back, so a flood of identical

@@ -47,6 +47,9 @@ pub fn router(relay: Relay, access: Access) -> Router {
         .merge(api)
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(relay)
 }
@@ -298,6 +301,17 @@ async fn remove_player(
 ) -> ApiResult<impl IntoResponse> {
     relay.remove_player(&id)?;
     Ok(DONE)
+}
+
+/// A handler bug answers 500 with a JSON error instead of dropping the connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = crate::util::panic_message(panic.as_ref()).to_string();
+    tracing::error!(panic = %message, "admin request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("internal error: {message}"),
+    )
+    .into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -321,7 +321,19 @@ impl GamaLink {
     ) {
         let link = self.clone();
         let tracker2 = tracker.clone();
-        tracker.spawn(async move { connection::supervise(link, events, shutdown, tracker2).await });
+        tracker.spawn(async move {
+            util::supervised("gama link", shutdown.clone(), || {
+                // A panic may have left a connection registered: forget it before starting over.
+                *link.inner.live.lock() = None;
+                connection::supervise(
+                    link.clone(),
+                    events.clone(),
+                    shutdown.clone(),
+                    tracker2.clone(),
+                )
+            })
+            .await;
+        });
     }
 
     /// `host:port` of gama-server.

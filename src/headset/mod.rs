@@ -36,7 +36,7 @@ static PACED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// Accepts headset connections until `shutdown`.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     relay: Relay,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -143,6 +143,11 @@ async fn run(
     let config = relay.config().headsets.clone();
     let conn = Conn::new(serial, peer, config.max_queue_bytes);
     debug!("headset connected");
+    let mut registration = Registration {
+        relay: relay.clone(),
+        conn: conn.clone(),
+        player: None,
+    };
     let (sink, mut stream) = ws.split();
     let writer = tracker.spawn(
         write_loop(
@@ -153,7 +158,7 @@ async fn run(
         )
         .in_current_span(),
     );
-    let mut player: Option<Arc<str>> = None;
+    let player = &mut registration.player;
     let mut pace = TokenBucket::new(
         config.max_messages_per_second,
         config.max_messages_per_second.saturating_mul(2),
@@ -204,7 +209,7 @@ async fn run(
         match frame {
             Some(Ok(Message::Text(text))) => {
                 conn.touch(text.len());
-                relay.headset_text(&conn, &mut player, text.as_str());
+                relay.headset_text(&conn, player, text.as_str());
             }
             Some(Ok(Message::Binary(data))) => {
                 conn.touch(data.len());
@@ -245,11 +250,37 @@ async fn run(
             }
         }
     }
-    // Make sure the writer ends too, then tell the session.
+    // Make sure the writer ends too; dropping the registration then tells the session.
     conn.close(1000, "");
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
-    if let Some(id) = player {
-        relay.headset_gone(&conn, &id);
+}
+
+/// The player a connection registered. Dropping it, at the end of the connection or while a panic
+/// unwinds its task, releases the player in the session, so a bug never leaves a ghost player
+/// marked as connected.
+struct Registration {
+    relay: Relay,
+    conn: Arc<Conn>,
+    player: Option<Arc<str>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.conn.close(1011, "internal error");
+        }
+        if let Some(id) = self.player.take() {
+            self.relay.headset_gone(&self.conn, &id);
+        }
+    }
+}
+
+/// Closes the connection when the writer ends for any reason, a panic included.
+struct CloseOnDrop(Arc<Conn>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close(1011, "internal error");
     }
 }
 
@@ -270,6 +301,7 @@ async fn write_loop(
     missed_heartbeats: u32,
     write_timeout: Duration,
 ) {
+    let _close = CloseOnDrop(conn.clone());
     let mut batch: Vec<Frame> = Vec::with_capacity(16);
     let mut next_ping: Option<tokio::time::Instant> = None;
     loop {
