@@ -1,0 +1,102 @@
+//! Graceful shutdown of the real binary: headsets get a close frame with a reason, GAMA is told
+//! nothing it does not need, and the process exits promptly.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use relay_testkit::Headset;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_headsets_with_a_reason_and_exits_within_two_seconds() {
+    let gama = desktop().await;
+    let headset_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .args([
+            "--gama-host",
+            "127.0.0.1",
+            "--gama-port",
+            &gama.port().to_string(),
+            "--headset-port",
+            &headset_port.to_string(),
+            "--admin-host",
+            "127.0.0.1",
+            "--admin-port",
+            &free_port().to_string(),
+            "--set",
+            "headsets.host=127.0.0.1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(T, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("GAMA server probed") {
+                return;
+            }
+        }
+        panic!("the relay ended before connecting to GAMA");
+    })
+    .await
+    .expect("the relay connects to GAMA");
+    // Keep draining the log so the relay never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let addr = format!("127.0.0.1:{headset_port}").parse().unwrap();
+    let mut headsets = Vec::new();
+    for id in ["A", "B", "C"] {
+        let h = Headset::connect(addr).await.unwrap();
+        h.register(id).await.unwrap();
+        h.recv_type("json_state", T).await.unwrap();
+        headsets.push(h);
+    }
+    let commands_before = gama.commands().len();
+
+    let started = Instant::now();
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    for h in &headsets {
+        let close = h.wait_closed(T).await.unwrap();
+        assert_eq!(close, Some((1001, "relay shutting down".to_string())));
+    }
+    let status = tokio::time::timeout(Duration::from_secs(3), child.wait())
+        .await
+        .expect("the relay exits")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "exited after {:?}",
+        started.elapsed()
+    );
+    // Shutting the relay down is not a reason to stop the experiment or remove players.
+    assert_eq!(
+        gama.commands().len(),
+        commands_before,
+        "{:?}",
+        gama.commands()
+    );
+}
