@@ -129,12 +129,22 @@ impl Catalog {
         self.problems.push(message);
     }
 
+    /// The catalog one `settings.json` text describes, as if read from `file`.
+    pub fn from_settings(text: &str, file: &Path, cwd: &Path) -> Catalog {
+        let mut catalog = Catalog::default();
+        catalog.read_text(text, file, cwd);
+        catalog
+    }
+
     fn read_file(&mut self, file: &Path, cwd: &Path) {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => return self.problem(format!("cannot read {}: {e}", file.display())),
-        };
-        let value: Value = match serde_json::from_str(&text) {
+        match std::fs::read_to_string(file) {
+            Ok(text) => self.read_text(&text, file, cwd),
+            Err(e) => self.problem(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+
+    fn read_text(&mut self, text: &str, file: &Path, cwd: &Path) {
+        let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
                 return self.problem(format!(

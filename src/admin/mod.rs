@@ -234,7 +234,7 @@ async fn image(path: &std::path::Path) -> ApiResult<Response> {
 }
 
 /// `{"force": true}`; an empty body means no force. `"true"` is accepted as well.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LaunchBody {
     #[serde(default, deserialize_with = "lenient_bool")]
@@ -260,23 +260,24 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
-fn body_json<T: for<'de> Deserialize<'de> + Default>(
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<T> {
-    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+/// Reads the body of `POST /api/experiment/launch`: whether to launch below the minimum of
+/// players. An empty body means no.
+pub fn parse_launch_body(body: &[u8]) -> Result<bool, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+        return Ok(false);
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    serde_json::from_slice::<LaunchBody>(body)
+        .map(|b| b.force)
+        .map_err(|e| format!("invalid JSON body: {e}"))
 }
 
 async fn launch(
     State(relay): State<Relay>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
-    let body: LaunchBody = body_json(body)?;
-    relay.launch(body.force).await?;
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let force = parse_launch_body(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    relay.launch(force).await?;
     Ok(DONE)
 }
 

@@ -1,0 +1,27 @@
+//! A frame from gama-server: envelope, linker output and error messages never panic, and every
+//! json_output frame built is valid JSON with the payload inside.
+#![no_main]
+
+use gama_vr_relay::protocol::gama::{Envelope, SimulationOutput, parse_simulation_output};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(envelope) = Envelope::parse(text) else {
+        return;
+    };
+    let _ = envelope.message_type();
+    let _ = envelope.exp_id();
+    let _ = envelope.correlation();
+    let _ = envelope.command_type();
+    let _ = envelope.content_message();
+    if let SimulationOutput::Linker(deliveries) = parse_simulation_output(envelope.content) {
+        for d in deliveries {
+            let v: serde_json::Value =
+                serde_json::from_str(d.frame.as_str()).expect("frames are valid JSON");
+            assert_eq!(v["type"], "json_output");
+        }
+    }
+});

@@ -1,0 +1,30 @@
+//! A text frame from a headset: parsing never panics, and what it yields is safe to use.
+#![no_main]
+
+use gama_vr_relay::gaml;
+use gama_vr_relay::protocol::headset::{Inbound, parse};
+use gama_vr_relay::session::validate_id;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match parse(text) {
+        Ok(Inbound::Connection { id, .. }) => {
+            if validate_id(&id, 128).is_ok() {
+                // The id always stays inside its GAML string literal.
+                let expr = gaml::create_player(&id);
+                assert!(expr.starts_with("do create_player(\"") && expr.ends_with("\");"));
+            }
+        }
+        Ok(Inbound::Expression { expr }) => {
+            let _ = gaml::substitute_id(&expr, "Player_1");
+        }
+        Ok(Inbound::Ask { args, .. }) => {
+            // Forwarded args are always a JSON string literal.
+            assert!(serde_json::from_str::<String>(&args).is_ok(), "{args}");
+        }
+        _ => {}
+    }
+});
