@@ -250,8 +250,10 @@ async fn run(
             }
         }
     }
-    // Make sure the writer ends too; dropping the registration then tells the session.
+    // The session hears about it at once; the writer gets a bounded moment to send what is
+    // queued and the close frame.
     conn.close(1000, "");
+    drop(registration);
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
 }
 

@@ -139,6 +139,17 @@ impl TestRelay {
         }
     }
 
+    /// One player as the relay shows it now.
+    pub fn snapshot_player(&self, id: &str) -> gama_vr_relay::relay::PlayerState {
+        self.handle()
+            .relay()
+            .snapshot()
+            .players
+            .into_iter()
+            .find(|p| p.player.id == id)
+            .unwrap_or_else(|| panic!("no player {id}"))
+    }
+
     /// Waits for GAMA's experiment state as the relay sees it.
     pub async fn wait_experiment(&self, state: &str) -> StateView {
         self.wait(&format!("experiment {state}"), |s| {
