@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use relay_testkit::headset::HeadsetConfig;
-use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
+use relay_testkit::{FakeGama, Headset};
 
 fn create_players_since(gama: &FakeGama, from: usize) -> Vec<String> {
     gama.commands()
