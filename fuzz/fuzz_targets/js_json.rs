@@ -12,7 +12,9 @@ fn same(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
             _ => x == y,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -32,6 +34,9 @@ fuzz_target!(|data: &[u8]| {
             let reparsed: Value = serde_json::from_str(written).expect("output is JSON");
             assert!(same(&original, &reparsed), "{text} -> {written}");
         }
-        Err(_) => assert!(serde_json::from_str::<Value>(text).is_err() || text.contains("\\ud"), "{text}"),
+        Err(_) => assert!(
+            serde_json::from_str::<Value>(text).is_err() || text.contains("\\ud"),
+            "{text}"
+        ),
     }
 });

@@ -756,6 +756,26 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (fuzz/artifacts/gama_frame): a number serde_json cannot hold (JSON allows
+    /// it) makes the one-pass parse fail; the element is then forwarded as GAMA wrote it, never
+    /// dropped, and the other elements are still normalised.
+    #[test]
+    fn out_of_range_numbers_are_forwarded_unchanged() {
+        let doc = r#"{"contents":[{"id":["P0"],"contents":{"c":[1.0,4422220000001000005E544113118]}},{"id":["P0"],"contents":{"ok":2.0}}]}"#;
+        let got = frames(parse_simulation_output(Some(&raw(doc))));
+        assert_eq!(
+            got,
+            vec![
+                (
+                    vec!["P0".to_string()],
+                    r#"{"contents":{"c":[1.0,4422220000001000005E544113118]},"type":"json_output"}"#
+                        .to_string()
+                ),
+                (vec!["P0".to_string()], r#"{"contents":{"ok":2},"type":"json_output"}"#.to_string()),
+            ]
+        );
+    }
+
     #[test]
     fn envelope_fields() {
         let e = Envelope::parse(
