@@ -180,6 +180,14 @@ pub struct LogConfig {
     pub level: String,
     /// Debug level, as the webplatform's `VERBOSE`.
     pub verbose: bool,
+    /// `text` or `json`.
+    pub format: String,
+    /// Log file, empty for none.
+    pub file: PathBuf,
+    /// Size at which the log file is rotated.
+    pub file_max_bytes: u64,
+    /// Old log files kept.
+    pub file_count: u32,
 }
 
 /// Why a configuration could not be built.
@@ -532,6 +540,15 @@ impl Config {
                 );
             }
         }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return fail(
+                "log.format",
+                format!("`{}` is not one of text, json", self.log.format),
+            );
+        }
+        if self.log.file_max_bytes == 0 {
+            return fail("log.file_max_bytes", "must be at least 1".into());
+        }
         if !matches!(
             self.log.level.to_ascii_lowercase().as_str(),
             "error" | "warn" | "info" | "debug" | "trace"
@@ -567,6 +584,11 @@ impl Config {
             "debug" => "info,gama_vr_relay=debug".into(),
             other => other.into(),
         }
+    }
+
+    /// The effective configuration as a TOML document, in the layout of `config/default.toml`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 
     /// A one-line-per-section description for the start-up log.

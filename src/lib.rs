@@ -32,6 +32,8 @@ pub mod gama;
 pub mod gaml;
 pub mod headset;
 pub mod json;
+pub mod logfile;
+pub mod metrics;
 pub mod packages;
 pub mod protocol;
 pub mod relay;

@@ -11,8 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use gama_vr_relay::config::{self, IGNORED_LEGACY_ENV, Sources};
+use gama_vr_relay::logfile::RotatingFile;
 use gama_vr_relay::{Config, Server};
 use tracing::{error, info};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 /// Relay between a GAMA simulation (SIMPLE plugin) and Unity VR headsets, with an admin page.
@@ -47,6 +49,15 @@ struct Cli {
     /// Debug logs (log.verbose, VERBOSE).
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Log format: `text` for people, `json` for log collectors (log.format).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Validate the configuration, print the effective one (TOML) and exit: 0 if valid, 2 if not.
+    #[arg(long)]
+    check_config: bool,
+    /// Print the built-in default configuration, every setting documented, and exit.
+    #[arg(long)]
+    print_default_config: bool,
     /// Any setting, as section.key=value (e.g. --set headsets.missed_heartbeats=5). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -70,6 +81,7 @@ impl Cli {
             &self.learning_packages,
             "--learning-packages",
         );
+        flag("log.format", &self.log_format, "--log-format");
         if self.verbose {
             cli.push(("log.verbose".into(), "true".into(), "--verbose".into()));
         }
@@ -89,12 +101,19 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{}", config::DEFAULT_TOML);
+        return ExitCode::SUCCESS;
+    }
     // The webplatform's .env, if there is one here; real environment variables win over it.
-    let dotenv = match dotenvy::dotenv() {
-        Ok(path) => Some(Ok(path)),
-        Err(e) if e.not_found() => None,
-        Err(e) => Some(Err(e)),
-    };
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => {
+            eprintln!("gama-vr-relay: cannot read .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let config = match cli
         .sources()
         .and_then(|s| config::load(&s).map_err(Into::into))
@@ -105,24 +124,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
-    match dotenv {
-        Some(Ok(path)) => info!("read environment from {}", path.display()),
-        Some(Err(e)) => {
-            error!("cannot read .env: {e}");
+    if cli.check_config {
+        print!("{}", config.to_toml());
+        eprintln!("gama-vr-relay: the configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    let _log_file = match init_logging(&config) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("gama-vr-relay: {e:#}");
             return ExitCode::from(2);
         }
-        None => {}
+    };
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "gama-vr-relay starting"
+    );
+    if std::path::Path::new(".env").is_file() {
+        info!("read environment from .env");
     }
     for (name, why) in IGNORED_LEGACY_ENV {
         if std::env::var_os(name).is_some() {
             info!("{name} is ignored: {why}");
         }
     }
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        "gama-vr-relay starting"
-    );
     for line in config.describe() {
         info!("config {line}");
     }
@@ -145,14 +170,68 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
+/// Logs to stderr, and to a size-rotated file when `log.file` is set (written from a background
+/// thread, so the runtime never waits on the disk); the returned guard flushes it on exit.
+fn init_logging(config: &Config) -> anyhow::Result<Option<WorkerGuard>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.log_filter()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    let json = config.log.format == "json";
+    let stderr = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed()
+    };
+    let (file, guard) = if config.log.file.as_os_str().is_empty() {
+        (None, None)
+    } else {
+        let rotating = RotatingFile::open(
+            &config.log.file,
+            config.log.file_max_bytes,
+            config.log.file_count,
+        )
+        .with_context(|| format!("cannot open log.file {}", config.log.file.display()))?;
+        let (writer, guard) = tracing_appender::non_blocking(rotating);
+        let layer = if json {
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(writer)
+                .boxed()
+        } else {
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .boxed()
+        };
+        (Some(layer), Some(guard))
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
         .init();
+    // Panics are contained per task; make sure each one is in the log, with where it happened.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        error!(
+            panic = gama_vr_relay::util::panic_message(info.payload()),
+            %location,
+            "a task panicked"
+        );
+    }));
+    Ok(guard)
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@ use crate::gama::{
 };
 use crate::gaml;
 use crate::headset::{self, Conn, ConnRef, ConnView};
+use crate::metrics::{DropReason, Metrics, SessionGauges};
 use crate::packages::{Catalog, Model};
 use crate::protocol::gama::{Command, Delivery};
 use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
@@ -58,6 +59,7 @@ pub struct Relay {
 
 struct Inner {
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
     gama: GamaLink,
     session: Mutex<Session<ConnRef>>,
     routes: DashMap<Arc<str>, Arc<Conn>>,
@@ -86,9 +88,11 @@ impl Relay {
             max_players: config.headsets.max_players,
         };
         let (changes, _) = watch::channel(0);
+        let metrics = Metrics::new();
         let relay = Relay {
             inner: Arc::new(Inner {
-                gama: GamaLink::new(config.gama.clone()),
+                gama: GamaLink::new(config.gama.clone(), metrics.clone()),
+                metrics,
                 config,
                 session: Mutex::new(Session::new(policy)),
                 routes: DashMap::new(),
@@ -131,6 +135,32 @@ impl Relay {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Prometheus text exposition of every metric, session gauges read now.
+    pub fn render_metrics(&self) -> String {
+        let gama = self.inner.gama.status();
+        let (_, counts) = self.inner.session.lock().view();
+        let queue_bytes = self.inner.routes.iter().map(|c| c.view().queue_bytes).sum();
+        let link = serde_json::to_value(gama.link)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.inner.metrics.render(&SessionGauges {
+            connected: counts.connected,
+            in_game: counts.in_game,
+            waiting: counts.waiting,
+            disconnected: counts.disconnected,
+            connections: self.inner.routes.len(),
+            queue_bytes,
+            link: &link,
+            experiment: gama.experiment.name(),
+        })
     }
 
     /// The GAMA link.
@@ -378,6 +408,7 @@ impl Relay {
         match self.inner.gama.live_exp_id() {
             Ok(id) => Some(id),
             Err(why) => {
+                self.inner.metrics.command_dropped(DropReason::not_live);
                 if conn.complaints.check().is_some() {
                     debug!("dropping a headset command: {why}");
                     let _ = conn.send(error_frame(&format!("not forwarded to GAMA: {why}")));
@@ -389,6 +420,7 @@ impl Relay {
 
     fn forward(&self, conn: &Conn, cmd: Command, player: Arc<str>) {
         if let Err(e) = self.inner.gama.send_for_player(cmd, player) {
+            self.inner.metrics.command_dropped(DropReason::gama_busy);
             headset::complain(conn, &format!("not forwarded to GAMA: {e}"));
         }
     }
@@ -480,6 +512,7 @@ impl Relay {
                         let _ = conn.send_payload(delivery.frame.clone(), delivery.kind);
                     }
                     None => {
+                        self.inner.metrics.outputs_for_absent_players.inc();
                         if let Some(suppressed) = UNKNOWN_RECIPIENT.check() {
                             debug!(player = %id, suppressed, "GAMA output for a player that is not connected, dropped");
                         }

@@ -187,3 +187,176 @@ fn sigterm_stops_the_relay_promptly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The webplatform's `.env.example`, byte for byte (simple.webplatform @ 4418c64).
+const WEBPLATFORM_ENV_EXAMPLE: &str = r#"GAMA_WS_PORT=1000
+GAMA_IP_ADDRESS=localhost
+
+HEADSET_WS_PORT=8080
+
+MONITOR_WS_PORT=8001
+
+WEB_APPLICATION_HOST=0.0.0.0
+WEB_APPLICATION_PORT=8000
+# Allow reaching webplatform with any mDNS hostname
+# http://<WEB_HOSTNAME>.local:<WEB_APPLICATION_PORT>
+# => Default to http://simple.local:5173
+#WEB_HOSTNAME=simple
+
+VERBOSE=false
+
+LEARNING_PACKAGE_PATH="./learning-packages"
+# Be careful, this will display A LOT of messages
+#EXTRA_LEARNING_PACKAGE_PATH="/uncommment/and/set/another/path/to/check"
+
+# List IP addresses of headsets you want the middleware to scrcpy
+# Each IP should be separated with a ";" as shown below
+#HEADSETS_IP="192.168.68.178;192.168.68.180;"
+
+# Will pro-actively entirely remove player from GAMA / Middleware if device disconnect
+# Default to `false`
+#AGGRESSIVE_DISCONNECT=false
+"#;
+
+#[test]
+fn the_webplatform_env_example_is_accepted_as_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), WEBPLATFORM_ENV_EXAMPLE).unwrap();
+    let out = relay(dir.path())
+        .arg("--check-config")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let effective: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(effective["gama"]["host"].as_str(), Some("localhost"));
+    assert_eq!(effective["gama"]["port"].as_integer(), Some(1000));
+    assert_eq!(effective["headsets"]["port"].as_integer(), Some(8080));
+    assert_eq!(effective["admin"]["host"].as_str(), Some("0.0.0.0"));
+    assert_eq!(effective["admin"]["port"].as_integer(), Some(8000));
+    assert_eq!(
+        effective["session"]["learning_package_path"].as_str(),
+        Some("./learning-packages")
+    );
+    assert_eq!(effective["log"]["verbose"].as_bool(), Some(false));
+}
+
+#[test]
+fn check_config_catches_a_bad_file_and_prints_a_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[headsets]\nport = \"eighty\"\n").unwrap();
+    let (code, err) = run_to_end(
+        relay(dir.path())
+            .args(["--check-config", "--config"])
+            .arg(&bad),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("headsets.port") && err.contains("bad.toml"),
+        "{err}"
+    );
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[headsets]\nport = 9090\n").unwrap();
+    let out = relay(dir.path())
+        .args(["--check-config", "--config"])
+        .arg(&good)
+        .args(["--set", "gama.port=1234"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let effective: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(effective["headsets"]["port"].as_integer(), Some(9090));
+    assert_eq!(effective["gama"]["port"].as_integer(), Some(1234));
+}
+
+#[test]
+fn the_default_configuration_is_printed_documented_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = relay(dir.path())
+        .arg("--print-default-config")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, gama_vr_relay::config::DEFAULT_TOML);
+    std::fs::write(dir.path().join("copy.toml"), &text).unwrap();
+    let (code, err) =
+        run_to_end(relay(dir.path()).args(["--check-config", "--config", "copy.toml"]));
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn help_and_version_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = relay(dir.path())
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--config",
+        "--gama-host",
+        "--gama-port",
+        "--headset-port",
+        "--admin-host",
+        "--admin-port",
+        "--learning-packages",
+        "--verbose",
+        "--set",
+        "--log-format",
+        "--check-config",
+        "--print-default-config",
+        "--version",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+    let out = relay(dir.path())
+        .arg("--version")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("gama-vr-relay {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn json_logs_and_a_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = relay(dir.path());
+    loopback_args(&mut cmd);
+    cmd.args(["--log-format", "json", "--set", "log.file=logs/relay.log"]);
+    let mut child = cmd.spawn().unwrap();
+    let rx = lines(&mut child);
+    let line = wait_in(&rx, "headsets: ws://");
+    let last = line.lines().last().unwrap();
+    let event: serde_json::Value = serde_json::from_str(last).expect("stderr lines are JSON");
+    assert_eq!(event["level"], "INFO");
+    assert!(
+        event["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("headsets: ws://")
+    );
+    // A clean stop flushes the file's background writer.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let file = std::fs::read_to_string(dir.path().join("logs/relay.log")).unwrap();
+    assert!(file.contains("gama-vr-relay starting"), "{file}");
+    assert!(
+        file.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{file}"
+    );
+}

@@ -44,6 +44,8 @@ pub fn router(relay: Relay, access: Access) -> Router {
         .layer(axum::middleware::from_fn_with_state(access, auth::require));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(api)
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(limit))
@@ -106,6 +108,32 @@ const DONE: axum::Json<Done> = axum::Json(Done { ok: true });
 
 async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
+}
+
+/// Ready as soon as it answers: headsets are served with or without GAMA. The body says whether
+/// GAMA is reachable, for people and probes that care.
+async fn readyz(State(relay): State<Relay>) -> impl IntoResponse {
+    let gama = relay.gama().status();
+    axum::Json(json!({
+        "status": "ready",
+        "headsets": relay.snapshot().headsets,
+        "gama": {
+            "address": relay.gama().address(),
+            "connection": gama.link,
+            "reachable": gama.link == crate::gama::LinkState::Connected,
+            "reason": gama.link_reason,
+        },
+    }))
+}
+
+async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        relay.render_metrics(),
+    )
 }
 
 async fn state(State(relay): State<Relay>) -> impl IntoResponse {

@@ -16,6 +16,7 @@ use super::{
     Entry, ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode,
     Waiter,
 };
+use crate::metrics::Metrics;
 use crate::protocol::gama::{
     self, Command, CommandKind, Envelope, MessageType, SimulationOutput, truncate,
 };
@@ -148,6 +149,8 @@ async fn run_connection(
     });
 
     let write_timeout = config.command_timeout();
+    let metrics = link.inner.metrics.clone();
+    metrics.gama_connections.inc();
     let conn_done = CancellationToken::new();
     let writer_done = conn_done.clone();
     let writer = tracker.spawn(async move {
@@ -156,8 +159,12 @@ async fn run_connection(
                 () = writer_done.cancelled() => break,
                 m = rx.recv() => match m { Some(m) => m, None => break },
             };
+            let len = msg.len() as u64;
             match tokio::time::timeout(write_timeout, sink.send(msg)).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    metrics.gama_messages_out.inc();
+                    metrics.gama_bytes_out.inc_by(len);
+                }
                 Ok(Err(e)) => return format!("writing to GAMA failed: {e}"),
                 Err(_) => return "GAMA stopped reading our messages".to_string(),
             }
@@ -184,9 +191,13 @@ async fn run_connection(
         tokio::select! {
             () = shutdown.cancelled() => break "relay shutting down".to_string(),
             r = &mut writer => break r.unwrap_or_else(|e| format!("writer task failed: {e}")),
-            _ = sweep.tick() => expire(&pending, events),
+            _ = sweep.tick() => expire(&pending, events, &link.inner.metrics),
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => handle_frame(link, &pending, events, text.as_str()),
+                Some(Ok(Message::Text(text))) => {
+                    link.inner.metrics.gama_messages_in.inc();
+                    link.inner.metrics.gama_bytes_in.inc_by(text.len() as u64);
+                    handle_frame(link, &pending, events, text.as_str())
+                }
                 Some(Ok(Message::Binary(b))) => {
                     if UNREADABLE.check().is_some() {
                         warn!(bytes = b.len(), "GAMA sent a binary frame; gama-server only sends text, ignored");
@@ -289,8 +300,9 @@ async fn probe(link: &GamaLink) {
 }
 
 /// Gives up on commands GAMA never answered.
-fn expire(pending: &Pending, events: &dyn GamaEvents) {
+fn expire(pending: &Pending, events: &dyn GamaEvents, metrics: &Metrics) {
     for entry in pending.expire(Instant::now()) {
+        metrics.command_failed(entry.kind, "Timeout");
         let error = GamaError::Timeout {
             command: entry.kind,
             timeout: entry.timeout,
@@ -400,6 +412,7 @@ fn resolve(
         experiment,
         waiter,
         record_failure,
+        sent,
         ..
     }) = entry
     else {
@@ -410,9 +423,13 @@ fn resolve(
         }
         return;
     };
+    let metrics = &link.inner.metrics;
+    metrics.command_answered(command, sent.elapsed());
     let result = if kind.is_command_failure() {
         let message = envelope.content_message();
+        // A probe's refusal is an answer, not an error.
         if record_failure {
+            metrics.command_failed(command, &envelope.kind);
             link.update(|s| s.record_error(format!("{command} failed: {message}")));
         }
         Err(GamaError::Rejected {

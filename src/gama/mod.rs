@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::GamaConfig;
+use crate::metrics::Metrics;
 use crate::protocol::gama::{Command, CommandKind};
 use crate::util;
 
@@ -263,11 +264,18 @@ impl PendingReply {
     pub async fn wait(self) -> Result<String, GamaError> {
         match tokio::time::timeout(self.timeout, self.rx).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(GamaError::Disconnected(self.kind)),
+            Ok(Err(_)) => {
+                self.link
+                    .inner
+                    .metrics
+                    .command_failed(self.kind, "Disconnected");
+                Err(GamaError::Disconnected(self.kind))
+            }
             Err(_) => {
                 if let Some(live) = self.link.inner.live.lock().as_ref() {
                     live.pending.take(self.seq);
                 }
+                self.link.inner.metrics.command_failed(self.kind, "Timeout");
                 Err(GamaError::Timeout {
                     command: self.kind,
                     timeout: self.timeout,
@@ -285,6 +293,7 @@ struct Live {
 
 struct Inner {
     config: GamaConfig,
+    metrics: Arc<Metrics>,
     status: Mutex<GamaStatus>,
     changes: watch::Sender<u64>,
     live: Mutex<Option<Live>>,
@@ -299,11 +308,12 @@ pub struct GamaLink {
 
 impl GamaLink {
     /// A link that will connect to `config`'s address once [`GamaLink::spawn`] runs it.
-    pub fn new(config: GamaConfig) -> Self {
+    pub fn new(config: GamaConfig, metrics: Arc<Metrics>) -> Self {
         let (changes, _) = watch::channel(0);
         GamaLink {
             inner: Arc::new(Inner {
                 config,
+                metrics,
                 status: Mutex::new(GamaStatus::new()),
                 changes,
                 live: Mutex::new(None),
@@ -390,12 +400,14 @@ impl GamaLink {
             return Err(GamaError::NotConnected);
         };
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
         live.pending.insert(
             seq,
             Entry {
                 kind: cmd.kind,
                 experiment,
-                deadline: Instant::now() + timeout,
+                sent: now,
+                deadline: now + timeout,
                 timeout,
                 waiter,
                 record_failure,

@@ -29,6 +29,8 @@ pub struct Entry {
     pub kind: CommandKind,
     /// For `load`: the experiment name asked for, to tell GAMA's server modes apart by the reply.
     pub experiment: Option<String>,
+    /// When it was sent.
+    pub sent: Instant,
     /// When to give up.
     pub deadline: Instant,
     /// The deadline as a duration, for messages.
@@ -117,6 +119,7 @@ mod tests {
         Entry {
             kind,
             experiment: None,
+            sent: deadline,
             deadline,
             timeout: Duration::ZERO,
             record_failure: true,

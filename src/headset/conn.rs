@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::protocol::Frame;
 use crate::protocol::gama::PayloadKind;
 use crate::util::LogLimiter;
@@ -87,6 +88,7 @@ pub struct Conn {
     pub stats: Stats,
     /// Limits error replies and log lines about this headset's bad input.
     pub complaints: LogLimiter,
+    metrics: Arc<Metrics>,
 }
 
 /// Why a frame could not be queued.
@@ -102,7 +104,12 @@ const NO_VALUE: u64 = u64::MAX;
 
 impl Conn {
     /// A new connection from `remote`.
-    pub fn new(serial: u64, remote: SocketAddr, max_queue_bytes: usize) -> Arc<Self> {
+    pub fn new(
+        serial: u64,
+        remote: SocketAddr,
+        max_queue_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Conn {
             serial,
             remote,
@@ -118,6 +125,7 @@ impl Conn {
             heartbeat_ms: AtomicU64::new(0),
             stats: Stats::default(),
             complaints: LogLimiter::new(Duration::from_secs(1)),
+            metrics,
         })
     }
 
@@ -147,6 +155,7 @@ impl Conn {
                         q.bytes -= old.len();
                         q.worlds -= 1;
                         self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.world_updates_coalesced.inc();
                     }
                 }
             }
@@ -160,6 +169,7 @@ impl Conn {
             }
         };
         if let Some(queued) = overflow {
+            self.metrics.slow_headsets_disconnected.inc();
             tracing::warn!(
                 peer = %self.remote,
                 queued_bytes = queued,
@@ -216,6 +226,8 @@ impl Conn {
     /// Accounts for frames the writer has written.
     pub(super) fn written(&self, frames: usize, bytes: usize) {
         self.queue.lock().bytes -= bytes;
+        self.metrics.headset_messages_out.inc_by(frames as u64);
+        self.metrics.headset_bytes_out.inc_by(bytes as u64);
         self.stats
             .messages_out
             .fetch_add(frames as u64, Ordering::Relaxed);
@@ -241,6 +253,8 @@ impl Conn {
     /// Records an inbound frame: any frame proves the headset is alive.
     pub fn touch(&self, bytes: usize) {
         self.last_seen_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.metrics.headset_messages_in.inc();
+        self.metrics.headset_bytes_in.inc_by(bytes as u64);
         self.stats.messages_in.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_in
@@ -321,7 +335,7 @@ mod tests {
 
     #[test]
     fn queue_is_bounded_in_bytes_and_overflow_closes() {
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10);
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10, Metrics::new());
         assert_eq!(c.send(Frame::from("123456")), Ok(()));
         assert_eq!(c.send(Frame::from("123456")), Err(SendError::Overflow));
         assert!(c.is_closing());
@@ -337,13 +351,13 @@ mod tests {
     #[test]
     fn a_single_frame_larger_than_the_bound_still_goes_out() {
         // A big initial world must arrive whole even if it exceeds the bound on its own.
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 4);
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 4, Metrics::new());
         assert_eq!(c.send(Frame::from("0123456789")), Ok(()));
     }
 
     #[test]
     fn a_waiting_world_update_is_replaced_by_the_newer_one() {
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 1000);
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 1000, Metrics::new());
         let world = |n: u32| Frame::from(format!("w{n}"));
         c.send(Frame::from("init")).unwrap();
         c.send_payload(world(1), PayloadKind::WorldUpdate).unwrap();
@@ -360,7 +374,7 @@ mod tests {
 
     #[test]
     fn rtt_from_ping_and_pong() {
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10);
+        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10, Metrics::new());
         assert_eq!(c.view().rtt_ms, None);
         c.ping_sent();
         c.pong_received();

@@ -141,7 +141,12 @@ async fn run(
     tracker: TaskTracker,
 ) {
     let config = relay.config().headsets.clone();
-    let conn = Conn::new(serial, peer, config.max_queue_bytes);
+    let conn = Conn::new(
+        serial,
+        peer,
+        config.max_queue_bytes,
+        relay.metrics().clone(),
+    );
     debug!("headset connected");
     let mut registration = Registration {
         relay: relay.clone(),

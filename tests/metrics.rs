@@ -1,0 +1,150 @@
+//! `/metrics`, `/healthz` and `/readyz` reflect a session driven by the fake GAMA and headsets.
+
+mod common;
+
+use common::*;
+
+/// The value of one sample line of the Prometheus text format.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn scrape(relay: &TestRelay) -> String {
+    let r = relay
+        .http
+        .get(format!("{}/metrics", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    r.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_a_session() {
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "0", "1", |c| {
+        c.session.auto_launch = false;
+        // Metrics stay readable without the admin token, like /healthz.
+        c.admin.token = "secret".into();
+    })
+    .await;
+    relay.wait_gama().await;
+    let before = scrape(&relay).await;
+    assert_eq!(
+        sample(&before, r#"gama_vr_relay_gama_link{state="connected"}"#),
+        1.0
+    );
+    assert_eq!(sample(&before, "gama_vr_relay_gama_connections_total"), 1.0);
+    assert_eq!(
+        sample(&before, r#"gama_vr_relay_gama_experiment{state="NONE"}"#),
+        1.0
+    );
+
+    let a = relay.join("A").await;
+    let b = relay.join("B").await;
+    let launch = relay
+        .http
+        .post(format!("{}/api/experiment/launch", relay.base))
+        .bearer_auth("secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launch.status().as_u16(), 200);
+    expect_in_game(&a, true).await;
+    relay.wait("B waiting", |s| s.counts.waiting == 1).await;
+    a.ask("send_init_data", &[("id", "A")]).await.unwrap();
+    for _ in 0..4 {
+        a.recv_json_output(T).await.unwrap();
+    }
+    // An ask while B is not in the game still reaches GAMA; a command with GAMA refusing it counts
+    // as an error.
+    gama.fail_expressions_containing("boom", "> Error: boom");
+    b.expression("do boom;").await.unwrap();
+    b.recv_type("error", T).await.unwrap();
+    gama.send_linker_output(&linker_output(&["Nobody"], "{}"));
+    // GAMA's frames are handled in order: once A has this one, the one for Nobody was counted.
+    gama.send_linker_output(&linker_output(&["A"], r#"{"sync":1}"#));
+    while !a.recv_json_output(T).await.unwrap().0.contains("sync") {}
+
+    let text = scrape(&relay).await;
+    assert_eq!(
+        sample(&text, r#"gama_vr_relay_players{state="connected"}"#),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, r#"gama_vr_relay_players{state="in_game"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, r#"gama_vr_relay_players{state="waiting"}"#),
+        1.0
+    );
+    assert_eq!(sample(&text, "gama_vr_relay_headset_connections"), 2.0);
+    assert_eq!(
+        sample(&text, r#"gama_vr_relay_gama_experiment{state="PAUSED"}"#),
+        1.0
+    );
+    assert!(sample(&text, "gama_vr_relay_headset_messages_received_total") >= 4.0);
+    assert!(sample(&text, "gama_vr_relay_headset_messages_sent_total") >= 6.0);
+    assert!(sample(&text, "gama_vr_relay_headset_sent_bytes_total") > 100.0);
+    assert!(sample(&text, "gama_vr_relay_gama_messages_sent_total") >= 4.0);
+    assert!(sample(&text, "gama_vr_relay_gama_messages_received_total") >= 4.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"gama_vr_relay_gama_command_seconds_count{command="load"}"#
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &text,
+            r#"gama_vr_relay_gama_command_seconds_count{command="ask"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"gama_vr_relay_gama_command_errors_total{command="expression",kind="UnableToExecuteRequest"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "gama_vr_relay_outputs_for_absent_players_total"),
+        1.0
+    );
+
+    // Health and readiness need no token either; readiness tells whether GAMA is reachable.
+    assert_eq!(relay.get("/healthz").await.0, 200);
+    let (status, ready) = relay.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["gama"]["reachable"], true);
+    gama.kill().await;
+    relay
+        .wait("GAMA gone", |s| {
+            s.gama.connection != gama_vr_relay::gama::LinkState::Connected
+        })
+        .await;
+    let (status, ready) = relay.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["gama"]["reachable"], false);
+    assert!(ready["gama"]["reason"].is_string(), "{ready}");
+    let text = scrape(&relay).await;
+    assert_eq!(
+        sample(&text, r#"gama_vr_relay_gama_link{state="connected"}"#),
+        0.0
+    );
+    relay.shutdown().await;
+}
