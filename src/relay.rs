@@ -6,6 +6,7 @@
 //! in the game goes through the session lock, and the effects the session returns are performed
 //! before the lock is released so their order is the order of the decisions.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -620,13 +621,22 @@ impl Relay {
         Ok(status)
     }
 
+    /// Runs an operator action, one at a time, showing it as the operation in progress.
+    async fn operation<T>(
+        &self,
+        name: &'static str,
+        work: impl Future<Output = Result<T, OpError>>,
+    ) -> Result<T, OpError> {
+        let _guard = self.begin(name)?;
+        let result = work.await;
+        self.end();
+        result
+    }
+
     /// Loads the selected model's experiment. Refused below the model's minimum of players unless
     /// `force`.
     pub async fn launch(&self, force: bool) -> Result<(), OpError> {
-        let _guard = self.begin("launching")?;
-        let result = self.launch_inner(force).await;
-        self.end();
-        result
+        self.operation("launching", self.launch_inner(force)).await
     }
 
     async fn launch_inner(&self, force: bool) -> Result<(), OpError> {
@@ -667,38 +677,37 @@ impl Relay {
 
     /// Pauses the running experiment.
     pub async fn pause(&self) -> Result<(), OpError> {
-        let _guard = self.begin("pausing")?;
-        let result = async {
-            let status = self.require_connected()?;
-            if status.experiment != ExperimentState::Running {
-                return Err(OpError::Conflict(format!(
-                    "nothing to pause: GAMA's experiment is {}",
-                    status.experiment.name()
-                )));
-            }
-            Ok(self.inner.gama.pause().await?)
-        }
-        .await;
-        self.end();
-        result
+        self.operation(
+            "pausing",
+            self.switch(ExperimentState::Running, "pause", self.inner.gama.pause()),
+        )
+        .await
     }
 
     /// Resumes the paused experiment.
     pub async fn resume(&self) -> Result<(), OpError> {
-        let _guard = self.begin("resuming")?;
-        let result = async {
-            let status = self.require_connected()?;
-            if status.experiment != ExperimentState::Paused {
-                return Err(OpError::Conflict(format!(
-                    "nothing to resume: GAMA's experiment is {}",
-                    status.experiment.name()
-                )));
-            }
-            Ok(self.inner.gama.play().await?)
+        self.operation(
+            "resuming",
+            self.switch(ExperimentState::Paused, "resume", self.inner.gama.play()),
+        )
+        .await
+    }
+
+    /// Sends `command` if GAMA's experiment is in state `from`.
+    async fn switch(
+        &self,
+        from: ExperimentState,
+        verb: &str,
+        command: impl Future<Output = Result<(), GamaError>>,
+    ) -> Result<(), OpError> {
+        let status = self.require_connected()?;
+        if status.experiment != from {
+            return Err(OpError::Conflict(format!(
+                "nothing to {verb}: GAMA's experiment is {}",
+                status.experiment.name()
+            )));
         }
-        .await;
-        self.end();
-        result
+        Ok(command.await?)
     }
 
     /// Stops the experiment (pause, then stop). Waits for an operation in progress (a launch) to
