@@ -45,25 +45,20 @@ pub struct Server {
 impl Server {
     /// Binds the headset and admin ports of `config`.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
-        let headset_addr = listen_addr(&config.headsets.host, config.headsets.port);
-        let headsets =
-            TcpListener::bind(headset_addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    what: "headsets",
-                    setting: "headsets.port / HEADSET_WS_PORT",
-                    addr: headset_addr,
-                    source,
-                })?;
-        let admin_addr = listen_addr(&config.admin.host, config.admin.port);
-        let admin = TcpListener::bind(admin_addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                what: "the admin page",
-                setting: "admin.port / WEB_APPLICATION_PORT",
-                addr: admin_addr,
-                source,
-            })?;
+        let headsets = listen(
+            &config.headsets.host,
+            config.headsets.port,
+            "headsets",
+            "headsets.port / HEADSET_WS_PORT",
+        )
+        .await?;
+        let admin = listen(
+            &config.admin.host,
+            config.admin.port,
+            "the admin page",
+            "admin.port / WEB_APPLICATION_PORT",
+        )
+        .await?;
         Ok(Server {
             config: Arc::new(config),
             headsets,
@@ -188,6 +183,24 @@ fn local_ip() -> Option<std::net::IpAddr> {
     socket.connect("192.0.2.1:9").ok()?;
     let ip = socket.local_addr().ok()?.ip();
     (!ip.is_unspecified()).then_some(ip)
+}
+
+/// Binds one listener, naming the port and its setting if that fails.
+async fn listen(
+    host: &str,
+    port: u16,
+    what: &'static str,
+    setting: &'static str,
+) -> Result<TcpListener, ServerError> {
+    let addr = listen_addr(host, port);
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            what,
+            setting,
+            addr,
+            source,
+        })
 }
 
 /// A running relay.
