@@ -250,6 +250,10 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         provider: Toml::string(DEFAULT_TOML),
     });
     let mut figment = defaults.clone();
+    // The webplatform's names first, the relay's own prefixed ones after: when both set the same
+    // setting, the more specific one wins whatever the order of the environment.
+    let mut env: Vec<&(String, String)> = sources.env.iter().collect();
+    env.sort_by_key(|(name, _)| name.starts_with(ENV_PREFIX));
     if let Some(path) = &sources.file {
         if !path.is_file() {
             return Err(ConfigError::File {
@@ -259,7 +263,18 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    for (name, value) in &sources.env {
+    for (name, value) in env {
+        if name == "EXTRA_VERBOSE" {
+            // The webplatform's most talkative level.
+            if parse_bool(value) == Some(true) {
+                figment = figment.merge(Setting {
+                    key: "log.level".into(),
+                    value: Value::from("trace".to_string()),
+                    origin: "environment variable EXTRA_VERBOSE".into(),
+                });
+            }
+            continue;
+        }
         let key = if let Some((_, key)) = LEGACY_ENV.iter().find(|(n, _)| n == name) {
             (*key).to_string()
         } else if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
@@ -752,6 +767,27 @@ mod tests {
         );
         assert!(c.headsets.aggressive_disconnect);
         assert!(!c.log.verbose);
+    }
+
+    #[test]
+    fn prefixed_names_win_over_webplatform_names_whatever_the_order() {
+        for env in [
+            env(&[("GAMA_VR_RELAY_GAMA__PORT", "2"), ("GAMA_WS_PORT", "1")]),
+            env(&[("GAMA_WS_PORT", "1"), ("GAMA_VR_RELAY_GAMA__PORT", "2")]),
+        ] {
+            let c = load(&Sources {
+                env,
+                ..Sources::default()
+            })
+            .unwrap();
+            assert_eq!(c.gama.port, 2);
+        }
+        let c = load(&Sources {
+            env: env(&[("EXTRA_VERBOSE", "true")]),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.log.level, "trace");
     }
 
     #[test]

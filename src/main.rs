@@ -105,11 +105,11 @@ fn main() -> ExitCode {
         print!("{}", config::DEFAULT_TOML);
         return ExitCode::SUCCESS;
     }
-    // The webplatform's .env, if there is one here; real environment variables win over it.
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(e) if e.not_found() => {}
-        Err(e) => {
+    // The webplatform's .env, if there is one in the working directory (and only there); real
+    // environment variables win over it.
+    let dotenv = std::path::Path::new(".env");
+    if dotenv.is_file() {
+        if let Err(e) = dotenvy::from_path(dotenv) {
             eprintln!("gama-vr-relay: cannot read .env: {e}");
             return ExitCode::from(2);
         }
@@ -140,7 +140,7 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "gama-vr-relay starting"
     );
-    if std::path::Path::new(".env").is_file() {
+    if dotenv.is_file() {
         info!("read environment from .env");
     }
     for (name, why) in IGNORED_LEGACY_ENV {

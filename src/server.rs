@@ -22,7 +22,7 @@ use crate::{admin, headset};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A port could not be bound.
-    #[error("cannot listen on {addr} for {what} ({setting}): {source}")]
+    #[error("cannot listen on {addr} for {what} ({setting}): {cause}")]
     Bind {
         /// Which listener.
         what: &'static str,
@@ -30,8 +30,8 @@ pub enum ServerError {
         setting: &'static str,
         /// The address.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (part of the message, so not repeated as a source).
+        cause: std::io::Error,
     },
 }
 
@@ -168,7 +168,8 @@ fn announce_admin(host: &str, addr: SocketAddr, token: Option<&str>, generated: 
             info!("admin page: http://{shown_host}:{port}/#token={token}");
             if generated {
                 info!(
-                    "the admin port is reachable from the network, so its API needs this token;                      it changes at each start unless admin.token is set"
+                    "the admin port is reachable from the network, so its API needs this token; \
+                     it changes at each start unless admin.token is set"
                 );
             }
         }
@@ -195,11 +196,11 @@ async fn listen(
     let addr = listen_addr(host, port);
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             what,
             setting,
             addr,
-            source,
+            cause,
         })
 }
 
