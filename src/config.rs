@@ -68,6 +68,8 @@ pub struct Config {
     pub headsets: HeadsetConfig,
     /// The admin page and HTTP API.
     pub admin: AdminConfig,
+    /// The gama-server endpoint for tools.
+    pub passthrough: PassthroughConfig,
     /// Learning packages and session policy.
     pub session: SessionConfig,
     /// Logging.
@@ -158,6 +160,20 @@ pub struct AdminConfig {
     pub push_min_interval_ms: u64,
     /// Longest interval between two state pushes.
     pub push_refresh_ms: u64,
+}
+
+/// `[passthrough]`: the gama-server-compatible endpoint for tools.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassthroughConfig {
+    /// Whether the endpoint runs.
+    pub enabled: bool,
+    /// Listen address.
+    pub host: String,
+    /// Listen port (0 picks a free one, for tests).
+    pub port: u16,
+    /// Most tools at once.
+    pub max_connections: usize,
 }
 
 /// `[session]`: learning packages and session policy.
@@ -545,7 +561,11 @@ impl Config {
                     .into(),
             );
         }
-        for (key, host) in [("headsets.host", &h.host), ("admin.host", &self.admin.host)] {
+        for (key, host) in [
+            ("headsets.host", &h.host),
+            ("admin.host", &self.admin.host),
+            ("passthrough.host", &self.passthrough.host),
+        ] {
             if host.parse::<IpAddr>().is_err() && host != "localhost" {
                 return fail(
                     key,

@@ -35,6 +35,7 @@ pub mod json;
 pub mod logfile;
 pub mod metrics;
 pub mod packages;
+pub mod passthrough;
 pub mod protocol;
 pub mod relay;
 pub mod server;

@@ -61,6 +61,7 @@ pub struct Relay {
 struct Inner {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    tools: Arc<crate::passthrough::Clients>,
     gama: GamaLink,
     session: Mutex<Session<ConnRef>>,
     routes: DashMap<Arc<str>, Arc<Conn>>,
@@ -94,6 +95,7 @@ impl Relay {
             inner: Arc::new(Inner {
                 gama: GamaLink::new(config.gama.clone(), metrics.clone()),
                 metrics,
+                tools: Arc::default(),
                 config,
                 session: Mutex::new(Session::new(policy)),
                 routes: DashMap::new(),
@@ -136,6 +138,11 @@ impl Relay {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The tools connected through the gama-server endpoint.
+    pub fn tools(&self) -> Arc<crate::passthrough::Clients> {
+        self.inner.tools.clone()
     }
 
     /// The metrics.
@@ -879,6 +886,12 @@ struct Events(Relay);
 impl GamaEvents for Events {
     fn linker_output(&self, deliveries: Vec<Delivery>) {
         self.0.deliver(deliveries);
+    }
+
+    fn unsolicited(&self, frame: &crate::protocol::Frame) {
+        if !self.0.inner.tools.is_empty() {
+            self.0.inner.tools.broadcast(frame);
+        }
     }
 
     fn player_command_failed(&self, player: &str, error: &GamaError) {

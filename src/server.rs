@@ -40,6 +40,7 @@ pub struct Server {
     config: Arc<Config>,
     headsets: TcpListener,
     admin: TcpListener,
+    passthrough: Option<TcpListener>,
 }
 
 impl Server {
@@ -59,10 +60,24 @@ impl Server {
             "admin.port / WEB_APPLICATION_PORT",
         )
         .await?;
+        let passthrough = if config.passthrough.enabled {
+            Some(
+                listen(
+                    &config.passthrough.host,
+                    config.passthrough.port,
+                    "the gama-server endpoint for tools",
+                    "passthrough.port (or passthrough.enabled = false)",
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         Ok(Server {
             config: Arc::new(config),
             headsets,
             admin,
+            passthrough,
         })
     }
 
@@ -124,6 +139,25 @@ impl Server {
             generated.is_some(),
         );
         let admin_token = access.token().map(str::to_string);
+        let passthrough_addr = self.passthrough.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(listener) = self.passthrough {
+            let listener = Arc::new(listener);
+            let (relay2, shutdown2, tracker2) = (relay.clone(), shutdown.clone(), tracker.clone());
+            tracker.spawn(async move {
+                crate::util::supervised("gama-server endpoint", shutdown2.clone(), || {
+                    crate::passthrough::serve(
+                        listener.clone(),
+                        relay2.clone(),
+                        shutdown2.clone(),
+                        tracker2.clone(),
+                    )
+                })
+                .await;
+            });
+        }
+        if let Some(addr) = passthrough_addr {
+            info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay");
+        }
         let app = admin::router(relay.clone(), access);
         let admin_shutdown = shutdown.clone();
         let admin_listener = self.admin;
@@ -143,6 +177,7 @@ impl Server {
             relay,
             headset_addr,
             admin_addr,
+            passthrough_addr,
             admin_token,
             shutdown,
             tracker,
@@ -209,6 +244,7 @@ pub struct ServerHandle {
     relay: Relay,
     headset_addr: SocketAddr,
     admin_addr: SocketAddr,
+    passthrough_addr: Option<SocketAddr>,
     admin_token: Option<String>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -223,6 +259,11 @@ impl ServerHandle {
     /// Where the admin page and API are served.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Where tools reach GAMA through the relay, if enabled.
+    pub fn passthrough_addr(&self) -> Option<SocketAddr> {
+        self.passthrough_addr
     }
 
     /// The token the admin API requires, if any.

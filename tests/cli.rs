@@ -40,6 +40,8 @@ fn loopback_args(cmd: &mut Command) -> &mut Command {
         &free_port().to_string(),
         "--gama-port",
         &free_port().to_string(),
+        "--set",
+        "passthrough.port=0",
     ])
 }
 
@@ -144,6 +146,8 @@ fn a_port_in_use_stops_the_relay_with_a_message_naming_it() {
         &port.to_string(),
         "--admin-port",
         &free_port().to_string(),
+        "--set",
+        "passthrough.port=0",
     ]));
     assert_ne!(code, 0, "{err}");
     assert!(

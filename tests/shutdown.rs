@@ -41,6 +41,8 @@ async fn sigterm_closes_headsets_with_a_reason_and_exits_within_two_seconds() {
             &free_port().to_string(),
             "--set",
             "headsets.host=127.0.0.1",
+            "--set",
+            "passthrough.port=0",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -17,6 +17,7 @@ use super::{
     Waiter,
 };
 use crate::metrics::Metrics;
+use crate::protocol::Frame;
 use crate::protocol::gama::{
     self, Command, CommandKind, Envelope, MessageType, SimulationOutput, truncate,
 };
@@ -196,7 +197,7 @@ async fn run_connection(
                 Some(Ok(Message::Text(text))) => {
                     link.inner.metrics.gama_messages_in.inc();
                     link.inner.metrics.gama_bytes_in.inc_by(text.len() as u64);
-                    handle_frame(link, &pending, events, text.as_str())
+                    handle_frame(link, &pending, events, &text)
                 }
                 Some(Ok(Message::Binary(b))) => {
                     if UNREADABLE.check().is_some() {
@@ -224,6 +225,17 @@ async fn run_connection(
     // pending table tells every waiter the connection is gone.
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
     *link.inner.live.lock() = None;
+    // Tools connected through the relay hear it from the relay; the relay's own waiters see the
+    // senders dropped.
+    for entry in pending.drain() {
+        if let Waiter::Client { reply, command } = entry.waiter {
+            reply.error(
+                &command,
+                "GamaServerError",
+                &format!("the relay lost its connection to GAMA ({reason})"),
+            );
+        }
+    }
     drop(pending);
     link.update(|s| {
         s.set_experiment(ExperimentState::None);
@@ -312,11 +324,16 @@ fn expire(pending: &Pending, events: &dyn GamaEvents, metrics: &Metrics) {
             Waiter::Reply(tx) => {
                 let _ = tx.send(Err(error));
             }
+            Waiter::Client { reply, command } => {
+                reply.error(&command, "UnableToExecuteRequest", &error.to_string());
+            }
         }
     }
 }
 
-fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, text: &str) {
+fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, frame: &Frame) {
+    events.gama_frame(frame);
+    let text = frame.as_str();
     let envelope = match Envelope::parse(text) {
         Ok(e) => e,
         Err(e) => {
@@ -337,8 +354,12 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, tex
                 | MessageType::SimulationEnded
         )
     {
-        resolve(link, pending, events, &envelope, kind);
+        // Replies go to whoever sent the command (the relay or one tool), never to everyone.
+        resolve(link, pending, events, &envelope, kind, frame);
         return;
+    }
+    if kind != MessageType::ConnectionSuccessful {
+        events.unsolicited(frame);
     }
     match kind {
         MessageType::SimulationOutput => match gama::parse_simulation_output(envelope.content) {
@@ -355,6 +376,11 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, tex
             let state = ExperimentState::from_name(&envelope.content_str().unwrap_or_default());
             let exp_id = envelope.exp_id();
             let changed = link.update(|s| {
+                // gama-headless keeps one experiment per load: those of tools connected through
+                // the relay are theirs, not the session's.
+                if s.mode == Some(ServerMode::Headless) && exp_id.is_some() && s.exp_id != exp_id {
+                    return false;
+                }
                 if exp_id.is_some() {
                     s.exp_id = exp_id.clone();
                 }
@@ -393,13 +419,15 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, tex
 }
 
 /// Hands a reply to whoever waits for it and applies what a success means for the experiment.
+/// Returns whether it answered a command of the relay or of one of its tools.
 fn resolve(
     link: &GamaLink,
     pending: &Pending,
     events: &dyn GamaEvents,
     envelope: &Envelope<'_>,
     kind: MessageType,
-) {
+    frame: &Frame,
+) -> bool {
     let entry = match envelope.correlation() {
         Some(seq) => pending.take(seq),
         None => envelope
@@ -421,10 +449,18 @@ fn resolve(
             let message = format!("{}: {}", envelope.kind, envelope.content_message());
             debug!("late or foreign GAMA error reply: {message}");
         }
-        return;
+        return false;
     };
     let metrics = &link.inner.metrics;
     metrics.command_answered(command, sent.elapsed());
+    // A tool's command: its reply is the tool's business, as GAMA wrote it.
+    if let Waiter::Client { reply, .. } = &waiter {
+        if kind.is_command_failure() {
+            metrics.command_failed(command, &envelope.kind);
+        }
+        (reply.0)(frame.clone());
+        return true;
+    }
     let result = if kind.is_command_failure() {
         let message = envelope.content_message();
         // A probe's refusal is an answer, not an error.
@@ -455,7 +491,9 @@ fn resolve(
                 events.player_command_failed(&player, error);
             }
         }
+        Waiter::Client { .. } => {}
     }
+    true
 }
 
 fn command_kind(name: &str) -> Option<CommandKind> {
@@ -503,6 +541,6 @@ fn apply_success(link: &GamaLink, command: CommandKind, experiment: Option<&str>
             }
         }),
         CommandKind::Stop => link.update(|s| s.set_experiment(ExperimentState::None)),
-        CommandKind::Expression | CommandKind::Ask => {}
+        CommandKind::Expression | CommandKind::Ask | CommandKind::Client => {}
     }
 }

@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::protocol::gama::{Command, CommandKind};
 use crate::util;
 
-pub use pending::{Entry, Pending, Waiter};
+pub use pending::{ClientReply, Entry, Pending, Waiter};
 
 /// Which of GAMA's two servers the relay talks to (protocol.md §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -247,6 +247,11 @@ pub trait GamaEvents: Send + Sync + 'static {
     fn linker_output(&self, deliveries: Vec<crate::protocol::gama::Delivery>);
     /// GAMA refused a headset's ask or expression.
     fn player_command_failed(&self, player: &str, error: &GamaError);
+    /// Every frame from GAMA, as received, before it is handled (recording).
+    fn gama_frame(&self, _frame: &crate::protocol::Frame) {}
+    /// A frame that answers none of the relay's own commands (status, output, errors, and replies
+    /// to tools' commands), for the tools connected through the relay.
+    fn unsolicited(&self, _frame: &crate::protocol::Frame) {}
 }
 
 /// A command sent to GAMA whose reply has not been awaited yet.
@@ -481,6 +486,41 @@ impl GamaLink {
             Waiter::Detached { player },
         )
         .map(|_| ())
+    }
+
+    /// Forwards a tool's command (the JSON text it sent) on the relay's connection; GAMA's reply,
+    /// echoing the tool's own fields, goes to `reply`. `Err` when it cannot be sent; the caller
+    /// answers the tool.
+    pub fn forward_client(&self, text: &str, reply: ClientReply) -> Result<(), GamaError> {
+        let cmd = Command::client(text).ok_or(GamaError::Rejected {
+            command: CommandKind::Client,
+            kind: "MalformedRequest".into(),
+            message: "a command must be a JSON object".into(),
+        })?;
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "type", borrow, default)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        let is_load = serde_json::from_str::<Head<'_>>(text)
+            .ok()
+            .and_then(|h| h.kind)
+            .is_some_and(|k| k == "load");
+        let timeout = if is_load {
+            self.inner.config.load_timeout()
+        } else {
+            self.inner.config.command_timeout()
+        };
+        self.submit(
+            &cmd,
+            timeout,
+            None,
+            Waiter::Client {
+                reply,
+                command: crate::protocol::Frame::from(text.trim().to_string()),
+            },
+        )
+        .map(drop)
     }
 
     /// The `exp_id` for a headset's command if the experiment is live; otherwise why not, in

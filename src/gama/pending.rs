@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::GamaError;
+use crate::protocol::Frame;
 use crate::protocol::gama::CommandKind;
 
 /// Who is waiting for a reply.
@@ -20,6 +21,38 @@ pub enum Waiter {
         /// The player whose message it was.
         player: Arc<str>,
     },
+    /// A tool connected through the relay's gama-server endpoint: it gets GAMA's reply as is.
+    Client {
+        /// Where the reply goes.
+        reply: ClientReply,
+        /// The tool's command, echoed in an error the relay answers itself (timeout, lost link).
+        command: Frame,
+    },
+}
+
+/// Hands a frame to a passthrough client.
+#[derive(Clone)]
+pub struct ClientReply(pub Arc<dyn Fn(Frame) + Send + Sync>);
+
+impl std::fmt::Debug for ClientReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientReply")
+    }
+}
+
+impl ClientReply {
+    /// Sends GAMA's error-shaped answer for a command the relay could not get answered.
+    pub fn error(&self, command: &Frame, kind: &str, message: &str) {
+        let mut out = Vec::with_capacity(command.len() + message.len() + 64);
+        out.extend_from_slice(b"{\"type\":");
+        crate::json::write_str(&mut out, kind);
+        out.extend_from_slice(b",\"content\":");
+        crate::json::write_str(&mut out, message);
+        out.extend_from_slice(b",\"command\":");
+        out.extend_from_slice(command.as_bytes());
+        out.push(b'}');
+        (self.0)(crate::protocol::frame_from_vec(out));
+    }
 }
 
 /// A command in flight.
@@ -97,6 +130,11 @@ impl Pending {
             .into_iter()
             .filter_map(|seq| entries.remove(&seq))
             .collect()
+    }
+
+    /// Takes every entry (the connection is gone).
+    pub fn drain(&self) -> Vec<Entry> {
+        self.entries.lock().drain().map(|(_, e)| e).collect()
     }
 
     /// How many commands are in flight.

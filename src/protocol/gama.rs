@@ -528,6 +528,8 @@ pub enum CommandKind {
     Expression,
     /// `ask`.
     Ask,
+    /// A command of a tool connected through the relay's gama-server endpoint.
+    Client,
 }
 
 impl CommandKind {
@@ -540,6 +542,7 @@ impl CommandKind {
             Self::Stop => "stop",
             Self::Expression => "expression",
             Self::Ask => "ask",
+            Self::Client => "client",
         }
     }
 }
@@ -629,6 +632,28 @@ impl Command {
             c.field_raw("agent", agent.get());
         }
         c
+    }
+
+    /// A tool's own command, forwarded as it wrote it (plus the correlation field). `None` if the
+    /// text is not a JSON object.
+    pub fn client(text: &str) -> Option<Self> {
+        let trimmed = text.trim();
+        if !trimmed.starts_with('{')
+            || serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_err()
+        {
+            return None;
+        }
+        let inner = trimmed.strip_suffix('}')?;
+        let mut body = inner.as_bytes().to_vec();
+        // `{}` has no member to put a comma after.
+        if inner[1..].trim().is_empty() {
+            body.truncate(1);
+            body.extend_from_slice(b"\"client\":true");
+        }
+        Some(Command {
+            kind: CommandKind::Client,
+            body,
+        })
     }
 
     /// The final frame text with the correlation id.
@@ -805,6 +830,23 @@ mod tests {
             plain_message(&raw(r#""{\"message\": \"Experiment ready\"}""#)),
             "Experiment ready"
         );
+    }
+
+    #[test]
+    fn client_commands_are_forwarded_as_written() {
+        assert_eq!(
+            Command::client(r#" {"type":"play","exp_id":"3","api_id":"7","my":{"x":[1]}} "#)
+                .unwrap()
+                .finish(5),
+            r#"{"type":"play","exp_id":"3","api_id":"7","my":{"x":[1]},"relay_seq":"5"}"#
+        );
+        assert_eq!(
+            Command::client("{ }").unwrap().finish(1),
+            r#"{"client":true,"relay_seq":"1"}"#
+        );
+        assert!(Command::client("[1]").is_none());
+        assert!(Command::client("{\"a\":").is_none());
+        assert!(Command::client("{} {}").is_none());
     }
 
     #[test]

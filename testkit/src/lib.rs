@@ -8,7 +8,9 @@
 //!   quit, restart on the same port, hung or slow commands);
 //! * [`Headset`] (module [`headset`]): a simulated Unity VR client that sends byte for byte what
 //!   the real SIMPLE Unity package sends, answers the relay's application pings, and can stall,
-//!   stop reading or vanish.
+//!   stop reading or vanish;
+//! * [`gama_client`]: the real PyPI `gama-client`, to check that a gama-server (the fake, or the
+//!   relay's endpoint for tools) is credible.
 //!
 //! The wire formats follow `shared/protocol.md`; each module cites the sections it implements.
 //! The `fake-gama` binary runs a [`FakeGama`] standalone for manual testing.
@@ -17,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod fake_gama;
+pub mod gama_client;
 pub mod headset;
 
 pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, ServerMode};

@@ -36,6 +36,7 @@ pub fn test_config(gama_port: u16) -> Config {
     c.headsets.min_heartbeat_ms = 20;
     c.admin.host = "127.0.0.1".into();
     c.admin.port = 0;
+    c.passthrough.port = 0;
     c
 }
 

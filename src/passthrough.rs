@@ -1,0 +1,228 @@
+//! A gama-server-compatible endpoint for Python tools (gama-client, gama-gymnasium) attached to a
+//! running VR session.
+//!
+//! GAMA's desktop server sends simulation output only to its most recent client (protocol.md
+//! §3.3): a researcher connecting a tool to GAMA directly would steal the stream from the headsets.
+//! Connected here instead, a tool is greeted like gama-server greets it (`ConnectionSuccessful`),
+//! its commands travel on the relay's single GAMA connection with its own fields (`api_id`,
+//! additional data) echoed back to it alone, and it receives GAMA's status and output messages too.
+//! `exit` is answered by the relay and not forwarded: GAMA also serves the session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::gama::ClientReply;
+use crate::protocol::Frame;
+use crate::relay::Relay;
+
+/// Frames waiting for one tool; a tool that lets them pile up is disconnected.
+const CLIENT_QUEUE: usize = 4096;
+
+/// The connected tools, to which GAMA's unsolicited messages are copied.
+#[derive(Debug, Default)]
+pub struct Clients {
+    clients: DashMap<u64, Client>,
+}
+
+#[derive(Debug, Clone)]
+struct Client {
+    tx: mpsc::Sender<Frame>,
+    closing: CancellationToken,
+}
+
+impl Client {
+    /// Queues a frame; a tool that does not keep up is disconnected rather than slowing GAMA's
+    /// reader.
+    fn send(&self, frame: Frame) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
+            warn!(
+                "a tool connected to the gama-server endpoint does not read its messages; disconnecting it"
+            );
+            self.closing.cancel();
+        }
+    }
+}
+
+impl Clients {
+    /// Copies a GAMA message to every tool.
+    pub fn broadcast(&self, frame: &Frame) {
+        for client in self.clients.iter() {
+            client.send(frame.clone());
+        }
+    }
+
+    /// How many tools are connected.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether no tool is connected.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}
+
+/// Accepts tools until `shutdown`.
+pub async fn serve(
+    listener: Arc<TcpListener>,
+    relay: Relay,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let max = relay.config().passthrough.max_connections;
+    let slots = Arc::new(Semaphore::new(max));
+    let serials = AtomicU64::new(1);
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(relay.config().gama.max_message_bytes))
+        .max_frame_size(Some(relay.config().gama.max_message_bytes));
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "accepting a tool connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let id = serials.fetch_add(1, Ordering::Relaxed);
+        let permit = slots.clone().try_acquire_owned().ok();
+        let (relay, shutdown) = (relay.clone(), shutdown.clone());
+        tracker.spawn(
+            async move {
+                let Ok(Ok(mut ws)) = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
+                )
+                .await
+                else {
+                    debug!("WebSocket handshake failed");
+                    return;
+                };
+                let Some(_permit) = permit else {
+                    warn!(
+                        max,
+                        "too many tools connected (passthrough.max_connections)"
+                    );
+                    let _ = ws
+                        .close(Some(CloseFrame {
+                            code: CloseCode::Again,
+                            reason: "too many tools connected".into(),
+                        }))
+                        .await;
+                    return;
+                };
+                run(ws, id, peer, relay, shutdown).await;
+            }
+            .instrument(info_span!("tool", %peer, id)),
+        );
+    }
+}
+
+async fn run(
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    id: u64,
+    peer: SocketAddr,
+    relay: Relay,
+    shutdown: CancellationToken,
+) {
+    info!("a tool connected to the gama-server endpoint");
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<Frame>(CLIENT_QUEUE);
+    let closing = CancellationToken::new();
+    let client = Client {
+        tx,
+        closing: closing.clone(),
+    };
+    // As gama-server does: the socket's id first (gama-client requires it).
+    client.send(Frame::from(format!(
+        r#"{{"type":"ConnectionSuccessful","content":"{id}"}}"#
+    )));
+    let clients = relay.tools();
+    clients.clients.insert(id, client.clone());
+    let reply = {
+        let client = client.clone();
+        ClientReply(Arc::new(move |frame| client.send(frame)))
+    };
+    let writer_closing = closing.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                () = writer_closing.cancelled() => break,
+                f = rx.recv() => match f { Some(f) => f, None => break },
+            };
+            if sink.send(Message::Text(frame)).await.is_err() {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    });
+    loop {
+        let frame = tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = closing.cancelled() => break,
+            f = stream.next() => f,
+        };
+        match frame {
+            Some(Ok(Message::Text(text))) => command(&relay, &client, &reply, text.as_str()),
+            Some(Ok(Message::Binary(_))) => debug!("a tool sent a binary frame; ignored"),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    clients.clients.remove(&id);
+    closing.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    info!(%peer, "a tool left the gama-server endpoint");
+}
+
+/// Forwards one command, or answers it as gama-server would when it cannot be forwarded.
+fn command(relay: &Relay, client: &Client, reply: &ClientReply, text: &str) {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    let head = match serde_json::from_str::<Head<'_>>(text) {
+        Ok(h) if text.trim_start().starts_with('{') => h,
+        Ok(_) => return malformed(client, "a command must be a JSON object"),
+        Err(e) => return malformed(client, &e.to_string()),
+    };
+    let echo = Frame::from(text.trim().to_string());
+    if head.kind.as_deref() == Some("exit") {
+        reply.error(
+            &echo,
+            "UnableToExecuteRequest",
+            "the relay does not forward exit: GAMA also serves the VR session",
+        );
+        return;
+    }
+    if let Err(e) = relay.gama().forward_client(text, reply.clone()) {
+        reply.error(&echo, "UnableToExecuteRequest", &e.to_string());
+    }
+}
+
+/// gama-server's answer to unreadable JSON: no `command`, since there is none to echo.
+fn malformed(client: &Client, message: &str) {
+    let mut out = b"{\"type\":\"MalformedRequest\",\"content\":".to_vec();
+    crate::json::write_str(&mut out, message);
+    out.push(b'}');
+    client.send(crate::protocol::frame_from_vec(out));
+}
