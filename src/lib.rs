@@ -41,6 +41,7 @@ pub mod relay;
 pub mod server;
 pub mod session;
 pub mod util;
+pub mod world;
 
 pub use config::Config;
 pub use relay::Relay;

@@ -61,6 +61,9 @@ pub struct Relay {
 struct Inner {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    world: crate::world::World,
+    /// The live epoch the world view shows.
+    world_epoch: Mutex<Option<u64>>,
     tools: Arc<crate::passthrough::Clients>,
     gama: GamaLink,
     session: Mutex<Session<ConnRef>>,
@@ -95,6 +98,8 @@ impl Relay {
             inner: Arc::new(Inner {
                 gama: GamaLink::new(config.gama.clone(), metrics.clone()),
                 metrics,
+                world: crate::world::World::default(),
+                world_epoch: Mutex::new(None),
                 tools: Arc::default(),
                 config,
                 session: Mutex::new(Session::new(policy)),
@@ -143,6 +148,11 @@ impl Relay {
     /// The tools connected through the gama-server endpoint.
     pub fn tools(&self) -> Arc<crate::passthrough::Clients> {
         self.inner.tools.clone()
+    }
+
+    /// The world view's state (caches, spectators, positions, clock).
+    pub fn world(&self) -> &crate::world::World {
+        &self.inner.world
     }
 
     /// The metrics.
@@ -255,6 +265,7 @@ impl Relay {
                     }
                 }
                 Effect::Remove { id } => {
+                    self.inner.world.forget(&id);
                     let call = self.inner.gama.exp_id().and_then(|exp_id| {
                         self.inner.gama.call(
                             &Command::expression(Some(&exp_id), &gaml::remove_player(&id)),
@@ -330,6 +341,14 @@ impl Relay {
     /// Brings the players in line with GAMA's experiment (live or not, and which life).
     fn follow_experiment(&self) {
         let status = self.inner.gama.status();
+        {
+            let mut shown = self.inner.world_epoch.lock();
+            if status.live_epoch.is_some() && *shown != status.live_epoch {
+                // A new simulation: what the world view cached describes the old one.
+                self.inner.world.reset();
+                *shown = status.live_epoch;
+            }
+        }
         let ready_for_launch = status.link == LinkState::Connected
             && status.mode.is_some()
             && status.experiment == ExperimentState::None;
@@ -394,6 +413,9 @@ impl Relay {
                 let Some(id) = self.registered(conn, player) else {
                     return;
                 };
+                if action.get() == "\"move_player_external\"" && self.inner.world.watched() {
+                    self.inner.world.moved(&id, &args);
+                }
                 if let Some(exp_id) = self.live_exp_id(conn) {
                     self.forward(conn, Command::ask(&exp_id, action, &args, agent), id);
                 }
@@ -513,8 +535,11 @@ impl Relay {
 
     /// Delivers linker output: each element, in order, to each listed player that is connected.
     fn deliver(&self, deliveries: Vec<Delivery>) {
+        let world = &self.inner.world;
+        world.output_arrived();
         for delivery in deliveries {
             for id in &delivery.players {
+                world.observe(id, &delivery.frame, delivery.kind);
                 match self.inner.routes.get(id.as_str()) {
                     Some(conn) => {
                         let _ = conn.send_payload(delivery.frame.clone(), delivery.kind);
@@ -735,6 +760,19 @@ impl Relay {
         result
     }
 
+    /// Evaluates GAML in the live experiment (the admin page's console).
+    pub async fn evaluate(&self, expr: &str) -> Result<String, OpError> {
+        let status = self.require_connected()?;
+        if !status.experiment.is_live() {
+            return Err(OpError::Conflict(format!(
+                "no experiment to evaluate in: GAMA's experiment is {}",
+                status.experiment.name()
+            )));
+        }
+        info!(%expr, "operator evaluates GAML");
+        Ok(self.inner.gama.expression(expr).await?)
+    }
+
     /// Removes a player from the game and closes its connection.
     pub fn remove_player(&self, id: &str) -> Result<(), OpError> {
         info!(player = %id, "operator removes the player");
@@ -788,6 +826,7 @@ impl Relay {
                 commands_in_flight: self.inner.gama.in_flight(),
             },
             model,
+            clock: self.inner.world.clock(),
             headsets: HeadsetsView {
                 listen: headset_addr.map(|a| a.to_string()),
                 port: headset_addr.map_or(self.inner.config.headsets.port, |a| a.port()),
@@ -809,6 +848,8 @@ pub struct StateView {
     pub gama: GamaView,
     /// The model a launch loads.
     pub model: Option<SelectedModel>,
+    /// GAMA's pace: linker outputs per second and time since the last one.
+    pub clock: crate::world::ClockView,
     /// Where headsets connect.
     pub headsets: HeadsetsView,
     /// Changes whenever the catalog or the selection changes: time to fetch `/api/models` again.

@@ -6,6 +6,7 @@
 mod assets;
 mod auth;
 mod events;
+mod world;
 
 pub use assets::has as has_asset;
 pub use auth::Access;
@@ -29,6 +30,8 @@ pub fn router(relay: Relay, access: Access) -> Router {
     let limit = relay.config().admin.max_body_bytes;
     let api = Router::new()
         .route("/api/events", get(events::events))
+        .route("/api/world", get(world::world))
+        .route("/api/console", post(console))
         .route("/api/state", get(state))
         .route("/api/models", get(models))
         .route("/api/models/rescan", post(rescan))
@@ -341,6 +344,34 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         format!("internal error: {message}"),
     )
     .into_response()
+}
+
+/// `{"expr": "<GAML>"}`: evaluated in the live experiment, as GAMA's console would.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsoleBody {
+    expr: String,
+}
+
+async fn console(
+    State(relay): State<Relay>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let ConsoleBody { expr } = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"expr\": \"<GAML>\"}}: {e}"),
+        )
+    })?;
+    if expr.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the expression is empty",
+        ));
+    }
+    let result = relay.evaluate(&expr).await?;
+    Ok(axum::Json(json!({ "expr": expr, "result": result })))
 }
 
 async fn not_found() -> ApiError {

@@ -217,14 +217,14 @@ impl Conn {
     }
 
     /// Takes every queued frame, for the writer.
-    pub(super) fn drain(&self, into: &mut Vec<Frame>) {
+    pub(crate) fn drain(&self, into: &mut Vec<Frame>) {
         let mut q = self.queue.lock();
         q.worlds = 0;
         into.extend(q.frames.drain(..).map(|(f, _)| f));
     }
 
     /// Accounts for frames the writer has written.
-    pub(super) fn written(&self, frames: usize, bytes: usize) {
+    pub(crate) fn written(&self, frames: usize, bytes: usize) {
         self.queue.lock().bytes -= bytes;
         self.metrics.headset_messages_out.inc_by(frames as u64);
         self.metrics.headset_bytes_out.inc_by(bytes as u64);
@@ -237,12 +237,12 @@ impl Conn {
     }
 
     /// Resolves when frames were queued or a close was requested.
-    pub(super) async fn woken(&self) {
+    pub(crate) async fn woken(&self) {
         self.wake.notified().await;
     }
 
     /// Whether frames wait to be written.
-    pub(super) fn has_queued(&self) -> bool {
+    pub(crate) fn has_queued(&self) -> bool {
         !self.queue.lock().frames.is_empty()
     }
 
