@@ -70,6 +70,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The gama-server endpoint for tools.
     pub passthrough: PassthroughConfig,
+    /// Session recording.
+    pub record: RecordConfig,
     /// Learning packages and session policy.
     pub session: SessionConfig,
     /// Logging.
@@ -174,6 +176,16 @@ pub struct PassthroughConfig {
     pub port: u16,
     /// Most tools at once.
     pub max_connections: usize,
+}
+
+/// `[record]`: session recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Recording file, empty for none.
+    pub file: PathBuf,
+    /// Size at which recording stops.
+    pub max_bytes: u64,
 }
 
 /// `[session]`: learning packages and session policy.

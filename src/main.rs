@@ -26,31 +26,37 @@ use tracing_subscriber::EnvFilter;
 #[command(version, about, long_about)]
 struct Cli {
     /// Configuration file (TOML), layered over the built-in defaults.
-    #[arg(long, short = 'c', env = "GAMA_VR_RELAY_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        env = "GAMA_VR_RELAY_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
     config: Option<PathBuf>,
     /// GAMA server host (gama.host, GAMA_IP_ADDRESS).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", global = true)]
     gama_host: Option<String>,
     /// GAMA server port (gama.port, GAMA_WS_PORT).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", global = true)]
     gama_port: Option<String>,
     /// Port headsets connect to (headsets.port, HEADSET_WS_PORT).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", global = true)]
     headset_port: Option<String>,
     /// Address the admin page listens on (admin.host, WEB_APPLICATION_HOST).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", global = true)]
     admin_host: Option<String>,
     /// Port of the admin page (admin.port, WEB_APPLICATION_PORT).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", global = true)]
     admin_port: Option<String>,
     /// Learning-package folder (session.learning_package_path, LEARNING_PACKAGE_PATH).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     learning_packages: Option<String>,
     /// Debug logs (log.verbose, VERBOSE).
-    #[arg(long, short = 'v')]
+    #[arg(long, short = 'v', global = true)]
     verbose: bool,
     /// Log format: `text` for people, `json` for log collectors (log.format).
-    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"], global = true)]
     log_format: Option<String>,
     /// Validate the configuration, print the effective one (TOML) and exit: 0 if valid, 2 if not.
     #[arg(long)]
@@ -58,9 +64,33 @@ struct Cli {
     /// Print the built-in default configuration, every setting documented, and exit.
     #[arg(long)]
     print_default_config: bool,
+    /// Record every message of the session to FILE, for `replay` (record.file).
+    #[arg(long, value_name = "FILE")]
+    record: Option<String>,
     /// Any setting, as section.key=value (e.g. --set headsets.missed_heartbeats=5). Repeatable.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Commands>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Commands {
+    /// Serve a recording (made with --record) to headsets without GAMA: a stand-in GAMA plays the
+    /// recorded messages while the relay runs as usual. Headsets connect with the recorded ids.
+    Replay {
+        /// The recording.
+        file: PathBuf,
+        /// Playback speed: 1 is the recorded pace, 2 twice as fast.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Start once this many headsets are connected (default: as many as were recorded).
+        #[arg(long)]
+        players: Option<usize>,
+        /// Exit when the recording has been played instead of serving until stopped.
+        #[arg(long)]
+        exit_when_done: bool,
+    },
 }
 
 impl Cli {
@@ -82,6 +112,7 @@ impl Cli {
             "--learning-packages",
         );
         flag("log.format", &self.log_format, "--log-format");
+        flag("record.file", &self.record, "--record");
         if self.verbose {
             cli.push(("log.verbose".into(), "true".into(), "--verbose".into()));
         }
@@ -161,7 +192,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = match cli.command {
+        None => runtime.block_on(run(config)),
+        Some(Commands::Replay {
+            file,
+            speed,
+            players,
+            exit_when_done,
+        }) => runtime.block_on(replay(config, file, speed, players, exit_when_done)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -242,6 +282,40 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if !handle.shutdown(Duration::from_secs(2)).await {
         info!("some connections did not close in time; exiting anyway");
     }
+    Ok(())
+}
+
+async fn replay(
+    mut config: Config,
+    file: PathBuf,
+    speed: f64,
+    players: Option<usize>,
+    exit_when_done: bool,
+) -> anyhow::Result<()> {
+    use gama_vr_relay::replay::{Recording, ReplayGama, ReplayOptions};
+    let recording = Recording::read(&file)?;
+    let stand_in = ReplayGama::bind()
+        .await
+        .context("cannot start the replay's stand-in GAMA")?;
+    config.gama.host = "127.0.0.1".into();
+    config.gama.port = stand_in.addr()?.port();
+    // A replay is not recorded again.
+    config.record.file = PathBuf::new();
+    let server = Server::bind(config).await?;
+    let handle = server.spawn();
+    let mut done = stand_in.spawn(
+        recording,
+        ReplayOptions { speed, players },
+        handle.relay().clone(),
+        handle.relay().shutdown_token(),
+        &handle.tracker(),
+    );
+    tokio::select! {
+        () = shutdown_signal() => {}
+        _ = done.wait_for(|d| *d), if exit_when_done => {}
+    }
+    info!("shutting down");
+    handle.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
 

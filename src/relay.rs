@@ -61,6 +61,7 @@ pub struct Relay {
 struct Inner {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    recorder: Option<Arc<crate::record::Recorder>>,
     world: crate::world::World,
     /// The live epoch the world view shows.
     world_epoch: Mutex<Option<u64>>,
@@ -84,6 +85,7 @@ impl Relay {
     pub fn new(
         config: Arc<Config>,
         catalog: Catalog,
+        recorder: Option<Arc<crate::record::Recorder>>,
         shutdown: CancellationToken,
         tracker: TaskTracker,
     ) -> Relay {
@@ -98,6 +100,7 @@ impl Relay {
             inner: Arc::new(Inner {
                 gama: GamaLink::new(config.gama.clone(), metrics.clone()),
                 metrics,
+                recorder,
                 world: crate::world::World::default(),
                 world_epoch: Mutex::new(None),
                 tools: Arc::default(),
@@ -367,6 +370,9 @@ impl Relay {
 
     /// Handles one text frame from a headset. `player` is the id this connection registered.
     pub fn headset_text(&self, conn: &Arc<Conn>, player: &mut Option<Arc<str>>, text: &str) {
+        if let Some(recorder) = &self.inner.recorder {
+            recorder.headset(conn.serial, player.as_ref(), text);
+        }
         let message = match wire::parse(text) {
             Ok(m) => m,
             Err(e) => {
@@ -927,6 +933,12 @@ struct Events(Relay);
 impl GamaEvents for Events {
     fn linker_output(&self, deliveries: Vec<Delivery>) {
         self.0.deliver(deliveries);
+    }
+
+    fn gama_frame(&self, frame: &crate::protocol::Frame) {
+        if let Some(recorder) = &self.0.inner.recorder {
+            recorder.gama(frame);
+        }
     }
 
     fn unsolicited(&self, frame: &crate::protocol::Frame) {

@@ -21,6 +21,9 @@ use crate::{admin, headset};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The recording file could not be created.
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
     /// A port could not be bound.
     #[error("cannot listen on {addr} for {what} ({setting}): {cause}")]
     Bind {
@@ -41,6 +44,7 @@ pub struct Server {
     headsets: TcpListener,
     admin: TcpListener,
     passthrough: Option<TcpListener>,
+    recording: Option<std::fs::File>,
 }
 
 impl Server {
@@ -73,11 +77,17 @@ impl Server {
         } else {
             None
         };
+        let recording = if config.record.file.as_os_str().is_empty() {
+            None
+        } else {
+            Some(crate::record::create(&config.record.file)?)
+        };
         Ok(Server {
             config: Arc::new(config),
             headsets,
             admin,
             passthrough,
+            recording,
         })
     }
 
@@ -110,9 +120,19 @@ impl Server {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let recorder = self.recording.map(|file| {
+            crate::record::Recorder::start(
+                file,
+                &self.config.record.file,
+                self.config.record.max_bytes,
+                shutdown.clone(),
+                &tracker,
+            )
+        });
         let relay = Relay::new(
             self.config.clone(),
             catalog,
+            recorder,
             shutdown.clone(),
             tracker.clone(),
         );
@@ -274,6 +294,11 @@ impl ServerHandle {
     /// The relay itself.
     pub fn relay(&self) -> &Relay {
         &self.relay
+    }
+
+    /// The tracker every task of the relay runs under (to add tasks that end with it).
+    pub fn tracker(&self) -> TaskTracker {
+        self.tracker.clone()
     }
 
     /// Number of tasks still running.

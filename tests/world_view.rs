@@ -108,7 +108,10 @@ async fn a_world_view_opened_late_gets_the_player_s_view_then_follows_it() {
     a.ask("send_init_data", &[("id", "A")]).await.unwrap();
     // The linker's init sequence, then movement enabled (everyone is in).
     let mut seen_by_a = Vec::new();
-    while !seen_by_a.iter().any(|f: &String| f.contains(r#""enableMove":true"#)) {
+    while !seen_by_a
+        .iter()
+        .any(|f: &String| f.contains(r#""enableMove":true"#))
+    {
         seen_by_a.push(a.recv_json_output(T).await.unwrap().0);
     }
 

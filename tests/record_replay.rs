@@ -1,0 +1,143 @@
+//! Recording a session and replaying it without GAMA: headsets receive the same `json_output`
+//! bytes in the same order.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gama_vr_relay::Server;
+use gama_vr_relay::packages::Catalog;
+use gama_vr_relay::replay::{Recording, ReplayGama, ReplayOptions};
+use relay_testkit::Headset;
+
+/// Every json_output frame `h` receives until `last` arrives.
+async fn outputs_until(h: &Headset, last: &str, what: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let (raw, _) = h
+            .recv_json_output(T)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: after {got:?}: {e}"));
+        let done = raw == json_output(last);
+        got.push(raw);
+        if done {
+            return got;
+        }
+    }
+}
+
+/// The json_output frames `h` receives until `last`, and whether it was told it is in game (then
+/// or in the next few frames).
+async fn everything_until(h: &Headset, last: &str) -> (Vec<String>, bool) {
+    let mut outputs = Vec::new();
+    let mut in_game = false;
+    loop {
+        let raw = h.recv_raw(T).await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        if v["type"] == "json_state" && v["in_game"] == true {
+            in_game = true;
+        }
+        if v["type"] == "json_output" {
+            let done = raw == json_output(last);
+            outputs.push(raw);
+            if done {
+                break;
+            }
+        }
+    }
+    if !in_game {
+        in_game = expect_in_game(h, true).await["in_game"] == true;
+    }
+    (outputs, in_game)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_replays_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rec/session.jsonl");
+
+    // The session, recorded.
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |c| c.record.file = file.clone()).await;
+    relay.wait_gama().await;
+    let a = relay.join("A").await;
+    let b = relay.join("B").await;
+    relay.launch().await;
+    expect_in_game(&a, true).await;
+    expect_in_game(&b, true).await;
+    a.ask("send_init_data", &[("id", "A")]).await.unwrap();
+    for i in 0..5 {
+        gama.send_linker_output(&linker_output(&["A", "B"], &format!(r#"{{"step":{i}.0}}"#)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gama.send_linker_output(&linker_output(&["B"], r#"{"only":"B"}"#));
+    gama.send_linker_output(&linker_output(&["A", "B"], r#"{"end":true}"#));
+    let recorded_a = outputs_until(&a, r#"{"end":true}"#, "recording A").await;
+    let recorded_b = outputs_until(&b, r#"{"end":true}"#, "recording B").await;
+    relay.shutdown().await;
+
+    let recording = Recording::read(&file).unwrap();
+    assert_eq!(recording.players, ["A", "B"]);
+
+    // The replay: no GAMA, a stand-in plays the recording four times as fast.
+    let stand_in = ReplayGama::bind().await.unwrap();
+    let mut config = test_config(stand_in.addr().unwrap().port());
+    config.session.learning_package_path = dir.path().to_path_buf();
+    let handle = Server::bind(config)
+        .await
+        .unwrap()
+        .spawn_with_catalog(Catalog::default());
+    let mut done = stand_in.spawn(
+        recording,
+        ReplayOptions {
+            speed: 4.0,
+            players: None,
+        },
+        handle.relay().clone(),
+        handle.relay().shutdown_token(),
+        &handle.tracker(),
+    );
+    let connect = |id: &'static str| {
+        let addr = handle.headset_addr();
+        async move {
+            let h = Headset::connect(addr).await.unwrap();
+            h.register(id).await.unwrap();
+            h
+        }
+    };
+    let a = connect("A").await;
+    let b = connect("B").await;
+    // The recorded experiment becomes live: both are added to the game again, and get the
+    // recorded output (which may overtake the acknowledgement of their creation).
+    let (replayed_a, in_game_a) = everything_until(&a, r#"{"end":true}"#).await;
+    let (replayed_b, in_game_b) = everything_until(&b, r#"{"end":true}"#).await;
+    assert!(in_game_a && in_game_b);
+    assert_eq!(replayed_a, recorded_a);
+    assert_eq!(replayed_b, recorded_b);
+    assert!(replayed_a.iter().any(|f| f.contains("\"precision\"")));
+    assert!(replayed_b.contains(&json_output(r#"{"only":"B"}"#)));
+    tokio::time::timeout(T, done.wait_for(|d| *d))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(handle.shutdown(Duration::from_secs(2)).await);
+}
+
+#[test]
+fn replaying_something_else_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-recording.jsonl");
+    std::fs::write(&file, "{\"hello\":1}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
+        .current_dir(dir.path())
+        .env_clear()
+        .arg("replay")
+        .arg(&file)
+        .args(["--exit-when-done", "--set", "passthrough.port=0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a gama-vr-relay recording"), "{err}");
+}
