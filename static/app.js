@@ -3,6 +3,10 @@
 // Follows the relay live over /api/events (one full state document per push), drives it through the
 // JSON API and never puts data into the page as HTML: player ids and GAMA's messages are untrusted,
 // so everything goes through textContent. No inline scripts or styles (the relay's CSP forbids them).
+// The world view (world.js) decodes and draws what a headset receives; the GAML console and the
+// simulation clock are here.
+
+import { setupWorldView } from './world.js';
 
 const TOKEN_KEY = 'gama-vr-relay.token';
 const RECONNECT_MIN_MS = 500;
@@ -11,6 +15,13 @@ const RECONNECT_MAX_MS = 5000;
 // is dead even if the browser has not noticed yet (a tablet that slept, a Wi-Fi hand-over).
 const WATCHDOG_MS = 5000;
 const INFO_MESSAGE_MS = 6000;
+// No output from a running simulation for this long, or nothing for an in-game player while GAMA's
+// outputs flow: worth showing at once.
+const STALLED_MS = 3000;
+const STARVING_MS = 3000;
+// Per-player update rates are measured over this much of the pushes' history.
+const RATE_WINDOW_MS = 2000;
+const SAMPLES_KEEP_MS = 15000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -492,6 +503,7 @@ function askForToken(why) {
   live.waitingForToken = true;
   clearTimeout(live.timer);
   stopSocket();
+  worldView?.stop();
   setLink('locked', 'Access token needed');
   const text =
     why === 'refused'
@@ -579,17 +591,145 @@ const MODES = { desktop: 'GAMA desktop application', headless: 'gama-headless' }
 function render(state) {
   lastState = state;
   lastUpdate = new Date();
+  const now = performance.now();
+  sampleTraffic(state, now);
   renderGama(state.gama);
   renderExperiment(state);
+  const pace = renderClock(state, now);
   renderCounts(state);
-  renderPlayers(state.players ?? []);
+  renderPlayers(state.players ?? [], pace.flowing);
   updateControls(state);
+  worldView?.update(state);
   if (state.catalog_version !== catalogVersion) loadModels(state.catalog_version);
   // The tab title tells the state too, for a teacher with many tabs open.
   const [word] = EXPERIMENT[state.gama.experiment_state] ?? [state.gama.experiment_state];
   const gama = state.gama.connection === 'connected' ? word : `GAMA ${GAMA_CONNECTION[state.gama.connection]?.[0].toLowerCase() ?? state.gama.connection}`;
-  const title = `${gama} · ${state.counts.in_game} in game — GAMA VR relay`;
+  const title = `${pace.state === 'stalled' ? 'Stalled · ' : ''}${gama} · ${state.counts.in_game} in game — GAMA VR relay`;
   if (document.title !== title) document.title = title;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Simulation clock: GAMA's outputs per second, and whether they stopped
+// -------------------------------------------------------------------------------------------------
+
+const CLOCK = {
+  none: 'none',
+  paused: 'pause',
+  idle: 'ring',
+  waiting: 'hourglass',
+  flowing: 'check',
+  stalled: 'warning',
+};
+
+// Since when (page time) the experiment runs with players in game: GAMA then sends every step.
+let expectingSince = null;
+
+function fmtSince(ms) {
+  if (ms == null) return 'none yet';
+  if (ms < 1000) return `${Math.round(ms)} ms ago`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s ago`;
+  return `${fmtDuration(ms)} ago`;
+}
+
+function renderClock(state, now) {
+  const c = state.clock;
+  const exp = state.gama.experiment_state;
+  const ago = c?.last_output_ms_ago ?? null;
+  const rate = c?.outputs_per_second ?? 0;
+  const recent = ago != null && ago <= STALLED_MS;
+  const expecting = exp === 'RUNNING' && state.gama.connection === 'connected' && state.counts.in_game > 0;
+  if (!expecting) expectingSince = null;
+  else if (expectingSince == null) expectingSince = now;
+  let kind;
+  let text;
+  if (exp === 'RUNNING' && recent) {
+    kind = 'flowing';
+    text = `Flowing: ${rate.toFixed(1)} outputs a second`;
+  } else if (exp === 'RUNNING' && !expecting) {
+    kind = 'idle';
+    text = 'Running, no output: no player in game';
+  } else if (exp === 'RUNNING' && now - expectingSince > STALLED_MS) {
+    // A resumed simulation is not stalled because its last output is old: it had its chance only
+    // since it runs with players.
+    kind = 'stalled';
+    text = `Stalled: no output for ${fmtDuration(ago ?? now - expectingSince)}`;
+  } else if (exp === 'RUNNING') {
+    kind = 'waiting';
+    text = "Running: waiting for GAMA's output";
+  } else if (exp === 'PAUSED') {
+    kind = 'paused';
+    text = 'Paused: no output expected';
+  } else {
+    kind = 'none';
+    text = 'No simulation running';
+  }
+  const status = $('clock-status');
+  setAttr(status, 'data-state', kind);
+  setAttr($('clock'), 'data-state', kind);
+  setText($('clock-status-text'), text);
+  setIcon(status.querySelector('.status-icon'), CLOCK[kind]);
+  const rateEl = $('clock-rate');
+  setText(rateEl, c ? rate.toFixed(1) : '—');
+  setAttr(rateEl, 'data-value', c ? String(rate) : null);
+  setText($('clock-last'), c ? fmtSince(ago) : '—');
+  setText($('clock-outputs'), c ? fmtCount(c.outputs) : '—');
+  return { state: kind, flowing: kind === 'flowing' };
+}
+
+// Per player: (page time, messages written to it, GAMA's outputs so far) at each push, for its
+// update rate and to tell a starving headset.
+const samples = new Map();
+
+function sampleTraffic(state, now) {
+  const listed = new Set();
+  for (const p of state.players ?? []) {
+    listed.add(p.id);
+    const t = p.traffic;
+    if (!t || p.state === 'disconnected') {
+      samples.delete(p.id);
+      continue;
+    }
+    let list = samples.get(p.id);
+    // A new connection counts from zero.
+    if (!list || (list.length && t.messages_out < list[list.length - 1].m)) {
+      list = [];
+      samples.set(p.id, list);
+    }
+    list.push({ t: now, m: t.messages_out, outputs: state.clock?.outputs ?? 0 });
+    while (list.length > 2 && list[1].t < now - SAMPLES_KEEP_MS) list.shift();
+  }
+  for (const id of samples.keys()) if (!listed.has(id)) samples.delete(id);
+}
+
+/** Messages written to the player per second, over the last RATE_WINDOW_MS or so. */
+function updateRate(list) {
+  if (!list || list.length < 2) return null;
+  const last = list[list.length - 1];
+  let base = list[0];
+  for (let i = list.length - 2; i >= 0; i -= 1) {
+    if (last.t - list[i].t >= RATE_WINDOW_MS) {
+      base = list[i];
+      break;
+    }
+  }
+  const dt = last.t - base.t;
+  return dt < 400 ? null : ((last.m - base.m) * 1000) / dt;
+}
+
+/** How long an in-game player has got nothing but keep-alive pings while GAMA's outputs flowed
+ *  (null if it is fed). */
+function starvingFor(p, list, flowing) {
+  if (!p.in_game || !flowing || !list || list.length < 2) return null;
+  const last = list[list.length - 1];
+  let longest = null;
+  for (let i = list.length - 2; i >= 0; i -= 1) {
+    const s = list[i];
+    const w = last.t - s.t;
+    const pings = p.heartbeat_ms > 0 ? Math.ceil(w / p.heartbeat_ms) : 0;
+    if (last.m - s.m > pings) break;
+    if (w > STARVING_MS && last.outputs - s.outputs >= 2) longest = w;
+  }
+  return longest;
 }
 
 function renderGama(g) {
@@ -682,13 +822,22 @@ function makeRow(id) {
   const sinceTime = el('span');
   const sinceFor = el('span', { class: 'sub' });
   cells.since.append(sinceTime, sinceFor);
+  // A player in game that gets nothing while GAMA's outputs flow: said under its state.
+  const starvingWord = el('strong', {}, icon('warning'), el('span', { text: 'Starving' }));
+  const starvingNote = el('span');
+  const starving = el('span', { class: 'starving', hidden: '' }, starvingWord, starvingNote);
+  cells.state.append(starving);
   const seenText = el('span');
   cells.seen.append(seenText);
+
   const traffic = {};
   for (const way of ['received', 'sent']) {
     traffic[way] = { messages: el('span'), bytes: el('span', { class: 'sub' }) };
     cells[way].append(traffic[way].messages, traffic[way].bytes);
   }
+  // Messages written to the headset per second: its update rate.
+  const rateText = el('span', { class: 'sub rate', title: 'Messages sent per second' });
+  cells.sent.append(rateText);
   const remove = el('button', {
     type: 'button',
     class: 'danger-outline',
@@ -698,10 +847,10 @@ function makeRow(id) {
   remove.append(icon('trash'), el('span', { text: 'Remove' }));
   cells.actions.append(remove);
   tr.append(...Object.values(cells));
-  return { tr, cells, address, badge, stateNote, sinceTime, sinceFor, seenText, traffic, remove };
+  return { tr, cells, address, badge, stateNote, sinceTime, sinceFor, seenText, traffic, rateText, starving, starvingNote, remove };
 }
 
-function updateRow(row, p) {
+function updateRow(row, p, pace) {
   const { tr, cells } = row;
   setAttr(tr, 'data-state', p.state);
   const [word, shape] = PLAYER_STATE[p.state] ?? [capitalise(p.state), 'dot'];
@@ -723,6 +872,11 @@ function updateRow(row, p) {
       setText(way.bytes, '');
     }
     setText(cells.queue, '—');
+    setText(row.rateText, '');
+    setAttr(row.rateText, 'data-rate', null);
+    setAttr(tr, 'data-starving', null);
+    show(row.starving, false);
+    setText(row.starvingNote, '');
   } else {
     // Silent for more than one and a half keep-alive periods: worth a look.
     const late = p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms;
@@ -734,11 +888,16 @@ function updateRow(row, p) {
     setText(row.traffic.sent.messages, fmtMessages(t.messages_out));
     setText(row.traffic.sent.bytes, fmtBytes(t.bytes_out));
     setText(cells.queue, t.queue_messages > 0 ? `${fmtMessages(t.queue_messages)} (${fmtBytes(t.queue_bytes)})` : 'empty');
+    setText(row.rateText, pace.rate == null ? '…/s' : `${pace.rate.toFixed(1)}/s`);
+    setAttr(row.rateText, 'data-rate', pace.rate == null ? null : pace.rate.toFixed(2));
+    setAttr(tr, 'data-starving', String(pace.starving != null));
+    show(row.starving, pace.starving != null);
+    setText(row.starvingNote, pace.starving != null ? `nothing from GAMA for ${fmtDuration(pace.starving)}` : '');
   }
   setEnabled(row.remove, live.up);
 }
 
-function renderPlayers(players) {
+function renderPlayers(players, flowing) {
   const body = $('players-body');
   const seen = new Set(players.map((p) => p.id));
   for (const [id, row] of rows) {
@@ -754,7 +913,8 @@ function renderPlayers(players) {
       row = makeRow(p.id);
       rows.set(p.id, row);
     }
-    updateRow(row, p);
+    const list = samples.get(p.id);
+    updateRow(row, p, { rate: updateRate(list), starving: starvingFor(p, list, flowing) });
     // Arrival order is stable: rows only move when one is new (moving a row would drop its focus).
     const at = body.children[i];
     if (at !== row.tr) body.insertBefore(row.tr, at ?? null);
@@ -791,6 +951,7 @@ function updateControls(state) {
     setEnabled(b, live.up && b.getAttribute('aria-pressed') !== 'true');
   }
   setEnabled($('rescan'), live.up);
+  updateConsole(state);
   let hint = '';
   if (!live.up) hint = '';
   else if (!connected) hint = 'The controls come back once GAMA is connected.';
@@ -987,8 +1148,274 @@ guard($('rescan'), async () => {
 });
 
 // -------------------------------------------------------------------------------------------------
+// GAML console: expressions evaluated in the live experiment (POST /api/console)
+// -------------------------------------------------------------------------------------------------
+
+const CONSOLE_HISTORY_KEY = 'gama-vr-relay.console-history';
+const CONSOLE_LOG_KEY = 'gama-vr-relay.console-log';
+const CONSOLE_HISTORY_MAX = 100;
+const CONSOLE_LOG_MAX = 100;
+// Longer answers are kept whole on the page but shortened in session storage.
+const CONSOLE_STORED_CHARS = 20000;
+
+const consoleUi = {
+  form: $('console-form'),
+  input: $('console-input'),
+  submit: $('console-submit'),
+  log: $('console-log'),
+  empty: $('console-empty'),
+  hint: $('console-hint'),
+  clear: $('console-clear'),
+};
+let consoleReady = false;
+let consoleHistory = [];
+let consoleEntries = [];
+let historyIndex = null; // where ↑/↓ are in the history; null = editing a new expression
+let historyDraft = '';
+
+function loadSession(key) {
+  try {
+    const value = JSON.parse(sessionStorage.getItem(key) ?? '[]');
+    return Array.isArray(value) ? value : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveSession(key, value) {
+  try {
+    sessionStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Storage disabled or full: the history lasts as long as the page.
+  }
+}
+
+function saveConsoleLog() {
+  const clip = (t) => (typeof t === 'string' && t.length > CONSOLE_STORED_CHARS ? `${t.slice(0, CONSOLE_STORED_CHARS)}…` : t);
+  saveSession(
+    CONSOLE_LOG_KEY,
+    consoleEntries.map(({ expr, at, status, result, error }) => ({ expr, at, status, result: clip(result), error: clip(error) })),
+  );
+}
+
+/** Whether the console can evaluate now; says why not. */
+function updateConsole(state) {
+  const g = state.gama;
+  const exp = g.experiment_state;
+  let why = '';
+  if (!live.up) why = 'The console comes back when the relay answers again.';
+  else if (g.connection !== 'connected') why = 'GAMA is not connected: the console works once it is.';
+  else if (exp === 'NOTREADY') why = 'The experiment is loading: the console works once it is paused or running.';
+  else if (exp !== 'PAUSED' && exp !== 'RUNNING') why = 'No experiment is live: launch one to evaluate GAML in it.';
+  consoleReady = why === '';
+  setAttr(consoleUi.input, 'aria-disabled', String(!consoleReady));
+  consoleUi.input.readOnly = !consoleReady;
+  setEnabled(consoleUi.submit, consoleReady);
+  setText(consoleUi.hint, why);
+}
+
+function entryTime(at) {
+  const d = parseTime(at);
+  return d ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }) : '';
+}
+
+function consoleRow(entry) {
+  const li = el('li', { class: 'console-entry' });
+  const head = el(
+    'div',
+    { class: 'console-head' },
+    el('code', { class: 'console-expr', text: entry.expr }),
+    el('time', { datetime: entry.at, text: entryTime(entry.at) }),
+  );
+  const answer = el('div', { class: 'console-answer' });
+  li.append(head, answer);
+  entry.row = li;
+  entry.answer = answer;
+  fillConsoleRow(entry);
+  return li;
+}
+
+function fillConsoleRow(entry) {
+  setAttr(entry.row, 'data-status', entry.status);
+  const answer = entry.answer;
+  if (entry.status === 'pending') {
+    answer.replaceChildren(el('span', { class: 'spinner', 'aria-hidden': 'true' }), el('span', { class: 'muted', text: 'Evaluating…' }));
+    return;
+  }
+  const ok = entry.status === 'ok';
+  const text = ok ? entry.result : entry.error;
+  const out = el('pre', { class: ok ? 'console-result' : 'console-error' });
+  if (!ok) {
+    out.append(icon('warning'), el('strong', { text: 'Error: ' }));
+  }
+  out.append(el('span', { class: 'console-text', text }));
+  const copy = el('button', {
+    type: 'button',
+    class: 'quiet console-copy',
+    'aria-label': `Copy the ${ok ? 'result' : 'error'} of ${entry.expr}`,
+    dataset: { action: 'copy' },
+  });
+  copy.append(el('span', { text: 'Copy' }));
+  answer.replaceChildren(out, copy);
+}
+
+function showConsoleEntries() {
+  show(consoleUi.empty, consoleEntries.length === 0);
+  show(consoleUi.log, consoleEntries.length > 0);
+  setEnabled(consoleUi.clear, consoleEntries.length > 0);
+}
+
+function addConsoleEntry(entry) {
+  consoleEntries.push(entry);
+  consoleUi.log.append(consoleRow(entry));
+  while (consoleEntries.length > CONSOLE_LOG_MAX) consoleEntries.shift().row.remove();
+  showConsoleEntries();
+  consoleUi.log.scrollTop = consoleUi.log.scrollHeight;
+}
+
+function restoreConsole() {
+  consoleHistory = loadSession(CONSOLE_HISTORY_KEY).filter((e) => typeof e === 'string');
+  for (const saved of loadSession(CONSOLE_LOG_KEY)) {
+    if (typeof saved?.expr !== 'string') continue;
+    const entry = { expr: saved.expr, at: saved.at, status: saved.status, result: saved.result, error: saved.error };
+    if (entry.status !== 'ok' && entry.status !== 'error') {
+      entry.status = 'error';
+      entry.error = 'no answer: the page was reloaded before GAMA answered';
+    }
+    addConsoleEntry(entry);
+  }
+  showConsoleEntries();
+}
+
+function remember(expr) {
+  if (consoleHistory[consoleHistory.length - 1] !== expr) consoleHistory.push(expr);
+  if (consoleHistory.length > CONSOLE_HISTORY_MAX) consoleHistory.splice(0, consoleHistory.length - CONSOLE_HISTORY_MAX);
+  saveSession(CONSOLE_HISTORY_KEY, consoleHistory);
+}
+
+async function evaluate() {
+  const input = consoleUi.input;
+  const expr = input.value;
+  if (!consoleReady) {
+    // The hint under the input says why (the button is aria-disabled, so Enter and clicks land here).
+    if (lastState) updateConsole(lastState);
+    return;
+  }
+  if (!expr.trim()) {
+    setText(consoleUi.hint, 'Type a GAML expression first, for example cycle.');
+    return;
+  }
+  remember(expr);
+  historyIndex = null;
+  historyDraft = '';
+  input.value = '';
+  const entry = { expr, at: new Date().toISOString(), status: 'pending' };
+  addConsoleEntry(entry);
+  try {
+    const answer = await api('POST', '/api/console', { expr });
+    entry.status = 'ok';
+    entry.result = answer?.result == null ? '' : String(answer.result);
+  } catch (e) {
+    entry.status = 'error';
+    entry.error = e.status === 401 ? 'the relay needs its access token' : e.message;
+  }
+  if (entry.row.isConnected) {
+    fillConsoleRow(entry);
+    consoleUi.log.scrollTop = consoleUi.log.scrollHeight;
+  }
+  saveConsoleLog();
+}
+
+consoleUi.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  evaluate();
+});
+
+consoleUi.input.addEventListener('keydown', (event) => {
+  const input = consoleUi.input;
+  if (event.key !== 'ArrowUp' && event.key !== 'ArrowDown') return;
+  if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  if (event.key === 'ArrowUp') {
+    if (!consoleHistory.length) return;
+    if (historyIndex === null) {
+      historyDraft = input.value;
+      historyIndex = consoleHistory.length;
+    }
+    historyIndex = Math.max(0, historyIndex - 1);
+    input.value = consoleHistory[historyIndex];
+  } else {
+    if (historyIndex === null) return;
+    historyIndex += 1;
+    if (historyIndex >= consoleHistory.length) {
+      historyIndex = null;
+      input.value = historyDraft;
+    } else {
+      input.value = consoleHistory[historyIndex];
+    }
+  }
+  event.preventDefault();
+  input.setSelectionRange(input.value.length, input.value.length);
+});
+
+consoleUi.input.addEventListener('input', () => {
+  historyIndex = null;
+});
+
+async function copyText(text, source) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (an http:// address other than localhost is not a secure context): copy
+    // the selection instead.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    let done = false;
+    try {
+      done = document.execCommand('copy');
+    } catch {
+      done = false;
+    }
+    if (!done) {
+      showMessage('info', 'The text is selected: copy it with Ctrl+C (⌘C on a Mac).');
+      return;
+    }
+    selection.removeAllRanges();
+  }
+  showMessage('info', 'Copied to the clipboard.');
+}
+
+consoleUi.log.addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-action="copy"]');
+  if (!button) return;
+  const text = button.closest('.console-answer')?.querySelector('.console-text');
+  if (text) copyText(text.textContent, text);
+});
+
+guard(consoleUi.clear, () => {
+  const hadFocus = consoleUi.log.contains(document.activeElement);
+  consoleEntries = [];
+  consoleUi.log.replaceChildren();
+  saveConsoleLog();
+  showConsoleEntries();
+  if (hadFocus) consoleUi.input.focus();
+});
+
+// -------------------------------------------------------------------------------------------------
+// World view (world.js)
+// -------------------------------------------------------------------------------------------------
+
+let worldView = null;
+
+// -------------------------------------------------------------------------------------------------
 // Start
 // -------------------------------------------------------------------------------------------------
 
 for (const holder of document.querySelectorAll('[data-icon]')) setIcon(holder, holder.dataset.icon);
+restoreConsole();
+worldView = setupWorldView({ el, setText, setAttr, show, setIcon, withToken, blocked: () => live.waitingForToken });
+// For tests and the curious: the decoded view, with where everything is drawn.
+window.worldView = { snapshot: () => worldView.snapshot() };
 connect();

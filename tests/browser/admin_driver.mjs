@@ -8,17 +8,24 @@
 //   {"cmd":"viewport","width":W,"height":H}
 //   {"cmd":"wait","selector":S,"state":"visible"|"hidden"|"attached"|"detached","timeout_ms":T}
 //   {"cmd":"wait_text","selector":S,"text":X,"timeout_ms":T}   S's text contains X
+//   {"cmd":"wait_fn","expr":E,"timeout_ms":T}       until the JS expression E is truthy -> {"value":…}
 //   {"cmd":"count","selector":S}                   -> {"count":N}
 //   {"cmd":"text","selector":S}                    -> {"text":X} (first match)
 //   {"cmd":"attr","selector":S,"name":A}           -> {"value":X|null}
 //   {"cmd":"click","selector":S,"timeout_ms":T}    waits until visible and enabled (aria-disabled too)
 //   {"cmd":"fill","selector":S,"value":X}
+//   {"cmd":"select","selector":S,"value":V}        chooses the <option> whose value is V
 //   {"cmd":"press","key":K}                        keyboard on the focused element
 //   {"cmd":"eval","expr":E}                        -> {"value":…} (E is a JS expression)
+//   {"cmd":"mouse","action":"move"|"down"|"up"|"wheel","x":X,"y":Y,"steps":N,"delta_y":D}
+//                                                  the mouse at (X, Y), viewport CSS pixels; "wheel"
+//                                                  moves there first, then scrolls by D
 //   {"cmd":"arm","selector":S,"timeout_ms":T}      starts watching for S to match (MutationObserver),
 //   {"cmd":"await"}                                -> {"elapsed_ms":N}: from "arm" to the first match
 //   {"cmd":"color_scheme","value":"dark"|"light"}  emulates the system's colour scheme
 //   {"cmd":"screenshot","path":P,"full_page":true}
+//   {"cmd":"screenshot","path":P,"selector":S}     only the element S
+//   {"cmd":"grant","permissions":[…]}              e.g. clipboard-read, for the current page's origin
 //   {"cmd":"clear_storage"}                        localStorage of the page's origin
 //   {"cmd":"errors"}                               -> {"page_errors":[…],"console_errors":[…]}
 //
@@ -111,6 +118,19 @@ const commands = {
     }
     return { elapsed_ms: Date.now() - started };
   },
+  async wait_fn({ expr, timeout_ms = DEFAULT_TIMEOUT_MS }) {
+    // Polled with evaluate: waitForFunction compiles a string in the page, which the relay's CSP
+    // (rightly) forbids.
+    const started = Date.now();
+    let last;
+    for (;;) {
+      last = await page.evaluate(`(${expr})`);
+      if (last) return { value: last, elapsed_ms: Date.now() - started };
+      if (Date.now() - started > timeout_ms) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${expr} was not true within ${timeout_ms} ms (now: ${JSON.stringify(last)})`);
+  },
   async count({ selector }) {
     return { count: await page.locator(selector).count() };
   },
@@ -126,6 +146,18 @@ const commands = {
   },
   async fill({ selector, value }) {
     await page.locator(selector).first().fill(value, { timeout: DEFAULT_TIMEOUT_MS });
+    return {};
+  },
+  async select({ selector, value }) {
+    await page.locator(selector).first().selectOption(value, { timeout: DEFAULT_TIMEOUT_MS });
+    return {};
+  },
+  async mouse({ action, x, y, steps = 1, delta_y = 0 }) {
+    if (x !== undefined && y !== undefined) await page.mouse.move(x, y, { steps });
+    if (action === 'down') await page.mouse.down();
+    else if (action === 'up') await page.mouse.up();
+    else if (action === 'wheel') await page.mouse.wheel(0, delta_y);
+    else if (action !== 'move') throw new Error(`unknown mouse action ${JSON.stringify(action)}`);
     return {};
   },
   async press({ key }) {
@@ -179,11 +211,19 @@ const commands = {
     await page.emulateMedia({ colorScheme: value });
     return {};
   },
-  async screenshot({ path: file, full_page = true }) {
+  async screenshot({ path: file, full_page = true, selector }) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (selector) {
+      await page.locator(selector).first().screenshot({ path: file, timeout: DEFAULT_TIMEOUT_MS });
+      return {};
+    }
     // From the top: a full-page shot of a scrolled page draws the sticky header mid-page.
     if (full_page) await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: file, fullPage: full_page });
+    return {};
+  },
+  async grant({ permissions }) {
+    await context.grantPermissions(permissions, { origin: new URL(page.url()).origin });
     return {};
   },
   async clear_storage() {

@@ -1,0 +1,1293 @@
+// gama-vr-relay admin page: the live world view.
+//
+// Draws, seen from above, what one headset receives. The relay forwards that player's json_output
+// frames untouched over /api/world?player=<id>, with every player's own reported position at most
+// ten times a second; all decoding happens here (protocol.md §6), never on the relay's hot path.
+// The canvas is drawn only when something changed, at most 20 frames a second.
+//
+// Coordinates stay in GAMA's plane (protocol.md §6.1): x to the right, y downward, lengths divided
+// by the precision. Unity's z is −y, so what Unity calls "forward" (+z) is up on the screen.
+
+const DEFAULT_PRECISION = 10000;
+const FRAME_MS = 50; // at most 20 frames a second
+const OFF_SCREEN_FRAME_MS = 1000;
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+const ZOOM_STEP = 1.5;
+const WHEEL_ZOOM = 0.0015;
+const PAN_STEP_PX = 60;
+const FIT_PADDING_PX = 28;
+const MIN_MARKER_PX = 7;
+const PLAYER_RADIUS_PX = 9;
+const LABELLED_AGENTS_MAX = 60;
+const TAP_SLOP_PX = 6;
+const HIT_SLOP_PX = 5;
+const FOLLOW_KEY = 'gama-vr-relay.world-player';
+
+// Prefab properties carry no colour: each gets one of these, by order of appearance. Players are
+// blue (the followed one) and magenta, which no property uses.
+const PREFAB_PALETTE = ['#0f766e', '#b45309', '#4d7c0f', '#9a3412', '#0e7490', '#854d0e', '#3f6212', '#57534e'];
+const OTHER_PLAYER = '#c026d3';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// -------------------------------------------------------------------------------------------------
+// Decoding (protocol.md §6.3)
+// -------------------------------------------------------------------------------------------------
+
+/** A finite number from a JSON number or numeric string, else null. */
+function finite(v) {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : null;
+}
+
+const list = (v) => (Array.isArray(v) ? v : []);
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function channel(v) {
+  const n = finite(v);
+  return n == null || n < 0 ? null : Math.min(255, Math.round(n));
+}
+
+/** red/green/blue/alpha of a property; −1 channels or alpha 0 mean "no colour" (null). */
+function rgbaOf(raw) {
+  const r = channel(raw.red);
+  const g = channel(raw.green);
+  const b = channel(raw.blue);
+  const a = finite(raw.alpha);
+  if (r == null || g == null || b == null || (a != null && a <= 0)) return null;
+  return { r, g, b, a: a == null ? 1 : Math.min(1, a / 255) };
+}
+
+/** An agent's own colour from its attributes (`{"color":[r,g,b(,a)]}`), if any. */
+function attributeColour(attr) {
+  if (!isObject(attr)) return null;
+  const c = attr.color ?? attr.colour;
+  if (Array.isArray(c) && c.length >= 3) {
+    return rgbaOf({ red: c[0], green: c[1], blue: c[2], alpha: c.length > 3 ? c[3] : 255 });
+  }
+  if (isObject(c)) return rgbaOf({ alpha: 255, ...c });
+  return null;
+}
+
+function cssColour({ r, g, b, a }) {
+  return `rgb(${r} ${g} ${b} / ${a})`;
+}
+
+function decodeProperty(raw, precision, index) {
+  const size = finite(raw.size);
+  return {
+    id: String(raw.id ?? ''),
+    tag: raw.tag == null ? null : String(raw.tag),
+    prefab: raw.hasPrefab === true || raw.hasPrefab === 'true',
+    size: size != null && size > 0 ? size / precision : null,
+    colour: rgbaOf(raw),
+    index,
+  };
+}
+
+/** A flat [x0,y0,x1,y1,…] list as points in GAMA units. */
+function decodeShape(coords, precision) {
+  const points = [];
+  for (let k = 0; k + 1 < coords.length; k += 2) {
+    const x = finite(coords[k]);
+    const y = finite(coords[k + 1]);
+    if (x != null && y != null) points.push([x / precision, y / precision]);
+  }
+  const n = points.length;
+  // GAMA polygons repeat their first point at the end; lines do not.
+  const closed = n > 3 && points[0][0] === points[n - 1][0] && points[0][1] === points[n - 1][1];
+  const ring = closed ? points.slice(0, -1) : points;
+  let x = 0;
+  let y = 0;
+  for (const [px, py] of ring) {
+    x += px;
+    y += py;
+  }
+  return { points, closed, x: ring.length ? x / ring.length : 0, y: ring.length ? y / ring.length : 0 };
+}
+
+export function emptyModel() {
+  return {
+    precision: DEFAULT_PRECISION,
+    precisionGiven: false, // false until the parameters message came
+    world: null, // {width, height} in GAMA units
+    properties: new Map(), // id → decoded property
+    agents: new Map(), // name → agent
+    walls: new Map(), // wallId → shapes
+    teleports: new Map(), // teleportId → shapes
+    placed: null, // where GAMA placed the followed player: {x, y, z}
+    positions: new Map(), // player → {x, y, z, angle, heading}
+    enableMove: null,
+    endOfGame: null,
+    worlds: 0,
+    lastWorldAt: null,
+    others: 0,
+  };
+}
+
+/** A world payload (`pointsLoc` first): agents by names/propertyID/attributes, two cursors. */
+function applyWorld(model, c) {
+  const p = model.precision;
+  const names = list(c.names);
+  const propertyIds = list(c.propertyID);
+  const attributes = list(c.attributes);
+  const locations = list(c.pointsLoc);
+  const geometries = list(c.pointsGeom);
+  const offsets = list(c.offsetYGeom);
+  const isInit = c.isInit === true;
+  let li = 0;
+  let gi = 0;
+  const decoded = [];
+  for (let i = 0; i < names.length; i += 1) {
+    const name = String(names[i]);
+    const property = propertyIds[i] == null ? null : String(propertyIds[i]);
+    const prop = model.properties.get(property);
+    const own = attributeColour(attributes[i]);
+    if (prop?.prefab) {
+      const coords = list(locations[li]?.c);
+      li += 1;
+      const x = finite(coords[0]);
+      const y = finite(coords[1]);
+      if (x == null || y == null) continue;
+      const rawHeading = finite(coords[3]) ?? 0;
+      decoded.push({
+        name,
+        property,
+        kind: 'prefab',
+        x: x / p,
+        y: y / p,
+        z: (finite(coords[2]) ?? 0) / p,
+        heading: rawHeading / p,
+        headingGiven: rawHeading !== 0,
+        colour: own,
+      });
+    } else {
+      const shape = decodeShape(list(geometries[gi]?.c), p);
+      const offsetY = (finite(offsets[gi]) ?? 0) / p;
+      gi += 1;
+      if (!shape.points.length) continue;
+      decoded.push({ name, property, kind: 'geometry', ...shape, offsetY, colour: own });
+    }
+  }
+  if (isInit) {
+    // A new background replaces the previous one.
+    for (const [name, agent] of model.agents) if (agent.static) model.agents.delete(name);
+  }
+  const listed = new Set();
+  for (const agent of decoded) {
+    listed.add(agent.name);
+    const before = model.agents.get(agent.name);
+    // Unity infers a prefab's heading from its movement when GAMA sends 0.
+    if (agent.kind === 'prefab' && !agent.headingGiven && before?.kind === 'prefab') {
+      const dx = agent.x - before.x;
+      const dy = agent.y - before.y;
+      agent.heading = Math.hypot(dx, dy) > 1e-9 ? (Math.atan2(dy, dx) * 180) / Math.PI : before.heading;
+    }
+    agent.static = isInit;
+    model.agents.set(agent.name, agent);
+  }
+  if (!isInit) {
+    // A full snapshot of the dynamic agents: the others are gone, except those to keep (Unity
+    // culls after two ticks; a view can do it at once). The static background stays.
+    const keep = new Set(list(c.keepNames).map(String));
+    for (const [name, agent] of model.agents) {
+      if (!agent.static && !listed.has(name) && !keep.has(name)) model.agents.delete(name);
+    }
+  }
+  const position = list(c.position);
+  if (position.length >= 2 && finite(position[0]) != null && finite(position[1]) != null) {
+    model.placed = { x: finite(position[0]) / p, y: finite(position[1]) / p, z: (finite(position[2]) ?? 0) / p };
+  }
+  model.worlds += 1;
+  model.lastWorldAt = Date.now();
+}
+
+/** One `json_output` payload, routed on its first key as Unity does (protocol.md §6.2). */
+export function applyPayload(model, c) {
+  const p = model.precision;
+  switch (Object.keys(c)[0]) {
+    case 'precision': {
+      const precision = finite(c.precision);
+      model.precision = precision != null && precision > 0 ? precision : DEFAULT_PRECISION;
+      model.precisionGiven = true;
+      const [w, h] = list(c.world).map(finite);
+      if (w > 0 && h > 0) model.world = { width: w / model.precision, height: h / model.precision };
+      break;
+    }
+    case 'properties': {
+      const props = list(c.properties).filter(isObject);
+      let prefabs = 0;
+      model.properties = new Map(
+        props.map((raw) => {
+          const prop = decodeProperty(raw, p, 0);
+          if (prop.prefab) prop.index = prefabs++;
+          return [prop.id, prop];
+        }),
+      );
+      break;
+    }
+    case 'pointsLoc':
+      applyWorld(model, c);
+      break;
+    case 'wallId':
+      model.walls.set(String(c.wallId), list(c.pointsGeom).map((g) => decodeShape(list(g?.c), p)));
+      break;
+    case 'teleportId':
+      model.teleports.set(String(c.teleportId), list(c.pointsGeom).map((g) => decodeShape(list(g?.c), p)));
+      break;
+    case 'enableMove':
+      model.enableMove = c.enableMove === true;
+      break;
+    case 'endOfGame':
+      model.endOfGame = String(c.endOfGame ?? '');
+      break;
+    default:
+      model.others += 1;
+  }
+}
+
+/**
+ * Every player's own position (`move_player_external`), integers × precision. Unity's angle is
+ * the camera's yaw from its +z (up on the screen), negative toward +x; `heading` is that direction
+ * on the screen, in degrees clockwise from +x, like a GAMA heading.
+ */
+export function applyPositions(model, players) {
+  const p = model.precision;
+  model.positions = new Map();
+  if (!isObject(players)) return;
+  for (const [id, pos] of Object.entries(players)) {
+    const x = finite(pos?.x);
+    const y = finite(pos?.y);
+    if (x == null || y == null) continue;
+    const angle = (finite(pos.angle) ?? 0) / p;
+    model.positions.set(id, { x: x / p, y: y / p, z: (finite(pos.z) ?? 0) / p, angle, heading: -90 - angle });
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Geometry helpers
+// -------------------------------------------------------------------------------------------------
+
+const rad = (deg) => (deg * Math.PI) / 180;
+
+function insidePolygon(x, y, points) {
+  let inside = false;
+  for (let i = 0, j = points.length - 1; i < points.length; j = i++) {
+    const [xi, yi] = points[i];
+    const [xj, yj] = points[j];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+function segmentDistance(px, py, [ax, ay], [bx, by]) {
+  const dx = bx - ax;
+  const dy = by - ay;
+  const len = dx * dx + dy * dy;
+  const t = len === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len));
+  return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
+}
+
+function fmtCoord(v) {
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(1);
+}
+
+function fmtSize(v) {
+  return Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/\.?0+$/, '');
+}
+
+// -------------------------------------------------------------------------------------------------
+// The view
+// -------------------------------------------------------------------------------------------------
+
+/**
+ * Sets up the world view in the page. `deps` are the page's helpers: el, setText, setAttr, show,
+ * setIcon, withToken, and blocked() (true while the page waits for an access token).
+ */
+export function setupWorldView(deps) {
+  const { el, setText, setAttr, show, setIcon, withToken, blocked } = deps;
+  const $ = (id) => document.getElementById(id);
+  const canvas = $('world-canvas');
+  const ctx = canvas.getContext('2d');
+  const select = $('world-player');
+  const statusEl = $('world-status');
+  const hoverEl = $('world-hover');
+
+  let model = emptyModel();
+  let pendingWorld = null; // the newest non-init world, decoded at the next frame
+  let target = null; // the player followed
+  let chosen = loadChosen(); // the operator's choice; null = the first player in game
+  let players = []; // from the last state push
+  let socket = null;
+  let socketOpen = false;
+  let attempt = 0;
+  let timer = null;
+  let messages = 0;
+  let frames = 0;
+
+  const view = { auto: true, scale: 1, tx: 0, ty: 0 };
+  let hover = null; // {kind, id}
+  let pinned = false; // a tap or keyboard choice keeps the tooltip
+  let pointerAt = null; // [x, y] on the canvas
+  const pointers = new Map();
+  let gesture = null;
+
+  function loadChosen() {
+    try {
+      return sessionStorage.getItem(FOLLOW_KEY) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  function storeChosen(value) {
+    try {
+      if (value) sessionStorage.setItem(FOLLOW_KEY, value);
+      else sessionStorage.removeItem(FOLLOW_KEY);
+    } catch {
+      // storage disabled: the choice lasts as long as the page
+    }
+  }
+
+  // ----------------------------------------------------------------------------------- connection
+
+  function setStatus(state, text, shape) {
+    setAttr(statusEl, 'data-state', state);
+    setText($('world-status-text'), text);
+    setIcon(statusEl.querySelector('.status-icon'), shape);
+  }
+
+  function ago(ms) {
+    if (ms < 1500) return 'just now';
+    const s = Math.round(ms / 1000);
+    return s < 60 ? `${s} s ago` : `${Math.floor(s / 60)} min ago`;
+  }
+
+  function refreshStatus() {
+    if (!target) {
+      setStatus(
+        'none',
+        players.length
+          ? 'No player is in the game: choose one to follow, or launch the experiment.'
+          : 'No player to follow yet: the view shows what a headset receives once one joins.',
+        'none',
+      );
+    } else if (!socketOpen) {
+      setStatus(attempt > 0 ? 'down' : 'connecting', attempt > 0 ? `Connection to ${target}'s view lost, reconnecting…` : `Connecting to ${target}'s view…`, attempt > 0 ? 'cross' : 'ring');
+    } else if (model.endOfGame != null) {
+      setStatus('ended', `Game over for ${target}: ${model.endOfGame || 'the game ended'}`, 'flag');
+    } else if (model.lastWorldAt == null) {
+      setStatus('waiting', `Following ${target}: nothing received yet (GAMA sends the world when the headset asks for it).`, 'hourglass');
+    } else {
+      setStatus('live', `Following ${target} · last world update ${ago(Date.now() - model.lastWorldAt)}`, 'check');
+    }
+  }
+
+  function closeSocket() {
+    clearTimeout(timer);
+    timer = null;
+    const s = socket;
+    socket = null;
+    socketOpen = false;
+    if (s) {
+      s.onopen = s.onmessage = s.onclose = s.onerror = null;
+      try {
+        s.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  function resetModel() {
+    model = emptyModel();
+    pendingWorld = null;
+    hover = null;
+    pinned = false;
+    view.auto = true;
+    setText(hoverEl, '');
+  }
+
+  function connect() {
+    closeSocket();
+    resetModel();
+    refreshAll();
+    requestRender();
+    if (!target || document.visibilityState === 'hidden' || blocked()) return;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const path = withToken(`/api/world?player=${encodeURIComponent(target)}`);
+    const s = new WebSocket(`${scheme}//${location.host}${path}`);
+    socket = s;
+    s.onopen = () => {
+      if (socket !== s) return;
+      socketOpen = true;
+      attempt = 0;
+      // The relay sends the cached view first: start from nothing.
+      resetModel();
+      refreshAll();
+      requestRender();
+    };
+    s.onmessage = (event) => {
+      if (socket !== s) return;
+      receive(event.data);
+    };
+    s.onclose = () => {
+      if (socket !== s) return;
+      socket = null;
+      socketOpen = false;
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** attempt);
+      attempt += 1;
+      refreshStatus();
+      timer = setTimeout(connect, delay);
+    };
+    s.onerror = () => {
+      // onclose follows and reconnects.
+    };
+  }
+
+  function flush() {
+    if (pendingWorld) {
+      const c = pendingWorld;
+      pendingWorld = null;
+      applyWorld(model, c);
+    }
+  }
+
+  function receive(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!isObject(msg)) return;
+    messages += 1;
+    if (msg.type === 'json_output' && isObject(msg.contents)) {
+      const c = msg.contents;
+      if (Object.keys(c)[0] === 'pointsLoc' && c.isInit !== true) {
+        // World updates can come faster than frames: only the newest one is decoded, but one
+        // that was waiting is applied first (its keepNames and heading inference build on it).
+        flush();
+        pendingWorld = c;
+      } else {
+        flush();
+        applyPayload(model, c);
+        refreshAll();
+      }
+      requestRender();
+    } else if (msg.type === 'positions') {
+      flush();
+      applyPositions(model, msg.players);
+      requestRender();
+    } else if (msg.type === 'reset') {
+      resetModel();
+      refreshAll();
+      requestRender();
+    }
+  }
+
+  /** The player to follow: the operator's choice while it is listed, else the first in game. */
+  function pickTarget() {
+    if (chosen && players.some((p) => p.id === chosen)) return chosen;
+    return players.find((p) => p.in_game)?.id ?? null;
+  }
+
+  function retarget() {
+    const next = pickTarget();
+    if (next === target && (socket || timer || !next)) return;
+    target = next;
+    attempt = 0;
+    connect();
+  }
+
+  // ------------------------------------------------------------------------------------ selector
+
+  let optionsKey = '';
+
+  function renderSelect() {
+    const auto = players.find((p) => p.in_game)?.id;
+    const key = JSON.stringify([auto, players.map((p) => [p.id, p.state])]);
+    if (key !== optionsKey) {
+      optionsKey = key;
+      const options = [el('option', { value: '', text: auto ? `First player in game (${auto})` : 'First player in game (none yet)' })];
+      for (const p of players) {
+        const word = p.in_game ? 'in game' : p.state.replace('_', ' ');
+        options.push(el('option', { value: p.id, text: `${p.id} (${word})` }));
+      }
+      select.replaceChildren(...options);
+    }
+    const value = chosen && players.some((p) => p.id === chosen) ? chosen : '';
+    if (select.value !== value) select.value = value;
+  }
+
+  select.addEventListener('change', () => {
+    chosen = select.value || null;
+    storeChosen(chosen);
+    retarget();
+  });
+
+  // ------------------------------------------------------------------------------------- facts
+
+  let legendKey = '';
+
+  function prefabColour(prop) {
+    return PREFAB_PALETTE[(prop?.index ?? 0) % PREFAB_PALETTE.length];
+  }
+
+  function swatch(prop) {
+    const svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 20 20');
+    svg.setAttribute('class', 'swatch');
+    svg.setAttribute('aria-hidden', 'true');
+    const shape = document.createElementNS(SVG_NS, 'path');
+    if (prop.prefab) {
+      shape.setAttribute('d', 'M18 10L3 2.5 7 10 3 17.5z');
+      shape.setAttribute('fill', prefabColour(prop));
+    } else {
+      shape.setAttribute('d', 'M3 3h14v14H3z');
+      shape.setAttribute('fill', prop.colour ? `rgb(${prop.colour.r} ${prop.colour.g} ${prop.colour.b})` : '#9aa5b4');
+    }
+    shape.setAttribute('stroke', 'currentColor');
+    shape.setAttribute('stroke-width', '1');
+    svg.append(shape);
+    return svg;
+  }
+
+  function renderFacts() {
+    const w = model.world;
+    setText($('world-size'), w ? `${fmtSize(w.width)} × ${fmtSize(w.height)}` : '—');
+    setText($('world-precision'), !target || !socketOpen ? '—' : model.precisionGiven ? String(model.precision) : `${model.precision} (default)`);
+    let background = 0;
+    for (const a of model.agents.values()) if (a.static) background += 1;
+    const n = model.agents.size;
+    setText($('world-agents'), socketOpen ? `${n}${background ? ` (${background} in the background)` : ''}` : '—');
+    setText($('world-players'), socketOpen ? String(model.positions.size) : '—');
+    const counts = new Map();
+    for (const a of model.agents.values()) counts.set(a.property, (counts.get(a.property) ?? 0) + 1);
+    const props = [...model.properties.values()];
+    const key = JSON.stringify(props.map((p) => [p.id, p.prefab, p.colour, counts.get(p.id) ?? 0]));
+    if (key !== legendKey) {
+      legendKey = key;
+      $('world-legend').replaceChildren(
+        ...props.map((p) => {
+          const count = counts.get(p.id) ?? 0;
+          return el(
+            'li',
+            { dataset: { property: p.id } },
+            swatch(p),
+            el('span', { class: 'legend-name', text: p.id }),
+            el('span', { class: 'sub', text: `${p.prefab ? 'marker' : 'shape'} · ${count} ${count === 1 ? 'agent' : 'agents'}` }),
+          );
+        }),
+      );
+    }
+    show($('world-legend'), props.length > 0);
+    const label = target
+      ? `Top-down view of the simulation as ${target} receives it: ${n} ${n === 1 ? 'agent' : 'agents'}, ${model.positions.size} ${model.positions.size === 1 ? 'player' : 'players'}.`
+      : 'Top-down view of the simulation: no player followed.';
+    setAttr(canvas, 'aria-label', label);
+  }
+
+  function refreshAll() {
+    refreshStatus();
+    renderFacts();
+  }
+
+  // ------------------------------------------------------------------------------- transform
+
+  function canvasSize() {
+    return { w: canvas.clientWidth, h: canvas.clientHeight };
+  }
+
+  function contentBounds() {
+    let minX = Infinity;
+    let minY = Infinity;
+    let maxX = -Infinity;
+    let maxY = -Infinity;
+    const add = (x, y) => {
+      minX = Math.min(minX, x);
+      minY = Math.min(minY, y);
+      maxX = Math.max(maxX, x);
+      maxY = Math.max(maxY, y);
+    };
+    if (model.world) {
+      add(0, 0);
+      add(model.world.width, model.world.height);
+    }
+    for (const a of model.agents.values()) {
+      if (a.kind === 'prefab') add(a.x, a.y);
+      else for (const [x, y] of a.points) add(x, y);
+    }
+    for (const p of model.positions.values()) add(p.x, p.y);
+    if (model.placed) add(model.placed.x, model.placed.y);
+    if (minX === Infinity) return null;
+    // A single point or a line still gets an area.
+    const span = Math.max(maxX - minX, maxY - minY, 1);
+    if (maxX - minX < span * 0.05) {
+      minX -= span / 2;
+      maxX += span / 2;
+    }
+    if (maxY - minY < span * 0.05) {
+      minY -= span / 2;
+      maxY += span / 2;
+    }
+    return { minX, minY, maxX, maxY };
+  }
+
+  function fitTransform() {
+    const { w, h } = canvasSize();
+    const b = contentBounds();
+    if (!b || w <= 0 || h <= 0) return { scale: 1, tx: w / 2, ty: h / 2 };
+    const bw = b.maxX - b.minX;
+    const bh = b.maxY - b.minY;
+    const scale = Math.max(1e-9, Math.min((w - 2 * FIT_PADDING_PX) / bw, (h - 2 * FIT_PADDING_PX) / bh));
+    return { scale, tx: (w - bw * scale) / 2 - b.minX * scale, ty: (h - bh * scale) / 2 - b.minY * scale };
+  }
+
+  function transform() {
+    if (view.auto) Object.assign(view, fitTransform());
+    return view;
+  }
+
+  const toScreen = (x, y) => [x * view.scale + view.tx, y * view.scale + view.ty];
+  const toWorld = (sx, sy) => [(sx - view.tx) / view.scale, (sy - view.ty) / view.scale];
+
+  function zoomAt(factor, sx, sy) {
+    transform();
+    const fit = fitTransform().scale;
+    const scale = Math.min(fit * 500, Math.max(fit / 20, view.scale * factor));
+    const k = scale / view.scale;
+    view.tx = sx - (sx - view.tx) * k;
+    view.ty = sy - (sy - view.ty) * k;
+    view.scale = scale;
+    view.auto = false;
+    requestRender();
+  }
+
+  function panBy(dx, dy) {
+    transform();
+    view.tx += dx;
+    view.ty += dy;
+    view.auto = false;
+    requestRender();
+  }
+
+  function fit() {
+    view.auto = true;
+    requestRender();
+  }
+
+  // --------------------------------------------------------------------------------- hit test
+
+  function markerRadius(agent) {
+    const prop = model.properties.get(agent.property);
+    const size = prop?.size;
+    return Math.max(MIN_MARKER_PX, size ? (size * view.scale) / 2 : 0);
+  }
+
+  function playerRadius(id) {
+    return id === target ? PLAYER_RADIUS_PX + 2 : PLAYER_RADIUS_PX;
+  }
+
+  /** What is under (sx, sy): players first, then markers, then shapes (topmost first). */
+  function hitTest(sx, sy) {
+    flush();
+    transform();
+    let best = null;
+    let bestD = Infinity;
+    for (const [id, p] of model.positions) {
+      const [x, y] = toScreen(p.x, p.y);
+      const d = Math.hypot(sx - x, sy - y);
+      if (d <= playerRadius(id) + HIT_SLOP_PX && d < bestD) {
+        best = { kind: 'player', id };
+        bestD = d;
+      }
+    }
+    if (best) return best;
+    for (const a of model.agents.values()) {
+      if (a.kind !== 'prefab') continue;
+      const [x, y] = toScreen(a.x, a.y);
+      const d = Math.hypot(sx - x, sy - y);
+      if (d <= markerRadius(a) + HIT_SLOP_PX && d < bestD) {
+        best = { kind: 'agent', id: a.name };
+        bestD = d;
+      }
+    }
+    if (best) return best;
+    if (model.placed) {
+      const [x, y] = toScreen(model.placed.x, model.placed.y);
+      if (Math.hypot(sx - x, sy - y) <= 12 + HIT_SLOP_PX) return { kind: 'placed', id: target };
+    }
+    const [wx, wy] = toWorld(sx, sy);
+    const shapes = [...model.agents.values()].filter((a) => a.kind === 'geometry');
+    // Drawn background first, so the last drawn is on top.
+    shapes.sort((a, b) => Number(b.static) - Number(a.static));
+    for (let i = shapes.length - 1; i >= 0; i -= 1) {
+      const a = shapes[i];
+      if (a.closed && insidePolygon(wx, wy, a.points)) return { kind: 'agent', id: a.name };
+      if (!a.closed) {
+        for (let k = 0; k + 1 < a.points.length; k += 1) {
+          if (segmentDistance(wx, wy, a.points[k], a.points[k + 1]) * view.scale <= HIT_SLOP_PX) return { kind: 'agent', id: a.name };
+        }
+        if (a.points.length === 1 && Math.hypot(wx - a.x, wy - a.y) * view.scale <= HIT_SLOP_PX + 3) return { kind: 'agent', id: a.name };
+      }
+    }
+    return null;
+  }
+
+  /** Tooltip lines for what is hovered, or null if it is gone. */
+  function describe(h) {
+    if (!h) return null;
+    if (h.kind === 'player') {
+      const p = model.positions.get(h.id);
+      if (!p) return null;
+      return {
+        title: h.id,
+        lines: [h.id === target ? 'player (followed)' : 'player', `at ${fmtCoord(p.x)}, ${fmtCoord(p.y)} · facing ${Math.round(p.angle)}°`],
+      };
+    }
+    if (h.kind === 'placed') {
+      if (!model.placed) return null;
+      return { title: `${target}: start`, lines: ['where GAMA placed this player', `at ${fmtCoord(model.placed.x)}, ${fmtCoord(model.placed.y)}`] };
+    }
+    const a = model.agents.get(h.id);
+    if (!a) return null;
+    const where = `at ${fmtCoord(a.x)}, ${fmtCoord(a.y)}${a.kind === 'prefab' ? ` · heading ${Math.round(a.heading)}°` : ''}`;
+    return { title: a.name, lines: [`property ${a.property ?? 'none'}${a.static ? ' (background)' : ''}`, where] };
+  }
+
+  function setHover(h, pin = false) {
+    const same = h?.kind === hover?.kind && h?.id === hover?.id;
+    hover = h;
+    pinned = Boolean(h) && pin;
+    const d = describe(h);
+    setText(hoverEl, d ? `${d.title}: ${d.lines.join(', ')}` : '');
+    if (!same) requestRender();
+  }
+
+  // ---------------------------------------------------------------------------------- drawing
+
+  let renderQueued = false;
+  let lastFrame = 0;
+  let onScreen = true; // an off-screen canvas is painted once a second at most
+  let lastPaint = -Infinity;
+  let paintLater = null;
+
+  function requestRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    const wait = FRAME_MS - (performance.now() - lastFrame);
+    if (wait > 0) setTimeout(() => requestAnimationFrame(frame), wait);
+    else requestAnimationFrame(frame);
+  }
+
+  function frame(now) {
+    renderQueued = false;
+    lastFrame = now;
+    flush();
+    if (onScreen || now - lastPaint >= OFF_SCREEN_FRAME_MS) {
+      lastPaint = now;
+      draw();
+    } else {
+      // Not painted: come back when a second has passed, or when it scrolls into view.
+      paintLater ??= setTimeout(() => {
+        paintLater = null;
+        requestRender();
+      }, OFF_SCREEN_FRAME_MS - (now - lastPaint));
+    }
+    refreshAll();
+    // What is hovered may have moved or gone.
+    const d = describe(hover);
+    if (hover && !d) setHover(null);
+    else if (d) setText(hoverEl, `${d.title}: ${d.lines.join(', ')}`);
+  }
+
+  function palette() {
+    const s = getComputedStyle(document.documentElement);
+    const v = (name, fallback) => s.getPropertyValue(name).trim() || fallback;
+    return {
+      card: v('--card', '#ffffff'),
+      text: v('--text', '#162033'),
+      muted: v('--muted', '#536074'),
+      border: v('--border', '#d3dae4'),
+      primary: v('--primary', '#1d4ed8'),
+      ground: v('--world-ground', '#f6f8fb'),
+      grid: v('--world-grid', '#e3e8ef'),
+      neutral: v('--world-neutral', '#9aa5b4'),
+      font: getComputedStyle(document.body).getPropertyValue('font-family') || 'sans-serif',
+    };
+  }
+
+  function gridStep(scale) {
+    // Lines at least 60 px apart, on 1, 2, 5 × 10^k.
+    const raw = 60 / scale;
+    const pow = 10 ** Math.floor(Math.log10(raw));
+    for (const m of [1, 2, 5, 10]) if (m * pow >= raw) return m * pow;
+    return 10 * pow;
+  }
+
+  function pathOf(points, closed) {
+    ctx.beginPath();
+    points.forEach(([x, y], i) => {
+      const [sx, sy] = toScreen(x, y);
+      if (i === 0) ctx.moveTo(sx, sy);
+      else ctx.lineTo(sx, sy);
+    });
+    if (closed) ctx.closePath();
+  }
+
+  function drawShape(shape, fill, stroke, width = 1.5) {
+    if (shape.points.length === 1) {
+      const [sx, sy] = toScreen(shape.x, shape.y);
+      ctx.beginPath();
+      ctx.arc(sx, sy, 3, 0, Math.PI * 2);
+      ctx.fillStyle = stroke;
+      ctx.fill();
+      return;
+    }
+    pathOf(shape.points, shape.closed);
+    if (shape.closed && fill) {
+      ctx.fillStyle = fill;
+      ctx.fill();
+    }
+    ctx.strokeStyle = stroke;
+    ctx.lineWidth = shape.closed ? width : Math.max(width, 2.5);
+    ctx.stroke();
+  }
+
+  function label(text, x, y, colours, { bold = false, size = 12, align = 'left' } = {}) {
+    ctx.font = `${bold ? 700 : 500} ${size}px ${colours.font}`;
+    ctx.textAlign = align;
+    ctx.textBaseline = 'middle';
+    ctx.lineJoin = 'round';
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = colours.card;
+    ctx.strokeText(text, x, y);
+    ctx.fillStyle = colours.text;
+    ctx.fillText(text, x, y);
+  }
+
+  function drawArrowMarker(sx, sy, r, heading, fill, outline) {
+    ctx.save();
+    ctx.translate(sx, sy);
+    ctx.rotate(rad(heading));
+    ctx.beginPath();
+    ctx.moveTo(r * 1.15, 0);
+    ctx.lineTo(-r * 0.85, r * 0.75);
+    ctx.lineTo(-r * 0.4, 0);
+    ctx.lineTo(-r * 0.85, -r * 0.75);
+    ctx.closePath();
+    ctx.fillStyle = fill;
+    ctx.fill();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = outline;
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  function drawPlayer(id, p, colours) {
+    const [sx, sy] = toScreen(p.x, p.y);
+    const followed = id === target;
+    const r = playerRadius(id);
+    const colour = followed ? colours.primary : OTHER_PLAYER;
+    // The direction the headset looks at: a wedge in front of the disc.
+    ctx.save();
+    ctx.translate(sx, sy);
+    ctx.rotate(rad(p.heading));
+    ctx.beginPath();
+    ctx.moveTo(r * 2.4, 0);
+    ctx.lineTo(r * 0.55, r * 0.9);
+    ctx.lineTo(r * 0.55, -r * 0.9);
+    ctx.closePath();
+    ctx.fillStyle = colour;
+    ctx.fill();
+    ctx.restore();
+    ctx.beginPath();
+    ctx.arc(sx, sy, r, 0, Math.PI * 2);
+    ctx.fillStyle = colour;
+    ctx.fill();
+    ctx.lineWidth = followed ? 3 : 2;
+    ctx.strokeStyle = colours.card;
+    ctx.stroke();
+    if (followed) {
+      ctx.beginPath();
+      ctx.arc(sx, sy, r + 4, 0, Math.PI * 2);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = colour;
+      ctx.stroke();
+    }
+    label(followed ? `${id} (followed)` : id, sx, sy + r + 14, colours, { bold: true, size: 13, align: 'center' });
+  }
+
+  function drawTooltip(colours) {
+    const d = describe(hover);
+    if (!d) return;
+    let ax;
+    let ay;
+    if (hover.kind === 'player') [ax, ay] = toScreen(model.positions.get(hover.id).x, model.positions.get(hover.id).y);
+    else if (hover.kind === 'placed') [ax, ay] = toScreen(model.placed.x, model.placed.y);
+    else {
+      const a = model.agents.get(hover.id);
+      [ax, ay] = pointerAt && !pinned && a.kind === 'geometry' ? pointerAt : toScreen(a.x, a.y);
+    }
+    const lines = [d.title, ...d.lines];
+    ctx.font = `600 13px ${colours.font}`;
+    const width = Math.max(...lines.map((t) => ctx.measureText(t).width)) + 20;
+    const height = lines.length * 18 + 12;
+    const { w, h } = canvasSize();
+    let x = ax + 16;
+    let y = ay + 16;
+    if (x + width > w - 4) x = ax - 16 - width;
+    if (y + height > h - 4) y = ay - 16 - height;
+    x = Math.max(4, x);
+    y = Math.max(4, y);
+    ctx.beginPath();
+    if (ctx.roundRect) ctx.roundRect(x, y, width, height, 8);
+    else ctx.rect(x, y, width, height);
+    ctx.fillStyle = colours.text;
+    ctx.fill();
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'top';
+    lines.forEach((t, i) => {
+      ctx.font = `${i === 0 ? 700 : 500} 13px ${colours.font}`;
+      ctx.fillStyle = colours.card;
+      ctx.fillText(t, x + 10, y + 8 + i * 18);
+    });
+  }
+
+  function draw() {
+    const dpr = window.devicePixelRatio || 1;
+    const { w, h } = canvasSize();
+    const bw = Math.max(1, Math.round(w * dpr));
+    const bh = Math.max(1, Math.round(h * dpr));
+    if (canvas.width !== bw || canvas.height !== bh) {
+      canvas.width = bw;
+      canvas.height = bh;
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const colours = palette();
+    ctx.fillStyle = colours.card;
+    ctx.fillRect(0, 0, w, h);
+    transform();
+    frames += 1;
+    if (!target || (!model.world && model.agents.size === 0 && model.positions.size === 0)) {
+      const text = !target ? 'No player followed' : socketOpen ? 'Waiting for the world…' : 'Connecting…';
+      ctx.font = `600 16px ${colours.font}`;
+      ctx.fillStyle = colours.muted;
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(text, w / 2, h / 2);
+      return;
+    }
+
+    // The world's envelope, with a grid to read distances.
+    if (model.world) {
+      const [x0, y0] = toScreen(0, 0);
+      const [x1, y1] = toScreen(model.world.width, model.world.height);
+      ctx.fillStyle = colours.ground;
+      ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
+      const step = gridStep(view.scale);
+      ctx.beginPath();
+      for (let gx = step; gx < model.world.width; gx += step) {
+        const sx = Math.round(toScreen(gx, 0)[0]) + 0.5;
+        ctx.moveTo(sx, y0);
+        ctx.lineTo(sx, y1);
+      }
+      for (let gy = step; gy < model.world.height; gy += step) {
+        const sy = Math.round(toScreen(0, gy)[1]) + 0.5;
+        ctx.moveTo(x0, sy);
+        ctx.lineTo(x1, sy);
+      }
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = colours.grid;
+      ctx.stroke();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = colours.border;
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    }
+
+    const agents = [...model.agents.values()];
+    // Shapes: the background first, then the dynamic ones.
+    const shapes = agents.filter((a) => a.kind === 'geometry').sort((a, b) => Number(b.static) - Number(a.static));
+    for (const a of shapes) {
+      const colour = a.colour ?? model.properties.get(a.property)?.colour;
+      const fill = colour ? cssColour(colour) : colours.neutral;
+      drawShape(a, fill, a.closed ? 'rgb(0 0 0 / 0.45)' : colour ? cssColour(colour) : colours.muted);
+      if (hover?.kind === 'agent' && hover.id === a.name) drawShape(a, null, colours.primary, 3);
+    }
+    for (const shapes of model.teleports.values()) {
+      ctx.setLineDash([6, 4]);
+      for (const s of shapes) drawShape(s, null, colours.muted, 2);
+      ctx.setLineDash([]);
+    }
+    for (const shapes of model.walls.values()) for (const s of shapes) drawShape(s, null, colours.text, 3);
+
+    const markers = agents.filter((a) => a.kind === 'prefab');
+    for (const a of markers) {
+      const [sx, sy] = toScreen(a.x, a.y);
+      const r = markerRadius(a);
+      if (sx < -r || sy < -r || sx > w + r || sy > h + r) continue;
+      const prop = model.properties.get(a.property);
+      const fill = a.colour ? cssColour(a.colour) : prefabColour(prop);
+      drawArrowMarker(sx, sy, r, a.heading, fill, hover?.kind === 'agent' && hover.id === a.name ? colours.primary : colours.card);
+    }
+    if (markers.length <= LABELLED_AGENTS_MAX) {
+      for (const a of markers) {
+        const [sx, sy] = toScreen(a.x, a.y);
+        label(a.name, sx + markerRadius(a) + 5, sy, colours, { size: 12 });
+      }
+    }
+
+    if (model.placed) {
+      const [sx, sy] = toScreen(model.placed.x, model.placed.y);
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      ctx.arc(sx, sy, 12, 0, Math.PI * 2);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = colours.primary;
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.beginPath();
+      ctx.moveTo(sx - 5, sy);
+      ctx.lineTo(sx + 5, sy);
+      ctx.moveTo(sx, sy - 5);
+      ctx.lineTo(sx, sy + 5);
+      ctx.stroke();
+    }
+
+    // Players on top: the followed one last.
+    const ids = [...model.positions.keys()].sort((a, b) => Number(a === target) - Number(b === target));
+    for (const id of ids) drawPlayer(id, model.positions.get(id), colours);
+
+    drawTooltip(colours);
+  }
+
+  // ------------------------------------------------------------------------------------ input
+
+  function local(event) {
+    const r = canvas.getBoundingClientRect();
+    return [event.clientX - r.left, event.clientY - r.top];
+  }
+
+  canvas.addEventListener('pointerdown', (event) => {
+    if (event.button !== 0 && event.pointerType === 'mouse') return;
+    canvas.focus({ preventScroll: true });
+    try {
+      canvas.setPointerCapture(event.pointerId);
+    } catch {
+      // a synthetic pointer cannot be captured
+    }
+    pointers.set(event.pointerId, local(event));
+    if (pointers.size === 1) {
+      gesture = { kind: 'pan', start: local(event), last: local(event), moved: false };
+    } else if (pointers.size === 2) {
+      const [a, b] = [...pointers.values()];
+      gesture = { kind: 'pinch', distance: Math.hypot(a[0] - b[0], a[1] - b[1]), mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], moved: true };
+    }
+    event.preventDefault();
+  });
+
+  canvas.addEventListener('pointermove', (event) => {
+    const at = local(event);
+    pointerAt = at;
+    if (!pointers.has(event.pointerId)) {
+      // Hovering with a mouse or a pen.
+      if (!pinned) setHover(hitTest(at[0], at[1]));
+      else requestRender();
+      return;
+    }
+    pointers.set(event.pointerId, at);
+    if (gesture?.kind === 'pan' && pointers.size === 1) {
+      const [sx, sy] = gesture.start;
+      if (!gesture.moved && Math.hypot(at[0] - sx, at[1] - sy) > TAP_SLOP_PX) {
+        gesture.moved = true;
+        canvas.dataset.dragging = 'true';
+        if (!pinned) setHover(null);
+      }
+      if (gesture.moved) panBy(at[0] - gesture.last[0], at[1] - gesture.last[1]);
+      gesture.last = at;
+    } else if (gesture?.kind === 'pinch' && pointers.size >= 2) {
+      const [a, b] = [...pointers.values()];
+      const distance = Math.hypot(a[0] - b[0], a[1] - b[1]);
+      const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+      panBy(mid[0] - gesture.mid[0], mid[1] - gesture.mid[1]);
+      if (gesture.distance > 0 && distance > 0) zoomAt(distance / gesture.distance, mid[0], mid[1]);
+      gesture.distance = distance;
+      gesture.mid = mid;
+    }
+  });
+
+  function endPointer(event) {
+    if (!pointers.has(event.pointerId)) return;
+    pointers.delete(event.pointerId);
+    if (gesture?.kind === 'pan' && !gesture.moved && event.type === 'pointerup') {
+      // A tap shows what is there until the next tap (a mouse shows it on hover anyway).
+      const at = local(event);
+      setHover(hitTest(at[0], at[1]), event.pointerType !== 'mouse');
+    }
+    if (pointers.size === 1) {
+      const [only] = pointers.values();
+      gesture = { kind: 'pan', start: only, last: only, moved: true };
+    } else if (pointers.size === 0) {
+      gesture = null;
+      delete canvas.dataset.dragging;
+    }
+  }
+
+  canvas.addEventListener('pointerup', endPointer);
+  canvas.addEventListener('pointercancel', endPointer);
+  canvas.addEventListener('pointerleave', (event) => {
+    if (event.pointerType === 'mouse' && !pointers.size) {
+      pointerAt = null;
+      if (!pinned) setHover(null);
+    }
+  });
+
+  canvas.addEventListener(
+    'wheel',
+    (event) => {
+      event.preventDefault();
+      const [sx, sy] = local(event);
+      const lines = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? canvas.clientHeight : 1;
+      zoomAt(Math.exp(-event.deltaY * lines * WHEEL_ZOOM), sx, sy);
+    },
+    { passive: false },
+  );
+
+  /** Keyboard: arrows pan, + and − zoom, 0 fits, N and P go through agents and players. */
+  function cycle(direction) {
+    const items = [
+      ...[...model.positions.keys()].map((id) => ({ kind: 'player', id })),
+      ...[...model.agents.keys()].map((id) => ({ kind: 'agent', id })),
+    ];
+    if (!items.length) return;
+    const at = hover ? items.findIndex((i) => i.kind === hover.kind && i.id === hover.id) : -1;
+    const next = items[(at + direction + items.length) % items.length] ?? items[0];
+    setHover(next, true);
+  }
+
+  canvas.addEventListener('keydown', (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const { w, h } = canvasSize();
+    const keys = {
+      ArrowLeft: () => panBy(PAN_STEP_PX, 0),
+      ArrowRight: () => panBy(-PAN_STEP_PX, 0),
+      ArrowUp: () => panBy(0, PAN_STEP_PX),
+      ArrowDown: () => panBy(0, -PAN_STEP_PX),
+      '+': () => zoomAt(ZOOM_STEP, w / 2, h / 2),
+      '=': () => zoomAt(ZOOM_STEP, w / 2, h / 2),
+      '-': () => zoomAt(1 / ZOOM_STEP, w / 2, h / 2),
+      _: () => zoomAt(1 / ZOOM_STEP, w / 2, h / 2),
+      0: fit,
+      f: fit,
+      n: () => cycle(1),
+      p: () => cycle(-1),
+      Escape: () => setHover(null),
+    };
+    const action = keys[event.key.length === 1 ? event.key.toLowerCase() : event.key];
+    if (!action) return;
+    event.preventDefault();
+    action();
+  });
+
+  canvas.addEventListener('blur', () => {
+    if (pinned) setHover(null);
+  });
+
+  $('world-zoom-in').addEventListener('click', () => {
+    const { w, h } = canvasSize();
+    zoomAt(ZOOM_STEP, w / 2, h / 2);
+  });
+  $('world-zoom-out').addEventListener('click', () => {
+    const { w, h } = canvasSize();
+    zoomAt(1 / ZOOM_STEP, w / 2, h / 2);
+  });
+  $('world-fit').addEventListener('click', fit);
+
+  new ResizeObserver(() => requestRender()).observe(canvas);
+  new IntersectionObserver((entries) => {
+    onScreen = entries.some((e) => e.isIntersecting);
+    if (onScreen) requestRender();
+  }).observe(canvas);
+  window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => requestRender());
+
+  document.addEventListener('visibilitychange', () => {
+    // A hidden tab costs the relay nothing: the view starts again from the relay's cache.
+    if (document.visibilityState === 'hidden') {
+      closeSocket();
+      refreshStatus();
+    } else if (target && !socket) {
+      attempt = 0;
+      connect();
+    }
+  });
+
+  // ------------------------------------------------------------------------------------ API
+
+  /** Decoded agents and players with their positions in the world and on the canvas (tests). */
+  function snapshot() {
+    flush();
+    transform();
+    const r = canvas.getBoundingClientRect();
+    const at = (x, y) => {
+      const [px, py] = toScreen(x, y);
+      return { px, py };
+    };
+    return {
+      player: target,
+      connected: socketOpen,
+      status: statusEl.dataset.state,
+      precision: model.precision,
+      world: model.world ? { ...model.world } : null,
+      view: { scale: view.scale, tx: view.tx, ty: view.ty, auto: view.auto },
+      canvas: { left: r.left, top: r.top, width: r.width, height: r.height },
+      properties: [...model.properties.values()].map((p) => ({ id: p.id, prefab: p.prefab, size: p.size, colour: p.colour })),
+      agents: [...model.agents.values()].map((a) => ({
+        name: a.name,
+        property: a.property,
+        kind: a.kind,
+        static: a.static,
+        x: a.x,
+        y: a.y,
+        heading: a.kind === 'prefab' ? a.heading : null,
+        points: a.kind === 'geometry' ? a.points.map((p) => [...p]) : null,
+        ...at(a.x, a.y),
+      })),
+      players: [...model.positions].map(([id, p]) => ({
+        id,
+        x: p.x,
+        y: p.y,
+        z: p.z,
+        angle: p.angle,
+        facing: [Math.cos(rad(p.heading)), Math.sin(rad(p.heading))],
+        followed: id === target,
+        ...at(p.x, p.y),
+      })),
+      placed: model.placed ? { ...model.placed, ...at(model.placed.x, model.placed.y) } : null,
+      hover: describe(hover),
+      endOfGame: model.endOfGame,
+      frames,
+      messages,
+    };
+  }
+
+  requestRender();
+  refreshAll();
+
+  return {
+    /** A state push: the players to choose from, and the page's link to the relay. */
+    update(state) {
+      players = state.players ?? [];
+      renderSelect();
+      retarget();
+      refreshAll();
+    },
+    /** The page lost its access token: stop following until it has one again. */
+    stop() {
+      closeSocket();
+      refreshStatus();
+    },
+    snapshot,
+  };
+}
