@@ -124,6 +124,8 @@ pub struct HeadsetConfig {
     pub max_queue_bytes: usize,
     /// Longest accepted player id.
     pub max_player_id_bytes: usize,
+    /// Age of a waiting world update that makes the headset "behind".
+    pub coalesce_after_ms: u64,
     /// Deadline of the WebSocket handshake.
     pub handshake_timeout_ms: u64,
     /// Deadline of the `connection` message after the socket opened.

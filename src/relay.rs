@@ -539,11 +539,10 @@ impl Relay {
     // GAMA output
     // -----------------------------------------------------------------------------------------
 
-    /// Delivers linker output: each element, in order, to each listed player that is connected.
-    fn deliver(&self, deliveries: Vec<Delivery>) {
+    /// Delivers one element of linker output to each listed player that is connected.
+    fn deliver(&self, delivery: Delivery) {
         let world = &self.inner.world;
-        world.output_arrived();
-        for delivery in deliveries {
+        {
             for id in &delivery.players {
                 world.observe(id, &delivery.frame, delivery.kind);
                 match self.inner.routes.get(id.as_str()) {
@@ -931,8 +930,12 @@ pub struct PlayerState {
 struct Events(Relay);
 
 impl GamaEvents for Events {
-    fn linker_output(&self, deliveries: Vec<Delivery>) {
-        self.0.deliver(deliveries);
+    fn deliver(&self, delivery: Delivery) {
+        self.0.deliver(delivery);
+    }
+
+    fn linker_output(&self, _elements: usize) {
+        self.0.inner.world.output_arrived();
     }
 
     fn gama_frame(&self, frame: &crate::protocol::Frame) {

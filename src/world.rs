@@ -314,7 +314,15 @@ mod tests {
             PayloadKind::WorldUpdate,
         );
         w.observe("Q", &frame(r#"{"precision":1}"#), PayloadKind::OneShot);
-        let conn = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 1 << 20, Metrics::new());
+        let conn = Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            crate::headset::QueueLimits {
+                max_bytes: 1 << 20,
+                coalesce_after: Duration::ZERO,
+            },
+            Metrics::new(),
+        );
         w.watch(
             1,
             Spectator {

@@ -186,11 +186,14 @@ async fn five_hundred_flapping_headsets_leak_nothing_and_disturb_nobody() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_disconnect() {
-    const MAX_QUEUE: usize = 256 * 1024;
+    const MAX_QUEUE: usize = 1024 * 1024;
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", |c| {
         c.headsets.max_queue_bytes = MAX_QUEUE;
         c.headsets.write_timeout_ms = 10_000;
+        // The test sends world updates back to back, about a hundred times GAMA's pace: a headset
+        // is behind after a few of them, as it would be after a few at 30 Hz.
+        c.headsets.coalesce_after_ms = 10;
     })
     .await;
     relay.wait_gama().await;
@@ -265,7 +268,7 @@ async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_
     // One-shot messages are never dropped: past the bound, the headset is disconnected with a
     // reason and a log line.
     let big = format!(r#"{{"properties":[{{"id":"{}"}}]}}"#, "x".repeat(50_000));
-    for _ in 0..12 {
+    for _ in 0..30 {
         gama.send_linker_output(&linker_output(&["Slow"], &big));
     }
     relay

@@ -2,7 +2,7 @@
 //! json_output frame built is valid JSON with the payload inside.
 #![no_main]
 
-use gama_vr_relay::protocol::gama::{Envelope, SimulationOutput, parse_simulation_output};
+use gama_vr_relay::protocol::gama::{Envelope, SimulationOutput, collect_simulation_output};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +17,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = envelope.correlation();
     let _ = envelope.command_type();
     let _ = envelope.content_message();
-    if let SimulationOutput::Linker(deliveries) = parse_simulation_output(envelope.content) {
+    let (output, deliveries) = collect_simulation_output(envelope.content);
+    if let SimulationOutput::Linker(n) = output {
+        assert_eq!(n, deliveries.len());
         for d in deliveries {
             // Valid JSON by the grammar (a payload whose numbers serde_json cannot hold, such as
             // 1E544, is forwarded as GAMA wrote it), wrapped as json_output.

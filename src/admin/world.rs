@@ -38,7 +38,7 @@ async fn follow(socket: WebSocket, relay: Relay, player: String) {
     let conn = Conn::new(
         id,
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-        relay.config().headsets.max_queue_bytes,
+        crate::headset::QueueLimits::of(&relay.config().headsets),
         relay.metrics().clone(),
     );
     relay.world().watch(

@@ -155,16 +155,28 @@ async fn run_connection(
     let conn_done = CancellationToken::new();
     let writer_done = conn_done.clone();
     let writer = tracker.spawn(async move {
+        // Everything queued goes out in one write: fifty asks a second per headset are not fifty
+        // system calls.
+        let mut batch = Vec::with_capacity(64);
         loop {
-            let msg = tokio::select! {
+            let received = tokio::select! {
                 () = writer_done.cancelled() => break,
-                m = rx.recv() => match m { Some(m) => m, None => break },
+                n = rx.recv_many(&mut batch, 256) => n,
             };
-            let len = msg.len() as u64;
-            match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+            if received == 0 {
+                break;
+            }
+            let bytes: u64 = batch.iter().map(|m| m.len() as u64).sum();
+            let write = async {
+                for msg in batch.drain(..) {
+                    sink.feed(msg).await?;
+                }
+                sink.flush().await
+            };
+            match tokio::time::timeout(write_timeout, write).await {
                 Ok(Ok(())) => {
-                    metrics.gama_messages_out.inc();
-                    metrics.gama_bytes_out.inc_by(len);
+                    metrics.gama_messages_out.inc_by(received as u64);
+                    metrics.gama_bytes_out.inc_by(bytes);
                 }
                 Ok(Err(e)) => return format!("writing to GAMA failed: {e}"),
                 Err(_) => return "GAMA stopped reading our messages".to_string(),
@@ -362,16 +374,18 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
         events.unsolicited(frame);
     }
     match kind {
-        MessageType::SimulationOutput => match gama::parse_simulation_output(envelope.content) {
-            SimulationOutput::Linker(deliveries) => events.linker_output(deliveries),
-            SimulationOutput::Pong => debug!("GAMA linker answered ping_GAMA"),
-            SimulationOutput::Console(message) => debug!(target: "gama_console", "{message}"),
-            SimulationOutput::Other(text) => {
-                if let Some(suppressed) = OTHER_OUTPUT.check() {
-                    debug!(suppressed, content = %text, "simulation output that is not linker output, ignored");
+        MessageType::SimulationOutput => {
+            match gama::parse_simulation_output(envelope.content, &mut |d| events.deliver(d)) {
+                SimulationOutput::Linker(elements) => events.linker_output(elements),
+                SimulationOutput::Pong => debug!("GAMA linker answered ping_GAMA"),
+                SimulationOutput::Console(message) => debug!(target: "gama_console", "{message}"),
+                SimulationOutput::Other(text) => {
+                    if let Some(suppressed) = OTHER_OUTPUT.check() {
+                        debug!(suppressed, content = %text, "simulation output that is not linker output, ignored");
+                    }
                 }
             }
-        },
+        }
         MessageType::SimulationStatus => {
             let state = ExperimentState::from_name(&envelope.content_str().unwrap_or_default());
             let exp_id = envelope.exp_id();

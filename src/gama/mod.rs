@@ -243,8 +243,11 @@ fn fmt_duration(d: Duration) -> String {
 
 /// What the link hands to the rest of the relay.
 pub trait GamaEvents: Send + Sync + 'static {
-    /// Linker output to deliver (the hot path: called on the connection's reader task).
-    fn linker_output(&self, deliveries: Vec<crate::protocol::gama::Delivery>);
+    /// One element of linker output to deliver, as soon as it is parsed (the hot path: called on
+    /// the connection's reader task).
+    fn deliver(&self, delivery: crate::protocol::gama::Delivery);
+    /// A linker output was entirely delivered (`elements` elements).
+    fn linker_output(&self, elements: usize);
     /// GAMA refused a headset's ask or expression.
     fn player_command_failed(&self, player: &str, error: &GamaError);
     /// Every frame from GAMA, as received, before it is handled (recording).

@@ -61,10 +61,30 @@ pub struct ConnView {
 
 #[derive(Debug, Default)]
 struct Queue {
-    frames: VecDeque<(Frame, PayloadKind)>,
+    /// Frames with their kind and when they were queued.
+    frames: VecDeque<(Frame, PayloadKind, Instant)>,
     bytes: usize,
     /// How many world updates wait in `frames` (so the common case never scans).
     worlds: usize,
+}
+
+/// How a connection's outbound queue is bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Most bytes waiting.
+    pub max_bytes: usize,
+    /// Age of the oldest waiting world update that means the headset is behind.
+    pub coalesce_after: Duration,
+}
+
+impl QueueLimits {
+    /// The limits a configuration sets.
+    pub fn of(config: &crate::config::HeadsetConfig) -> Self {
+        QueueLimits {
+            max_bytes: config.max_queue_bytes,
+            coalesce_after: Duration::from_millis(config.coalesce_after_ms),
+        }
+    }
 }
 
 /// A headset connection.
@@ -77,6 +97,7 @@ pub struct Conn {
     queue: Mutex<Queue>,
     wake: Notify,
     max_queue_bytes: usize,
+    coalesce_after: Duration,
     close_request: Mutex<Option<(u16, String)>>,
     closing: CancellationToken,
     opened: Instant,
@@ -107,7 +128,7 @@ impl Conn {
     pub fn new(
         serial: u64,
         remote: SocketAddr,
-        max_queue_bytes: usize,
+        limits: QueueLimits,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Conn {
@@ -115,7 +136,8 @@ impl Conn {
             remote,
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
-            max_queue_bytes,
+            max_queue_bytes: limits.max_bytes,
+            coalesce_after: limits.coalesce_after,
             close_request: Mutex::new(None),
             closing: CancellationToken::new(),
             opened: Instant::now(),
@@ -134,29 +156,40 @@ impl Conn {
         self.send_payload(frame, PayloadKind::OneShot)
     }
 
-    /// Queues a payload for the headset. A world update replaces the one still waiting, if any:
-    /// a headset that fell behind gets the newest world, not a backlog of stale ones. Anything
-    /// else is kept; when the queue would pass its bound the headset is disconnected, with a reason
-    /// and a log line, rather than losing a message silently.
+    /// Queues a payload for the headset. A headset that fell behind (its oldest waiting world
+    /// update has waited `coalesce_after`) gets the newest world instead of a backlog of stale
+    /// ones, which Unity would drop anyway; one that keeps up gets every update. Anything else is
+    /// kept; when the queue would pass its bound the headset is disconnected, with a reason and a
+    /// log line, rather than losing a message silently.
     pub fn send_payload(&self, frame: Frame, kind: PayloadKind) -> Result<(), SendError> {
         if self.closing.is_cancelled() {
             return Err(SendError::Closed);
         }
         let len = frame.len();
+        let now = Instant::now();
         let overflow = {
             let mut q = self.queue.lock();
             if kind == PayloadKind::WorldUpdate && q.worlds > 0 {
-                if let Some(i) = q
+                let behind = q
                     .frames
                     .iter()
-                    .rposition(|(_, k)| *k == PayloadKind::WorldUpdate)
-                {
-                    if let Some((old, _)) = q.frames.remove(i) {
-                        q.bytes -= old.len();
-                        q.worlds -= 1;
-                        self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.world_updates_coalesced.inc();
-                    }
+                    .find(|(_, k, _)| *k == PayloadKind::WorldUpdate)
+                    .is_some_and(|(_, _, at)| now.duration_since(*at) >= self.coalesce_after);
+                if behind {
+                    let before = q.frames.len();
+                    let mut freed = 0;
+                    q.frames.retain(|(f, k, _)| {
+                        let stale = *k == PayloadKind::WorldUpdate;
+                        if stale {
+                            freed += f.len();
+                        }
+                        !stale
+                    });
+                    let dropped = (before - q.frames.len()) as u64;
+                    q.bytes -= freed;
+                    q.worlds = 0;
+                    self.stats.coalesced.fetch_add(dropped, Ordering::Relaxed);
+                    self.metrics.world_updates_coalesced.inc_by(dropped);
                 }
             }
             if q.bytes + len > self.max_queue_bytes && !q.frames.is_empty() {
@@ -164,7 +197,7 @@ impl Conn {
             } else {
                 q.bytes += len;
                 q.worlds += usize::from(kind == PayloadKind::WorldUpdate);
-                q.frames.push_back((frame, kind));
+                q.frames.push_back((frame, kind, now));
                 None
             }
         };
@@ -220,7 +253,7 @@ impl Conn {
     pub(crate) fn drain(&self, into: &mut Vec<Frame>) {
         let mut q = self.queue.lock();
         q.worlds = 0;
-        into.extend(q.frames.drain(..).map(|(f, _)| f));
+        into.extend(q.frames.drain(..).map(|(f, _, _)| f));
     }
 
     /// Accounts for frames the writer has written.
@@ -333,9 +366,21 @@ impl PartialEq for ConnRef {
 mod tests {
     use super::*;
 
+    fn limits(max_bytes: usize, coalesce_after_ms: u64) -> QueueLimits {
+        QueueLimits {
+            max_bytes,
+            coalesce_after: Duration::from_millis(coalesce_after_ms),
+        }
+    }
+
     #[test]
     fn queue_is_bounded_in_bytes_and_overflow_closes() {
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10, Metrics::new());
+        let c = Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            limits(10, 0),
+            Metrics::new(),
+        );
         assert_eq!(c.send(Frame::from("123456")), Ok(()));
         assert_eq!(c.send(Frame::from("123456")), Err(SendError::Overflow));
         assert!(c.is_closing());
@@ -351,13 +396,23 @@ mod tests {
     #[test]
     fn a_single_frame_larger_than_the_bound_still_goes_out() {
         // A big initial world must arrive whole even if it exceeds the bound on its own.
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 4, Metrics::new());
+        let c = Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            limits(4, 0),
+            Metrics::new(),
+        );
         assert_eq!(c.send(Frame::from("0123456789")), Ok(()));
     }
 
     #[test]
     fn a_waiting_world_update_is_replaced_by_the_newer_one() {
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 1000, Metrics::new());
+        let c = Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            limits(1000, 0),
+            Metrics::new(),
+        );
         let world = |n: u32| Frame::from(format!("w{n}"));
         c.send(Frame::from("init")).unwrap();
         c.send_payload(world(1), PayloadKind::WorldUpdate).unwrap();
@@ -373,8 +428,31 @@ mod tests {
     }
 
     #[test]
+    fn a_headset_that_keeps_up_gets_every_world_update() {
+        let c = Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            limits(1000, 60_000),
+            Metrics::new(),
+        );
+        for n in 0..3 {
+            c.send_payload(Frame::from(format!("w{n}")), PayloadKind::WorldUpdate)
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        c.drain(&mut out);
+        assert_eq!(out.len(), 3, "young updates are all kept");
+        assert_eq!(c.view().coalesced, 0);
+    }
+
+    #[test]
     fn rtt_from_ping_and_pong() {
-        let c = Conn::new(1, "127.0.0.1:1".parse().unwrap(), 10, Metrics::new());
+        let c = Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            limits(10, 0),
+            Metrics::new(),
+        );
         assert_eq!(c.view().rtt_ms, None);
         c.ping_sent();
         c.pong_received();

@@ -24,12 +24,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-pub use conn::{Conn, ConnRef, ConnView, SendError};
+pub use conn::{Conn, ConnRef, ConnView, QueueLimits, SendError};
 
 use crate::protocol::headset::{error_frame, ping_frame};
 use crate::protocol::{Frame, gama::truncate};
 use crate::relay::Relay;
 use crate::util::{LogLimiter, TokenBucket};
+
+/// Read buffer of a headset connection (larger messages are assembled across reads).
+const HEADSET_READ_BUFFER: usize = 8 * 1024;
 
 static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 static PACED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
@@ -44,7 +47,10 @@ pub async fn serve(
     let config = relay.config().headsets.clone();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let serials = AtomicU64::new(1);
+    // Headsets send small messages: a small read buffer per connection keeps a hundred headsets
+    // within a few megabytes (tungstenite's default is 128 KiB each, zero-filled on every read).
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(HEADSET_READ_BUFFER)
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes));
     let mut pace = TokenBucket::new(
@@ -144,7 +150,7 @@ async fn run(
     let conn = Conn::new(
         serial,
         peer,
-        config.max_queue_bytes,
+        QueueLimits::of(&config),
         relay.metrics().clone(),
     );
     debug!("headset connected");

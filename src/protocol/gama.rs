@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{Frame, frame_from_vec};
-use crate::json::{self, TranscodeSeed};
+use crate::json;
 
 /// Every message from gama-server: `{"type":…,"content":…,"exp_id"?:…,"command"?:…}`.
 #[derive(Debug, Deserialize)]
@@ -271,10 +271,10 @@ impl PayloadKind {
 }
 
 /// What a `SimulationOutput` carried.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum SimulationOutput {
-    /// Unity linker output: deliveries in GAMA's order.
-    Linker(Vec<Delivery>),
+    /// Unity linker output: this many elements were handed to the sink, in GAMA's order.
+    Linker(usize),
     /// The linker's plain-text reply to `ping_GAMA`.
     Pong,
     /// A console `write` from the model.
@@ -287,8 +287,12 @@ const FRAME_PREFIX: &[u8] = b"{\"contents\":";
 const FRAME_SUFFIX: &[u8] = b",\"type\":\"json_output\"}";
 
 /// Interprets the `content` of a `SimulationOutput` (a JSON string holding the linker's JSON, or the
-/// same document embedded as an object) and builds the frames for headsets.
-pub fn parse_simulation_output(content: Option<&RawValue>) -> SimulationOutput {
+/// same document embedded as an object) and hands each element to `sink` as soon as it is parsed,
+/// so the first headsets are served while the rest of a big output is still being read.
+pub fn parse_simulation_output(
+    content: Option<&RawValue>,
+    sink: &mut dyn FnMut(Delivery),
+) -> SimulationOutput {
     let Some(raw) = content else {
         return SimulationOutput::Other(String::new());
     };
@@ -304,97 +308,262 @@ pub fn parse_simulation_output(content: Option<&RawValue>) -> SimulationOutput {
         if !trimmed.starts_with('{') {
             return SimulationOutput::Other(truncate(trimmed, 200));
         }
-        parse_output_document(trimmed)
+        parse_output_document(trimmed, sink)
     } else if text.starts_with('{') {
-        parse_output_document(text)
+        parse_output_document(text, sink)
     } else {
         SimulationOutput::Other(truncate(text, 200))
     }
 }
 
+/// [`parse_simulation_output`] collecting the deliveries, for tests and tools.
+pub fn collect_simulation_output(content: Option<&RawValue>) -> (SimulationOutput, Vec<Delivery>) {
+    let mut deliveries = Vec::new();
+    let output = parse_simulation_output(content, &mut |d| deliveries.push(d));
+    (output, deliveries)
+}
+
 /// Parses `{"contents":[{"id":[…],"contents":{…}},…],"type":"output"}` or a console object
 /// `{"message":…,"color":…}`.
-fn parse_output_document(doc: &str) -> SimulationOutput {
-    match serde_json::from_str::<OutputDocument>(doc) {
-        Ok(OutputDocument {
-            contents: Some(deliveries),
-            ..
-        }) => SimulationOutput::Linker(deliveries),
-        Ok(OutputDocument {
-            message: Some(message),
-            ..
-        }) => SimulationOutput::Console(message),
-        Ok(_) => SimulationOutput::Other(truncate(doc, 200)),
-        // One bad element must not cost the others their updates: retry element by element.
-        Err(_) => parse_output_leniently(doc),
-    }
-}
-
-#[derive(Deserialize)]
-struct OutputDocument {
-    #[serde(default, deserialize_with = "deliveries")]
-    contents: Option<Vec<Delivery>>,
-    #[serde(default, deserialize_with = "lenient_text")]
-    message: Option<String>,
-}
-
-fn deliveries<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Delivery>>, D::Error> {
-    struct Seq;
-    impl<'de> Visitor<'de> for Seq {
-        type Value = Vec<Delivery>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of {\"id\":[…],\"contents\":{…}}")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-            while let Some(d) = seq.next_element_seed(DeliverySeed)? {
-                out.push(d);
-            }
-            Ok(out)
+fn parse_output_document(doc: &str, sink: &mut dyn FnMut(Delivery)) -> SimulationOutput {
+    let mut de = serde_json::Deserializer::from_str(doc);
+    let mut delivered = 0;
+    match de::DeserializeSeed::deserialize(
+        DocumentSeed {
+            sink,
+            delivered: &mut delivered,
+        },
+        &mut de,
+    ) {
+        Ok(Document::Linker) => SimulationOutput::Linker(delivered),
+        Ok(Document::Console(message)) => SimulationOutput::Console(message),
+        Ok(Document::Other) => SimulationOutput::Other(truncate(doc, 200)),
+        Err(e) => {
+            tracing::warn!(error = %e, delivered, "GAMA sent a linker output that is not valid JSON; the elements before the error were delivered");
+            SimulationOutput::Linker(delivered)
         }
     }
-    d.deserialize_seq(Seq).map(Some)
 }
 
-/// Deserialises one element, transcoding its payload into the outgoing frame as it goes.
-struct DeliverySeed;
+enum Document {
+    Linker,
+    Console(String),
+    Other,
+}
 
-impl<'de> de::DeserializeSeed<'de> for DeliverySeed {
-    type Value = Delivery;
+/// The document, with its elements handed to the sink as the parser reaches them.
+struct DocumentSeed<'s, 'f> {
+    sink: &'s mut dyn FnMut(Delivery),
+    delivered: &'f mut usize,
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Delivery, D::Error> {
+impl<'de> de::DeserializeSeed<'de> for DocumentSeed<'_, '_> {
+    type Value = Document;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Document, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for DeliverySeed {
-    type Value = Delivery;
+impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
+    type Value = Document;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("{\"id\":[…],\"contents\":{…}}")
+        f.write_str("a linker output or a console message")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Delivery, A::Error> {
-        let mut players = None;
-        let mut frame: Option<Vec<u8>> = None;
-        while let Some(key) = map.next_key::<ElementField>()? {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
+        let mut linker = false;
+        let mut message = None;
+        while let Some(key) = map.next_key::<DocumentField>()? {
             match key {
-                ElementField::Id => players = Some(map.next_value::<PlayerIds>()?.0),
-                ElementField::Contents => {
-                    let mut buf = Vec::with_capacity(256);
-                    buf.extend_from_slice(FRAME_PREFIX);
-                    map.next_value_seed(TranscodeSeed(&mut buf))?;
-                    buf.extend_from_slice(FRAME_SUFFIX);
-                    frame = Some(buf);
+                DocumentField::Contents if !linker => {
+                    linker = true;
+                    map.next_value_seed(ElementsSeed {
+                        sink: &mut *self.sink,
+                        delivered: &mut *self.delivered,
+                    })?;
                 }
-                ElementField::Other => {
+                DocumentField::Message => {
+                    message = map.next_value::<MaybeText>()?.0;
+                }
+                _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        let players = players.ok_or_else(|| de::Error::missing_field("id"))?;
-        let frame = frame.ok_or_else(|| de::Error::missing_field("contents"))?;
-        Ok(Delivery::new(players, frame))
+        Ok(if linker {
+            Document::Linker
+        } else if let Some(m) = message {
+            Document::Console(m)
+        } else {
+            Document::Other
+        })
+    }
+}
+
+/// The keys of the document that matter, identified without allocating.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum DocumentField {
+    Contents,
+    Message,
+    #[serde(other)]
+    Other,
+}
+
+struct ElementsSeed<'s, 'f> {
+    sink: &'s mut dyn FnMut(Delivery),
+    delivered: &'f mut usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ElementsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ElementsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of {\"id\":[…],\"contents\":{…}}")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(element) = seq.next_element::<Element<'de>>()? {
+            match element.into_delivery() {
+                Some(d) => {
+                    (self.sink)(d);
+                    *self.delivered += 1;
+                }
+                None => tracing::warn!(
+                    element = index,
+                    "GAMA sent a linker output element without a usable id list or contents; skipped it"
+                ),
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+
+    // Anything but a list: not linker output after all.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// One element, read without failing on a wrong shape (a bad element must not cost the others
+/// their delivery): `id` and `contents` when they are usable, `None` otherwise.
+struct Element<'a> {
+    players: Option<Vec<String>>,
+    contents: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Element<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an element")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Element<'de>, A::Error> {
+                let mut e = Element {
+                    players: None,
+                    contents: None,
+                };
+                while let Some(key) = map.next_key::<ElementField>()? {
+                    match key {
+                        ElementField::Id => {
+                            e.players = map.next_value::<PlayerIds>()?.0;
+                        }
+                        ElementField::Contents => {
+                            e.contents = Some(map.next_value::<&'de RawValue>()?);
+                        }
+                        ElementField::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(e)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Element {
+                    players: None,
+                    contents: None,
+                })
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Element<'de>, E> {
+                Ok(Element {
+                    players: None,
+                    contents: None,
+                })
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Element<'de>, E> {
+                self.visit_str("")
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Element<'de>, E> {
+                self.visit_str("")
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Element<'de>, E> {
+                self.visit_str("")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Element<'de>, E> {
+                self.visit_str("")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Element<'de>, E> {
+                self.visit_str("")
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Element<'_> {
+    /// The element wrapped as the frame headsets receive, its payload re-serialised as
+    /// JavaScript would (fast scanner first, the serde reference for anything unusual, and the
+    /// bytes as GAMA wrote them if even that refuses, e.g. a number out of a double's range).
+    fn into_delivery(self) -> Option<Delivery> {
+        let players = self.players?;
+        let payload = self.contents?.get();
+        let mut buf = Vec::with_capacity(payload.len() + FRAME_PREFIX.len() + FRAME_SUFFIX.len());
+        buf.extend_from_slice(FRAME_PREFIX);
+        if !json::normalize_js(payload, &mut buf) && json::write_js(payload, &mut buf).is_err() {
+            buf.truncate(FRAME_PREFIX.len());
+            buf.extend_from_slice(payload.as_bytes());
+        }
+        buf.extend_from_slice(FRAME_SUFFIX);
+        Some(Delivery::new(players, buf))
     }
 }
 
@@ -408,105 +577,97 @@ enum ElementField {
     Other,
 }
 
-/// `id`: a list of player names; a single string or numbers are accepted too.
-struct PlayerIds(Vec<String>);
+/// `id`: a list of player names; a single string or numbers are accepted too. `None` for
+/// anything else (objects, lists of lists).
+struct PlayerIds(Option<Vec<String>>);
 
 impl<'de> Deserialize<'de> for PlayerIds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Vec<String>;
+            type Value = Option<Vec<String>>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of player ids")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(vec![v.to_string()])
+                Ok(Some(vec![v.to_string()]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
-                while let Some(LenientText(id)) = seq.next_element()? {
-                    out.push(id);
+                let mut usable = true;
+                while let Some(MaybeText(id)) = seq.next_element::<MaybeText>()? {
+                    match id {
+                        Some(id) if usable => out.push(id),
+                        _ => usable = false,
+                    }
                 }
-                Ok(out)
+                Ok(usable.then_some(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(vec![v.to_string()]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(vec![v.to_string()]))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
             }
         }
         d.deserialize_any(V).map(PlayerIds)
     }
 }
 
-/// A string, or a number/bool taken as its text.
-struct LenientText(String);
+/// A string, or a number/bool taken as its text; `None` for anything else (never an error, so a
+/// bad id does not abort the document).
+struct MaybeText(Option<String>);
 
-impl<'de> Deserialize<'de> for LenientText {
+impl<'de> Deserialize<'de> for MaybeText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
-            type Value = String;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<String>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                Ok(v.to_string())
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-                Ok(v.to_string())
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-                Ok(v.to_string())
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-                Ok(v.to_string())
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-                Ok(v.to_string())
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
             }
         }
-        d.deserialize_any(V).map(LenientText)
+        d.deserialize_any(V).map(MaybeText)
     }
-}
-
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<LenientText>::deserialize(d).map(|o| o.map(|t| t.0))
-}
-
-/// The slow path: elements one by one, keeping the good ones and, if a payload cannot be normalised
-/// (a lone surrogate, say), forwarding its bytes unchanged rather than dropping it.
-fn parse_output_leniently(doc: &str) -> SimulationOutput {
-    #[derive(Deserialize)]
-    struct Loose<'a> {
-        #[serde(borrow)]
-        contents: Vec<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct LooseElement<'a> {
-        id: PlayerIds,
-        #[serde(borrow)]
-        contents: &'a RawValue,
-    }
-    let Ok(loose) = serde_json::from_str::<Loose<'_>>(doc) else {
-        return SimulationOutput::Other(truncate(doc, 200));
-    };
-    let mut out = Vec::with_capacity(loose.contents.len());
-    for (index, element) in loose.contents.iter().enumerate() {
-        match serde_json::from_str::<LooseElement<'_>>(element.get()) {
-            Ok(e) => {
-                let mut buf = Vec::with_capacity(e.contents.get().len() + 40);
-                buf.extend_from_slice(FRAME_PREFIX);
-                if json::write_js(e.contents.get(), &mut buf).is_err() {
-                    buf.truncate(FRAME_PREFIX.len());
-                    buf.extend_from_slice(e.contents.get().as_bytes());
-                }
-                buf.extend_from_slice(FRAME_SUFFIX);
-                out.push(Delivery::new(e.id.0, buf));
-            }
-            Err(err) => tracing::warn!(
-                element = index,
-                error = %err,
-                "GAMA sent a linker output element without a usable id list or contents; skipped it"
-            ),
-        }
-    }
-    SimulationOutput::Linker(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -672,14 +833,16 @@ impl Command {
 mod tests {
     use super::*;
 
-    fn frames(out: SimulationOutput) -> Vec<(Vec<String>, String)> {
-        match out {
-            SimulationOutput::Linker(d) => d
-                .into_iter()
-                .map(|d| (d.players, d.frame.as_str().to_string()))
-                .collect(),
-            other => panic!("not linker output: {other:?}"),
-        }
+    fn frames((out, deliveries): (SimulationOutput, Vec<Delivery>)) -> Vec<(Vec<String>, String)> {
+        assert_eq!(
+            out,
+            SimulationOutput::Linker(deliveries.len()),
+            "not linker output"
+        );
+        deliveries
+            .into_iter()
+            .map(|d| (d.players, d.frame.as_str().to_string()))
+            .collect()
     }
 
     fn raw(text: &str) -> Box<RawValue> {
@@ -691,7 +854,7 @@ mod tests {
     #[test]
     fn string_content_is_unwrapped_and_payloads_normalised() {
         let content = raw(&serde_json::to_string(LINKER).unwrap());
-        let got = frames(parse_simulation_output(Some(&content)));
+        let got = frames(collect_simulation_output(Some(&content)));
         assert_eq!(
             got,
             vec![
@@ -709,32 +872,33 @@ mod tests {
 
     #[test]
     fn object_content_gives_the_same_frames() {
-        let as_string = frames(parse_simulation_output(Some(&raw(&serde_json::to_string(
-            LINKER,
-        )
-        .unwrap()))));
-        let as_object = frames(parse_simulation_output(Some(&raw(LINKER))));
+        let as_string = frames(collect_simulation_output(Some(&raw(
+            &serde_json::to_string(LINKER).unwrap(),
+        ))));
+        let as_object = frames(collect_simulation_output(Some(&raw(LINKER))));
         assert_eq!(as_string, as_object);
     }
 
     #[test]
     fn pong_console_and_garbage_are_recognised() {
         assert!(matches!(
-            parse_simulation_output(Some(&raw("\"pong\""))),
+            collect_simulation_output(Some(&raw("\"pong\""))).0,
             SimulationOutput::Pong
         ));
-        match parse_simulation_output(Some(&raw(
+        match collect_simulation_output(Some(&raw(
             r#"{"message":"create player: P1","color":{"r":0,"g":0,"b":0}}"#,
-        ))) {
+        )))
+        .0
+        {
             SimulationOutput::Console(m) => assert_eq!(m, "create player: P1"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            parse_simulation_output(Some(&raw("\"not json\""))),
+            collect_simulation_output(Some(&raw("\"not json\""))).0,
             SimulationOutput::Other(_)
         ));
         assert!(matches!(
-            parse_simulation_output(Some(&raw("42"))),
+            collect_simulation_output(Some(&raw("42"))).0,
             SimulationOutput::Other(_)
         ));
     }
@@ -742,7 +906,7 @@ mod tests {
     #[test]
     fn a_bad_element_does_not_cost_the_good_ones() {
         let doc = r#"{"contents":[{"contents":{"a":1}},{"id":"P1","contents":{"b":2.0}},{"id":[7],"contents":{"c":3}}]}"#;
-        let got = frames(parse_simulation_output(Some(&raw(doc))));
+        let got = frames(collect_simulation_output(Some(&raw(doc))));
         assert_eq!(
             got,
             vec![
@@ -760,9 +924,12 @@ mod tests {
 
     #[test]
     fn world_updates_are_told_from_one_shot_payloads() {
-        let frames = |doc: &str| match parse_simulation_output(Some(&raw(doc))) {
-            SimulationOutput::Linker(d) => d.into_iter().map(|d| d.kind).collect::<Vec<_>>(),
-            other => panic!("{other:?}"),
+        let frames = |doc: &str| {
+            collect_simulation_output(Some(&raw(doc)))
+                .1
+                .into_iter()
+                .map(|d| d.kind)
+                .collect::<Vec<_>>()
         };
         assert_eq!(
             frames(
@@ -787,7 +954,7 @@ mod tests {
     #[test]
     fn out_of_range_numbers_are_forwarded_unchanged() {
         let doc = r#"{"contents":[{"id":["P0"],"contents":{"c":[1.0,4422220000001000005E544113118]}},{"id":["P0"],"contents":{"ok":2.0}}]}"#;
-        let got = frames(parse_simulation_output(Some(&raw(doc))));
+        let got = frames(collect_simulation_output(Some(&raw(doc))));
         assert_eq!(
             got,
             vec![
