@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
-targets=(headset_frame gama_frame admin_body settings_json js_json)
+targets=(headset_frame gama_frame admin_body settings_json js_json linker_output)
 (cd fuzz && cargo fuzz build -s none)
 for t in "${targets[@]}"; do
   corpus="target/fuzz-corpus/$t"

@@ -21,9 +21,23 @@ fuzz_target!(|data: &[u8]| {
         Ok(Inbound::Expression { expr }) => {
             let _ = gaml::substitute_id(&expr, "Player_1");
         }
-        Ok(Inbound::Ask { args, .. }) => {
-            // Forwarded args are always a JSON string literal.
+        Ok(Inbound::Ask {
+            action,
+            args,
+            agent,
+        }) => {
+            // What is forwarded is always a JSON string literal holding valid text.
             assert!(serde_json::from_str::<String>(&args).is_ok(), "{args}");
+            assert!(
+                serde_json::from_str::<String>(action.get()).is_ok(),
+                "{action}"
+            );
+            if let Some(agent) = agent {
+                assert!(
+                    serde_json::from_str::<String>(agent.get()).is_ok(),
+                    "{agent}"
+                );
+            }
         }
         _ => {}
     }

@@ -17,10 +17,10 @@ use super::{
     Waiter,
 };
 use crate::metrics::Metrics;
-use crate::protocol::Frame;
 use crate::protocol::gama::{
     self, Command, CommandKind, Envelope, MessageType, SimulationOutput, truncate,
 };
+use crate::protocol::{Frame, linker};
 use crate::util::{Backoff, LogLimiter};
 
 /// Time between the two probes that tell a running experiment from a paused one.
@@ -346,6 +346,19 @@ fn expire(pending: &Pending, events: &dyn GamaEvents, metrics: &Metrics) {
 fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, frame: &Frame) {
     events.gama_frame(frame);
     let text = frame.as_str();
+    // The hot path: linker output is read straight from the frame, each element delivered as soon
+    // as it is read, without parsing the envelope around it first.
+    let mut delivered_early = None;
+    if let Some(content) = text.strip_prefix(gama::SIMULATION_OUTPUT_PREFIX) {
+        events.unsolicited(frame);
+        match linker::scan(content.as_bytes(), true, &mut |d| events.deliver(d)) {
+            linker::Scanned::Linker(n) => {
+                events.linker_output(n);
+                return;
+            }
+            linker::Scanned::Stopped(k) => delivered_early = Some(k),
+        }
+    }
     let envelope = match Envelope::parse(text) {
         Ok(e) => e,
         Err(e) => {
@@ -370,12 +383,18 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
         resolve(link, pending, events, &envelope, kind, frame);
         return;
     }
-    if kind != MessageType::ConnectionSuccessful {
+    if kind != MessageType::ConnectionSuccessful && delivered_early.is_none() {
         events.unsolicited(frame);
     }
     match kind {
         MessageType::SimulationOutput => {
-            match gama::parse_simulation_output(envelope.content, &mut |d| events.deliver(d)) {
+            let mut deliver = |d| events.deliver(d);
+            let output = match delivered_early {
+                // The fast path already read part of it: the general path takes over from there.
+                Some(k) => gama::parse_simulation_output_from(envelope.content, &mut deliver, k),
+                None => gama::parse_simulation_output(envelope.content, &mut deliver),
+            };
+            match output {
                 SimulationOutput::Linker(elements) => events.linker_output(elements),
                 SimulationOutput::Pong => debug!("GAMA linker answered ping_GAMA"),
                 SimulationOutput::Console(message) => debug!(target: "gama_console", "{message}"),

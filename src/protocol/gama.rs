@@ -235,6 +235,11 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery of a serialised `json_output` frame.
+    pub(crate) fn from_parts(players: Vec<String>, frame: Vec<u8>) -> Self {
+        Self::new(players, frame)
+    }
+
     fn new(players: Vec<String>, frame: Vec<u8>) -> Self {
         let kind = PayloadKind::of_frame(&frame);
         Delivery {
@@ -293,10 +298,50 @@ pub fn parse_simulation_output(
     content: Option<&RawValue>,
     sink: &mut dyn FnMut(Delivery),
 ) -> SimulationOutput {
+    parse_with(content, sink, None)
+}
+
+/// The general (serde) path alone, without the fast scanner: the reference the fast path is
+/// checked against (fuzz/fuzz_targets/linker_output.rs).
+#[doc(hidden)]
+pub fn collect_simulation_output_reference(
+    content: Option<&RawValue>,
+) -> (SimulationOutput, Vec<Delivery>) {
+    let mut deliveries = Vec::new();
+    let output = parse_with(content, &mut |d| deliveries.push(d), Some(0));
+    (output, deliveries)
+}
+
+/// `already`: `None` to try the fast path first, `Some(k)` when it ran and delivered `k` elements.
+fn parse_with(
+    content: Option<&RawValue>,
+    sink: &mut dyn FnMut(Delivery),
+    already: Option<usize>,
+) -> SimulationOutput {
     let Some(raw) = content else {
         return SimulationOutput::Other(String::new());
     };
     let text = raw.get();
+    // The fast path first (one pass over the escaped text); the general path below takes over
+    // where it stops, after the elements it already delivered.
+    let skip = if let Some(k) = already {
+        k
+    } else if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        if inner == "pong" {
+            return SimulationOutput::Pong;
+        }
+        match super::linker::scan(inner.as_bytes(), true, sink) {
+            super::linker::Scanned::Linker(n) => return SimulationOutput::Linker(n),
+            super::linker::Scanned::Stopped(k) => k,
+        }
+    } else if text.starts_with('{') {
+        match super::linker::scan(text.as_bytes(), false, sink) {
+            super::linker::Scanned::Linker(n) => return SimulationOutput::Linker(n),
+            super::linker::Scanned::Stopped(k) => k,
+        }
+    } else {
+        0
+    };
     if text.starts_with('"') {
         let Ok(inner) = serde_json::from_str::<Cow<'_, str>>(text) else {
             return SimulationOutput::Other(truncate(text, 200));
@@ -308,13 +353,26 @@ pub fn parse_simulation_output(
         if !trimmed.starts_with('{') {
             return SimulationOutput::Other(truncate(trimmed, 200));
         }
-        parse_output_document(trimmed, sink)
+        parse_output_document(trimmed, sink, skip)
     } else if text.starts_with('{') {
-        parse_output_document(text, sink)
+        parse_output_document(text, sink, skip)
     } else {
         SimulationOutput::Other(truncate(text, 200))
     }
 }
+
+/// The general path alone, after the fast path delivered `skip` elements of the same content.
+pub fn parse_simulation_output_from(
+    content: Option<&RawValue>,
+    sink: &mut dyn FnMut(Delivery),
+    skip: usize,
+) -> SimulationOutput {
+    parse_with(content, sink, Some(skip))
+}
+
+/// How every `SimulationOutput` frame of GAMA's begins (`type`, then `content` as a string): the
+/// fast path can start reading the content without parsing the envelope first.
+pub const SIMULATION_OUTPUT_PREFIX: &str = r#"{"type":"SimulationOutput","content":""#;
 
 /// [`parse_simulation_output`] collecting the deliveries, for tests and tools.
 pub fn collect_simulation_output(content: Option<&RawValue>) -> (SimulationOutput, Vec<Delivery>) {
@@ -325,13 +383,19 @@ pub fn collect_simulation_output(content: Option<&RawValue>) -> (SimulationOutpu
 
 /// Parses `{"contents":[{"id":[…],"contents":{…}},…],"type":"output"}` or a console object
 /// `{"message":…,"color":…}`.
-fn parse_output_document(doc: &str, sink: &mut dyn FnMut(Delivery)) -> SimulationOutput {
+/// `skip` elements were already delivered by the fast path: they are read, not delivered again.
+fn parse_output_document(
+    doc: &str,
+    sink: &mut dyn FnMut(Delivery),
+    skip: usize,
+) -> SimulationOutput {
     let mut de = serde_json::Deserializer::from_str(doc);
-    let mut delivered = 0;
+    let mut delivered = skip;
     match de::DeserializeSeed::deserialize(
         DocumentSeed {
             sink,
             delivered: &mut delivered,
+            skip,
         },
         &mut de,
     ) {
@@ -355,6 +419,7 @@ enum Document {
 struct DocumentSeed<'s, 'f> {
     sink: &'s mut dyn FnMut(Delivery),
     delivered: &'f mut usize,
+    skip: usize,
 }
 
 impl<'de> de::DeserializeSeed<'de> for DocumentSeed<'_, '_> {
@@ -382,6 +447,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                     map.next_value_seed(ElementsSeed {
                         sink: &mut *self.sink,
                         delivered: &mut *self.delivered,
+                        skip: self.skip,
                     })?;
                 }
                 DocumentField::Message => {
@@ -415,6 +481,7 @@ enum DocumentField {
 struct ElementsSeed<'s, 'f> {
     sink: &'s mut dyn FnMut(Delivery),
     delivered: &'f mut usize,
+    skip: usize,
 }
 
 impl<'de> de::DeserializeSeed<'de> for ElementsSeed<'_, '_> {
@@ -435,6 +502,10 @@ impl<'de> Visitor<'de> for ElementsSeed<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0;
         while let Some(element) = seq.next_element::<Element<'de>>()? {
+            if index < self.skip {
+                index += 1;
+                continue;
+            }
             match element.into_delivery() {
                 Some(d) => {
                     (self.sink)(d);

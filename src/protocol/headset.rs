@@ -109,6 +109,13 @@ fn is_null(raw: Option<&RawValue>) -> bool {
     raw.is_none_or(|r| r.get() == "null")
 }
 
+/// A string literal that decodes: JSON's grammar allows escapes of lone UTF-16 surrogates
+/// (`"\ud800"`), which are not text. Forwarded verbatim they would reach GAMA as a string that no
+/// strict parser reads, so they are refused where a literal is passed on untouched.
+fn is_text(raw: &RawValue) -> bool {
+    is_str(raw) && (!raw.get().contains('\\') || decode_str(raw).is_some())
+}
+
 fn decode_str(raw: &RawValue) -> Option<String> {
     if is_str(raw) {
         serde_json::from_str(raw.get()).ok()
@@ -162,7 +169,10 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
         },
         "expression" => match fields.expr {
             Some(raw) if is_str(raw) => Inbound::Expression {
-                expr: decode_str(raw).unwrap_or_default(),
+                expr: decode_str(raw).ok_or(InboundError::Field {
+                    field: "expr",
+                    expected: "a string of valid Unicode",
+                })?,
             },
             Some(raw) if raw.get() != "null" => {
                 return Err(InboundError::Field {
@@ -174,7 +184,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
         },
         "ask" => {
             let action = match fields.action {
-                Some(raw) if is_str(raw) => raw,
+                Some(raw) if is_text(raw) => raw,
                 Some(raw) if raw.get() != "null" => {
                     return Err(InboundError::Field {
                         field: "action",
@@ -185,7 +195,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
             };
             let args = match fields.args {
                 // What Unity sends: a JSON string holding the arguments object. Kept verbatim.
-                Some(raw) if is_str(raw) => Cow::Borrowed(raw.get()),
+                Some(raw) if is_text(raw) => Cow::Borrowed(raw.get()),
                 // An object from other clients: GAMA wants it as a string.
                 Some(raw) if raw.get().starts_with('{') => Cow::Owned(json::quote(raw.get())),
                 r if is_null(r) => Cow::Borrowed("\"{}\""),
@@ -198,7 +208,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
                 None => Cow::Borrowed("\"{}\""),
             };
             let agent = match fields.agent {
-                Some(raw) if is_str(raw) => Some(raw),
+                Some(raw) if is_text(raw) => Some(raw),
                 r if is_null(r) => None,
                 Some(_) => {
                     return Err(InboundError::Field {
@@ -383,6 +393,18 @@ mod tests {
                 assert_eq!(agent.unwrap().get(), "\"simulation[0].unity_linker[0]\"");
             }
             other => panic!("{other:?}"),
+        }
+        // Lone surrogates are JSON's grammar but not text: never forwarded verbatim.
+        for text in [
+            r#"{"type":"ask","action":"a","args":"\ud800"}"#,
+            r#"{"type":"ask","action":"\udfff","args":"{}"}"#,
+            r#"{"type":"ask","action":"a","agent":"x\ud800"}"#,
+            r#"{"type":"expression","expr":"\ud800"}"#,
+        ] {
+            assert!(
+                matches!(parse(text), Err(InboundError::Field { .. })),
+                "{text}"
+            );
         }
         match parse(r#"{"type":"ask","action":"a","args":{"id":"P1"}}"#).unwrap() {
             Inbound::Ask { args, agent, .. } => {

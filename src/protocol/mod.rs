@@ -3,6 +3,7 @@
 
 pub mod gama;
 pub mod headset;
+pub mod linker;
 
 /// A serialised text frame, shareable between recipients without copying.
 pub type Frame = tokio_tungstenite::tungstenite::Utf8Bytes;
