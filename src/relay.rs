@@ -547,7 +547,7 @@ impl Relay {
                 world.observe(id, &delivery.frame, delivery.kind);
                 match self.inner.routes.get(id.as_str()) {
                     Some(conn) => {
-                        let _ = conn.send_payload(delivery.frame.clone(), delivery.kind);
+                        let _ = conn.send_output(delivery.frame.clone(), delivery.kind);
                     }
                     None => {
                         self.inner.metrics.outputs_for_absent_players.inc();

@@ -676,7 +676,7 @@ function renderClock(state, now) {
   return { state: kind, flowing: kind === 'flowing' };
 }
 
-// Per player: (page time, messages written to it, GAMA's outputs so far) at each push, for its
+// Per player: (page time, GAMA payloads relayed to it, GAMA's outputs so far) at each push, for its
 // update rate and to tell a starving headset.
 const samples = new Map();
 
@@ -691,17 +691,17 @@ function sampleTraffic(state, now) {
     }
     let list = samples.get(p.id);
     // A new connection counts from zero.
-    if (!list || (list.length && t.messages_out < list[list.length - 1].m)) {
+    if (!list || (list.length && t.outputs < list[list.length - 1].m)) {
       list = [];
       samples.set(p.id, list);
     }
-    list.push({ t: now, m: t.messages_out, outputs: state.clock?.outputs ?? 0 });
+    list.push({ t: now, m: t.outputs, outputs: state.clock?.outputs ?? 0 });
     while (list.length > 2 && list[1].t < now - SAMPLES_KEEP_MS) list.shift();
   }
   for (const id of samples.keys()) if (!listed.has(id)) samples.delete(id);
 }
 
-/** Messages written to the player per second, over the last RATE_WINDOW_MS or so. */
+/** GAMA payloads relayed to the player per second, over the last RATE_WINDOW_MS or so. */
 function updateRate(list) {
   if (!list || list.length < 2) return null;
   const last = list[list.length - 1];
@@ -716,20 +716,23 @@ function updateRate(list) {
   return dt < 400 ? null : ((last.m - base.m) * 1000) / dt;
 }
 
-/** How long an in-game player has got nothing but keep-alive pings while GAMA's outputs flowed
- *  (null if it is fed). */
+/** How long an in-game player has got none of GAMA's output while that output flowed (null if it
+ *  is fed). The relay counts the payloads it queues for each headset, so keep-alive pings and state
+ *  messages never pass for food. */
 function starvingFor(p, list, flowing) {
   if (!p.in_game || !flowing || !list || list.length < 2) return null;
   const last = list[list.length - 1];
   let longest = null;
   for (let i = list.length - 2; i >= 0; i -= 1) {
     const s = list[i];
+    if (last.m !== s.m) break;
     const w = last.t - s.t;
-    const pings = p.heartbeat_ms > 0 ? Math.ceil(w / p.heartbeat_ms) : 0;
-    if (last.m - s.m > pings) break;
     if (w > STARVING_MS && last.outputs - s.outputs >= 2) longest = w;
   }
-  return longest;
+  if (longest == null) return null;
+  // Since its last payload, when it had one on this connection: the page may have opened later.
+  const ago = p.traffic?.last_output_ms_ago;
+  return ago != null && ago > longest ? ago : longest;
 }
 
 function renderGama(g) {
@@ -836,7 +839,7 @@ function makeRow(id) {
     cells[way].append(traffic[way].messages, traffic[way].bytes);
   }
   // Messages written to the headset per second: its update rate.
-  const rateText = el('span', { class: 'sub rate', title: 'Messages sent per second' });
+  const rateText = el('span', { class: 'sub rate', title: 'GAMA outputs relayed to this headset per second' });
   cells.sent.append(rateText);
   const remove = el('button', {
     type: 'button',

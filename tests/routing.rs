@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use relay_testkit::{ContentShape, FakeGama, FakeGamaOptions};
+use serde_json::Value;
 
 /// A linker output as GAMA writes it: Java doubles with a fraction, keys in TC-Linker order.
 const OUTPUT: &str = r#"{"contents":[{"id":["P1"],"contents":{"precision":10000,"world":[1000000,800000],"minPlayerUpdateDuration":100.0}},{"id":["P1","P2"],"contents":{"enableMove":false}},{"id":["P2"],"contents":{"properties":[{"id":"block","tag":"selectable","hasPrefab":false,"height":100000,"is3D":true,"red":-1,"green":-1,"blue":-1,"alpha":0.0,"material":null,"constraints":null,"isInteractable":true,"isGrabable":false,"hasCollider":true,"toFollow":false}]}},{"id":["P1"],"contents":{"wallId":"w","offsetYGeom":[0],"height":4.0E5,"pointsGeom":[{"c":[1,2,3,4]}]}}],"type":"output"}"#;
@@ -53,6 +54,37 @@ async fn string_content_is_delivered_in_order_with_javascript_numbers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_content_is_delivered_the_same_way() {
     check_exact_delivery(ContentShape::Object).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_player_s_share_of_gama_output_is_counted_apart_from_other_messages() {
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let p1 = relay.join("P1").await;
+    let p2 = relay.join("P2").await;
+    // Keep-alive and state traffic is not GAMA output.
+    for id in ["P1", "P2"] {
+        let traffic = relay.player_json(id).await.unwrap()["traffic"].clone();
+        assert_eq!(traffic["outputs"], 0, "{traffic}");
+        assert_eq!(traffic["last_output_ms_ago"], Value::Null, "{traffic}");
+    }
+    gama.send_linker_output(OUTPUT);
+    for _ in P1_FRAMES {
+        p1.recv_json_output(T).await.unwrap();
+    }
+    for _ in P2_FRAMES {
+        p2.recv_json_output(T).await.unwrap();
+    }
+    let p1_traffic = relay.player_json("P1").await.unwrap()["traffic"].clone();
+    assert_eq!(p1_traffic["outputs"], P1_FRAMES.len(), "{p1_traffic}");
+    assert!(
+        p1_traffic["last_output_ms_ago"].as_u64().unwrap() < 5_000,
+        "{p1_traffic}"
+    );
+    let p2_traffic = relay.player_json("P2").await.unwrap()["traffic"].clone();
+    assert_eq!(p2_traffic["outputs"], P2_FRAMES.len(), "{p2_traffic}");
+    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,9 @@ pub struct Stats {
     pub bytes_out: AtomicU64,
     /// World updates replaced by a newer one before this headset could take them.
     pub coalesced: AtomicU64,
+    /// Linker payloads (`json_output`) queued for this headset: its share of GAMA's output, apart
+    /// from keep-alive and state messages, which is what tells a fed headset from a starving one.
+    pub outputs: AtomicU64,
 }
 
 /// A snapshot of a connection's liveness and traffic, for the admin API.
@@ -57,6 +60,10 @@ pub struct ConnView {
     pub queue_bytes: usize,
     /// World updates replaced by newer ones while the headset was behind.
     pub coalesced: u64,
+    /// Linker payloads (`json_output`) queued for the headset.
+    pub outputs: u64,
+    /// Milliseconds since the last of them (`None`: none yet on this connection).
+    pub last_output_ms_ago: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -105,6 +112,7 @@ pub struct Conn {
     ping_sent_ms: AtomicU64,
     rtt_ms: AtomicU64,
     heartbeat_ms: AtomicU64,
+    last_output_ms: AtomicU64,
     /// Traffic counters.
     pub stats: Stats,
     /// Limits error replies and log lines about this headset's bad input.
@@ -145,6 +153,7 @@ impl Conn {
             ping_sent_ms: AtomicU64::new(NO_VALUE),
             rtt_ms: AtomicU64::new(NO_VALUE),
             heartbeat_ms: AtomicU64::new(0),
+            last_output_ms: AtomicU64::new(NO_VALUE),
             stats: Stats::default(),
             complaints: LogLimiter::new(Duration::from_secs(1)),
             metrics,
@@ -154,6 +163,15 @@ impl Conn {
     /// Queues a frame for the headset.
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
         self.send_payload(frame, PayloadKind::OneShot)
+    }
+
+    /// Queues a linker payload (`json_output`) for the headset, counting it as the headset's
+    /// share of GAMA's output.
+    pub fn send_output(&self, frame: Frame, kind: PayloadKind) -> Result<(), SendError> {
+        self.send_payload(frame, kind)?;
+        self.stats.outputs.fetch_add(1, Ordering::Relaxed);
+        self.last_output_ms.store(self.now_ms(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Queues a payload for the headset. A headset that fell behind (its oldest waiting world
@@ -338,6 +356,7 @@ impl Conn {
             (q.frames.len(), q.bytes)
         };
         let rtt = self.rtt_ms.load(Ordering::Relaxed);
+        let last_output = self.last_output_ms.load(Ordering::Relaxed);
         ConnView {
             last_seen_ms_ago: self.silent_for().as_millis() as u64,
             rtt_ms: (rtt != NO_VALUE).then_some(rtt),
@@ -348,6 +367,9 @@ impl Conn {
             queue_messages,
             queue_bytes,
             coalesced: self.stats.coalesced.load(Ordering::Relaxed),
+            outputs: self.stats.outputs.load(Ordering::Relaxed),
+            last_output_ms_ago: (last_output != NO_VALUE)
+                .then(|| self.now_ms().saturating_sub(last_output)),
         }
     }
 }
