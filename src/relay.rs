@@ -541,23 +541,23 @@ impl Relay {
 
     /// Delivers one element of linker output to each listed player that is connected.
     fn deliver(&self, delivery: Delivery) {
-        let world = &self.inner.world;
-        {
-            for id in &delivery.players {
-                world.observe(id, &delivery.frame, delivery.kind);
-                match self.inner.routes.get(id.as_str()) {
-                    Some(conn) => {
-                        let _ = conn.send_output(delivery.frame.clone(), delivery.kind);
-                    }
-                    None => {
-                        self.inner.metrics.outputs_for_absent_players.inc();
-                        if let Some(suppressed) = UNKNOWN_RECIPIENT.check() {
-                            debug!(player = %id, suppressed, "GAMA output for a player that is not connected, dropped");
-                        }
+        for id in &delivery.players {
+            match self.inner.routes.get(id.as_str()) {
+                Some(conn) => {
+                    let _ = conn.send_output(delivery.frame.clone(), delivery.kind);
+                }
+                None => {
+                    self.inner.metrics.outputs_for_absent_players.inc();
+                    if let Some(suppressed) = UNKNOWN_RECIPIENT.check() {
+                        debug!(player = %id, suppressed, "GAMA output for a player that is not connected, dropped");
                     }
                 }
             }
         }
+        // The world view after the headsets: it must never delay them.
+        self.inner
+            .world
+            .observe(&delivery.players, &delivery.frame, delivery.kind);
     }
 
     // -----------------------------------------------------------------------------------------

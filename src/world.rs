@@ -127,14 +127,16 @@ impl Default for World {
     }
 }
 
-/// The first key of a `json_output` frame's payload, and whether it is an initial world.
-fn payload_key(frame: &str) -> Option<String> {
+/// The first key of a `json_output` frame's payload: what the cache keeps one of. A world that is
+/// not a per-step update (the initial one) is kept apart from the updates; `kind` already says
+/// which, so the frame is not scanned again.
+fn payload_key(frame: &str, kind: PayloadKind) -> Option<&str> {
     let rest = frame.strip_prefix("{\"contents\":{\"")?;
     let key = &rest[..rest.find('"')?];
-    Some(if key == "pointsLoc" && frame.contains("\"isInit\":true") {
-        "pointsLoc:init".to_string()
+    Some(if key == "pointsLoc" && kind == PayloadKind::OneShot {
+        "pointsLoc:init"
     } else {
-        key.to_string()
+        key
     })
 }
 
@@ -149,22 +151,30 @@ impl World {
         self.clock.lock().view(Instant::now())
     }
 
-    /// A payload for `player`: cached, and copied to the spectators following that player.
-    pub fn observe(&self, player: &str, frame: &Frame, kind: PayloadKind) {
-        if let Some(key) = payload_key(frame.as_str()) {
-            let mut cache = self.caches.entry(player.to_string()).or_default();
-            if let Some(slot) = cache.iter_mut().find(|(k, _)| *k == key) {
-                slot.1 = frame.clone();
-            } else {
-                if cache.len() >= MAX_KINDS {
-                    cache.remove(0);
+    /// A payload for `players`: cached for each, and copied to the spectators following them.
+    /// Called once per delivery (not per player) so its key is worked out once.
+    pub fn observe<P: AsRef<str>>(&self, players: &[P], frame: &Frame, kind: PayloadKind) {
+        if let Some(key) = payload_key(frame.as_str(), kind) {
+            for player in players {
+                let player = player.as_ref();
+                // The common case, a known player, allocates nothing.
+                let mut cache = match self.caches.get_mut(player) {
+                    Some(cache) => cache,
+                    None => self.caches.entry(player.to_string()).or_default(),
+                };
+                if let Some(slot) = cache.iter_mut().find(|(k, _)| k == key) {
+                    slot.1 = frame.clone();
+                } else {
+                    if cache.len() >= MAX_KINDS {
+                        cache.remove(0);
+                    }
+                    cache.push((key.to_string(), frame.clone()));
                 }
-                cache.push((key, frame.clone()));
             }
         }
         if !self.spectators.is_empty() {
             for s in self.spectators.iter() {
-                if s.player == player {
+                if players.iter().any(|p| p.as_ref() == s.player) {
                     let _ = s.conn.send_payload(frame.clone(), kind);
                 }
             }
@@ -297,23 +307,27 @@ mod tests {
     fn a_late_spectator_gets_the_cached_view_in_a_usable_order() {
         let w = World::default();
         w.observe(
-            "P",
+            &["P"],
             &frame(r#"{"pointsLoc":[],"isInit":false,"n":1}"#),
             PayloadKind::WorldUpdate,
         );
         w.observe(
-            "P",
+            &["P"],
             &frame(r#"{"pointsLoc":[],"isInit":true}"#),
             PayloadKind::OneShot,
         );
-        w.observe("P", &frame(r#"{"properties":[]}"#), PayloadKind::OneShot);
-        w.observe("P", &frame(r#"{"precision":10000}"#), PayloadKind::OneShot);
+        w.observe(&["P"], &frame(r#"{"properties":[]}"#), PayloadKind::OneShot);
         w.observe(
-            "P",
+            &["P"],
+            &frame(r#"{"precision":10000}"#),
+            PayloadKind::OneShot,
+        );
+        w.observe(
+            &["P"],
             &frame(r#"{"pointsLoc":[],"isInit":false,"n":2}"#),
             PayloadKind::WorldUpdate,
         );
-        w.observe("Q", &frame(r#"{"precision":1}"#), PayloadKind::OneShot);
+        w.observe(&["Q"], &frame(r#"{"precision":1}"#), PayloadKind::OneShot);
         let conn = Conn::new(
             1,
             "127.0.0.1:1".parse().unwrap(),
@@ -332,15 +346,18 @@ mod tests {
         );
         let mut out = Vec::new();
         conn.drain(&mut out);
-        let keys: Vec<String> = out.iter().filter_map(|f| payload_key(f.as_str())).collect();
+        let keys: Vec<&str> = out
+            .iter()
+            .filter_map(|f| payload_key(f.as_str(), PayloadKind::of_frame(f.as_bytes())))
+            .collect();
         assert_eq!(
             keys,
             ["precision", "properties", "pointsLoc:init", "pointsLoc"]
         );
         assert!(out[3].as_str().contains("\"n\":2"), "the newest world");
         // Live payloads follow; others' do not.
-        w.observe("Q", &frame(r#"{"x":1}"#), PayloadKind::OneShot);
-        w.observe("P", &frame(r#"{"y":1}"#), PayloadKind::OneShot);
+        w.observe(&["Q"], &frame(r#"{"x":1}"#), PayloadKind::OneShot);
+        w.observe(&["P"], &frame(r#"{"y":1}"#), PayloadKind::OneShot);
         out.clear();
         conn.drain(&mut out);
         assert_eq!(out.len(), 1);
