@@ -17,10 +17,11 @@ use super::{
     Waiter,
 };
 use crate::metrics::Metrics;
+use crate::protocol::Frame;
 use crate::protocol::gama::{
     self, Command, CommandKind, Envelope, MessageType, SimulationOutput, truncate,
 };
-use crate::protocol::{Frame, linker};
+use crate::protocol::linker::Scanned;
 use crate::util::{Backoff, LogLimiter};
 
 /// Time between the two probes that tell a running experiment from a paused one.
@@ -348,17 +349,16 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
     let text = frame.as_str();
     // The hot path: linker output is read straight from the frame, each element delivered as soon
     // as it is read, without parsing the envelope around it first.
-    let mut delivered_early = None;
-    if let Some(content) = text.strip_prefix(gama::SIMULATION_OUTPUT_PREFIX) {
-        events.unsolicited(frame);
-        match linker::scan(content.as_bytes(), true, &mut |d| events.deliver(d)) {
-            linker::Scanned::Linker(n) => {
-                events.linker_output(n);
-                return;
-            }
-            linker::Scanned::Stopped(k) => delivered_early = Some(k),
+    let delivered_early = match gama::scan_simulation_output_frame(text, &mut |d| events.deliver(d))
+    {
+        Some(Scanned::Linker(n)) => {
+            events.unsolicited(frame);
+            events.linker_output(n);
+            return;
         }
-    }
+        Some(Scanned::Stopped(k)) => Some(k),
+        None => None,
+    };
     let envelope = match Envelope::parse(text) {
         Ok(e) => e,
         Err(e) => {
@@ -383,7 +383,7 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
         resolve(link, pending, events, &envelope, kind, frame);
         return;
     }
-    if kind != MessageType::ConnectionSuccessful && delivered_early.is_none() {
+    if kind != MessageType::ConnectionSuccessful {
         events.unsolicited(frame);
     }
     match kind {

@@ -374,6 +374,18 @@ pub fn parse_simulation_output_from(
 /// fast path can start reading the content without parsing the envelope first.
 pub const SIMULATION_OUTPUT_PREFIX: &str = r#"{"type":"SimulationOutput","content":""#;
 
+/// The hot path: a frame that begins as GAMA writes `SimulationOutput` is read straight from the
+/// frame, each element handed to `sink` as soon as it is read, without parsing the envelope first.
+/// `None` when the frame begins otherwise; after `Stopped(k)`, [`parse_simulation_output_from`]
+/// with `k` finishes the job.
+pub fn scan_simulation_output_frame(
+    frame: &str,
+    sink: &mut dyn FnMut(Delivery),
+) -> Option<super::linker::Scanned> {
+    let content = frame.strip_prefix(SIMULATION_OUTPUT_PREFIX)?;
+    Some(super::linker::scan(content.as_bytes(), true, sink))
+}
+
 /// [`parse_simulation_output`] collecting the deliveries, for tests and tools.
 pub fn collect_simulation_output(content: Option<&RawValue>) -> (SimulationOutput, Vec<Delivery>) {
     let mut deliveries = Vec::new();

@@ -116,6 +116,14 @@ fn is_text(raw: &RawValue) -> bool {
     is_str(raw) && (!raw.get().contains('\\') || decode_str(raw).is_some())
 }
 
+/// The text of a string literal the relay decodes, or why it has none (a lone surrogate).
+fn text_of(raw: &RawValue, field: &'static str) -> Result<String, InboundError> {
+    decode_str(raw).ok_or(InboundError::Field {
+        field,
+        expected: "a string of valid Unicode",
+    })
+}
+
 fn decode_str(raw: &RawValue) -> Option<String> {
     if is_str(raw) {
         serde_json::from_str(raw.get()).ok()
@@ -145,7 +153,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
     Ok(match kind.as_str() {
         "connection" => {
             let id = match fields.id {
-                Some(raw) if is_str(raw) => decode_str(raw).unwrap_or_default(),
+                Some(raw) if is_str(raw) => text_of(raw, "id")?,
                 // Lenient: a numeric id is its text.
                 Some(raw) if raw.get().starts_with(|c: char| c.is_ascii_digit()) => {
                     raw.get().to_string()
@@ -169,10 +177,7 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
         },
         "expression" => match fields.expr {
             Some(raw) if is_str(raw) => Inbound::Expression {
-                expr: decode_str(raw).ok_or(InboundError::Field {
-                    field: "expr",
-                    expected: "a string of valid Unicode",
-                })?,
+                expr: text_of(raw, "expr")?,
             },
             Some(raw) if raw.get() != "null" => {
                 return Err(InboundError::Field {
@@ -400,6 +405,7 @@ mod tests {
             r#"{"type":"ask","action":"\udfff","args":"{}"}"#,
             r#"{"type":"ask","action":"a","agent":"x\ud800"}"#,
             r#"{"type":"expression","expr":"\ud800"}"#,
+            r#"{"type":"connection","id":"P\ud800"}"#,
         ] {
             assert!(
                 matches!(parse(text), Err(InboundError::Field { .. })),
