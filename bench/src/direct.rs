@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -37,16 +36,7 @@ impl DirectServer {
             accept: Mutex::new(None),
         });
         let me = server.clone();
-        let accept = tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        tokio::spawn(me.clone().serve(stream));
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
-            }
-        });
+        let accept = ws::accept_loop(listener, move |stream| me.clone().serve(stream));
         *server.accept.lock().unwrap_or_else(|e| e.into_inner()) = Some(accept);
         Ok(server)
     }

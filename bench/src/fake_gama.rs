@@ -58,16 +58,7 @@ impl FakeGama {
             asks: Arc::new(AskSink::new(0)),
         });
         let server = gama.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        tokio::spawn(server.clone().serve(stream));
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
-            }
-        });
+        ws::accept_loop(listener, move |stream| server.clone().serve(stream));
         Ok(gama)
     }
 
