@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use common::*;
 use harness::*;
-use relay_testkit::{FakeGama, FakeGamaOptions};
 use serde_json::json;
 
 /// How long the page may take to show a headset's disconnection.
@@ -25,12 +24,7 @@ const LIVE_UPDATE_BUDGET_MS: u64 = 1000;
 async fn the_admin_page_follows_and_drives_the_relay() {
     check_prerequisites();
     let started = Instant::now();
-    let gama = FakeGama::start(FakeGamaOptions {
-        autorun: true,
-        ..FakeGamaOptions::desktop()
-    })
-    .await
-    .unwrap();
+    let gama = desktop_autorun().await;
     let relay = TestRelay::start(&gama, "3", "4", |c| c.session.auto_launch = false).await;
     relay.wait_gama().await;
     let ids = ["Player_101", "Player_102", "Player_103"];

@@ -141,12 +141,7 @@ async fn gama_restarting_mid_session_brings_everyone_back_without_closing_headse
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_network_glitch_the_relay_finds_the_experiment_still_running() {
-    let gama = FakeGama::start(FakeGamaOptions {
-        autorun: true,
-        ..FakeGamaOptions::desktop()
-    })
-    .await
-    .unwrap();
+    let gama = desktop_autorun().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
@@ -222,12 +217,7 @@ async fn the_relay_starts_without_gama_and_connects_when_it_appears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_has_a_deadline() {
-    let gama = FakeGama::start(FakeGamaOptions {
-        autorun: true,
-        ..FakeGamaOptions::desktop()
-    })
-    .await
-    .unwrap();
+    let gama = desktop_autorun().await;
     let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 300).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;

@@ -275,12 +275,7 @@ async fn an_experiment_opened_in_gama_s_window_gets_the_players_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_stop_drive_gama_and_keep_headsets_connected() {
-    let gama = FakeGama::start(FakeGamaOptions {
-        autorun: true,
-        ..FakeGamaOptions::desktop()
-    })
-    .await
-    .unwrap();
+    let gama = desktop_autorun().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;

@@ -239,6 +239,17 @@ pub async fn desktop() -> FakeGama {
     FakeGama::start(FakeGamaOptions::desktop()).await.unwrap()
 }
 
+/// A desktop-mode fake GAMA whose experiments play as soon as they are loaded, as GAMA's window
+/// does with an experiment that has autorun.
+pub async fn desktop_autorun() -> FakeGama {
+    FakeGama::start(FakeGamaOptions {
+        autorun: true,
+        ..FakeGamaOptions::desktop()
+    })
+    .await
+    .unwrap()
+}
+
 /// A headless-mode fake GAMA.
 pub async fn headless() -> FakeGama {
     FakeGama::start(FakeGamaOptions::headless()).await.unwrap()
