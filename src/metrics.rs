@@ -338,38 +338,18 @@ mod tests {
             experiment: "RUNNING",
             ..SessionGauges::default()
         });
-        assert!(
-            text.contains("gama_vr_relay_headset_messages_received_total 3"),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_players{state="in_game"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_gama_link{state="connected"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_gama_link{state="unreachable"} 0"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_gama_experiment{state="RUNNING"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_gama_command_seconds_count{command="ask"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_gama_command_errors_total{command="load",kind="UnableToExecuteRequest"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"gama_vr_relay_headset_commands_dropped_total{reason="not_live"} 1"#),
-            "{text}"
-        );
+        for line in [
+            "gama_vr_relay_headset_messages_received_total 3",
+            r#"gama_vr_relay_players{state="in_game"} 1"#,
+            r#"gama_vr_relay_gama_link{state="connected"} 1"#,
+            r#"gama_vr_relay_gama_link{state="unreachable"} 0"#,
+            r#"gama_vr_relay_gama_experiment{state="RUNNING"} 1"#,
+            r#"gama_vr_relay_gama_command_seconds_count{command="ask"} 1"#,
+            r#"gama_vr_relay_gama_command_errors_total{command="load",kind="UnableToExecuteRequest"} 1"#,
+            r#"gama_vr_relay_headset_commands_dropped_total{reason="not_live"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
         assert!(text.ends_with("# EOF\n"));
     }
 }
