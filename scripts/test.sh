@@ -8,7 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-shared=../shared
+# The project's shared folder (protocol notes, the gama-client smoke script) sits next to the
+# checkout; GAMA_VR_RELAY_SHARED points elsewhere (a clone in /tmp, for instance).
+shared=${GAMA_VR_RELAY_SHARED:-../shared}
+if [ ! -f "$shared/tools/requirements.txt" ]; then
+  echo "scripts/test.sh: the shared folder is not at $shared (expected next to this checkout);" \
+    "set GAMA_VR_RELAY_SHARED to its path" >&2
+  exit 2
+fi
+export GAMA_VR_RELAY_SHARED
+GAMA_VR_RELAY_SHARED=$(cd "$shared" && pwd)
 venv=target/test-deps/venv
 if ! "$venv/bin/python" -c 'import gama_client, websockets' 2>/dev/null; then
   echo "== setting up $venv (gama-client from PyPI)"

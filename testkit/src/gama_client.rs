@@ -42,14 +42,24 @@ pub fn python() -> anyhow::Result<PathBuf> {
     )
 }
 
+/// The project's shared folder (protocol notes, the gama-client smoke script): `../shared` next to
+/// the checkout, or wherever `GAMA_VR_RELAY_SHARED` says.
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("GAMA_VR_RELAY_SHARED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join("../shared"),
+    }
+}
+
 /// Runs the smoke script against a gama-server (the fake, or the relay's endpoint for tools) on
 /// 127.0.0.1:`port` and checks its verdict. Returns the number of passed checks.
 pub async fn run_smoke(port: u16, extra_args: &[&str]) -> anyhow::Result<usize> {
     let python = python()?;
-    let script = workspace_root().join("../shared/tools/gama_client_smoke.py");
+    let script = shared_dir().join("tools/gama_client_smoke.py");
     ensure!(
         script.exists(),
-        "smoke script missing: {}",
+        "smoke script missing: {} (the project's shared folder sits next to the checkout, \
+         or GAMA_VR_RELAY_SHARED names it)",
         script.display()
     );
     let port = port.to_string();
