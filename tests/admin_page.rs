@@ -304,7 +304,9 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     // The splash image is fetched with the token.
     browser.wait("#catalog img").await;
     let loaded = browser
-        .call(json!({"cmd": "eval", "expr": "new Promise((resolve) => { const img = document.querySelector('#catalog img'); const done = () => resolve({src: img.getAttribute('src'), width: img.naturalWidth}); if (img.complete) done(); else { img.addEventListener('load', done); img.addEventListener('error', done); } })"}))
+        // The catalog may be drawn again meanwhile (a state push naming its version), replacing the
+        // element: poll whichever image is current rather than wait for one element's events.
+        .call(json!({"cmd": "eval", "expr": "new Promise((resolve) => { const t0 = Date.now(); const check = () => { const img = document.querySelector('#catalog img'); const late = Date.now() - t0 > 10000; if (img && img.complete && (img.naturalWidth > 0 || late)) resolve({src: img.getAttribute('src'), width: img.naturalWidth}); else if (late) resolve({src: img && img.getAttribute('src'), width: -1}); else setTimeout(check, 50); }; check(); })"}))
         .await;
     assert!(
         loaded["value"]["src"]
