@@ -1,30 +1,27 @@
 #!/usr/bin/env bash
 # Runs every test of gama-vr-relay. First makes sure what the tests need is installed (idempotent,
-# fast when already done):
-#   * target/test-deps/venv: a Python venv with the real PyPI gama-client, which the fake
-#     gama-server's credibility test drives (../shared/tools/gama_client_smoke.py);
+# fast when already done), then runs them with every outside tool required (no test is skipped):
+#   * target/test-deps/venv: a Python venv with the real PyPI gama-client (pinned in
+#     testkit/python/requirements.txt), which testkit/python/check_gama_client.py drives;
 #   * Debian's chromium (/usr/bin/chromium) and, in tests/browser, the npm package playwright-core
-#     that drives it for the admin page's browser test (no browser is ever downloaded).
+#     that drives it for the admin page's browser tests (no browser is ever downloaded).
+# Arguments go to `cargo test` (e.g. scripts/test.sh --test routing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The project's shared folder (protocol notes, the gama-client smoke script) sits next to the
-# checkout; GAMA_VR_RELAY_SHARED points elsewhere (a clone in /tmp, for instance).
-shared=${GAMA_VR_RELAY_SHARED:-../shared}
-if [ ! -f "$shared/tools/requirements.txt" ]; then
-  echo "scripts/test.sh: the shared folder is not at $shared (expected next to this checkout);" \
-    "set GAMA_VR_RELAY_SHARED to its path" >&2
-  exit 2
-fi
-export GAMA_VR_RELAY_SHARED
-GAMA_VR_RELAY_SHARED=$(cd "$shared" && pwd)
+requirements=testkit/python/requirements.txt
 venv=target/test-deps/venv
-if ! "$venv/bin/python" -c 'import gama_client, websockets' 2>/dev/null; then
+stamp=$venv/.requirements
+if ! cmp -s "$requirements" "$stamp" 2>/dev/null || ! "$venv/bin/python" -c 'import gama_client' 2>/dev/null; then
   echo "== setting up $venv (gama-client from PyPI)"
+  rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$shared/tools/requirements.txt"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$stamp"
 fi
 export GAMA_CLIENT_PYTHON="$PWD/$venv/bin/python"
+# A test whose tool is missing fails here instead of being skipped.
+export GAMA_VR_RELAY_TEST_TOOLS=required
 
 if [ ! -x /usr/bin/chromium ]; then
   echo "== installing Debian's chromium"

@@ -22,7 +22,9 @@ const LIVE_UPDATE_BUDGET_MS: u64 = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_page_follows_and_drives_the_relay() {
-    check_prerequisites();
+    if !browser_ready("the_admin_page_follows_and_drives_the_relay") {
+        return;
+    }
     let started = Instant::now();
     let gama = desktop_autorun().await;
     let relay = TestRelay::start(&gama, "3", "4", |c| c.session.auto_launch = false).await;
@@ -220,7 +222,9 @@ const SPLASH_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="320"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_page_asks_for_the_token_and_keeps_it() {
-    check_prerequisites();
+    if !browser_ready("the_admin_page_asks_for_the_token_and_keeps_it") {
+        return;
+    }
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "0", "4", |c| {
         c.session.auto_launch = false;

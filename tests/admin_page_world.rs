@@ -38,7 +38,9 @@ const INPUT: &str = "document.querySelector('#console-input').value";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_evaluates_gaml_and_keeps_a_history() {
-    check_prerequisites();
+    if !browser_ready("the_console_evaluates_gaml_and_keeps_a_history") {
+        return;
+    }
     let started = Instant::now();
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", with_token).await;
@@ -268,7 +270,9 @@ fn assert_drawn_at(v: &Value, origin: &Value, scale: f64, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_world_view_draws_what_a_headset_receives() {
-    check_prerequisites();
+    if !browser_ready("the_world_view_draws_what_a_headset_receives") {
+        return;
+    }
     let started = Instant::now();
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", with_token).await;
@@ -683,7 +687,9 @@ fn rate_of(id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_gama_s_pace_and_who_starves() {
-    check_prerequisites();
+    if !browser_ready("the_page_shows_gama_s_pace_and_who_starves") {
+        return;
+    }
     let started = Instant::now();
     let gama = FakeGama::start(FakeGamaOptions {
         cycle_ms: 50,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use relay_testkit::{FakeGama, FakeGamaOptions, gama_client};
+use relay_testkit::gama_client::{self, Finish};
+use relay_testkit::{FakeGama, FakeGamaOptions};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -46,15 +47,19 @@ async fn reply_to(ws: &mut Ws, api_id: &str) -> Value {
     }
 }
 
-async fn with_gama_client_running(mode: FakeGamaOptions) {
+async fn with_gama_client_running(test: &str, mode: FakeGamaOptions) {
+    let Some(python) = gama_client::python_or_skip(test) else {
+        return;
+    };
     let gama = FakeGama::start(mode).await.unwrap();
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let port = relay.handle().passthrough_addr().unwrap().port();
-    // The real gama-client runs its whole smoke script through the relay while GAMA keeps
-    // feeding the headset.
-    let smoke = tokio::spawn(async move { gama_client::run_smoke(port, &[]).await });
+    // The real gama-client runs every check through the relay while GAMA keeps feeding the
+    // headset. Each answer must echo exactly what the tool sent, none of the relay's own fields.
+    let smoke =
+        tokio::spawn(async move { gama_client::run_check(&python, port, Finish::Close).await });
     let mut rounds = 0;
     while !smoke.is_finished() {
         rounds += 1;
@@ -68,8 +73,8 @@ async fn with_gama_client_running(mode: FakeGamaOptions) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let passed = smoke.await.unwrap().unwrap();
-    assert!(passed >= 16, "{passed} checks passed");
+    let checks = smoke.await.unwrap().unwrap();
+    assert_eq!(checks.len(), 16, "{checks:#?}");
     assert!(rounds > 1, "the headset was fed during the run");
     assert_eq!(
         gama.accepted_connections(),
@@ -83,12 +88,20 @@ async fn with_gama_client_running(mode: FakeGamaOptions) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_gama_client_works_through_the_relay_desktop() {
-    with_gama_client_running(FakeGamaOptions::desktop()).await;
+    with_gama_client_running(
+        "the_real_gama_client_works_through_the_relay_desktop",
+        FakeGamaOptions::desktop(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_gama_client_works_through_the_relay_headless() {
-    with_gama_client_running(FakeGamaOptions::headless()).await;
+    with_gama_client_running(
+        "the_real_gama_client_works_through_the_relay_headless",
+        FakeGamaOptions::headless(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +124,11 @@ async fn replies_go_to_their_tool_alone_and_status_goes_to_everyone() {
     let reply = reply_to(&mut one, "7").await;
     assert_eq!(reply["type"], "CommandExecutedSuccessfully");
     assert_eq!(reply["content"], "vr_xp");
-    assert_eq!(reply["command"]["my_tag"], serde_json::json!({"k":[1,2]}));
+    assert_eq!(
+        reply["command"],
+        serde_json::json!({"type":"load","model":"/m/demo.gaml","experiment":"vr_xp","api_id":"7","my_tag":{"k":[1,2]}}),
+        "the tool gets back exactly what it sent"
+    );
     // Both tools see the experiment's status; only the first got the reply.
     for ws in [&mut one, &mut two] {
         loop {

@@ -486,12 +486,20 @@ fn resolve(
     };
     let metrics = &link.inner.metrics;
     metrics.command_answered(command, sent.elapsed());
-    // A tool's command: its reply is the tool's business, as GAMA wrote it.
-    if let Waiter::Client { reply, .. } = &waiter {
+    // A tool's command: its reply is the tool's business, as GAMA wrote it but for the echoed
+    // command, which is the tool's own, without the relay's correlation field.
+    if let Waiter::Client {
+        reply,
+        command: sent,
+    } = &waiter
+    {
         if kind.is_command_failure() {
             metrics.command_failed(command, &envelope.kind);
         }
-        (reply.0)(frame.clone());
+        let answer = envelope
+            .with_command(frame.as_str(), sent.as_str())
+            .map_or_else(|| frame.clone(), Frame::from);
+        (reply.0)(answer);
         return true;
     }
     let result = if kind.is_command_failure() {

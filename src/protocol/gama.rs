@@ -73,6 +73,19 @@ impl<'a> Envelope<'a> {
         echo.relay_seq?.parse().ok()
     }
 
+    /// `frame`, the text this envelope was read from, with the echoed `command` replaced by
+    /// `command`: a tool gets back exactly what it sent, without the relay's correlation field.
+    /// `None` if this message echoes no command.
+    pub fn with_command(&self, frame: &str, command: &str) -> Option<String> {
+        let echoed = self.command?.get();
+        let start = (echoed.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
+        let end = start + echoed.len();
+        if frame.get(start..end) != Some(echoed) {
+            return None;
+        }
+        Some([&frame[..start], command, &frame[end..]].concat())
+    }
+
     /// The `type` of the request this message answers, if any.
     pub fn command_type(&self) -> Option<String> {
         #[derive(Deserialize)]
@@ -1065,6 +1078,22 @@ mod tests {
             .unwrap();
         assert_eq!(s.exp_id().as_deref(), Some("0"));
         assert_eq!(s.correlation(), None);
+    }
+
+    #[test]
+    fn a_reply_gets_back_the_command_as_the_tool_wrote_it() {
+        let frame = r#"{"type":"CommandExecutedSuccessfully","content":"","command":{"relay_seq":"3","type":"play","api_id":"1"},"x":1}"#;
+        let e = Envelope::parse(frame).unwrap();
+        assert_eq!(
+            e.with_command(frame, r#"{"type":"play", "api_id":"1"}"#)
+                .unwrap(),
+            r#"{"type":"CommandExecutedSuccessfully","content":"","command":{"type":"play", "api_id":"1"},"x":1}"#
+        );
+        let status = r#"{"type":"SimulationStatus","content":"PAUSED"}"#;
+        assert_eq!(
+            Envelope::parse(status).unwrap().with_command(status, "{}"),
+            None
+        );
     }
 
     #[test]

@@ -1,72 +1,83 @@
-//! The real PyPI `gama-client`, driven by `shared/tools/gama_client_smoke.py`: what makes a
-//! gama-server credible (`shared/gama-client.md` §6).
+//! The real PyPI `gama-client`, driven by `testkit/python/check_gama_client.py`: what makes a
+//! gama-server credible (the fake, or the relay's endpoint for tools).
 //!
 //! The interpreter is `$GAMA_CLIENT_PYTHON`, else `<workspace>/target/test-deps/venv/bin/python`,
-//! which `scripts/test.sh` creates:
-//! `python3 -m venv target/test-deps/venv && target/test-deps/venv/bin/pip install -r ../shared/tools/requirements.txt`.
+//! which `scripts/test.sh` creates from `testkit/python/requirements.txt`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
+use serde::Deserialize;
 
-/// Bound on one run of the smoke script (it takes about a second).
+/// Bound on one run of the check script (it takes about a second).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+fn testkit_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python interpreter that has gama-client installed.
-pub fn python() -> anyhow::Result<PathBuf> {
+/// The Python interpreter that has gama-client installed, or what is missing.
+pub fn python() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("GAMA_CLIENT_PYTHON").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        ensure!(
-            p.exists(),
-            "GAMA_CLIENT_PYTHON={} does not exist; unset it or run scripts/test.sh",
-            p.display()
-        );
-        return Ok(p);
+        return if p.exists() {
+            Ok(p)
+        } else {
+            Err(format!("GAMA_CLIENT_PYTHON={} does not exist", p.display()))
+        };
     }
-    let venv = workspace_root().join("target/test-deps/venv/bin/python");
+    let venv = testkit_dir().join("../target/test-deps/venv/bin/python");
     if venv.exists() {
-        return Ok(venv);
-    }
-    bail!(
-        "no Python with gama-client: {} is missing and GAMA_CLIENT_PYTHON is not set. \
-         Run scripts/test.sh (it creates the venv: python3 -m venv target/test-deps/venv && \
-         target/test-deps/venv/bin/pip install -r ../shared/tools/requirements.txt)",
-        venv.display()
-    )
-}
-
-/// The project's shared folder (protocol notes, the gama-client smoke script): `../shared` next to
-/// the checkout, or wherever `GAMA_VR_RELAY_SHARED` says.
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("GAMA_VR_RELAY_SHARED") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => workspace_root().join("../shared"),
+        Ok(venv)
+    } else {
+        Err(format!(
+            "no Python with gama-client ({} is missing)",
+            venv.display()
+        ))
     }
 }
 
-/// Runs the smoke script against a gama-server (the fake, or the relay's endpoint for tools) on
-/// 127.0.0.1:`port` and checks its verdict. Returns the number of passed checks.
-pub async fn run_smoke(port: u16, extra_args: &[&str]) -> anyhow::Result<usize> {
-    let python = python()?;
-    let script = shared_dir().join("tools/gama_client_smoke.py");
-    ensure!(
-        script.exists(),
-        "smoke script missing: {} (the project's shared folder sits next to the checkout, \
-         or GAMA_VR_RELAY_SHARED names it)",
-        script.display()
-    );
-    let port = port.to_string();
-    let child = tokio::process::Command::new(&python)
+/// The interpreter, or `None` when the test is skipped (see [`crate::prereq`]).
+pub fn python_or_skip(test: &str) -> Option<PathBuf> {
+    let found = python();
+    crate::prereq::check(test, found.as_ref().err().cloned()).ok()?;
+    found.ok()
+}
+
+/// One line of the script's report.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Check {
+    /// What was checked.
+    pub check: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// The answer, or what was wrong with it.
+    pub detail: String,
+}
+
+/// How the run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A plain WebSocket close.
+    Close,
+    /// gama-client's `exit` command, then the close.
+    Exit,
+}
+
+/// Runs the check script with `python` against a gama-server on 127.0.0.1:`port`. `Ok` carries
+/// every check when all passed; an error lists the failed ones with the script's whole output.
+pub async fn run_check(python: &Path, port: u16, finish: Finish) -> anyhow::Result<Vec<Check>> {
+    let script = testkit_dir().join("python/check_gama_client.py");
+    let finish = match finish {
+        Finish::Close => "close",
+        Finish::Exit => "exit",
+    };
+    let child = tokio::process::Command::new(python)
         .arg(&script)
-        .args(["--host", "127.0.0.1", "--port", &port, "--timeout", "5"])
-        .args(extra_args)
+        .args(["--host", "127.0.0.1", "--timeout", "5", "--finish", finish])
+        .args(["--port", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -75,20 +86,22 @@ pub async fn run_smoke(port: u16, extra_args: &[&str]) -> anyhow::Result<usize> 
         .with_context(|| format!("cannot run {}", python.display()))?;
     let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
         .await
-        .context("the smoke script did not finish within 60 s")??;
+        .context("the gama-client check did not finish within 60 s")??;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report = format!(
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let checks: Vec<Check> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
     ensure!(
-        output.status.success(),
-        "smoke script failed ({}):\n{report}",
+        failed.is_empty() && output.status.success(),
+        "gama-client checks failed ({}): {failed:#?}\n{report}",
         output.status
     );
-    let last = stdout.lines().last().unwrap_or_default();
-    let passed = last
-        .strip_suffix(" passed, 0 failed")
-        .and_then(|n| n.parse::<usize>().ok())
-        .with_context(|| format!("unexpected last line {last:?}:\n{report}"))?;
-    ensure!(passed > 0, "no check ran:\n{report}");
-    Ok(passed)
+    ensure!(!checks.is_empty(), "no check ran:\n{report}");
+    Ok(checks)
 }

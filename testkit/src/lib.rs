@@ -10,9 +10,12 @@
 //!   the real SIMPLE Unity package sends, answers the relay's application pings, and can stall,
 //!   stop reading or vanish;
 //! * [`gama_client`]: the real PyPI `gama-client`, to check that a gama-server (the fake, or the
-//!   relay's endpoint for tools) is credible.
+//!   relay's endpoint for tools) is credible;
+//! * [`prereq`]: tests that need a tool from outside Cargo skip under a plain `cargo test` when it
+//!   is missing, and fail under `scripts/test.sh`.
 //!
-//! The wire formats follow `shared/protocol.md`; each module cites the sections it implements.
+//! The wire formats follow the SIMPLE protocol as GAMA, its Unity client and the webplatform speak it;
+//! each module says which part it implements.
 //! The `fake-gama` binary runs a [`FakeGama`] standalone for manual testing.
 
 #![forbid(unsafe_code)]
@@ -21,6 +24,7 @@
 pub mod fake_gama;
 pub mod gama_client;
 pub mod headset;
+pub mod prereq;
 
 pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, ServerMode};
 pub use headset::{Headset, HeadsetConfig, unity_json};

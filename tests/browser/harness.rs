@@ -3,7 +3,8 @@
 //! stdin/stdout).
 //!
 //! Needs `tests/browser/node_modules` (`npm ci` there; `scripts/test.sh` does it) and Chromium at
-//! `/usr/bin/chromium` (Debian package `chromium`). Without them the tests fail and say so.
+//! `/usr/bin/chromium` (Debian package `chromium`). Without them the tests are skipped under a plain
+//! `cargo test` and fail under `scripts/test.sh` ([`browser_ready`]).
 
 #![allow(dead_code)]
 
@@ -28,19 +29,26 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-/// Fails (never skips) when the browser test cannot run, saying how to fix it.
-pub fn check_prerequisites() {
+/// Whether the browser test `test` can run. Under `scripts/test.sh` a missing piece fails it;
+/// under a plain `cargo test` it is skipped with one line saying what is missing.
+pub fn browser_ready(test: &str) -> bool {
     let module = browser_dir().join("node_modules/playwright-core/package.json");
-    assert!(
-        module.is_file(),
-        "the browser test needs playwright-core in tests/browser/node_modules, which is missing: \
-         run scripts/test.sh (it installs it), or `npm ci --prefix tests/browser`"
-    );
-    assert!(
-        Path::new(CHROMIUM).is_file(),
-        "the browser test needs Chromium at {CHROMIUM}, which is missing: run scripts/test.sh \
-         (it installs the Debian package `chromium`), or `apt-get install chromium`"
-    );
+    let missing = if !Path::new(CHROMIUM).is_file() {
+        Some(format!(
+            "Chromium is not at {CHROMIUM} (Debian package `chromium`)"
+        ))
+    } else if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        Some("Node.js (`node`) is not installed".to_string())
+    } else if !module.is_file() {
+        Some("playwright-core is not installed in tests/browser/node_modules".to_string())
+    } else {
+        None
+    };
+    relay_testkit::prereq::check(test, missing).is_ok()
 }
 
 /// The page in headless Chromium, through the Node driver.
@@ -53,7 +61,6 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
-        check_prerequisites();
         // Chromium's profile and every temporary file of the driver go in a folder removed even
         // when the test fails and the driver is killed.
         let scratch = tempfile::tempdir().unwrap();

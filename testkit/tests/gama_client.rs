@@ -1,34 +1,37 @@
-//! Credibility check of the fake gama-server: the REAL PyPI `gama-client` (driven by
-//! `shared/tools/gama_client_smoke.py`) must pass every command against it, in both server modes
-//! (`shared/gama-client.md` §6).
-//!
-//! The interpreter is `$GAMA_CLIENT_PYTHON`, else `<workspace>/target/test-deps/venv/bin/python`,
-//! which `scripts/test.sh` creates:
-//! `python3 -m venv target/test-deps/venv && target/test-deps/venv/bin/pip install -r ../shared/tools/requirements.txt`.
+//! Credibility of the fake gama-server: the REAL PyPI `gama-client` (driven by
+//! `testkit/python/check_gama_client.py`) gets a correlated, exactly echoed answer to every command
+//! it can send, in both server modes.
 
 use std::time::Duration;
 
-use relay_testkit::gama_client;
+use relay_testkit::gama_client::{self, Finish};
 use relay_testkit::{FakeGama, FakeGamaOptions};
 
-async fn run_smoke(gama: &FakeGama, extra_args: &[&str]) -> anyhow::Result<usize> {
-    gama_client::run_smoke(gama.port(), extra_args).await
-}
+/// Every check the script makes, by name.
+const CHECKS: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_gama_client_passes_against_desktop_mode() -> anyhow::Result<()> {
+    let Some(python) = gama_client::python_or_skip("real_gama_client_passes_against_desktop_mode")
+    else {
+        return Ok(());
+    };
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await?;
-    let passed = run_smoke(&gama, &[]).await?;
-    assert!(passed >= 16, "{passed} checks");
+    let checks = gama_client::run_check(&python, gama.port(), Finish::Close).await?;
+    assert_eq!(checks.len(), CHECKS, "{checks:#?}");
     assert_eq!(gama.commands_of_type("load").len(), 2);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_gama_client_passes_against_headless_mode() -> anyhow::Result<()> {
+    let Some(python) = gama_client::python_or_skip("real_gama_client_passes_against_headless_mode")
+    else {
+        return Ok(());
+    };
     let gama = FakeGama::start(FakeGamaOptions::headless()).await?;
-    let passed = run_smoke(&gama, &[]).await?;
-    assert!(passed >= 16, "{passed} checks");
+    let checks = gama_client::run_check(&python, gama.port(), Finish::Close).await?;
+    assert_eq!(checks.len(), CHECKS, "{checks:#?}");
     // gama-client used load's content (an id, not the experiment name) as exp_id.
     let play = gama.commands_of_type("play");
     assert_eq!(play.first().and_then(|c| c["exp_id"].as_str()), Some("1"));
@@ -37,8 +40,12 @@ async fn real_gama_client_passes_against_headless_mode() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_gama_client_exit_closes_the_socket() -> anyhow::Result<()> {
+    let Some(python) = gama_client::python_or_skip("real_gama_client_exit_closes_the_socket")
+    else {
+        return Ok(());
+    };
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await?;
-    run_smoke(&gama, &["--exit"]).await?;
+    gama_client::run_check(&python, gama.port(), Finish::Exit).await?;
     gama.wait_command(Duration::from_secs(5), |c| c["type"] == "exit")
         .await?;
     gama.wait_open_connections(0, Duration::from_secs(5))
