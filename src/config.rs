@@ -96,6 +96,8 @@ pub struct GamaConfig {
     pub command_timeout_ms: u64,
     /// Deadline of `load` and of the experiment becoming ready.
     pub load_timeout_ms: u64,
+    /// How long after sending `create_player` a late answer from GAMA still counts.
+    pub late_answer_ms: u64,
     /// Largest message accepted from GAMA.
     pub max_message_bytes: usize,
     /// Most commands awaiting a reply at once.
@@ -506,6 +508,7 @@ impl Config {
             ("gama.reconnect_initial_ms", g.reconnect_initial_ms),
             ("gama.command_timeout_ms", g.command_timeout_ms),
             ("gama.load_timeout_ms", g.load_timeout_ms),
+            ("gama.late_answer_ms", g.late_answer_ms),
             ("headsets.handshake_timeout_ms", h.handshake_timeout_ms),
             ("headsets.register_timeout_ms", h.register_timeout_ms),
             ("headsets.write_timeout_ms", h.write_timeout_ms),

@@ -1,15 +1,25 @@
-//! JSON re-serialisation with JavaScript's rules, in one streaming pass.
+//! JSON re-serialisation with JavaScript's rules.
 //!
 //! Unity apps were built against the reference middleware, which `JSON.parse`d GAMA's output and
 //! `JSON.stringify`d it again. Two effects of that round trip matter to Unity: object keys keep their
 //! order (Unity routes a message on its first key) and numbers are printed the JavaScript way (`100.0`
-//! becomes `100`, which Unity's `JsonUtility` can then read into an `int`). [`JsFormatter`] gives
-//! `serde_json`'s serializer JavaScript's number format, and [`serde_transcode`] streams tokens from the
-//! parser straight into it, so no tree is built and key order is kept without `preserve_order`.
+//! becomes `100`, which Unity's `JsonUtility` can then read into an `int`).
+//!
+//! Two writers give the same bytes:
+//!
+//! * [`Cursor`], the hot path's byte scanner: strings without escapes and integers are copied as
+//!   they are (they are what most of a world update is made of), only floating-point numbers and
+//!   escaped strings are rewritten. It reads plain JSON, or JSON written inside a JSON string as
+//!   GAMA sends the linker's output (`{\"a\":1}`), without unescaping it first. On anything it does
+//!   not expect it gives up and says so.
+//! * [`write_js`], the reference: `serde_json`'s parser streamed into its serializer with
+//!   [`JsFormatter`] (JavaScript's number format) by [`serde_transcode`], so no tree is built and
+//!   key order is kept. It is what the scanner falls back on, and what a fuzz target checks the
+//!   scanner against.
 
 use std::io;
 
-use serde::de::{DeserializeSeed, Deserializer};
+use serde::de::Deserializer;
 use serde_json::ser::Formatter;
 
 /// `serde_json` formatter that prints numbers as `JSON.stringify` does.
@@ -36,193 +46,350 @@ impl Formatter for JsFormatter {
     }
 }
 
-/// The hot-path version of [`write_js`]: the same output, produced by a byte scanner instead of the
-/// serde machinery. Strings without escapes and integers are copied as they are (they are what
-/// most of a world update is made of); only floating-point numbers and escaped strings are
-/// rewritten. Returns `false`, leaving `out` as it was, on anything it does not expect; callers
-/// then use [`write_js`], which is the reference (a fuzz target checks the two agree).
+/// [`write_js`] by the byte scanner: the same output, or `false` (leaving `out` as it was) where the
+/// scanner gives up; callers then use [`write_js`].
 pub fn normalize_js(input: &str, out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    let ok = Scanner {
-        bytes: input.as_bytes(),
-        text: input,
-        pos: 0,
-        out,
-    }
-    .document();
+    let mut cursor = Cursor::new(input.as_bytes(), false);
+    let ok = cursor.value(Some(out), 0).is_some() && {
+        cursor.ws();
+        cursor.at_end()
+    };
     if !ok {
         out.truncate(start);
     }
     ok
 }
 
-/// Nesting deeper than serde_json accepts is left to [`write_js`] (which refuses it too).
+/// As deep as serde_json goes.
 const MAX_DEPTH: usize = 127;
 
-struct Scanner<'a, 'o> {
-    bytes: &'a [u8],
-    text: &'a str,
+/// A position in JSON text, plain or escaped inside a JSON string, that reads (and optionally
+/// re-serialises) one value at a time. Every method returns `None` where the text is not what the
+/// scanner handles, leaving the rest to the caller's general path.
+#[derive(Debug)]
+pub struct Cursor<'a> {
+    b: &'a [u8],
     pos: usize,
-    out: &'o mut Vec<u8>,
+    /// The text is a JSON string's content: `\"` is a quote of the inner document.
+    esc: bool,
 }
 
-impl Scanner<'_, '_> {
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `b`; with `escaped`, `b` is the content of a JSON string.
+    pub fn new(b: &'a [u8], escaped: bool) -> Self {
+        Cursor { b, pos: 0, esc: escaped }
     }
 
-    fn document(mut self) -> bool {
-        self.skip_ws();
-        if !self.value(0) {
-            return false;
-        }
-        self.skip_ws();
-        self.pos == self.bytes.len()
+    /// The next byte.
+    pub fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
     }
 
-    fn value(&mut self, depth: usize) -> bool {
-        if depth > MAX_DEPTH {
-            return false;
-        }
-        match self.bytes.get(self.pos) {
-            Some(b'{') => self.container(depth, b'}', true),
-            Some(b'[') => self.container(depth, b']', false),
-            Some(b'"') => self.string(),
-            Some(b't') => self.literal(b"true"),
-            Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => false,
-        }
-    }
-
-    fn container(&mut self, depth: usize, close: u8, object: bool) -> bool {
-        self.out.push(self.bytes[self.pos]);
+    /// Steps over the byte just peeked.
+    pub fn bump(&mut self) {
         self.pos += 1;
-        self.skip_ws();
-        if self.bytes.get(self.pos) == Some(&close) {
-            self.out.push(close);
-            self.pos += 1;
-            return true;
-        }
+    }
+
+    /// Whether the document is over: the end of the text, or of the enclosing string.
+    pub fn at_end(&self) -> bool {
+        self.pos == self.b.len() || (self.esc && self.peek() == Some(b'"'))
+    }
+
+    /// Skips whitespace, which escaped text may write as `\n`, `\t`, `\r`.
+    pub fn ws(&mut self) {
         loop {
-            if object {
-                if self.bytes.get(self.pos) != Some(&b'"') || !self.string() {
-                    return false;
-                }
-                self.skip_ws();
-                if self.bytes.get(self.pos) != Some(&b':') {
-                    return false;
-                }
-                self.out.push(b':');
-                self.pos += 1;
-                self.skip_ws();
-            }
-            if !self.value(depth + 1) {
-                return false;
-            }
-            self.skip_ws();
-            match self.bytes.get(self.pos) {
-                Some(b',') => {
-                    self.out.push(b',');
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(&c) if c == close => {
-                    self.out.push(close);
-                    self.pos += 1;
-                    return true;
-                }
-                _ => return false,
+            match self.peek() {
+                Some(b' ') => self.pos += 1,
+                Some(b'\t' | b'\n' | b'\r') if !self.esc => self.pos += 1,
+                Some(b'\\') if self.esc => match self.b.get(self.pos + 1) {
+                    Some(b'n' | b't' | b'r') => self.pos += 2,
+                    _ => return,
+                },
+                _ => return,
             }
         }
     }
 
-    fn literal(&mut self, word: &[u8]) -> bool {
-        if self.bytes[self.pos..].starts_with(word) {
-            self.out.extend_from_slice(word);
-            self.pos += word.len();
-            true
+    /// Whether a string starts here.
+    pub fn at_quote(&self) -> bool {
+        if self.esc {
+            self.peek() == Some(b'\\') && self.b.get(self.pos + 1) == Some(&b'"')
         } else {
-            false
+            self.peek() == Some(b'"')
         }
     }
 
-    fn string(&mut self) -> bool {
-        let body = self.pos + 1;
-        let Some(offset) = memchr::memchr2(b'"', b'\\', &self.bytes[body..]) else {
-            return false;
-        };
-        let end = body + offset;
-        let raw = &self.bytes[body..end];
-        if self.bytes[end] == b'"' {
-            // No escape: JSON.stringify writes it back the same, unless it holds a raw control
-            // character, which JSON does not allow.
-            if raw.iter().any(|&b| b < 0x20) {
-                return false;
-            }
-            self.out.extend_from_slice(&self.bytes[self.pos..=end]);
-            self.pos = end + 1;
-            return true;
-        }
-        // Escapes: find the closing quote, decode, and write back with JavaScript's escaping
-        // (rare in GAMA's output).
-        let mut i = end;
-        loop {
-            match self.bytes.get(i) {
-                Some(b'\\') => i += 2,
-                Some(b'"') => break,
-                Some(_) => i += 1,
-                None => return false,
-            }
-        }
-        let Ok(decoded) = serde_json::from_str::<String>(&self.text[self.pos..=i]) else {
-            return false;
-        };
-        write_str(self.out, &decoded);
-        self.pos = i + 1;
-        true
+    fn quote_len(&self) -> usize {
+        if self.esc { 2 } else { 1 }
     }
 
-    fn number(&mut self) -> bool {
-        let start = self.pos;
-        let mut float = false;
-        while let Some(&b) = self.bytes.get(self.pos) {
-            match b {
-                b'0'..=b'9' | b'-' | b'+' => {}
-                b'.' | b'e' | b'E' => float = true,
-                _ => break,
-            }
+    /// Expects one structural byte after whitespace.
+    pub fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek() == Some(c)).then(|| self.pos += 1)
+    }
+
+    /// The members of an object whose `{` was read, calling `member` with each key once the
+    /// cursor is at its value (keys must be plain strings).
+    pub fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
+        self.ws();
+        if self.peek() == Some(b'}') {
             self.pos += 1;
+            return Some(());
         }
-        let token = &self.text[start..self.pos];
-        if !valid_number(token.as_bytes()) {
-            return false;
-        }
-        if !float {
-            // Integers serde_json holds (i64/u64) are printed as they are; "-0" is 0 in JavaScript.
-            if token.parse::<u64>().is_ok() || token.parse::<i64>().is_ok() {
-                if token == "-0" {
-                    self.out.push(b'0');
-                } else {
-                    self.out.extend_from_slice(token.as_bytes());
+        loop {
+            self.ws();
+            let key = self.plain_string()?;
+            self.eat(b':')?;
+            self.ws();
+            member(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
                 }
-                return true;
+                _ => return None,
             }
         }
-        match token.parse::<f64>() {
-            Ok(v) if v.is_finite() => {
-                let mut buf = ryu_js::Buffer::new();
-                self.out.extend_from_slice(
-                    buf.format_finite(if v == 0.0 { 0.0 } else { v }).as_bytes(),
-                );
-                true
-            }
-            // Out of range for a double: serde_json refuses it; leave it to the reference path.
-            _ => false,
+    }
+
+    /// A string without escapes of its own, as its raw bytes.
+    pub fn plain_string(&mut self) -> Option<&'a [u8]> {
+        if !self.at_quote() {
+            return None;
         }
+        let b = self.b;
+        let start = self.pos + self.quote_len();
+        let end = self.plain_end(start)?;
+        self.pos = end + self.quote_len();
+        Some(&b[start..end])
+    }
+
+    /// Where a string starting at `start` ends if it has no escape of its own.
+    fn plain_end(&self, start: usize) -> Option<usize> {
+        let rest = &self.b[start..];
+        let i = if self.esc {
+            memchr::memchr(b'\\', rest)?
+        } else {
+            memchr::memchr2(b'"', b'\\', rest)?
+        };
+        let end = start + i;
+        let closes = if self.esc {
+            self.b.get(end + 1) == Some(&b'"')
+        } else {
+            self.b[end] == b'"'
+        };
+        // A raw quote inside escaped text would end GAMA's string; control characters are not JSON.
+        let clean = !rest[..i]
+            .iter()
+            .any(|&c| c < 0x20 || (self.esc && c == b'"'));
+        (closes && clean).then_some(end)
+    }
+
+    /// One value, appended to `out` the JavaScript way when there is an `out`.
+    pub fn value(&mut self, mut out: Option<&mut Vec<u8>>, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        if self.at_quote() {
+            return self.string(out);
+        }
+        match self.peek()? {
+            c @ (b'{' | b'[') => {
+                let close = if c == b'{' { b'}' } else { b']' };
+                self.pos += 1;
+                if let Some(o) = out.as_deref_mut() {
+                    o.push(c);
+                }
+                self.ws();
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    if let Some(o) = out {
+                        o.push(close);
+                    }
+                    return Some(());
+                }
+                loop {
+                    if c == b'{' {
+                        self.ws();
+                        self.string(out.as_deref_mut())?;
+                        self.eat(b':')?;
+                        if let Some(o) = out.as_deref_mut() {
+                            o.push(b':');
+                        }
+                    }
+                    self.value(out.as_deref_mut(), depth + 1)?;
+                    self.ws();
+                    let next = self.peek()?;
+                    self.pos += 1;
+                    if let Some(o) = out.as_deref_mut() {
+                        o.push(next);
+                    }
+                    match next {
+                        b',' => {}
+                        n if n == close => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true", out),
+            b'f' => self.literal(b"false", out),
+            b'n' => self.literal(b"null", out),
+            b'-' | b'0'..=b'9' => self.number(out),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], out: Option<&mut Vec<u8>>) -> Option<()> {
+        if !self.b[self.pos..].starts_with(word) {
+            return None;
+        }
+        self.pos += word.len();
+        if let Some(o) = out {
+            o.extend_from_slice(word);
+        }
+        Some(())
+    }
+
+    fn number(&mut self, out: Option<&mut Vec<u8>>) -> Option<()> {
+        let b = self.b;
+        let start = self.pos;
+        // Integers serde_json holds are copied as they are (most of a world update): one loop.
+        let mut i = start + usize::from(b[start] == b'-');
+        let digits = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let count = i - digits;
+        let integer = (1..=18).contains(&count)
+            && (b[digits] != b'0' || count == 1)
+            && !matches!(b.get(i), Some(b'.' | b'e' | b'E' | b'+' | b'-'));
+        if integer {
+            self.pos = i;
+            if let Some(o) = out {
+                if i - start == 2 && b[start] == b'-' && b[digits] == b'0' {
+                    o.push(b'0');
+                } else {
+                    o.extend_from_slice(&b[start..i]);
+                }
+            }
+            return Some(());
+        }
+        while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = b.get(i) {
+            i += 1;
+        }
+        self.pos = i;
+        match out {
+            Some(o) => number_token(&b[start..i], o),
+            None => number_token(&b[start..i], &mut Vec::new()),
+        }
+    }
+
+    fn string(&mut self, out: Option<&mut Vec<u8>>) -> Option<()> {
+        if !self.at_quote() {
+            return None;
+        }
+        let start = self.pos + self.quote_len();
+        if let Some(end) = self.plain_end(start) {
+            if let Some(o) = out {
+                o.push(b'"');
+                o.extend_from_slice(&self.b[start..end]);
+                o.push(b'"');
+            }
+            self.pos = end + self.quote_len();
+            return Some(());
+        }
+        // The string has escapes of its own: its literal (inner escapes kept), then decoded and
+        // written back the JavaScript way (rare in GAMA's output).
+        let mut literal = vec![b'"'];
+        let mut i = start;
+        if self.esc {
+            let mut inner_escape = false;
+            loop {
+                let (c, next) = outer_char(self.b, i)?;
+                i = next;
+                if c == b'"' && !inner_escape {
+                    break;
+                }
+                inner_escape = c == b'\\' && !inner_escape;
+                literal.push(c);
+            }
+        } else {
+            loop {
+                match *self.b.get(i)? {
+                    b'\\' => {
+                        literal.extend_from_slice(self.b.get(i..i + 2)?);
+                        i += 2;
+                    }
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    c => {
+                        literal.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        literal.push(b'"');
+        let decoded: String = serde_json::from_slice(&literal).ok()?;
+        if let Some(o) = out {
+            write_str(o, &decoded);
+        }
+        self.pos = i;
+        Some(())
+    }
+}
+
+/// One byte of the inner document from escaped text at `i`, and where the next one starts.
+/// `\uXXXX` escapes (non-ASCII characters written by GAMA's JSON writer) are left to the general
+/// path: the scanner gives up on them.
+fn outer_char(b: &[u8], i: usize) -> Option<(u8, usize)> {
+    match *b.get(i)? {
+        b'\\' => match *b.get(i + 1)? {
+            b'"' => Some((b'"', i + 2)),
+            b'\\' => Some((b'\\', i + 2)),
+            b'/' => Some((b'/', i + 2)),
+            _ => None,
+        },
+        b'"' => None,
+        c if c < 0x20 => None,
+        c => Some((c, i + 1)),
+    }
+}
+
+/// A number token (not a plain integer of 18 digits or fewer) written the JavaScript way.
+fn number_token(token: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if !valid_number(token) {
+        return None;
+    }
+    let text = std::str::from_utf8(token).ok()?;
+    let float = token.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
+    // Integers serde_json holds (i64/u64) are printed as they are; "-0" is 0 in JavaScript.
+    if !float && (text.parse::<u64>().is_ok() || text.parse::<i64>().is_ok()) {
+        if text == "-0" {
+            out.push(b'0');
+        } else {
+            out.extend_from_slice(token);
+        }
+        return Some(());
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => {
+            let mut buf = ryu_js::Buffer::new();
+            out.extend_from_slice(buf.format_finite(if v == 0.0 { 0.0 } else { v }).as_bytes());
+            Some(())
+        }
+        // Out of range for a double: serde_json refuses it; leave it to the reference path.
+        _ => None,
     }
 }
 
@@ -272,24 +439,12 @@ pub fn write_js(input: &str, out: &mut Vec<u8>) -> serde_json::Result<()> {
 }
 
 /// Re-serialises whatever `deserializer` yields next into `out` with JavaScript's rules.
-pub fn transcode_into<'de, D: Deserializer<'de>>(
+fn transcode_into<'de, D: Deserializer<'de>>(
     deserializer: D,
     out: &mut Vec<u8>,
 ) -> Result<(), D::Error> {
     let mut ser = serde_json::Serializer::with_formatter(out, JsFormatter);
     serde_transcode::transcode(deserializer, &mut ser).map_err(serde::de::Error::custom)
-}
-
-/// A [`DeserializeSeed`] that re-serialises the value it is given into a buffer, so a payload nested in
-/// a larger document is normalised during the one parse of that document.
-pub struct TranscodeSeed<'b>(pub &'b mut Vec<u8>);
-
-impl<'de> DeserializeSeed<'de> for TranscodeSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        transcode_into(deserializer, self.0)
-    }
 }
 
 /// Writes `text` as a JSON string literal (quotes included).

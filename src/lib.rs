@@ -1,20 +1,30 @@
 //! gama-vr-relay: a fast, self-contained relay between a GAMA simulation that uses the SIMPLE
 //! plugin and the Unity VR headsets of a classroom, with a live admin page.
 //!
-//! Layout, one concern per module:
+//! Layout, one concern per module. Data flows one way: GAMA → routing → connections, and
+//! headsets → players → GAMA.
 //!
-//! * [`config`]: settings, their layered sources (defaults < file < environment < command line) and
+//! * `config`: settings, their layered sources (defaults < file < environment < command line) and
 //!   validation;
-//! * [`protocol`]: the wire formats of gama-server and of the Unity client;
-//! * [`json`]: JavaScript-compatible JSON re-serialisation of GAMA's payloads, in one pass;
-//! * [`gaml`]: the GAML the relay writes, with player ids safely quoted;
-//! * [`gama`]: the supervised connection to gama-server, commands under deadlines, experiment state;
-//! * [`session`]: players, takeover, grace time, gating by the model's minimum and maximum;
-//! * [`headset`]: the WebSocket server headsets connect to, with bounded per-headset queues;
-//! * [`relay`]: the shared handle tying them together, and the hot path GAMA → headsets;
-//! * [`packages`]: learning-package discovery;
-//! * [`admin`]: the HTTP API of the admin page;
-//! * [`server`]: binding, running and shutting everything down.
+//! * `protocol`: the wire formats of gama-server (the envelope, the commands, the linker's output)
+//!   and of the Unity client; `json`: JavaScript-compatible re-serialisation; `gaml`: the GAML the
+//!   relay writes, with player ids safely quoted;
+//! * `gama`: the supervised connection to gama-server, commands under deadlines, what is known of
+//!   GAMA's experiment;
+//! * `routing`: where GAMA's output goes (player → connection), and what else GAMA's messages
+//!   feed (world view, recording, tools);
+//! * `outbox`: the bounded, coalescing queue of a reader that may fall behind; `conn`: a headset
+//!   connection as the rest of the relay sees it;
+//! * `session`: players, takeover, grace time, gating by the model's minimum and maximum, as a pure
+//!   state machine; `players`: that state machine's handle and the effects it decides;
+//! * `operator`: the learning-package catalog, the selected model, the operations on GAMA's
+//!   experiment, one at a time; `packages`: learning-package discovery;
+//! * `headset`: the WebSocket server headsets connect to and what they send; `passthrough`: the
+//!   gama-server endpoint for Python tools; `listen`: the accept loop they share;
+//! * `world`: the admin page's world view and GAMA's pace; `admin`: the HTTP API, the live-update
+//!   and world-view sockets, the embedded page; `metrics`: Prometheus metrics;
+//! * `record` and `replay`: a session to a file, and back to headsets without GAMA;
+//! * `server`: binding, wiring the parts, running and shutting everything down.
 //!
 //! [`Server`] is what `main.rs` and the tests start.
 
@@ -26,25 +36,53 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod admin;
+mod admin;
 pub mod config;
-pub mod gama;
-pub mod gaml;
-pub mod headset;
-pub mod json;
-pub mod logfile;
-pub mod metrics;
-pub mod packages;
-pub mod passthrough;
-pub mod protocol;
-pub mod record;
-pub mod relay;
-pub mod replay;
-pub mod server;
-pub mod session;
-pub mod util;
-pub mod world;
+mod conn;
+mod gama;
+mod gaml;
+mod headset;
+mod json;
+mod listen;
+mod logfile;
+mod metrics;
+mod operator;
+mod outbox;
+mod packages;
+mod passthrough;
+mod players;
+mod protocol;
+mod record;
+mod replay;
+mod routing;
+mod server;
+mod session;
+mod util;
+mod world;
 
+pub use admin::view::{GamaView, HeadsetsView, PlayerState, SelectedModel, StateView};
 pub use config::Config;
-pub use relay::Relay;
+pub use conn::ConnView;
+pub use gama::{LastError, LinkState, ServerMode};
+pub use logfile::RotatingFile;
+pub use packages::{Catalog, Entry, Model};
+pub use record::RecordError;
+pub use replay::{Recording, ReplayError, ReplayGama, ReplayOptions};
 pub use server::{Server, ServerError, ServerHandle};
+pub use session::{Counts, PlayerView};
+pub use util::panic_message;
+pub use world::ClockView;
+
+/// The parsers the fuzz targets (`fuzz/`) drive. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::admin::parse_launch_body;
+    pub use crate::gaml::{create_player, substitute_id};
+    pub use crate::json::{normalize_js, write_js};
+    pub use crate::protocol::gama::Envelope;
+    pub use crate::protocol::headset::{Inbound, parse as parse_headset};
+    pub use crate::protocol::linker::{
+        Delivery, Output, PayloadKind, Read, read, read_content, reference,
+    };
+    pub use crate::session::validate_id;
+}

@@ -11,8 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use gama_vr_relay::config::{self, IGNORED_LEGACY_ENV, Sources};
-use gama_vr_relay::logfile::RotatingFile;
-use gama_vr_relay::{Config, Server};
+use gama_vr_relay::{Config, RotatingFile, Server};
 use tracing::{error, info};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -266,7 +265,7 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<WorkerGuard>> {
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
         error!(
-            panic = gama_vr_relay::util::panic_message(info.payload()),
+            panic = gama_vr_relay::panic_message(info.payload()),
             %location,
             "a task panicked"
         );
@@ -292,7 +291,7 @@ async fn replay(
     players: Option<usize>,
     exit_when_done: bool,
 ) -> anyhow::Result<()> {
-    use gama_vr_relay::replay::{Recording, ReplayGama, ReplayOptions};
+    use gama_vr_relay::{Recording, ReplayGama, ReplayOptions};
     let recording = Recording::read(&file)?;
     let stand_in = ReplayGama::bind()
         .await
@@ -303,13 +302,7 @@ async fn replay(
     config.record.file = PathBuf::new();
     let server = Server::bind(config).await?;
     let handle = server.spawn();
-    let mut done = stand_in.spawn(
-        recording,
-        ReplayOptions { speed, players },
-        handle.relay().clone(),
-        handle.relay().shutdown_token(),
-        &handle.tracker(),
-    );
+    let mut done = stand_in.spawn(recording, ReplayOptions { speed, players }, &handle);
     tokio::select! {
         () = shutdown_signal() => {}
         _ = done.wait_for(|d| *d), if exit_when_done => {}

@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::protocol::gama::CommandKind;
+use crate::protocol::command::CommandKind;
 
 /// Which GAMA command a latency or an error is about.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,6 +91,8 @@ pub struct Metrics {
     pub gama_command_seconds: Family<CommandLabels, Histogram>,
     /// Commands GAMA refused or did not answer.
     pub gama_command_errors: Family<ErrorLabels, Counter>,
+    /// Messages left out of the recording because its writer could not keep up.
+    pub recording_dropped: Counter,
     players: Family<StateLabels, Gauge>,
     headset_connections: Gauge,
     queue_bytes: Gauge,
@@ -125,6 +127,7 @@ impl Metrics {
             gama_connections: Counter::default(),
             gama_command_seconds: Family::new_with_constructor(command_seconds_histogram),
             gama_command_errors: Family::default(),
+            recording_dropped: Counter::default(),
             players: Family::default(),
             headset_connections: Gauge::default(),
             queue_bytes: Gauge::default(),
@@ -207,6 +210,11 @@ impl Metrics {
             "gama_command_errors",
             "Commands GAMA refused or did not answer, by command and kind of error",
             m.gama_command_errors.clone(),
+        );
+        r.register(
+            "recording_messages_dropped",
+            "Messages left out of the recording (record.file) because the disk could not keep up",
+            m.recording_dropped.clone(),
         );
         r.register(
             "players",

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -25,16 +25,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::gama::ClientReply;
+use crate::config::Config;
+use crate::gama::{ClientReply, GamaLink};
+use crate::listen::{self, Listener};
 use crate::protocol::Frame;
-use crate::relay::Relay;
 
 /// Frames waiting for one tool; a tool that lets them pile up is disconnected.
 const CLIENT_QUEUE: usize = 4096;
 
 /// The connected tools, to which GAMA's unsolicited messages are copied.
 #[derive(Debug, Default)]
-pub struct Clients {
+pub struct Tools {
     clients: DashMap<u64, Client>,
 }
 
@@ -57,17 +58,12 @@ impl Client {
     }
 }
 
-impl Clients {
+impl Tools {
     /// Copies a GAMA message to every tool.
     pub fn broadcast(&self, frame: &Frame) {
         for client in self.clients.iter() {
             client.send(frame.clone());
         }
-    }
-
-    /// How many tools are connected.
-    pub fn len(&self) -> usize {
-        self.clients.len()
     }
 
     /// Whether no tool is connected.
@@ -76,36 +72,46 @@ impl Clients {
     }
 }
 
-/// Accepts tools until `shutdown`.
-pub async fn serve(
-    listener: Arc<TcpListener>,
-    relay: Relay,
+/// What a tool's connection needs.
+#[derive(Clone)]
+struct Endpoint {
+    tools: Arc<Tools>,
+    gama: GamaLink,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+}
+
+/// Accepts tools on `listener` until `shutdown`.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    config: &Config,
+    tools: Arc<Tools>,
+    gama: GamaLink,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
 ) {
-    let max = relay.config().passthrough.max_connections;
+    let max = config.passthrough.max_connections;
     let slots = Arc::new(Semaphore::new(max));
     let serials = AtomicU64::new(1);
     let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(relay.config().gama.max_message_bytes))
-        .max_frame_size(Some(relay.config().gama.max_message_bytes));
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    warn!(error = %e, "accepting a tool connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+        .max_message_size(Some(config.gama.max_message_bytes))
+        .max_frame_size(Some(config.gama.max_message_bytes));
+    let endpoint = Endpoint {
+        tools,
+        gama,
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    };
+    let listener = Listener {
+        socket: listener,
+        what: "tool",
+        per_second: None,
+    };
+    listen::spawn(listener, shutdown, tracker, move |stream, peer| {
         let id = serials.fetch_add(1, Ordering::Relaxed);
         let permit = slots.clone().try_acquire_owned().ok();
-        let (relay, shutdown) = (relay.clone(), shutdown.clone());
-        tracker.spawn(
+        let endpoint = endpoint.clone();
+        endpoint.tracker.clone().spawn(
             async move {
                 let Ok(Ok(mut ws)) = tokio::time::timeout(
                     Duration::from_secs(10),
@@ -129,19 +135,18 @@ pub async fn serve(
                         .await;
                     return;
                 };
-                run(ws, id, peer, relay, shutdown).await;
+                run(ws, id, peer, endpoint).await;
             }
             .instrument(info_span!("tool", %peer, id)),
         );
-    }
+    });
 }
 
 async fn run(
-    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
     id: u64,
     peer: SocketAddr,
-    relay: Relay,
-    shutdown: CancellationToken,
+    endpoint: Endpoint,
 ) {
     info!("a tool connected to the gama-server endpoint");
     let (mut sink, mut stream) = ws.split();
@@ -155,46 +160,50 @@ async fn run(
     client.send(Frame::from(format!(
         r#"{{"type":"ConnectionSuccessful","content":"{id}"}}"#
     )));
-    let clients = relay.tools();
-    clients.clients.insert(id, client.clone());
+    endpoint.tools.clients.insert(id, client.clone());
     let reply = {
         let client = client.clone();
         ClientReply(Arc::new(move |frame| client.send(frame)))
     };
     let writer_closing = closing.clone();
-    let writer = tokio::spawn(async move {
-        loop {
-            let frame = tokio::select! {
-                () = writer_closing.cancelled() => break,
-                f = rx.recv() => match f { Some(f) => f, None => break },
-            };
-            if sink.send(Message::Text(frame)).await.is_err() {
-                break;
+    let writer = endpoint.tracker.spawn(
+        async move {
+            loop {
+                let frame = tokio::select! {
+                    () = writer_closing.cancelled() => break,
+                    f = rx.recv() => match f { Some(f) => f, None => break },
+                };
+                if sink.send(Message::Text(frame)).await.is_err() {
+                    break;
+                }
             }
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-    });
+        .in_current_span(),
+    );
     loop {
         let frame = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = endpoint.shutdown.cancelled() => break,
             () = closing.cancelled() => break,
             f = stream.next() => f,
         };
         match frame {
-            Some(Ok(Message::Text(text))) => command(&relay, &client, &reply, text.as_str()),
+            Some(Ok(Message::Text(text))) => {
+                command(&endpoint.gama, &client, &reply, text.as_str())
+            }
             Some(Ok(Message::Binary(_))) => debug!("a tool sent a binary frame; ignored"),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => {}
         }
     }
-    clients.clients.remove(&id);
+    endpoint.tools.clients.remove(&id);
     closing.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     info!(%peer, "a tool left the gama-server endpoint");
 }
 
 /// Forwards one command, or answers it as gama-server would when it cannot be forwarded.
-fn command(relay: &Relay, client: &Client, reply: &ClientReply, text: &str) {
+fn command(gama: &GamaLink, client: &Client, reply: &ClientReply, text: &str) {
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(rename = "type", borrow, default)]
@@ -214,7 +223,7 @@ fn command(relay: &Relay, client: &Client, reply: &ClientReply, text: &str) {
         );
         return;
     }
-    if let Err(e) = relay.gama().forward_client(text, reply.clone()) {
+    if let Err(e) = gama.forward_client(text, reply.clone()) {
         reply.error(&echo, "UnableToExecuteRequest", &e.to_string());
     }
 }

@@ -2,8 +2,10 @@
 //! to a file that [`crate::replay`] can serve again without GAMA, to show a session or reproduce a
 //! bug.
 //!
-//! The format is JSON lines, written by a background task so the hot path only hands over a
-//! reference-counted frame. The first line describes the file:
+//! The format is JSON lines, encoded and written by a thread of its own: the hot path only hands
+//! over a reference-counted frame, without ever waiting. When the disk cannot keep up and the
+//! queue (`QUEUE` entries) is full, messages are left out of the recording, counted in `/metrics`
+//! (`recording_messages_dropped`) and reported in the log once per burst; relaying goes on. The first line describes the file:
 //! `{"format":"gama-vr-relay recording","version":1,"started":"<RFC 3339>"}`; then one line a
 //! message: `{"t":<µs since start>,"gama":<frame>}` or
 //! `{"t":…,"headset":<frame>,"conn":<connection number>,"player":"<id>"|null}`, the frame embedded
@@ -13,14 +15,16 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::metrics::Metrics;
 use crate::protocol::Frame;
 use crate::util::LogLimiter;
 
@@ -32,6 +36,10 @@ pub const VERSION: u32 = 1;
 /// Entries waiting for the writer; past this the recording drops entries (and says how many)
 /// rather than slowing the relay.
 const QUEUE: usize = 65_536;
+/// How often the writer flushes the file, and looks whether the relay is stopping.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How long shutdown waits for the recording to be flushed.
+const FINISH_WITHIN: Duration = Duration::from_secs(2);
 
 static DROPPED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 
@@ -65,38 +73,58 @@ pub fn create(path: &Path) -> Result<std::fs::File, RecordError> {
     std::fs::File::create(path).map_err(fail)
 }
 
-/// Hands messages to the recording's writer task.
-#[derive(Debug)]
+/// Hands messages to the recording's writer thread.
 pub struct Recorder {
-    tx: mpsc::Sender<Entry>,
-    dropped: AtomicU64,
+    tx: SyncSender<Entry>,
+    metrics: Arc<Metrics>,
 }
 
-impl std::fmt::Debug for Entry {
+impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Entry")
+        f.write_str("Recorder")
     }
 }
 
 impl Recorder {
-    /// Starts the writer task on a file from [`create`]; it flushes regularly and finishes the
-    /// file when `shutdown` is cancelled.
+    /// Starts the writer thread on a file from [`create`]. When `shutdown` is cancelled the
+    /// writer writes what it was handed, flushes and stops; a task on `tracker` waits for that, at
+    /// most [`FINISH_WITHIN`].
     pub fn start(
         file: std::fs::File,
         path: &Path,
         max_bytes: u64,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Arc<Recorder> {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let started = Instant::now();
-        let path = path.to_path_buf();
+        let (tx, rx) = sync_channel(QUEUE);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (finished_tx, finished_rx) = oneshot::channel();
+        let writer = Writer {
+            path: path.to_path_buf(),
+            max_bytes,
+            started: Instant::now(),
+            stopping: stopping.clone(),
+        };
         info!(file = %path.display(), max_bytes, "recording the session");
-        tracker.spawn(write(file, path, max_bytes, started, rx, shutdown));
-        Arc::new(Recorder {
-            tx,
-            dropped: AtomicU64::new(0),
-        })
+        let spawned = std::thread::Builder::new()
+            .name("recording".into())
+            .spawn(move || {
+                writer.run(file, rx);
+                let _ = finished_tx.send(());
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the recording's writer; nothing will be recorded");
+        }
+        let path = path.to_path_buf();
+        tracker.spawn(async move {
+            shutdown.cancelled().await;
+            stopping.store(true, Ordering::Relaxed);
+            if tokio::time::timeout(FINISH_WITHIN, finished_rx).await.is_err() {
+                warn!(file = %path.display(), "the recording could not be finished in time (is the disk stuck?)");
+            }
+        });
+        Arc::new(Recorder { tx, metrics })
     }
 
     /// A frame from GAMA.
@@ -114,89 +142,93 @@ impl Recorder {
         });
     }
 
+    /// Never waits: a full queue drops the entry and counts it.
     fn push(&self, entry: Entry) {
-        if self.tx.try_send(entry).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if DROPPED.check().is_some() {
-                warn!(
-                    dropped = n,
-                    "the recording cannot keep up (or is full); messages left out of it"
-                );
+        match self.tx.try_send(entry) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.metrics.recording_dropped.inc();
+                if let Some(suppressed) = DROPPED.check() {
+                    warn!(
+                        dropped = suppressed + 1,
+                        total = self.metrics.recording_dropped.get(),
+                        "the disk cannot keep up with the recording; messages are left out of it"
+                    );
+                }
             }
+            // The writer stopped (the file is full or failed); it said why.
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 }
 
-async fn write(
-    file: std::fs::File,
+/// The writer thread's side.
+struct Writer {
     path: PathBuf,
     max_bytes: u64,
     started: Instant,
-    mut rx: mpsc::Receiver<Entry>,
-    shutdown: CancellationToken,
-) {
-    // The file is written from a blocking thread: the runtime never waits on the disk.
-    let (line_tx, line_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1024);
-    let writer = tokio::task::spawn_blocking(move || {
+    stopping: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(self, file: std::fs::File, rx: Receiver<Entry>) {
         let mut out = BufWriter::with_capacity(1 << 16, file);
         let mut written = 0u64;
-        let mut full = false;
+        let mut header = serde_json::json!({
+            "format": FORMAT,
+            "version": VERSION,
+            "started": crate::util::now_rfc3339(),
+        })
+        .to_string()
+        .into_bytes();
+        header.push(b'\n');
         let mut last_flush = Instant::now();
+        let mut pending = Some(header);
         loop {
-            let line = match line_rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => Some(line),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            let line = match pending.take() {
+                Some(line) => line,
+                None => match rx.recv_timeout(FLUSH_EVERY) {
+                    Ok(entry) => encode(&entry, self.started),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.stopping.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let _ = out.flush();
+                        last_flush = Instant::now();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
             };
-            if let Some(line) = line {
-                if full {
-                    continue;
-                }
-                if written + line.len() as u64 > max_bytes {
-                    warn!(file = %path.display(), max_bytes, "the recording reached record.max_bytes; it stops here");
-                    full = true;
-                    continue;
-                }
-                if let Err(e) = out.write_all(&line) {
-                    warn!(file = %path.display(), error = %e, "writing the recording failed; it stops here");
-                    full = true;
-                    continue;
-                }
-                written += line.len() as u64;
+            if written + line.len() as u64 > self.max_bytes {
+                warn!(file = %self.path.display(), max_bytes = self.max_bytes, "the recording reached record.max_bytes; it stops here");
+                break;
             }
-            if last_flush.elapsed() >= Duration::from_millis(200) {
+            if let Err(e) = out.write_all(&line) {
+                warn!(file = %self.path.display(), error = %e, "writing the recording failed; it stops here");
+                break;
+            }
+            written += line.len() as u64;
+            if last_flush.elapsed() >= FLUSH_EVERY {
                 let _ = out.flush();
                 last_flush = Instant::now();
             }
+            if self.stopping.load(Ordering::Relaxed) {
+                // Keep what was already handed over, then stop.
+                while let Ok(entry) = rx.try_recv() {
+                    let line = encode(&entry, self.started);
+                    if written + line.len() as u64 > self.max_bytes || out.write_all(&line).is_err()
+                    {
+                        break;
+                    }
+                    written += line.len() as u64;
+                }
+                break;
+            }
         }
         let _ = out.flush();
-        info!(file = %path.display(), bytes = written, "recording finished");
-    });
-    let mut header = serde_json::json!({
-        "format": FORMAT,
-        "version": VERSION,
-        "started": crate::util::now_rfc3339(),
-    })
-    .to_string()
-    .into_bytes();
-    header.push(b'\n');
-    let _ = line_tx.send(header);
-    loop {
-        let entry = tokio::select! {
-            () = shutdown.cancelled() => {
-                // Keep what was already handed over.
-                rx.close();
-                match rx.recv().await { Some(e) => e, None => break }
-            }
-            e = rx.recv() => match e { Some(e) => e, None => break },
-        };
-        let line = encode(&entry, started);
-        if line_tx.send(line).is_err() {
-            break;
-        }
+        info!(file = %self.path.display(), bytes = written, "recording finished");
     }
-    drop(line_tx);
-    let _ = writer.await;
 }
 
 /// One line of the file.

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -21,12 +22,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admin::App;
+use crate::listen::{self, Listener};
 use crate::protocol::Frame;
+use crate::protocol::command::Command;
 use crate::protocol::gama::{Envelope, MessageType};
-use crate::relay::Relay;
+use crate::server::ServerHandle;
 
 /// Why a recording cannot be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +173,10 @@ pub struct ReplayOptions {
     pub players: Option<usize>,
 }
 
+/// How long the end of a replay may take to reach the headsets before it is declared finished
+/// anyway (and said so).
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(30);
+
 /// A stand-in gama-server bound on loopback, not yet playing.
 pub struct ReplayGama {
     listener: TcpListener,
@@ -188,36 +195,40 @@ impl ReplayGama {
         self.listener.local_addr()
     }
 
-    /// Serves the relay and plays `recording` once enough players are connected. The returned
-    /// receiver turns `true` when the whole recording was played.
+    /// Serves `relay` and plays `recording` once enough players are connected. The returned
+    /// receiver turns `true` when the whole recording was played and delivered to the headsets
+    /// connected then.
     pub fn spawn(
         self,
         recording: Recording,
         options: ReplayOptions,
-        relay: Relay,
-        shutdown: CancellationToken,
-        tracker: &TaskTracker,
+        relay: &ServerHandle,
     ) -> watch::Receiver<bool> {
+        let app = relay.app();
+        let (shutdown, tracker) = (app.shutdown.clone(), app.tracker.clone());
         let (done_tx, done_rx) = watch::channel(false);
         // The stream goes to the most recent connection, as GAMA's desktop server does.
         let (current_tx, current_rx) = watch::channel::<Option<mpsc::Sender<Frame>>>(None);
-        let accept_shutdown = shutdown.clone();
-        let tracker2 = tracker.clone();
-        tracker.spawn(async move {
-            let mut sockets = 0u64;
-            loop {
-                let (stream, _) = tokio::select! {
-                    () = accept_shutdown.cancelled() => return,
-                    a = self.listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                };
-                sockets += 1;
-                let (tx, rx) = mpsc::channel(1024);
-                current_tx.send_replace(Some(tx.clone()));
-                tracker2.spawn(serve(stream, sockets, tx, rx, accept_shutdown.clone()));
-            }
+        let sockets = AtomicU64::new(0);
+        let listener = Listener {
+            socket: self.listener,
+            what: "replay stand-in",
+            per_second: None,
+        };
+        let (shutdown2, tracker2) = (shutdown.clone(), tracker.clone());
+        listen::spawn(listener, shutdown.clone(), &tracker, move |stream, _| {
+            let socket = sockets.fetch_add(1, Ordering::Relaxed) + 1;
+            let (tx, rx) = mpsc::channel(1024);
+            current_tx.send_replace(Some(tx.clone()));
+            tracker2.spawn(serve(stream, socket, tx, rx, shutdown2.clone()));
         });
         tracker.spawn(play(
-            recording, options, relay, current_rx, done_tx, shutdown,
+            recording,
+            options,
+            app.clone(),
+            current_rx,
+            done_tx,
+            shutdown,
         ));
         done_rx
     }
@@ -295,7 +306,7 @@ fn answer(command: &str) -> Frame {
 async fn play(
     recording: Recording,
     options: ReplayOptions,
-    relay: Relay,
+    app: App,
     mut current: watch::Receiver<Option<mpsc::Sender<Frame>>>,
     done: watch::Sender<bool>,
     shutdown: CancellationToken,
@@ -306,9 +317,9 @@ async fn play(
         recorded_players = ?recording.players,
         "replay waits for {wanted} players to connect"
     );
-    let mut changes = relay.subscribe();
+    let mut changes = app.changes.subscribe();
     loop {
-        if relay.snapshot().counts.connected >= wanted {
+        if app.players.connected_count() >= wanted {
             break;
         }
         tokio::select! {
@@ -348,8 +359,40 @@ async fn play(
             warn!("the relay's connection to the replay closed; the rest is sent to its next one");
         }
     }
-    info!("replay finished");
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        delivered = tokio::time::timeout(DELIVERY_DEADLINE, delivered(&app)) => match delivered {
+            Ok(Ok(())) => info!("replay finished: every message was delivered"),
+            Ok(Err(e)) => warn!(error = %e, "replay finished; whether the last messages reached the relay is unknown"),
+            Err(_) => warn!(
+                "replay finished, but the headsets had not received everything after {} s",
+                DELIVERY_DEADLINE.as_secs()
+            ),
+        },
+    }
     done.send_replace(true);
+}
+
+/// Resolves once everything the stand-in sent has reached the headsets. The stand-in answers the
+/// relay's commands in order with the recording's messages, so an answer to a command sent now
+/// means the relay has read (and queued for the headsets) every message before it; then every
+/// headset's queue must be written out.
+async fn delivered(app: &App) -> Result<(), crate::gama::GamaError> {
+    let gama = &app.gama;
+    let exp_id = gama.exp_id().unwrap_or_else(|_| "0".to_string());
+    gama.request(
+        Command::expression(Some(&exp_id), "cycle"),
+        app.config.gama.command_timeout(),
+    )
+    .await?;
+    for conn in app.players.routes().conns() {
+        // A headset that is leaving will not take the rest.
+        tokio::select! {
+            () = conn.flushed() => {}
+            () = conn.closed() => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The server: binds the two listeners, runs every task under one cancellation token and one task
-//! tracker, and shuts down within a bound.
+//! The server: binds the listeners, builds the relay's parts and wires them together, runs every
+//! task under one cancellation token and one task tracker, and shuts down within a bound.
 //!
 //! Tests bind port 0 and read the chosen ports back from the [`ServerHandle`].
 
@@ -13,10 +13,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admin::{self, App, view::StateView};
 use crate::config::{Config, listen_addr};
+use crate::gama::GamaLink;
+use crate::headset;
+use crate::metrics::Metrics;
+use crate::operator::Operator;
 use crate::packages::Catalog;
-use crate::relay::Relay;
-use crate::{admin, headset};
+use crate::passthrough::{self, Tools};
+use crate::players::Players;
+use crate::record::Recorder;
+use crate::routing::{Router, Routes};
+use crate::util::Changes;
+use crate::world::World;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +109,7 @@ impl Server {
 
     /// Starts every task with a given catalog (tests build theirs in a temporary folder).
     pub fn spawn_with_catalog(self, catalog: Catalog) -> ServerHandle {
+        let config = self.config;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let headset_addr = self
@@ -110,79 +120,116 @@ impl Server {
             .admin
             .local_addr()
             .unwrap_or_else(|_| listen_addr("0.0.0.0", 0));
+        let passthrough_addr = self.passthrough.as_ref().and_then(|l| l.local_addr().ok());
         info!(
             models = catalog.models.len(),
             "learning packages: {}",
-            self.config
+            config
                 .learning_package_paths()
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // The parts, each behind its own handle; data flows GAMA → routing → connections and
+        // headsets → players → GAMA.
+        let metrics = Metrics::new();
         let recorder = self.recording.map(|file| {
-            crate::record::Recorder::start(
+            Recorder::start(
                 file,
-                &self.config.record.file,
-                self.config.record.max_bytes,
+                &config.record.file,
+                config.record.max_bytes,
+                metrics.clone(),
                 shutdown.clone(),
                 &tracker,
             )
         });
-        let relay = Relay::new(
-            self.config.clone(),
-            catalog,
-            recorder,
+        let changes = Changes::default();
+        let world = Arc::new(World::default());
+        let tools = Arc::new(Tools::default());
+        let routes = Arc::new(Routes::default());
+        let gama = GamaLink::new(config.gama.clone(), metrics.clone());
+        let players = Players::new(
+            &config,
+            routes.clone(),
+            gama.clone(),
+            world.clone(),
+            changes.clone(),
             shutdown.clone(),
             tracker.clone(),
         );
-        relay.set_headset_addr(headset_addr);
-        relay.start();
-        let listener = Arc::new(self.headsets);
-        let (relay2, shutdown2, tracker2) = (relay.clone(), shutdown.clone(), tracker.clone());
-        tracker.spawn(async move {
-            crate::util::supervised("headset accept loop", shutdown2.clone(), || {
-                headset::serve(
-                    listener.clone(),
-                    relay2.clone(),
-                    shutdown2.clone(),
-                    tracker2.clone(),
-                )
-            })
-            .await;
-        });
-        let (access, generated) = admin::Access::from_config(&self.config.admin);
+        let operator = Operator::new(
+            config.clone(),
+            catalog,
+            gama.clone(),
+            players.clone(),
+            changes.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        let router = Router {
+            routes,
+            world: world.clone(),
+            tools: tools.clone(),
+            recorder: recorder.clone(),
+            metrics: metrics.clone(),
+        };
+        gama.spawn(Arc::new(router), shutdown.clone(), &tracker);
+        players.start();
+        operator.start();
+
+        headset::serve(
+            self.headsets,
+            headset::Input {
+                config: Arc::new(config.headsets.clone()),
+                players: players.clone(),
+                gama: gama.clone(),
+                world: world.clone(),
+                recorder,
+                metrics: metrics.clone(),
+            },
+            shutdown.clone(),
+            &tracker,
+        );
+        if let Some(listener) = self.passthrough {
+            passthrough::serve(
+                listener,
+                &config,
+                tools,
+                gama.clone(),
+                shutdown.clone(),
+                &tracker,
+            );
+        }
+        if let Some(addr) = passthrough_addr {
+            info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay");
+        }
+
+        let (access, generated) = admin::Access::from_config(&config.admin);
         announce_admin(
-            &self.config.admin.host,
+            &config.admin.host,
             admin_addr,
             access.token(),
             generated.is_some(),
         );
         let admin_token = access.token().map(str::to_string);
-        let passthrough_addr = self.passthrough.as_ref().and_then(|l| l.local_addr().ok());
-        if let Some(listener) = self.passthrough {
-            let listener = Arc::new(listener);
-            let (relay2, shutdown2, tracker2) = (relay.clone(), shutdown.clone(), tracker.clone());
-            tracker.spawn(async move {
-                crate::util::supervised("gama-server endpoint", shutdown2.clone(), || {
-                    crate::passthrough::serve(
-                        listener.clone(),
-                        relay2.clone(),
-                        shutdown2.clone(),
-                        tracker2.clone(),
-                    )
-                })
-                .await;
-            });
-        }
-        if let Some(addr) = passthrough_addr {
-            info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay");
-        }
-        let app = admin::router(relay.clone(), access);
+        let app = App {
+            config: config.clone(),
+            metrics,
+            gama,
+            players,
+            operator,
+            world,
+            changes,
+            headset_addr,
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        };
+        let routes = admin::router(app.clone(), access);
         let admin_shutdown = shutdown.clone();
         let admin_listener = self.admin;
         tracker.spawn(async move {
-            if let Err(e) = axum::serve(admin_listener, app)
+            if let Err(e) = axum::serve(admin_listener, routes)
                 .with_graceful_shutdown(admin_shutdown.cancelled_owned())
                 .await
             {
@@ -191,10 +238,10 @@ impl Server {
         });
         info!(
             "headsets: ws://{headset_addr}/  admin: http://{admin_addr}/  GAMA: {}",
-            self.config.gama.url()
+            config.gama.url()
         );
         ServerHandle {
-            relay,
+            app,
             headset_addr,
             admin_addr,
             passthrough_addr,
@@ -261,7 +308,7 @@ async fn listen(
 
 /// A running relay.
 pub struct ServerHandle {
-    relay: Relay,
+    app: App,
     headset_addr: SocketAddr,
     admin_addr: SocketAddr,
     passthrough_addr: Option<SocketAddr>,
@@ -291,14 +338,19 @@ impl ServerHandle {
         self.admin_token.as_deref()
     }
 
-    /// The relay itself.
-    pub fn relay(&self) -> &Relay {
-        &self.relay
+    /// Everything the admin page shows, now (`GET /api/state`).
+    pub fn state(&self) -> StateView {
+        admin::view::snapshot(&self.app)
     }
 
-    /// The tracker every task of the relay runs under (to add tasks that end with it).
-    pub fn tracker(&self) -> TaskTracker {
-        self.tracker.clone()
+    /// Woken by every change of [`ServerHandle::state`] worth showing.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.app.changes.subscribe()
+    }
+
+    /// The parts a replay drives.
+    pub(crate) fn app(&self) -> &App {
+        &self.app
     }
 
     /// Number of tasks still running.

@@ -2,10 +2,11 @@
 //! minimum and maximum, and re-admission whenever the experiment comes back to life.
 //!
 //! This is a pure state machine. Each event returns the [`Effect`]s to perform (frames to send,
-//! sockets to close, GAMA commands to issue, timers to start) and [`crate::relay`] performs them
+//! sockets to close, GAMA commands to issue, timers to start) and [`crate::players`] performs them
 //! while still holding the lock on the session, so GAMA receives `create_player` and
 //! `remove_player` in the order the decisions were made. A player is marked in game only once GAMA
-//! acknowledged `create_player` (the reference did it optimistically, protocol.md §11.8).
+//! acknowledged `create_player` (the reference did it optimistically, protocol.md §11.8), even when
+//! that acknowledgement comes after the command's deadline.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,7 +38,8 @@ pub enum Effect<C> {
         /// Reason sent in the close frame and logged.
         reason: String,
     },
-    /// Ask GAMA to create the player; report the outcome with [`Session::join_result`].
+    /// Ask GAMA to create the player; report a missed deadline with [`Session::join_late`] and the
+    /// outcome with [`Session::join_result`].
     Create {
         /// Player id.
         id: Arc<str>,
@@ -74,10 +76,22 @@ pub enum Effect<C> {
 enum Game {
     /// Not in the game.
     Out,
-    /// `create_player` sent, waiting for GAMA's acknowledgement.
-    Joining { ticket: u64 },
+    /// `create_player` sent, waiting for GAMA's acknowledgement (`late`: past the command's
+    /// deadline; GAMA may still have created it).
+    Joining { ticket: u64, late: bool },
     /// In the game.
     In,
+}
+
+/// What became of a `create_player`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// GAMA created the player.
+    Accepted,
+    /// GAMA refused it.
+    Refused,
+    /// GAMA never answered (or the connection was lost first).
+    NoAnswer,
 }
 
 /// The announced keep-alive of a player.
@@ -103,8 +117,8 @@ struct Player<C> {
     grace_until: Option<String>,
     /// Set on a disconnection, so a stale grace timer does nothing.
     grace_token: u64,
-    /// GAMA refused this player: not retried before a reconnection or a new experiment.
-    join_failed: bool,
+    /// Why GAMA did not take this player: not retried before a reconnection or a new experiment.
+    join_failure: Option<JoinOutcome>,
 }
 
 impl<C: Clone> Player<C> {
@@ -173,7 +187,8 @@ pub struct PlayerView {
     pub joining: bool,
     /// Connected, experiment live, but no slot free (or GAMA refused it).
     pub waiting: bool,
-    /// `connected`, `in_game`, `joining`, `waiting`, `refused` or `disconnected`.
+    /// `connected`, `in_game`, `joining`, `no_answer` (GAMA did not answer `create_player` in
+    /// time), `waiting`, `refused` or `disconnected`.
     pub state: &'static str,
     /// When it registered (RFC 3339).
     pub connected_since: String,
@@ -292,7 +307,7 @@ impl<C: Clone + PartialEq> Session<C> {
             p.disconnected_since = None;
             p.grace_until = None;
             p.grace_token += 1;
-            p.join_failed = false;
+            p.join_failure = None;
             p.send_state(&mut effects);
         } else {
             self.arrivals += 1;
@@ -308,7 +323,7 @@ impl<C: Clone + PartialEq> Session<C> {
                 disconnected_since: None,
                 grace_until: None,
                 grace_token: 0,
-                join_failed: false,
+                join_failure: None,
             };
             effects.push(Effect::Route {
                 id: p.id.clone(),
@@ -398,22 +413,35 @@ impl<C: Clone + PartialEq> Session<C> {
         self.admit(effects);
     }
 
-    /// GAMA answered a `create_player`.
-    pub fn join_result(&mut self, id: &str, ticket: u64, accepted: bool) -> Vec<Effect<C>> {
+    /// GAMA has not answered a `create_player` within the command's deadline: the player keeps its
+    /// slot (GAMA may have created it) and shows that GAMA is late.
+    pub fn join_late(&mut self, id: &str, ticket: u64) -> Vec<Effect<C>> {
+        if let Some(p) = self.players.get_mut(id) {
+            if let Game::Joining { ticket: t, .. } = p.game {
+                if t == ticket {
+                    p.game = Game::Joining { ticket, late: true };
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The outcome of a `create_player`.
+    pub fn join_result(&mut self, id: &str, ticket: u64, outcome: JoinOutcome) -> Vec<Effect<C>> {
         let mut effects = Vec::new();
         let Some(p) = self.players.get_mut(id) else {
             return effects;
         };
-        if p.game != (Game::Joining { ticket }) {
+        if !matches!(p.game, Game::Joining { ticket: t, .. } if t == ticket) {
             // The experiment changed or the player left meanwhile.
             return effects;
         }
-        if accepted {
+        if outcome == JoinOutcome::Accepted {
             p.game = Game::In;
             p.send_state(&mut effects);
         } else {
             p.game = Game::Out;
-            p.join_failed = true;
+            p.join_failure = Some(outcome);
             self.admit(&mut effects);
         }
         effects
@@ -430,7 +458,7 @@ impl<C: Clone + PartialEq> Session<C> {
         for p in self.players.values_mut() {
             let was_in = p.game == Game::In;
             p.game = Game::Out;
-            p.join_failed = false;
+            p.join_failure = None;
             if was_in {
                 p.send_state(&mut effects);
             }
@@ -449,10 +477,6 @@ impl<C: Clone + PartialEq> Session<C> {
         effects
     }
 
-    /// The current limits.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
 
     /// Called when the operator stops the game: no auto-launch until the players change.
     pub fn disarm_auto_launch(&mut self) {
@@ -488,13 +512,14 @@ impl<C: Clone + PartialEq> Session<C> {
         let mut candidates: Vec<&mut Player<C>> = self
             .players
             .values_mut()
-            .filter(|p| p.game == Game::Out && p.conn.is_some() && !p.join_failed)
+            .filter(|p| p.game == Game::Out && p.conn.is_some() && p.join_failure.is_none())
             .collect();
         candidates.sort_by_key(|p| p.arrival);
         for p in candidates.into_iter().take(free) {
             self.tickets += 1;
             p.game = Game::Joining {
                 ticket: self.tickets,
+                late: false,
             };
             effects.push(Effect::Create {
                 id: p.id.clone(),
@@ -530,15 +555,7 @@ impl<C: Clone + PartialEq> Session<C> {
         self.connected()
     }
 
-    /// The connection of a player, if it has one.
-    pub fn conn(&self, id: &str) -> Option<&C> {
-        self.players.get(id)?.conn.as_ref()
-    }
 
-    /// Whether a player is registered (connected or within its grace time).
-    pub fn contains(&self, id: &str) -> bool {
-        self.players.contains_key(id)
-    }
 
     /// Players for display, in arrival order.
     pub fn view(&self) -> (Vec<PlayerView>, Counts) {
@@ -556,9 +573,13 @@ impl<C: Clone + PartialEq> Session<C> {
                     "disconnected"
                 } else if in_game {
                     "in_game"
+                } else if matches!(p.game, Game::Joining { late: true, .. }) {
+                    "no_answer"
                 } else if joining {
                     "joining"
-                } else if waiting && p.join_failed {
+                } else if waiting && p.join_failure == Some(JoinOutcome::NoAnswer) {
+                    "no_answer"
+                } else if waiting && p.join_failure.is_some() {
                     "refused"
                 } else if waiting {
                     "waiting"
@@ -650,7 +671,7 @@ mod tests {
             states(&e).is_empty(),
             "not in game before GAMA acknowledges"
         );
-        let e = s.join_result("A", c[0].1, true);
+        let e = s.join_result("A", c[0].1, JoinOutcome::Accepted);
         assert_eq!(states(&e), vec![(1, true)]);
         assert!(s.view().0[0].in_game);
     }
@@ -664,7 +685,7 @@ mod tests {
             creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty(),
             "B waits"
         );
-        let e = s.join_result("A", c[0].1, false);
+        let e = s.join_result("A", c[0].1, JoinOutcome::Refused);
         assert!(states(&e).is_empty());
         assert_eq!(
             creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
@@ -673,6 +694,39 @@ mod tests {
         let view = s.view().0;
         assert_eq!(view[0].state, "refused");
         assert!(!view[0].in_game);
+    }
+
+    #[test]
+    fn a_late_answer_still_decides() {
+        let mut s = session(Some(1));
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        assert!(creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty());
+        // The deadline passed: A keeps its slot and says GAMA is late, B still waits.
+        assert!(s.join_late("A", c[0].1).is_empty());
+        let view = s.view().0;
+        assert_eq!((view[0].state, view[0].in_game), ("no_answer", false));
+        assert_eq!(view[1].state, "waiting");
+        // GAMA's late yes puts A in the game.
+        assert_eq!(
+            states(&s.join_result("A", c[0].1, JoinOutcome::Accepted)),
+            vec![(1, true)]
+        );
+        assert_eq!(s.view().0[0].state, "in_game");
+        // A late answer of an old attempt changes nothing.
+        assert!(s.join_late("A", c[0].1).is_empty());
+        assert_eq!(s.view().0[0].state, "in_game");
+    }
+
+    #[test]
+    fn no_answer_at_all_frees_the_slot_without_saying_refused() {
+        let mut s = session(Some(1));
+        s.experiment(Some(1));
+        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        s.join_late("A", c[0].1);
+        let e = s.join_result("A", c[0].1, JoinOutcome::NoAnswer);
+        assert!(states(&e).is_empty());
+        assert_eq!(s.view().0[0].state, "no_answer");
     }
 
     #[test]
@@ -687,7 +741,7 @@ mod tests {
         }
         assert_eq!(tickets.len(), 2, "only two slots");
         for (id, t) in &tickets {
-            s.join_result(id, *t, true);
+            s.join_result(id, *t, JoinOutcome::Accepted);
         }
         let (view, counts) = s.view();
         assert_eq!(counts.in_game, 2);
@@ -711,7 +765,7 @@ mod tests {
         let mut s = session(None);
         s.experiment(Some(1));
         let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, true);
+        s.join_result("A", c[0].1, JoinOutcome::Accepted);
         let e = s.connect("A", 2, addr(), KA).unwrap();
         assert!(matches!(&e[0], Effect::Close { conn: 1, .. }));
         assert!(e.contains(&Effect::Route {
@@ -730,7 +784,7 @@ mod tests {
         let mut s = session(Some(1));
         s.experiment(Some(1));
         let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, true);
+        s.join_result("A", c[0].1, JoinOutcome::Accepted);
         s.connect("B", 2, addr(), KA).unwrap();
         let e = s.disconnect("A", &1);
         let token = match &e[..] {
@@ -756,7 +810,7 @@ mod tests {
             creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
             ["B"]
         );
-        assert!(!s.contains("A"));
+        assert!(s.view().0.iter().all(|p| p.id != "A"));
     }
 
     #[test]
@@ -768,7 +822,7 @@ mod tests {
         });
         s.experiment(Some(1));
         let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, true);
+        s.join_result("A", c[0].1, JoinOutcome::Accepted);
         let e = s.disconnect("A", &1);
         assert_eq!(
             e,
@@ -780,7 +834,7 @@ mod tests {
                 Effect::Remove { id: Arc::from("A") }
             ]
         );
-        assert!(!s.contains("A"));
+        assert!(s.view().0.iter().all(|p| p.id != "A"));
     }
 
     #[test]
@@ -788,7 +842,7 @@ mod tests {
         let mut s = session(None);
         s.experiment(Some(1));
         let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, true);
+        s.join_result("A", c[0].1, JoinOutcome::Accepted);
         // Reload: not live, then live again.
         let e = s.experiment(None);
         assert_eq!(states(&e), vec![(1, false)]);
@@ -797,8 +851,11 @@ mod tests {
         let c2 = creates(&e);
         assert_eq!(c2.len(), 1);
         // A late acknowledgement of the first epoch is ignored.
-        assert!(s.join_result("A", c[0].1, true).is_empty());
-        assert_eq!(states(&s.join_result("A", c2[0].1, true)), vec![(1, true)]);
+        assert!(s.join_result("A", c[0].1, JoinOutcome::Accepted).is_empty());
+        assert_eq!(
+            states(&s.join_result("A", c2[0].1, JoinOutcome::Accepted)),
+            vec![(1, true)]
+        );
         // GAMA restarted while live: straight to a new epoch.
         let e = s.experiment(Some(3));
         assert_eq!(states(&e), vec![(1, false)]);

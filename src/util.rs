@@ -1,12 +1,15 @@
-//! Small shared helpers: wall-clock formatting, log rate limiting, capped backoff.
+//! Small shared helpers: wall-clock formatting, text truncation, change notification, log rate
+//! limiting, capped backoff, pacing.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use parking_lot::Mutex;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Current time as an RFC 3339 string in UTC, for the admin API.
@@ -27,6 +30,41 @@ pub fn rfc3339_in(after: Duration) -> String {
 /// Local wall-clock `HH:MM`, the format of `json_state.date_connection`.
 pub fn local_hh_mm() -> String {
     jiff::Zoned::now().strftime("%H:%M").to_string()
+}
+
+/// Cuts text to at most `max` bytes on a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// "Something the admin page shows changed": a counter every part bumps and the page's event
+/// sockets watch. Cheap to clone; bumping never waits.
+#[derive(Debug, Clone)]
+pub struct Changes(Arc<watch::Sender<u64>>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Changes {
+    /// Records a change.
+    pub fn notify(&self) {
+        self.0.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A receiver woken by every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 /// Runs a long-lived task, restarting it if it panics, until it returns or `shutdown`. A bug that

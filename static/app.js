@@ -576,6 +576,7 @@ const PLAYER_STATE = {
   joining: ['Joining the game…', 'half'],
   in_game: ['In game', 'check'],
   waiting: ['Waiting for a slot', 'hourglass'],
+  no_answer: ['GAMA did not answer in time', 'hourglass'],
   refused: ['Refused by GAMA', 'cross'],
   disconnected: ['Disconnected', 'slash'],
 };
@@ -583,6 +584,7 @@ const PLAYER_STATE = {
 // Said under the state where the word alone could mislead.
 const STATE_NOTE = {
   disconnected: 'keeps its place during the grace time',
+  no_answer: 'GAMA may be busy with a long step; its answer still counts',
   refused: 'reconnecting the headset tries again',
 };
 

@@ -85,7 +85,7 @@ async fn malformed_headset_messages_get_an_error_and_the_socket_stays_usable() {
         assert!(!h.is_closed());
         sockets.push(h);
     }
-    let state = relay.handle().relay().snapshot();
+    let state = relay.handle().state();
     assert_eq!(state.players.len(), cases.len() + 1);
     for i in 0..cases.len() {
         let p = player(&state, &format!("Player_{i}")).expect("registered after the bad input");
@@ -117,7 +117,7 @@ async fn json_arrays_are_not_messages() {
         expect_error(&h, input, &["object", "type"]).await;
         expect_pong(&h, "after").await;
     }
-    assert!(relay.handle().relay().snapshot().players.is_empty());
+    assert!(relay.handle().state().players.is_empty());
     relay.shutdown().await;
 }
 
@@ -159,7 +159,7 @@ async fn commands_before_connection_are_refused() {
     // Both sockets are still usable.
     expect_pong(&asker, "a").await;
     expect_pong(&expr, "e").await;
-    assert!(relay.handle().relay().snapshot().players.len() == 1);
+    assert!(relay.handle().state().players.len() == 1);
     relay.shutdown().await;
 }
 
@@ -424,10 +424,10 @@ async fn gama_garbage_does_not_cost_the_connection() {
         gama.send_raw(frame);
         // Frames from GAMA are handled in order: this delivery proves the garbage was handled.
         expect_delivery(&gama, &h, "P1", &format!(r#"{{"after":{i}}}"#)).await;
-        let state = relay.handle().relay().snapshot();
+        let state = relay.handle().state();
         assert_eq!(
             state.gama.connection,
-            gama_vr_relay::gama::LinkState::Connected,
+            gama_vr_relay::LinkState::Connected,
             "after {frame}"
         );
         assert_eq!(

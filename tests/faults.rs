@@ -38,7 +38,7 @@ async fn gama_killed_and_restarted_fifty_times_during_a_session() {
         gama.kill().await;
         relay
             .wait(&format!("round {round}: GAMA gone"), |s| {
-                s.gama.connection != gama_vr_relay::gama::LinkState::Connected
+                s.gama.connection != gama_vr_relay::LinkState::Connected
             })
             .await;
         let from = gama.commands().len();

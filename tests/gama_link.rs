@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use gama_vr_relay::StateView;
 use relay_testkit::{FakeGama, FakeGamaOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +15,7 @@ async fn headless_mode_uses_the_id_load_returns_everywhere() {
     let state = relay.wait_gama().await;
     assert_eq!(
         state.gama.mode,
-        Some(gama_vr_relay::gama::ServerMode::Headless)
+        Some(gama_vr_relay::ServerMode::Headless)
     );
     let a = relay.join("A").await;
     relay.launch().await;
@@ -115,7 +116,7 @@ async fn gama_restarting_mid_session_brings_everyone_back_without_closing_headse
     expect_in_game(&b, false).await;
     let state = relay
         .wait("relay sees GAMA gone", |s| {
-            s.gama.connection != gama_vr_relay::gama::LinkState::Connected
+            s.gama.connection != gama_vr_relay::LinkState::Connected
         })
         .await;
     assert_eq!(state.gama.experiment_state, "NONE");
@@ -155,7 +156,7 @@ async fn after_a_network_glitch_the_relay_finds_the_experiment_still_running() {
     let state = relay.wait_experiment("RUNNING").await;
     assert_eq!(
         state.gama.mode,
-        Some(gama_vr_relay::gama::ServerMode::Desktop)
+        Some(gama_vr_relay::ServerMode::Desktop)
     );
     expect_in_game(&a, true).await;
     assert_eq!(gama.accepted_connections(), 2);
@@ -192,7 +193,7 @@ async fn the_relay_starts_without_gama_and_connects_when_it_appears() {
     drop(placeholder);
     let state = relay
         .wait("GAMA unreachable", |s| {
-            s.gama.connection == gama_vr_relay::gama::LinkState::Unreachable
+            s.gama.connection == gama_vr_relay::LinkState::Unreachable
         })
         .await;
     let reason = state.gama.reason.unwrap();
@@ -248,16 +249,16 @@ async fn every_command_has_a_deadline() {
     relay.launch().await;
     expect_in_game(&a, true).await;
 
-    // A create_player GAMA never answers rolls back after the deadline.
+    // A create_player GAMA does not answer in time: the page says so, not "refused".
     let late = relay.join("Late").await;
     gama.swallow_commands_containing("Late2");
     let late2 = relay.join("Late2").await;
     expect_in_game(&late, true).await;
     relay
-        .wait("Late2 refused after the deadline", |s| {
+        .wait("Late2 unanswered after the deadline", |s| {
             s.players
                 .iter()
-                .any(|p| p.player.id == "Late2" && p.player.state == "refused")
+                .any(|p| p.player.id == "Late2" && p.player.state == "no_answer")
         })
         .await;
     late2
@@ -352,5 +353,56 @@ async fn load_carries_the_parameters_the_learning_package_gives() {
         load["parameters"],
         serde_json::json!([{"name":"nb_trees","type":"int","value":40},{"name":"title","value":"x"}])
     );
+    relay.shutdown().await;
+}
+
+/// GAMA busy with a heavy step answers create_player after the command's deadline: a late yes
+/// still puts the player in the game, a late no keeps it out, and meanwhile the page says GAMA is
+/// late rather than that it refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_answer_to_create_player_still_counts() {
+    let gama = desktop_autorun().await;
+    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 300).await;
+    relay.wait_gama().await;
+    relay.launch().await;
+    let state_of = |s: &StateView, id: &str| {
+        s.players
+            .iter()
+            .find(|p| p.player.id == id)
+            .map(|p| p.player.state)
+    };
+
+    gama.delay_replies(Duration::from_millis(900));
+    let slow = relay.join("Slow").await;
+    relay
+        .wait("Slow shown as unanswered, not refused", |s| {
+            state_of(s, "Slow") == Some("no_answer")
+        })
+        .await;
+    expect_in_game(&slow, true).await;
+    let state = relay
+        .wait("Slow in game after GAMA's late yes", |s| {
+            state_of(s, "Slow") == Some("in_game")
+        })
+        .await;
+    assert_eq!(state.counts.in_game, 1);
+    assert!(gama.players().contains(&"Slow".to_string()));
+
+    gama.fail_expressions_containing("Refused", "no room for Refused");
+    let refused = relay.join("Refused").await;
+    relay
+        .wait("Refused shown as unanswered first", |s| {
+            state_of(s, "Refused") == Some("no_answer")
+        })
+        .await;
+    relay
+        .wait("Refused out after GAMA's late no", |s| {
+            state_of(s, "Refused") == Some("refused")
+        })
+        .await;
+    refused
+        .expect_silence(Duration::from_millis(100))
+        .await
+        .unwrap();
     relay.shutdown().await;
 }

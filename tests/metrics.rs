@@ -134,7 +134,7 @@ async fn metrics_follow_a_session() {
     gama.kill().await;
     relay
         .wait("GAMA gone", |s| {
-            s.gama.connection != gama_vr_relay::gama::LinkState::Connected
+            s.gama.connection != gama_vr_relay::LinkState::Connected
         })
         .await;
     let (status, ready) = relay.get("/readyz").await;

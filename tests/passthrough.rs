@@ -167,7 +167,7 @@ async fn replies_go_to_their_tool_alone_and_status_goes_to_everyone() {
     gama.kill().await;
     relay
         .wait("GAMA gone", |s| {
-            s.gama.connection != gama_vr_relay::gama::LinkState::Connected
+            s.gama.connection != gama_vr_relay::LinkState::Connected
         })
         .await;
     two.send(Message::text(

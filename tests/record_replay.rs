@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use gama_vr_relay::Server;
-use gama_vr_relay::packages::Catalog;
-use gama_vr_relay::replay::{Recording, ReplayGama, ReplayOptions};
+use gama_vr_relay::Catalog;
+use gama_vr_relay::{Recording, ReplayGama, ReplayOptions};
 use relay_testkit::Headset;
 
 /// Every json_output frame `h` receives until `last` arrives.
@@ -94,9 +94,7 @@ async fn a_recorded_session_replays_byte_for_byte() {
             speed: 4.0,
             players: None,
         },
-        handle.relay().clone(),
-        handle.relay().shutdown_token(),
-        &handle.tracker(),
+        &handle,
     );
     let connect = |id: &'static str| {
         let addr = handle.headset_addr();

@@ -347,7 +347,7 @@ async fn a_socket_that_never_registers_is_closed_after_the_register_timeout() {
     assert!(!registered.is_closed());
     expect_pong(&registered, "alive").await;
     assert_eq!(
-        player_ids(&relay.handle().relay().snapshot()),
+        player_ids(&relay.handle().state()),
         ["Player_101"]
     );
     relay.shutdown().await;

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = gama_vr_relay::admin::parse_launch_body(data);
+    let _ = gama_vr_relay::fuzzing::parse_launch_body(data);
 });

@@ -1,25 +1,23 @@
 //! A text frame from a headset: parsing never panics, and what it yields is safe to use.
 #![no_main]
 
-use gama_vr_relay::gaml;
-use gama_vr_relay::protocol::headset::{Inbound, parse};
-use gama_vr_relay::session::validate_id;
+use gama_vr_relay::fuzzing::{Inbound, create_player, parse_headset, substitute_id, validate_id};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match parse(text) {
+    match parse_headset(text) {
         Ok(Inbound::Connection { id, .. }) => {
             if validate_id(&id, 128).is_ok() {
                 // The id always stays inside its GAML string literal.
-                let expr = gaml::create_player(&id);
+                let expr = create_player(&id);
                 assert!(expr.starts_with("do create_player(\"") && expr.ends_with("\");"));
             }
         }
         Ok(Inbound::Expression { expr }) => {
-            let _ = gaml::substitute_id(&expr, "Player_1");
+            let _ = substitute_id(&expr, "Player_1");
         }
         Ok(Inbound::Ask {
             action,

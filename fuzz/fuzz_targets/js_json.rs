@@ -2,7 +2,7 @@
 //! order, numbers equal as doubles (what JavaScript would see).
 #![no_main]
 
-use gama_vr_relay::json::{normalize_js, write_js};
+use gama_vr_relay::fuzzing::{normalize_js, write_js};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

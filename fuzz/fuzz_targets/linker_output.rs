@@ -1,13 +1,9 @@
 //! The hot path's one-pass scanner of linker output (with its fallback) delivers exactly what the
-//! general serde path delivers, for the document as an object and as GAMA's escaped string.
+//! general serde path delivers, for the document as an object and as GAMA's escaped string, and
+//! read from a whole frame the way the GAMA reader gets it.
 #![no_main]
 
-use gama_vr_relay::protocol::gama::{
-    Delivery, Envelope, PayloadKind, SIMULATION_OUTPUT_PREFIX, SimulationOutput,
-    collect_simulation_output, collect_simulation_output_reference, parse_simulation_output_from,
-    scan_simulation_output_frame,
-};
-use gama_vr_relay::protocol::linker::Scanned;
+use gama_vr_relay::fuzzing::{Delivery, Output, PayloadKind, Read, read, read_content, reference};
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 
@@ -28,32 +24,32 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(object) = RawValue::from_string(doc.trim().to_string()) {
         contents.push(object);
     }
-    // What the GAMA reader does with a whole frame: the fast path from the frame's prefix, the
-    // general path from where it stopped.
+    // A whole frame as GAMA writes it: the fast path from the frame's prefix, the general path
+    // from where it stopped.
     let frame = format!(
-        "{SIMULATION_OUTPUT_PREFIX}{},\"exp_id\":\"0\"}}",
-        &contents[0].get()[1..]
+        "{{\"type\":\"SimulationOutput\",\"content\":{},\"exp_id\":\"0\"}}",
+        contents[0].get()
     );
     let mut from_frame = Vec::new();
-    let output = match scan_simulation_output_frame(&frame, &mut |d| from_frame.push(d)) {
-        Some(Scanned::Linker(n)) => SimulationOutput::Linker(n),
-        Some(Scanned::Stopped(k)) => {
-            let envelope = Envelope::parse(&frame).expect("a valid envelope");
-            parse_simulation_output_from(envelope.content, &mut |d| from_frame.push(d), k)
-        }
-        None => panic!("built with GAMA's prefix"),
+    let output = match read(&frame, &mut |d| from_frame.push(d)) {
+        Read::Output(output) => output,
+        other => panic!("a SimulationOutput frame read as {other:?}"),
     };
-    let (reference, reference_deliveries) = collect_simulation_output_reference(Some(&contents[0]));
-    assert_eq!(output, reference, "{doc}");
-    assert_eq!(frames(&from_frame), frames(&reference_deliveries), "{doc}");
+    let (expected, expected_deliveries) = reference(Some(&contents[0]));
+    assert_eq!(output, expected, "{doc}");
+    assert_eq!(frames(&from_frame), frames(&expected_deliveries), "{doc}");
     for content in &contents {
-        let (fast, fast_deliveries) = collect_simulation_output(Some(content));
-        let (reference, reference_deliveries) = collect_simulation_output_reference(Some(content));
-        assert_eq!(fast, reference, "{doc}");
+        let mut fast_deliveries = Vec::new();
+        let fast = read_content(Some(content), &mut |d| fast_deliveries.push(d), None);
+        let (expected, expected_deliveries) = reference(Some(content));
+        assert_eq!(fast, expected, "{doc}");
         assert_eq!(
             frames(&fast_deliveries),
-            frames(&reference_deliveries),
+            frames(&expected_deliveries),
             "{doc}"
         );
+        if let Output::Linker(n) = fast {
+            assert_eq!(n, fast_deliveries.len());
+        }
     }
 });

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use gama_vr_relay::packages::Catalog;
+use gama_vr_relay::Catalog;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -39,8 +39,3 @@ pub async fn serve(uri: Uri) -> Response {
     );
     response
 }
-
-/// Whether a file is embedded (for tests and start-up checks).
-pub fn has(path: &str) -> bool {
-    Assets::get(path).is_some()
-}

@@ -4,6 +4,7 @@
 //! `GET /api/state`). Pushes are coalesced: a burst of changes (GAMA acknowledging fifty asks a
 //! second, ten headsets joining at once) becomes at most one push per `admin.push_min_interval_ms`,
 //! and a push also goes out every `admin.push_refresh_ms` so "last seen" and counters stay current.
+//! The socket runs under the server's task tracker: shutdown closes it (1001) and waits for it.
 
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tracing::debug;
 
-use crate::relay::{Relay, StateView};
+use super::App;
+use super::view::{StateView, snapshot};
 
 #[derive(Serialize)]
 struct Push<'a> {
@@ -24,20 +26,21 @@ struct Push<'a> {
 }
 
 /// Upgrades to the event socket.
-pub async fn events(ws: WebSocketUpgrade, State(relay): State<Relay>) -> Response {
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| push_loop(socket, relay))
+pub(super) async fn events(ws: WebSocketUpgrade, State(app): State<App>) -> Response {
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
+        let tracker = app.tracker.clone();
+        tracker.track_future(push_loop(socket, app))
+    })
 }
 
-async fn push_loop(socket: WebSocket, relay: Relay) {
-    let config = relay.config().admin.clone();
+async fn push_loop(socket: WebSocket, app: App) {
+    let config = &app.config.admin;
     let min_interval = Duration::from_millis(config.push_min_interval_ms);
     let refresh = Duration::from_millis(config.push_refresh_ms);
-    let shutdown = relay.shutdown_token();
-    let mut changes = relay.subscribe();
+    let mut changes = app.changes.subscribe();
     let (mut sink, mut stream) = socket.split();
     // The page sends nothing but control frames; reading notices when it goes away.
-    let mut closed = tokio::spawn(async move {
+    let mut closed = std::pin::pin!(async move {
         while let Some(Ok(msg)) = stream.next().await {
             if matches!(msg, Message::Close(_)) {
                 break;
@@ -46,7 +49,7 @@ async fn push_loop(socket: WebSocket, relay: Relay) {
     });
     loop {
         changes.borrow_and_update();
-        let state = relay.snapshot();
+        let state = snapshot(&app);
         let text = match serde_json::to_string(&Push {
             kind: "state",
             state: &state,
@@ -62,23 +65,22 @@ async fn push_loop(socket: WebSocket, relay: Relay) {
         }
         let sent = tokio::time::Instant::now();
         tokio::select! {
-            () = shutdown.cancelled() => {
+            () = app.shutdown.cancelled() => {
                 let _ = sink.send(Message::Close(Some(CloseFrame {
                     code: 1001,
                     reason: Utf8Bytes::from_static("relay shutting down"),
                 }))).await;
                 break;
             }
-            _ = &mut closed => break,
+            () = &mut closed => break,
             r = changes.changed() => if r.is_err() { break },
             () = tokio::time::sleep(refresh) => {}
         }
         // Coalesce: whatever else changes before the interval is over goes in the next push.
         tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = &mut closed => break,
+            () = app.shutdown.cancelled() => {}
+            () = &mut closed => break,
             () = tokio::time::sleep_until(sent + min_interval) => {}
         }
     }
-    closed.abort();
 }

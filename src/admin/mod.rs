@@ -6,9 +6,9 @@
 mod assets;
 mod auth;
 mod events;
+pub(crate) mod view;
 mod world;
 
-pub use assets::has as has_asset;
 pub use auth::Access;
 
 use axum::Router;
@@ -22,12 +22,39 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
-use crate::gama::GamaError;
-use crate::relay::{OpError, Relay};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::gama::{GamaError, GamaLink, LinkState};
+use crate::metrics::{Metrics, SessionGauges};
+use crate::operator::{OpError, Operator};
+use crate::players::Players;
+use crate::util::Changes;
+use crate::world::World;
+
+/// The parts of the relay the admin side reads and drives.
+#[derive(Clone)]
+pub(crate) struct App {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub gama: GamaLink,
+    pub players: Players,
+    pub operator: Operator,
+    pub world: Arc<World>,
+    pub changes: Changes,
+    pub headset_addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    /// The event and world sockets run under it, so shutdown waits for them.
+    pub tracker: TaskTracker,
+}
 
 /// The admin routes: the API (behind `access`), the health check and the page.
-pub fn router(relay: Relay, access: Access) -> Router {
-    let limit = relay.config().admin.max_body_bytes;
+pub(crate) fn router(app: App, access: Access) -> Router {
+    let limit = app.config.admin.max_body_bytes;
     let api = Router::new()
         .route("/api/events", get(events::events))
         .route("/api/world", get(world::world))
@@ -56,7 +83,7 @@ pub fn router(relay: Relay, access: Access) -> Router {
             panic_response,
         ))
         .layer(TraceLayer::new_for_http())
-        .with_state(relay)
+        .with_state(app)
 }
 
 /// An API error: status code and message.
@@ -87,6 +114,7 @@ impl From<OpError> for ApiError {
             OpError::Conflict(_) => StatusCode::CONFLICT,
             OpError::NotFound(_) => StatusCode::NOT_FOUND,
             OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OpError::Gama(g) => match g {
                 GamaError::NotConnected | GamaError::Busy(_) | GamaError::Disconnected(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -115,32 +143,50 @@ async fn healthz() -> impl IntoResponse {
 
 /// Ready as soon as it answers: headsets are served with or without GAMA. The body says whether
 /// GAMA is reachable, for people and probes that care.
-async fn readyz(State(relay): State<Relay>) -> impl IntoResponse {
-    let gama = relay.gama().status();
+async fn readyz(State(app): State<App>) -> impl IntoResponse {
+    let gama = app.gama.status();
     axum::Json(json!({
         "status": "ready",
-        "headsets": relay.snapshot().headsets,
+        "headsets": view::snapshot(&app).headsets,
         "gama": {
-            "address": relay.gama().address(),
+            "address": app.gama.address(),
             "connection": gama.link,
-            "reachable": gama.link == crate::gama::LinkState::Connected,
+            "reachable": gama.link == LinkState::Connected,
             "reason": gama.link_reason,
         },
     }))
 }
 
-async fn metrics(State(relay): State<Relay>) -> impl IntoResponse {
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    let gama = app.gama.status();
+    let (_, counts) = app.players.view();
+    let routes = app.players.routes();
+    let queue_bytes = routes.conns().iter().map(|c| c.queue_bytes()).sum();
+    let link = serde_json::to_value(gama.link)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let text = app.metrics.render(&SessionGauges {
+        connected: counts.connected,
+        in_game: counts.in_game,
+        waiting: counts.waiting,
+        disconnected: counts.disconnected,
+        connections: routes.len(),
+        queue_bytes,
+        link: &link,
+        experiment: gama.experiment.name(),
+    });
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        relay.render_metrics(),
+        text,
     )
 }
 
-async fn state(State(relay): State<Relay>) -> impl IntoResponse {
-    axum::Json(relay.snapshot())
+async fn state(State(app): State<App>) -> impl IntoResponse {
+    axum::Json(view::snapshot(&app))
 }
 
 #[derive(Serialize)]
@@ -157,9 +203,9 @@ struct ModelEntry {
     selected: bool,
 }
 
-async fn models(State(relay): State<Relay>) -> impl IntoResponse {
-    let catalog = relay.catalog();
-    let selected = relay.selected_model().map(|m| m.index);
+async fn models(State(app): State<App>) -> impl IntoResponse {
+    let catalog = app.operator.catalog();
+    let selected = app.operator.selected_model().map(|m| m.index);
     let models: Vec<ModelEntry> = catalog
         .models
         .iter()
@@ -187,9 +233,9 @@ async fn models(State(relay): State<Relay>) -> impl IntoResponse {
     }))
 }
 
-async fn rescan(State(relay): State<Relay>) -> impl IntoResponse {
-    relay.rescan();
-    models(State(relay)).await
+async fn rescan(State(app): State<App>) -> impl IntoResponse {
+    app.operator.rescan();
+    models(State(app)).await
 }
 
 fn parse_index(raw: &str) -> ApiResult<usize> {
@@ -201,17 +247,18 @@ fn parse_index(raw: &str) -> ApiResult<usize> {
     })
 }
 
-async fn select(State(relay): State<Relay>, Path(index): Path<String>) -> ApiResult<Response> {
-    let model = relay.select_model(parse_index(&index)?)?;
+async fn select(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
+    let model = app.operator.select_model(parse_index(&index)?)?;
     Ok(
         axum::Json(json!({ "ok": true, "selected": model.index, "name": model.name }))
             .into_response(),
     )
 }
 
-async fn splash(State(relay): State<Relay>, Path(index): Path<String>) -> ApiResult<Response> {
+async fn splash(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
     let index = parse_index(&index)?;
-    let path = relay
+    let path = app
+        .operator
         .catalog()
         .models
         .get(index)
@@ -221,11 +268,12 @@ async fn splash(State(relay): State<Relay>, Path(index): Path<String>) -> ApiRes
 }
 
 async fn catalog_splash(
-    State(relay): State<Relay>,
+    State(app): State<App>,
     Path(index): Path<String>,
 ) -> ApiResult<Response> {
     let index = parse_index(&index)?;
-    let path = relay
+    let path = app
+        .operator
         .catalog()
         .catalog_splashes
         .get(index)
@@ -303,35 +351,35 @@ pub fn parse_launch_body(body: &[u8]) -> Result<bool, String> {
 }
 
 async fn launch(
-    State(relay): State<Relay>,
+    State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let force = parse_launch_body(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    relay.launch(force).await?;
+    app.operator.launch(force).await?;
     Ok(DONE)
 }
 
-async fn pause(State(relay): State<Relay>) -> ApiResult<impl IntoResponse> {
-    relay.pause().await?;
+async fn pause(State(app): State<App>) -> ApiResult<impl IntoResponse> {
+    app.operator.pause().await?;
     Ok(DONE)
 }
 
-async fn resume(State(relay): State<Relay>) -> ApiResult<impl IntoResponse> {
-    relay.resume().await?;
+async fn resume(State(app): State<App>) -> ApiResult<impl IntoResponse> {
+    app.operator.resume().await?;
     Ok(DONE)
 }
 
-async fn stop(State(relay): State<Relay>) -> ApiResult<impl IntoResponse> {
-    relay.stop().await?;
+async fn stop(State(app): State<App>) -> ApiResult<impl IntoResponse> {
+    app.operator.stop().await?;
     Ok(DONE)
 }
 
 async fn remove_player(
-    State(relay): State<Relay>,
+    State(app): State<App>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    relay.remove_player(&id)?;
+    app.operator.remove_player(&id)?;
     Ok(DONE)
 }
 
@@ -354,7 +402,7 @@ struct ConsoleBody {
 }
 
 async fn console(
-    State(relay): State<Relay>,
+    State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
@@ -370,7 +418,7 @@ async fn console(
             "the expression is empty",
         ));
     }
-    let result = relay.evaluate(&expr).await?;
+    let result = app.operator.evaluate(&expr).await?;
     Ok(axum::Json(json!({ "expr": expr, "result": result })))
 }
 

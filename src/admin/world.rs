@@ -3,54 +3,39 @@
 //! The page gets that player's `json_output` frames as the headset gets them (parameters,
 //! properties, initial world, then world updates; a view opened mid-session starts from the
 //! relay's cache) and `{"type":"positions","players":{…}}` with every player's own reported
-//! position at most ten times a second. The queue is a headset's: bounded, world updates coalesced,
-//! so a slow tablet costs the relay nothing.
+//! position at most ten times a second. The view has its own bounded, coalescing queue
+//! ([`Spectator`]), so a slow tablet costs the relay nothing and is never counted as a headset.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
-use crate::headset::Conn;
-use crate::relay::Relay;
+use super::App;
+use crate::outbox::QueueLimits;
 use crate::world::{POSITIONS_EVERY, Spectator};
 
-/// Spectator ids, apart from headset connection serials.
-static SPECTATORS: AtomicU64 = AtomicU64::new(1 << 62);
-
 /// Upgrades to a world-view socket following `?player=`.
-pub async fn world(
+pub(super) async fn world(
     ws: WebSocketUpgrade,
-    State(relay): State<Relay>,
+    State(app): State<App>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let player = query.get("player").cloned().unwrap_or_default();
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| follow(socket, relay, player))
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
+        let tracker = app.tracker.clone();
+        tracker.track_future(follow(socket, app, player))
+    })
 }
 
-async fn follow(socket: WebSocket, relay: Relay, player: String) {
-    let id = SPECTATORS.fetch_add(1, Ordering::Relaxed);
-    let conn = Conn::new(
-        id,
-        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-        crate::headset::QueueLimits::of(&relay.config().headsets),
-        relay.metrics().clone(),
-    );
-    relay.world().watch(
-        id,
-        Spectator {
-            player,
-            conn: conn.clone(),
-        },
-    );
-    let shutdown = relay.shutdown_token();
+async fn follow(socket: WebSocket, app: App, player: String) {
+    let spectator = Spectator::new(player, QueueLimits::of(&app.config.headsets));
+    app.world.watch(spectator.clone());
     let (mut sink, mut stream) = socket.split();
-    let mut closed = tokio::spawn(async move {
+    let mut closed = std::pin::pin!(async move {
         while let Some(Ok(msg)) = stream.next().await {
             if matches!(msg, Message::Close(_)) {
                 break;
@@ -62,12 +47,18 @@ async fn follow(socket: WebSocket, relay: Relay, player: String) {
     let mut batch = Vec::new();
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = conn.closed() => break,
-            _ = &mut closed => break,
-            () = conn.woken() => {}
+            () = app.shutdown.cancelled() => {
+                let _ = sink.send(Message::Close(Some(CloseFrame {
+                    code: 1001,
+                    reason: Utf8Bytes::from_static("relay shutting down"),
+                }))).await;
+                break;
+            }
+            () = spectator.closed() => break,
+            () = &mut closed => break,
+            () = spectator.woken() => {}
             _ = tick.tick() => {
-                let (version, positions) = relay.world().positions();
+                let (version, positions) = app.world.positions();
                 if version != sent_version {
                     sent_version = version;
                     let text = json!({"type": "positions", "players": positions}).to_string();
@@ -79,9 +70,8 @@ async fn follow(socket: WebSocket, relay: Relay, player: String) {
             }
         }
         batch.clear();
-        conn.drain(&mut batch);
+        spectator.drain(&mut batch);
         let bytes: usize = batch.iter().map(|f| f.len()).sum();
-        let count = batch.len();
         let mut failed = false;
         for frame in batch.drain(..) {
             if sink
@@ -96,8 +86,7 @@ async fn follow(socket: WebSocket, relay: Relay, player: String) {
         if failed || sink.flush().await.is_err() {
             break;
         }
-        conn.written(count, bytes);
+        spectator.written(bytes);
     }
-    relay.world().unwatch(id);
-    closed.abort();
+    app.world.unwatch(&spectator);
 }

@@ -18,11 +18,10 @@ use super::{
 };
 use crate::metrics::Metrics;
 use crate::protocol::Frame;
-use crate::protocol::gama::{
-    self, Command, CommandKind, Envelope, MessageType, SimulationOutput, truncate,
-};
-use crate::protocol::linker::Scanned;
-use crate::util::{Backoff, LogLimiter};
+use crate::protocol::command::{Command, CommandKind};
+use crate::protocol::gama::{Envelope, MessageType};
+use crate::protocol::linker::{self, Output, Read};
+use crate::util::{Backoff, LogLimiter, truncate};
 
 /// Time between the two probes that tell a running experiment from a paused one.
 const PROBE_GAP: Duration = Duration::from_millis(250);
@@ -348,20 +347,24 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
     events.gama_frame(frame);
     let text = frame.as_str();
     // The hot path: linker output is read straight from the frame, each element delivered as soon
-    // as it is read, without parsing the envelope around it first.
-    let delivered_early = match gama::scan_simulation_output_frame(text, &mut |d| events.deliver(d))
-    {
-        Some(Scanned::Linker(n)) => {
+    // as it is read.
+    let envelope = match linker::read(text, &mut |d| events.deliver(d)) {
+        Read::Output(output) => {
             events.unsolicited(frame);
-            events.linker_output(n);
+            match output {
+                Output::Linker(elements) => events.linker_output(elements),
+                Output::Pong => debug!("GAMA linker answered ping_GAMA"),
+                Output::Console(message) => debug!(target: "gama_console", "{message}"),
+                Output::Other(text) => {
+                    if let Some(suppressed) = OTHER_OUTPUT.check() {
+                        debug!(suppressed, content = %text, "simulation output that is not linker output, ignored");
+                    }
+                }
+            }
             return;
         }
-        Some(Scanned::Stopped(k)) => Some(k),
-        None => None,
-    };
-    let envelope = match Envelope::parse(text) {
-        Ok(e) => e,
-        Err(e) => {
+        Read::Other(envelope) => envelope,
+        Read::Unreadable(e) => {
             if let Some(suppressed) = UNREADABLE.check() {
                 warn!(error = %e, suppressed, frame = %truncate(text, 120), "unreadable message from GAMA, ignored");
             }
@@ -387,24 +390,6 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
         events.unsolicited(frame);
     }
     match kind {
-        MessageType::SimulationOutput => {
-            let mut deliver = |d| events.deliver(d);
-            let output = match delivered_early {
-                // The fast path already read part of it: the general path takes over from there.
-                Some(k) => gama::parse_simulation_output_from(envelope.content, &mut deliver, k),
-                None => gama::parse_simulation_output(envelope.content, &mut deliver),
-            };
-            match output {
-                SimulationOutput::Linker(elements) => events.linker_output(elements),
-                SimulationOutput::Pong => debug!("GAMA linker answered ping_GAMA"),
-                SimulationOutput::Console(message) => debug!(target: "gama_console", "{message}"),
-                SimulationOutput::Other(text) => {
-                    if let Some(suppressed) = OTHER_OUTPUT.check() {
-                        debug!(suppressed, content = %text, "simulation output that is not linker output, ignored");
-                    }
-                }
-            }
-        }
         MessageType::SimulationStatus => {
             let state = ExperimentState::from_name(&envelope.content_str().unwrap_or_default());
             let exp_id = envelope.exp_id();

@@ -9,13 +9,13 @@
 
 mod connection;
 mod pending;
+mod status;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -24,179 +24,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::GamaConfig;
 use crate::metrics::Metrics;
-use crate::protocol::gama::{Command, CommandKind};
+use crate::protocol::command::{Command, CommandKind};
 use crate::util;
 
 pub use pending::{ClientReply, Entry, Pending, Waiter};
-
-/// Which of GAMA's two servers the relay talks to (protocol.md §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServerMode {
-    /// The desktop application's server (`GamaGuiWebSocketServer`): one experiment, `exp_id` ignored,
-    /// `load` answers the experiment name, status messages on every change.
-    Desktop,
-    /// gama-headless: experiments per socket, `exp_id` mandatory, `load` answers the id.
-    Headless,
-}
-
-/// The experiment states GAMA reports (`IExperimentStateListener.State`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExperimentState {
-    /// No experiment.
-    None,
-    /// Being built or reloaded.
-    NotReady,
-    /// Ready, not stepping.
-    Paused,
-    /// Stepping.
-    Running,
-    /// Reached its end.
-    Finished,
-    /// A state name this relay does not know.
-    Other(String),
-}
-
-impl ExperimentState {
-    /// From a `SimulationStatus` content.
-    pub fn from_name(name: &str) -> Self {
-        match name.trim() {
-            "NONE" => Self::None,
-            "NOTREADY" => Self::NotReady,
-            "PAUSED" => Self::Paused,
-            "RUNNING" => Self::Running,
-            "FINISHED" => Self::Finished,
-            other => Self::Other(other.to_string()),
-        }
-    }
-
-    /// GAMA's name for it.
-    pub fn name(&self) -> &str {
-        match self {
-            Self::None => "NONE",
-            Self::NotReady => "NOTREADY",
-            Self::Paused => "PAUSED",
-            Self::Running => "RUNNING",
-            Self::Finished => "FINISHED",
-            Self::Other(s) => s,
-        }
-    }
-
-    /// Whether players can be created in it.
-    pub fn is_live(&self) -> bool {
-        matches!(self, Self::Paused | Self::Running)
-    }
-}
-
-/// The state of the connection itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkState {
-    /// First attempt since start.
-    Connecting,
-    /// Connected.
-    Connected,
-    /// The connection was lost; reconnecting.
-    Retrying,
-    /// Attempts are failing; still retrying in the background.
-    Unreachable,
-}
-
-/// An error GAMA reported, in plain words.
-#[derive(Debug, Clone, Serialize)]
-pub struct LastError {
-    /// When (RFC 3339).
-    pub at: String,
-    /// What.
-    pub message: String,
-}
-
-/// What the relay knows of GAMA.
-#[derive(Debug, Clone)]
-pub struct GamaStatus {
-    /// Connection state.
-    pub link: LinkState,
-    /// Since when (RFC 3339).
-    pub link_since: String,
-    /// Why the relay is not connected, in plain words.
-    pub link_reason: Option<String>,
-    /// Connections made since start.
-    pub connections: u64,
-    /// The server mode, once known.
-    pub mode: Option<ServerMode>,
-    /// The experiment's state.
-    pub experiment: ExperimentState,
-    /// Id to put in commands.
-    pub exp_id: Option<String>,
-    /// The experiment's name, when known.
-    pub experiment_name: Option<String>,
-    /// `Some` while the experiment is live; a new value each time it becomes live again, so a
-    /// reload or reconnection is never mistaken for the same game.
-    pub live_epoch: Option<u64>,
-    /// The last error GAMA reported.
-    pub last_error: Option<LastError>,
-    epochs: u64,
-}
-
-impl GamaStatus {
-    fn new() -> Self {
-        GamaStatus {
-            link: LinkState::Connecting,
-            link_since: util::now_rfc3339(),
-            link_reason: None,
-            connections: 0,
-            mode: None,
-            experiment: ExperimentState::None,
-            exp_id: None,
-            experiment_name: None,
-            live_epoch: None,
-            last_error: None,
-            epochs: 0,
-        }
-    }
-
-    /// Moves the experiment to `state`, opening a new live epoch when it becomes live.
-    fn set_experiment(&mut self, state: ExperimentState) {
-        if state.is_live() {
-            if self.live_epoch.is_none() {
-                self.epochs += 1;
-                self.live_epoch = Some(self.epochs);
-            }
-        } else {
-            self.live_epoch = None;
-        }
-        if state == ExperimentState::None {
-            self.exp_id = None;
-            self.experiment_name = None;
-        }
-        self.experiment = state;
-    }
-
-    fn set_link(&mut self, link: LinkState, reason: Option<String>) {
-        if self.link != link {
-            self.link_since = util::now_rfc3339();
-        }
-        self.link = link;
-        self.link_reason = reason;
-    }
-
-    fn record_error(&mut self, message: String) {
-        self.last_error = Some(LastError {
-            at: util::now_rfc3339(),
-            message,
-        });
-    }
-
-    /// The `exp_id` commands must carry.
-    fn command_exp_id(&self) -> Result<String, GamaError> {
-        match (&self.exp_id, self.mode) {
-            (Some(id), _) => Ok(id.clone()),
-            // The desktop server ignores it and names its only experiment "0".
-            (None, Some(ServerMode::Desktop) | None) => Ok("0".to_string()),
-            (None, Some(ServerMode::Headless)) => Err(GamaError::NoExperiment),
-        }
-    }
-}
+pub use status::{ExperimentState, GamaStatus, LastError, LinkState, ServerMode};
 
 /// Why a GAMA command did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -245,7 +77,7 @@ fn fmt_duration(d: Duration) -> String {
 pub trait GamaEvents: Send + Sync + 'static {
     /// One element of linker output to deliver, as soon as it is parsed (the hot path: called on
     /// the connection's reader task).
-    fn deliver(&self, delivery: crate::protocol::gama::Delivery);
+    fn deliver(&self, delivery: crate::protocol::linker::Delivery);
     /// A linker output was entirely delivered (`elements` elements).
     fn linker_output(&self, elements: usize);
     /// GAMA refused a headset's ask or expression.
@@ -269,16 +101,9 @@ pub struct PendingReply {
 
 impl PendingReply {
     /// Waits for the reply, at most the command's deadline.
-    pub async fn wait(self) -> Result<String, GamaError> {
-        match tokio::time::timeout(self.timeout, self.rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => {
-                self.link
-                    .inner
-                    .metrics
-                    .command_failed(self.kind, "Disconnected");
-                Err(GamaError::Disconnected(self.kind))
-            }
+    pub async fn wait(mut self) -> Result<String, GamaError> {
+        match tokio::time::timeout(self.timeout, &mut self.rx).await {
+            Ok(received) => self.received(received),
             Err(_) => {
                 if let Some(live) = self.link.inner.live.lock().as_ref() {
                     live.pending.take(self.seq);
@@ -289,6 +114,52 @@ impl PendingReply {
                     timeout: self.timeout,
                 })
             }
+        }
+    }
+
+    /// Waits for the reply of a command sent with [`GamaLink::call_patiently`]. When its deadline
+    /// passes first, `late` hears the timeout at once, and the answer is still awaited: the
+    /// result is GAMA's late answer, or a timeout once the patience is over too.
+    pub async fn wait_late(mut self, late: impl FnOnce(&GamaError)) -> Result<String, GamaError> {
+        if let Ok(received) = tokio::time::timeout(self.timeout, &mut self.rx).await {
+            return self.received(received);
+        }
+        late(&GamaError::Timeout {
+            command: self.kind,
+            timeout: self.timeout,
+        });
+        let received = (&mut self.rx).await;
+        self.received(received)
+    }
+
+    fn received(
+        &self,
+        received: Result<Result<String, GamaError>, oneshot::error::RecvError>,
+    ) -> Result<String, GamaError> {
+        received.unwrap_or_else(|_| {
+            self.link
+                .inner
+                .metrics
+                .command_failed(self.kind, "Disconnected");
+            Err(GamaError::Disconnected(self.kind))
+        })
+    }
+}
+
+/// How a command is registered.
+struct Submit {
+    /// For `load`: the experiment asked for.
+    experiment: Option<String>,
+    waiter: Waiter,
+    record_failure: bool,
+}
+
+impl Submit {
+    fn waiter(waiter: Waiter) -> Self {
+        Submit {
+            experiment: None,
+            waiter,
+            record_failure: true,
         }
     }
 }
@@ -384,25 +255,8 @@ impl GamaLink {
         r
     }
 
-    /// Queues a command and registers who waits for its reply.
-    fn submit(
-        &self,
-        cmd: &Command,
-        timeout: Duration,
-        experiment: Option<String>,
-        waiter: Waiter,
-    ) -> Result<u64, GamaError> {
-        self.submit_with(cmd, timeout, experiment, waiter, true)
-    }
-
-    fn submit_with(
-        &self,
-        cmd: &Command,
-        timeout: Duration,
-        experiment: Option<String>,
-        waiter: Waiter,
-        record_failure: bool,
-    ) -> Result<u64, GamaError> {
+    /// Queues a command and registers who waits for its reply, until `deadline` from now.
+    fn submit(&self, cmd: &Command, deadline: Duration, entry: Submit) -> Result<u64, GamaError> {
         let live = self.inner.live.lock();
         let Some(live) = live.as_ref() else {
             return Err(GamaError::NotConnected);
@@ -413,12 +267,12 @@ impl GamaLink {
             seq,
             Entry {
                 kind: cmd.kind,
-                experiment,
+                experiment: entry.experiment,
                 sent: now,
-                deadline: now + timeout,
-                timeout,
-                waiter,
-                record_failure,
+                deadline: now + deadline,
+                timeout: deadline,
+                waiter: entry.waiter,
+                record_failure: entry.record_failure,
             },
         )?;
         match live.tx.try_send(Message::text(cmd.finish(seq))) {
@@ -444,32 +298,43 @@ impl GamaLink {
     /// Queues a command now (so commands reach GAMA in the order of the calls) and returns the
     /// reply to await.
     pub fn call(&self, cmd: &Command, timeout: Duration) -> Result<PendingReply, GamaError> {
-        self.call_with(cmd, timeout, None)
+        self.pending_reply(cmd, timeout, timeout, None, true)
+    }
+
+    /// [`GamaLink::call`] for a command whose late answer still matters (`create_player`: GAMA
+    /// busy with a heavy step may answer after `timeout`): the reply is awaited with
+    /// [`PendingReply::wait_late`] and a late answer is taken until `patience` has passed.
+    pub fn call_patiently(
+        &self,
+        cmd: &Command,
+        timeout: Duration,
+        patience: Duration,
+    ) -> Result<PendingReply, GamaError> {
+        self.pending_reply(cmd, timeout, patience.max(timeout), None, true)
     }
 
     /// Sends a command whose failure is an expected answer (a probe), not GAMA's last error.
     async fn ask_quietly(&self, cmd: Command, timeout: Duration) -> Result<String, GamaError> {
-        let (tx, rx) = oneshot::channel();
-        let seq = self.submit_with(&cmd, timeout, None, Waiter::Reply(tx), false)?;
-        PendingReply {
-            link: self.clone(),
-            seq,
-            kind: cmd.kind,
-            timeout,
-            rx,
-        }
-        .wait()
-        .await
+        self.pending_reply(&cmd, timeout, timeout, None, false)?
+            .wait()
+            .await
     }
 
-    fn call_with(
+    fn pending_reply(
         &self,
         cmd: &Command,
         timeout: Duration,
+        patience: Duration,
         experiment: Option<String>,
+        record_failure: bool,
     ) -> Result<PendingReply, GamaError> {
         let (tx, rx) = oneshot::channel();
-        let seq = self.submit(cmd, timeout, experiment, Waiter::Reply(tx))?;
+        let submit = Submit {
+            experiment,
+            waiter: Waiter::Reply(tx),
+            record_failure,
+        };
+        let seq = self.submit(cmd, patience, submit)?;
         Ok(PendingReply {
             link: self.clone(),
             seq,
@@ -485,10 +350,9 @@ impl GamaLink {
         self.submit(
             &cmd,
             self.inner.config.command_timeout(),
-            None,
-            Waiter::Detached { player },
+            Submit::waiter(Waiter::Detached { player }),
         )
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Forwards a tool's command (the JSON text it sent) on the relay's connection; GAMA's reply,
@@ -517,11 +381,10 @@ impl GamaLink {
         self.submit(
             &cmd,
             timeout,
-            None,
-            Waiter::Client {
+            Submit::waiter(Waiter::Client {
                 reply,
                 command: crate::protocol::Frame::from(text.trim().to_string()),
-            },
+            }),
         )
         .map(drop)
     }
@@ -568,10 +431,12 @@ impl GamaLink {
         let timeout = self.inner.config.load_timeout();
         let started = Instant::now();
         let mut changes = self.subscribe();
-        self.call_with(
+        self.pending_reply(
             &Command::load(model, experiment, parameters),
             timeout,
+            timeout,
             Some(experiment.to_string()),
+            true,
         )?
         .wait()
         .await?;

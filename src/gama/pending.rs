@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::GamaError;
 use crate::protocol::Frame;
-use crate::protocol::gama::CommandKind;
+use crate::protocol::command::CommandKind;
 
 /// Who is waiting for a reply.
 #[derive(Debug)]
@@ -141,11 +141,6 @@ impl Pending {
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
-
-    /// Whether nothing is in flight.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
@@ -187,6 +182,6 @@ mod tests {
         );
         assert!(p.take(2).is_none());
         assert!(p.take(3).is_some());
-        assert!(p.is_empty());
+        assert_eq!(p.len(), 0);
     }
 }

@@ -1,6 +1,8 @@
-//! Wire formats: what gama-server sends and accepts ([`gama`]) and what Unity headsets send and
-//! accept ([`headset`]).
+//! Wire formats: what gama-server sends ([`gama`], and the SIMPLE linker's output inside it,
+//! [`linker`]), what the relay sends it ([`command`]), and what Unity headsets send and accept
+//! ([`headset`]).
 
+pub mod command;
 pub mod gama;
 pub mod headset;
 pub mod linker;

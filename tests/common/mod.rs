@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use gama_vr_relay::packages::Catalog;
-use gama_vr_relay::relay::{PlayerState, StateView};
+use gama_vr_relay::Catalog;
+use gama_vr_relay::{PlayerState, StateView};
 use gama_vr_relay::{Config, Server, ServerHandle};
 use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
 use serde_json::Value;
@@ -116,11 +116,11 @@ impl TestRelay {
         timeout: Duration,
         pred: impl Fn(&StateView) -> bool,
     ) -> anyhow::Result<StateView> {
-        let relay = self.handle().relay();
+        let relay = self.handle();
         let mut changes = relay.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let state = relay.snapshot();
+            let state = relay.state();
             if pred(&state) {
                 return Ok(state);
             }
@@ -128,7 +128,7 @@ impl TestRelay {
                 .await
                 .is_err()
             {
-                let state = relay.snapshot();
+                let state = relay.state();
                 if pred(&state) {
                     return Ok(state);
                 }
@@ -141,10 +141,9 @@ impl TestRelay {
     }
 
     /// One player as the relay shows it now.
-    pub fn snapshot_player(&self, id: &str) -> gama_vr_relay::relay::PlayerState {
+    pub fn snapshot_player(&self, id: &str) -> gama_vr_relay::PlayerState {
         self.handle()
-            .relay()
-            .snapshot()
+            .state()
             .players
             .into_iter()
             .find(|p| p.player.id == id)
@@ -162,7 +161,7 @@ impl TestRelay {
     /// Waits until the relay is connected to GAMA and knows its mode.
     pub async fn wait_gama(&self) -> StateView {
         self.wait("GAMA connected and probed", |s| {
-            s.gama.connection == gama_vr_relay::gama::LinkState::Connected && s.gama.mode.is_some()
+            s.gama.connection == gama_vr_relay::LinkState::Connected && s.gama.mode.is_some()
         })
         .await
     }

@@ -3,9 +3,9 @@
 //! * A per-player cache of the last payload of each kind (parameters, properties, initial world,
 //!   walls, the newest world update…), so a world view opened mid-session starts complete instead
 //!   of waiting for the next `send_init_data`.
-//! * Spectators: admin-page sockets following one player. They get that player's payloads through
-//!   the same bounded, coalescing queue as a headset ([`Conn`]), so a slow tablet never slows the
-//!   relay, and the players' own positions (`move_player_external`) at most ten times a second.
+//! * Spectators ([`spectator`]): admin-page sockets following one player. They get that player's
+//!   payloads through their own bounded, coalescing queue, so a slow tablet never slows the relay,
+//!   and the players' own positions (`move_player_external`) at most ten times a second.
 //! * The simulation clock: linker outputs per second and time since the last one.
 //!
 //! Decoding happens in the browser; the relay only keeps references to frames it built anyway.
@@ -15,13 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod spectator;
+
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::headset::Conn;
 use crate::protocol::Frame;
-use crate::protocol::gama::PayloadKind;
+use crate::protocol::linker::PayloadKind;
+
+pub use spectator::Spectator;
 
 /// Most cached payload kinds per player (custom `send_message` maps bring their own first keys).
 const MAX_KINDS: usize = 32;
@@ -37,15 +40,6 @@ pub struct Position {
     pub z: i64,
     /// Heading × precision, in degrees.
     pub angle: i64,
-}
-
-/// A spectator: an admin-page socket following one player's view.
-#[derive(Debug, Clone)]
-pub struct Spectator {
-    /// The player followed.
-    pub player: String,
-    /// Its bounded, coalescing queue.
-    pub conn: Arc<Conn>,
 }
 
 /// GAMA's pace, for the admin page.
@@ -104,7 +98,7 @@ impl Clock {
 #[derive(Debug)]
 pub struct World {
     caches: DashMap<String, Vec<(String, Frame)>>,
-    spectators: DashMap<u64, Spectator>,
+    spectators: DashMap<u64, Arc<Spectator>>,
     positions: DashMap<String, Position>,
     positions_version: AtomicU64,
     clock: Mutex<Clock>,
@@ -175,7 +169,7 @@ impl World {
         if !self.spectators.is_empty() {
             for s in self.spectators.iter() {
                 if players.iter().any(|p| p.as_ref() == s.player) {
-                    let _ = s.conn.send_payload(frame.clone(), kind);
+                    s.send(frame.clone(), kind);
                 }
             }
         }
@@ -240,8 +234,8 @@ impl World {
         (version, map)
     }
 
-    /// Starts following `player`: the cached payloads first, then live ones.
-    pub fn watch(&self, id: u64, spectator: Spectator) {
+    /// Starts following `spectator.player`: the cached payloads first, then live ones.
+    pub fn watch(&self, spectator: Arc<Spectator>) {
         if let Some(cache) = self.caches.get(&spectator.player) {
             // Parameters, properties and the initial world before anything that builds on them.
             let rank = |k: &str| match k {
@@ -259,15 +253,15 @@ impl World {
                 } else {
                     PayloadKind::OneShot
                 };
-                let _ = spectator.conn.send_payload(frame.clone(), kind);
+                spectator.send(frame.clone(), kind);
             }
         }
-        self.spectators.insert(id, spectator);
+        self.spectators.insert(spectator.id, spectator);
     }
 
     /// Stops following.
-    pub fn unwatch(&self, id: u64) {
-        self.spectators.remove(&id);
+    pub fn unwatch(&self, spectator: &Spectator) {
+        self.spectators.remove(&spectator.id);
     }
 
     /// A new simulation (reload, new launch, GAMA restarted): what was cached describes the old one.
@@ -276,7 +270,10 @@ impl World {
         self.positions.clear();
         self.positions_version.fetch_add(1, Ordering::Relaxed);
         for s in self.spectators.iter() {
-            let _ = s.conn.send(Frame::from_static("{\"type\":\"reset\"}"));
+            s.send(
+                Frame::from_static("{\"type\":\"reset\"}"),
+                PayloadKind::OneShot,
+            );
         }
     }
 
@@ -295,7 +292,7 @@ pub const POSITIONS_EVERY: Duration = Duration::from_millis(100);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::outbox::QueueLimits;
 
     fn frame(payload: &str) -> Frame {
         Frame::from(format!(
@@ -328,22 +325,14 @@ mod tests {
             PayloadKind::WorldUpdate,
         );
         w.observe(&["Q"], &frame(r#"{"precision":1}"#), PayloadKind::OneShot);
-        let conn = Conn::new(
-            1,
-            "127.0.0.1:1".parse().unwrap(),
-            crate::headset::QueueLimits {
+        let conn = Spectator::new(
+            "P".into(),
+            QueueLimits {
                 max_bytes: 1 << 20,
                 coalesce_after: Duration::ZERO,
             },
-            Metrics::new(),
         );
-        w.watch(
-            1,
-            Spectator {
-                player: "P".into(),
-                conn: conn.clone(),
-            },
-        );
+        w.watch(conn.clone());
         let mut out = Vec::new();
         conn.drain(&mut out);
         let keys: Vec<&str> = out

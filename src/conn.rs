@@ -1,11 +1,10 @@
-//! One headset connection as the rest of the relay sees it: a bounded outbound queue, a close
+//! One headset connection as the rest of the relay sees it: its bounded outbound queue, a close
 //! request, liveness and traffic counters.
 //!
-//! Producers (GAMA's reader task, the session) never wait on a headset: they append to the queue
-//! and wake the connection's writer. The queue is bounded in bytes; a headset that lets it fill up
-//! is disconnected with a reason instead of slowing everyone else or losing messages silently.
+//! The session and GAMA's output reach a headset only through this handle; the socket itself
+//! belongs to [`crate::headset`]. A headset that lets its queue pass `headsets.max_queue_bytes` is
+//! disconnected with a reason instead of slowing everyone else or losing messages silently.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,30 +12,26 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::Serialize;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::outbox::{Full, Outbox, QueueLimits};
 use crate::protocol::Frame;
-use crate::protocol::gama::PayloadKind;
+use crate::protocol::linker::PayloadKind;
 use crate::util::LogLimiter;
 
 /// Traffic counters of one connection.
 #[derive(Debug, Default)]
-pub struct Stats {
-    /// Messages received.
-    pub messages_in: AtomicU64,
-    /// Bytes received.
-    pub bytes_in: AtomicU64,
-    /// Messages written.
-    pub messages_out: AtomicU64,
-    /// Bytes written.
-    pub bytes_out: AtomicU64,
+struct Stats {
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
     /// World updates replaced by a newer one before this headset could take them.
-    pub coalesced: AtomicU64,
+    coalesced: AtomicU64,
     /// Linker payloads (`json_output`) queued for this headset: its share of GAMA's output, apart
     /// from keep-alive and state messages, which is what tells a fed headset from a starving one.
-    pub outputs: AtomicU64,
+    outputs: AtomicU64,
 }
 
 /// A snapshot of a connection's liveness and traffic, for the admin API.
@@ -66,60 +61,6 @@ pub struct ConnView {
     pub last_output_ms_ago: Option<u64>,
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    /// Frames with their kind and when they were queued.
-    frames: VecDeque<(Frame, PayloadKind, Instant)>,
-    bytes: usize,
-    /// How many world updates wait in `frames` (so the common case never scans).
-    worlds: usize,
-}
-
-/// How a connection's outbound queue is bounded.
-#[derive(Debug, Clone, Copy)]
-pub struct QueueLimits {
-    /// Most bytes waiting.
-    pub max_bytes: usize,
-    /// Age of the oldest waiting world update that means the headset is behind.
-    pub coalesce_after: Duration,
-}
-
-impl QueueLimits {
-    /// The limits a configuration sets.
-    pub fn of(config: &crate::config::HeadsetConfig) -> Self {
-        QueueLimits {
-            max_bytes: config.max_queue_bytes,
-            coalesce_after: Duration::from_millis(config.coalesce_after_ms),
-        }
-    }
-}
-
-/// A headset connection.
-#[derive(Debug)]
-pub struct Conn {
-    /// Unique number of this connection (for logs and identity).
-    pub serial: u64,
-    /// The headset's address.
-    pub remote: SocketAddr,
-    queue: Mutex<Queue>,
-    wake: Notify,
-    max_queue_bytes: usize,
-    coalesce_after: Duration,
-    close_request: Mutex<Option<(u16, String)>>,
-    closing: CancellationToken,
-    opened: Instant,
-    last_seen_ms: AtomicU64,
-    ping_sent_ms: AtomicU64,
-    rtt_ms: AtomicU64,
-    heartbeat_ms: AtomicU64,
-    last_output_ms: AtomicU64,
-    /// Traffic counters.
-    pub stats: Stats,
-    /// Limits error replies and log lines about this headset's bad input.
-    pub complaints: LogLimiter,
-    metrics: Arc<Metrics>,
-}
-
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -130,6 +71,28 @@ pub enum SendError {
 }
 
 const NO_VALUE: u64 = u64::MAX;
+
+/// A headset connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// Unique number of this connection (for logs and identity).
+    pub serial: u64,
+    /// The headset's address.
+    pub remote: SocketAddr,
+    outbox: Outbox,
+    close_request: Mutex<Option<(u16, String)>>,
+    closing: CancellationToken,
+    opened: Instant,
+    last_seen_ms: AtomicU64,
+    ping_sent_ms: AtomicU64,
+    rtt_ms: AtomicU64,
+    heartbeat_ms: AtomicU64,
+    last_output_ms: AtomicU64,
+    stats: Stats,
+    /// Limits error replies and log lines about this headset's bad input.
+    pub complaints: LogLimiter,
+    metrics: Arc<Metrics>,
+}
 
 impl Conn {
     /// A new connection from `remote`.
@@ -142,10 +105,7 @@ impl Conn {
         Arc::new(Conn {
             serial,
             remote,
-            queue: Mutex::new(Queue::default()),
-            wake: Notify::new(),
-            max_queue_bytes: limits.max_bytes,
-            coalesce_after: limits.coalesce_after,
+            outbox: Outbox::new(limits),
             close_request: Mutex::new(None),
             closing: CancellationToken::new(),
             opened: Instant::now(),
@@ -174,70 +134,33 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues a payload for the headset. A headset that fell behind (its oldest waiting world
-    /// update has waited `coalesce_after`) gets the newest world instead of a backlog of stale
-    /// ones, which Unity would drop anyway; one that keeps up gets every update. Anything else is
-    /// kept; when the queue would pass its bound the headset is disconnected, with a reason and a
-    /// log line, rather than losing a message silently.
-    pub fn send_payload(&self, frame: Frame, kind: PayloadKind) -> Result<(), SendError> {
+    fn send_payload(&self, frame: Frame, kind: PayloadKind) -> Result<(), SendError> {
         if self.closing.is_cancelled() {
             return Err(SendError::Closed);
         }
-        let len = frame.len();
-        let now = Instant::now();
-        let overflow = {
-            let mut q = self.queue.lock();
-            if kind == PayloadKind::WorldUpdate && q.worlds > 0 {
-                let behind = q
-                    .frames
-                    .iter()
-                    .find(|(_, k, _)| *k == PayloadKind::WorldUpdate)
-                    .is_some_and(|(_, _, at)| now.duration_since(*at) >= self.coalesce_after);
-                if behind {
-                    let before = q.frames.len();
-                    let mut freed = 0;
-                    q.frames.retain(|(f, k, _)| {
-                        let stale = *k == PayloadKind::WorldUpdate;
-                        if stale {
-                            freed += f.len();
-                        }
-                        !stale
-                    });
-                    let dropped = (before - q.frames.len()) as u64;
-                    q.bytes -= freed;
-                    q.worlds = 0;
-                    self.stats.coalesced.fetch_add(dropped, Ordering::Relaxed);
-                    self.metrics.world_updates_coalesced.inc_by(dropped);
-                }
+        match self.outbox.push(frame, kind) {
+            Ok(0) => Ok(()),
+            Ok(coalesced) => {
+                self.stats.coalesced.fetch_add(coalesced, Ordering::Relaxed);
+                self.metrics.world_updates_coalesced.inc_by(coalesced);
+                Ok(())
             }
-            if q.bytes + len > self.max_queue_bytes && !q.frames.is_empty() {
-                Some(q.bytes)
-            } else {
-                q.bytes += len;
-                q.worlds += usize::from(kind == PayloadKind::WorldUpdate);
-                q.frames.push_back((frame, kind, now));
-                None
+            Err(Full { queued }) => {
+                let limit = self.outbox.max_bytes();
+                self.metrics.slow_headsets_disconnected.inc();
+                tracing::warn!(
+                    peer = %self.remote,
+                    queued_bytes = queued,
+                    limit,
+                    "headset is not reading fast enough; disconnecting it"
+                );
+                self.close(
+                    1008,
+                    format!("too slow: {queued} bytes waiting (headsets.max_queue_bytes = {limit})"),
+                );
+                Err(SendError::Overflow)
             }
-        };
-        if let Some(queued) = overflow {
-            self.metrics.slow_headsets_disconnected.inc();
-            tracing::warn!(
-                peer = %self.remote,
-                queued_bytes = queued,
-                limit = self.max_queue_bytes,
-                "headset is not reading fast enough; disconnecting it"
-            );
-            self.close(
-                1008,
-                format!(
-                    "too slow: {queued} bytes waiting (headsets.max_queue_bytes = {})",
-                    self.max_queue_bytes
-                ),
-            );
-            return Err(SendError::Overflow);
         }
-        self.wake.notify_one();
-        Ok(())
     }
 
     /// Asks the connection to close with `code` and `reason` (the first request wins).
@@ -249,7 +172,7 @@ impl Conn {
             }
         }
         self.closing.cancel();
-        self.wake.notify_one();
+        self.outbox.wake();
     }
 
     /// Whether a close was requested.
@@ -268,15 +191,13 @@ impl Conn {
     }
 
     /// Takes every queued frame, for the writer.
-    pub(crate) fn drain(&self, into: &mut Vec<Frame>) {
-        let mut q = self.queue.lock();
-        q.worlds = 0;
-        into.extend(q.frames.drain(..).map(|(f, _, _)| f));
+    pub fn drain(&self, into: &mut Vec<Frame>) {
+        self.outbox.drain(into);
     }
 
     /// Accounts for frames the writer has written.
-    pub(crate) fn written(&self, frames: usize, bytes: usize) {
-        self.queue.lock().bytes -= bytes;
+    pub fn written(&self, frames: usize, bytes: usize) {
+        self.outbox.written(bytes);
         self.metrics.headset_messages_out.inc_by(frames as u64);
         self.metrics.headset_bytes_out.inc_by(bytes as u64);
         self.stats
@@ -288,13 +209,23 @@ impl Conn {
     }
 
     /// Resolves when frames were queued or a close was requested.
-    pub(crate) async fn woken(&self) {
-        self.wake.notified().await;
+    pub async fn woken(&self) {
+        self.outbox.woken().await;
     }
 
     /// Whether frames wait to be written.
-    pub(crate) fn has_queued(&self) -> bool {
-        !self.queue.lock().frames.is_empty()
+    pub fn has_queued(&self) -> bool {
+        self.outbox.has_queued()
+    }
+
+    /// Bytes queued or being written.
+    pub fn queue_bytes(&self) -> usize {
+        self.outbox.backlog().1
+    }
+
+    /// Resolves once everything queued so far has been written to the socket.
+    pub async fn flushed(&self) {
+        self.outbox.flushed().await;
     }
 
     fn now_ms(&self) -> u64 {
@@ -346,15 +277,12 @@ impl Conn {
     pub fn set_heartbeat(&self, period: Duration) {
         self.heartbeat_ms
             .store(period.as_millis().max(1) as u64, Ordering::Relaxed);
-        self.wake.notify_one();
+        self.outbox.wake();
     }
 
     /// Liveness and traffic, for display.
     pub fn view(&self) -> ConnView {
-        let (queue_messages, queue_bytes) = {
-            let q = self.queue.lock();
-            (q.frames.len(), q.bytes)
-        };
+        let (queue_messages, queue_bytes) = self.outbox.backlog();
         let rtt = self.rtt_ms.load(Ordering::Relaxed);
         let last_output = self.last_output_ms.load(Ordering::Relaxed);
         ConnView {
@@ -388,21 +316,21 @@ impl PartialEq for ConnRef {
 mod tests {
     use super::*;
 
-    fn limits(max_bytes: usize, coalesce_after_ms: u64) -> QueueLimits {
-        QueueLimits {
-            max_bytes,
-            coalesce_after: Duration::from_millis(coalesce_after_ms),
-        }
+    fn conn(max_bytes: usize) -> Arc<Conn> {
+        Conn::new(
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            QueueLimits {
+                max_bytes,
+                coalesce_after: Duration::ZERO,
+            },
+            Metrics::new(),
+        )
     }
 
     #[test]
-    fn queue_is_bounded_in_bytes_and_overflow_closes() {
-        let c = Conn::new(
-            1,
-            "127.0.0.1:1".parse().unwrap(),
-            limits(10, 0),
-            Metrics::new(),
-        );
+    fn overflow_closes_with_a_reason() {
+        let c = conn(10);
         assert_eq!(c.send(Frame::from("123456")), Ok(()));
         assert_eq!(c.send(Frame::from("123456")), Err(SendError::Overflow));
         assert!(c.is_closing());
@@ -413,68 +341,23 @@ mod tests {
         assert_eq!(out.len(), 1);
         c.written(1, 6);
         assert_eq!(c.view().queue_bytes, 0);
+        assert_eq!(c.view().messages_out, 1);
     }
 
     #[test]
-    fn a_single_frame_larger_than_the_bound_still_goes_out() {
-        // A big initial world must arrive whole even if it exceeds the bound on its own.
-        let c = Conn::new(
-            1,
-            "127.0.0.1:1".parse().unwrap(),
-            limits(4, 0),
-            Metrics::new(),
-        );
-        assert_eq!(c.send(Frame::from("0123456789")), Ok(()));
-    }
-
-    #[test]
-    fn a_waiting_world_update_is_replaced_by_the_newer_one() {
-        let c = Conn::new(
-            1,
-            "127.0.0.1:1".parse().unwrap(),
-            limits(1000, 0),
-            Metrics::new(),
-        );
-        let world = |n: u32| Frame::from(format!("w{n}"));
-        c.send(Frame::from("init")).unwrap();
-        c.send_payload(world(1), PayloadKind::WorldUpdate).unwrap();
-        c.send(Frame::from("props")).unwrap();
-        c.send_payload(world(2), PayloadKind::WorldUpdate).unwrap();
-        c.send_payload(world(3), PayloadKind::WorldUpdate).unwrap();
-        let mut out = Vec::new();
-        c.drain(&mut out);
-        let got: Vec<&str> = out.iter().map(|f| f.as_str()).collect();
-        assert_eq!(got, ["init", "props", "w3"]);
-        assert_eq!(c.view().coalesced, 2);
-        assert_eq!(c.view().queue_bytes, "init".len() + "props".len() + 2);
-    }
-
-    #[test]
-    fn a_headset_that_keeps_up_gets_every_world_update() {
-        let c = Conn::new(
-            1,
-            "127.0.0.1:1".parse().unwrap(),
-            limits(1000, 60_000),
-            Metrics::new(),
-        );
+    fn coalesced_world_updates_are_counted() {
+        let c = conn(1000);
         for n in 0..3 {
-            c.send_payload(Frame::from(format!("w{n}")), PayloadKind::WorldUpdate)
+            c.send_output(Frame::from(format!("w{n}")), PayloadKind::WorldUpdate)
                 .unwrap();
         }
-        let mut out = Vec::new();
-        c.drain(&mut out);
-        assert_eq!(out.len(), 3, "young updates are all kept");
-        assert_eq!(c.view().coalesced, 0);
+        assert_eq!(c.view().coalesced, 2);
+        assert_eq!(c.view().outputs, 3);
     }
 
     #[test]
     fn rtt_from_ping_and_pong() {
-        let c = Conn::new(
-            1,
-            "127.0.0.1:1".parse().unwrap(),
-            limits(10, 0),
-            Metrics::new(),
-        );
+        let c = conn(10);
         assert_eq!(c.view().rtt_ms, None);
         c.ping_sent();
         c.pong_received();

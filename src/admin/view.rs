@@ -1,0 +1,135 @@
+//! What the admin page shows, as one document: `GET /api/state` and every push of
+//! `/api/events`. Built from each part's own view at the moment it is asked for.
+
+use serde::Serialize;
+
+use super::App;
+use crate::conn::ConnView;
+use crate::gama::{LastError, LinkState, ServerMode};
+use crate::session::{Counts, PlayerView};
+use crate::world::ClockView;
+
+/// `GET /api/state`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateView {
+    /// GAMA's side.
+    pub gama: GamaView,
+    /// The model a launch loads.
+    pub model: Option<SelectedModel>,
+    /// GAMA's pace: linker outputs per second and time since the last one.
+    pub clock: ClockView,
+    /// Where headsets connect.
+    pub headsets: HeadsetsView,
+    /// Changes whenever the catalog or the selection changes: time to fetch `/api/models` again.
+    pub catalog_version: u64,
+    /// Player counts.
+    pub counts: Counts,
+    /// Every player, in arrival order.
+    pub players: Vec<PlayerState>,
+}
+
+/// GAMA as the admin page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GamaView {
+    /// `host:port`.
+    pub address: String,
+    /// `connecting`, `connected`, `retrying` or `unreachable`.
+    pub connection: LinkState,
+    /// Since when (RFC 3339).
+    pub connection_since: String,
+    /// Why not connected, in plain words.
+    pub reason: Option<String>,
+    /// `desktop` or `headless`, once known.
+    pub mode: Option<ServerMode>,
+    /// `NONE`, `NOTREADY`, `PAUSED`, `RUNNING`, `FINISHED`.
+    pub experiment_state: String,
+    /// Experiment id used in commands.
+    pub experiment_id: Option<String>,
+    /// Experiment name.
+    pub experiment_name: Option<String>,
+    /// Operation in progress (`launching`, `stopping`…).
+    pub operation: Option<&'static str>,
+    /// Last error GAMA reported.
+    pub last_error: Option<LastError>,
+    /// Commands awaiting GAMA's reply.
+    pub commands_in_flight: usize,
+}
+
+/// The headset server.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadsetsView {
+    /// The address it listens on.
+    pub listen: Option<String>,
+    /// Its port (what Unity apps are configured with).
+    pub port: u16,
+}
+
+/// The selected model, briefly.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelectedModel {
+    /// Index in the catalog.
+    pub index: usize,
+    /// Name.
+    pub name: String,
+    /// Experiment.
+    pub experiment_name: String,
+    /// Minimum players.
+    pub min_players: Option<u32>,
+    /// Maximum players.
+    pub max_players: Option<u32>,
+}
+
+/// A player with its connection's liveness and traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlayerState {
+    /// Identity and place in the game.
+    #[serde(flatten)]
+    pub player: PlayerView,
+    /// Liveness and traffic of its current connection.
+    pub traffic: Option<ConnView>,
+}
+
+/// Everything the admin page shows, now.
+pub(crate) fn snapshot(app: &App) -> StateView {
+    let gama = app.gama.status();
+    let (players, counts) = app.players.view();
+    let routes = app.players.routes();
+    let players = players
+        .into_iter()
+        .map(|p| {
+            let traffic = routes.get(&p.id).map(|c| c.view());
+            PlayerState { player: p, traffic }
+        })
+        .collect();
+    let model = app.operator.selected_model().map(|m| SelectedModel {
+        index: m.index,
+        name: m.name,
+        experiment_name: m.experiment_name,
+        min_players: m.min_players,
+        max_players: m.max_players,
+    });
+    StateView {
+        gama: GamaView {
+            address: app.gama.address(),
+            connection: gama.link,
+            connection_since: gama.link_since,
+            reason: gama.link_reason,
+            mode: gama.mode,
+            experiment_state: gama.experiment.name().to_string(),
+            experiment_id: gama.exp_id,
+            experiment_name: gama.experiment_name,
+            operation: app.operator.operation(),
+            last_error: gama.last_error,
+            commands_in_flight: app.gama.in_flight(),
+        },
+        model,
+        clock: app.world.clock(),
+        headsets: HeadsetsView {
+            listen: Some(app.headset_addr.to_string()),
+            port: app.headset_addr.port(),
+        },
+        catalog_version: app.operator.catalog_version(),
+        counts,
+        players,
+    }
+}

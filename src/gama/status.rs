@@ -1,0 +1,177 @@
+//! What the relay knows of GAMA: the link, the server mode, the experiment's state and the id
+//! commands must carry (protocol.md §3.3). Updated by the connection's reader from status messages
+//! and command replies, read by everyone else as a copy.
+
+use serde::Serialize;
+
+use super::GamaError;
+use crate::util;
+
+/// Which of GAMA's two servers the relay talks to (protocol.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerMode {
+    /// The desktop application's server (`GamaGuiWebSocketServer`): one experiment, `exp_id` ignored,
+    /// `load` answers the experiment name, status messages on every change.
+    Desktop,
+    /// gama-headless: experiments per socket, `exp_id` mandatory, `load` answers the id.
+    Headless,
+}
+
+/// The experiment states GAMA reports (`IExperimentStateListener.State`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExperimentState {
+    /// No experiment.
+    None,
+    /// Being built or reloaded.
+    NotReady,
+    /// Ready, not stepping.
+    Paused,
+    /// Stepping.
+    Running,
+    /// Reached its end.
+    Finished,
+    /// A state name this relay does not know.
+    Other(String),
+}
+
+impl ExperimentState {
+    /// From a `SimulationStatus` content.
+    pub fn from_name(name: &str) -> Self {
+        match name.trim() {
+            "NONE" => Self::None,
+            "NOTREADY" => Self::NotReady,
+            "PAUSED" => Self::Paused,
+            "RUNNING" => Self::Running,
+            "FINISHED" => Self::Finished,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// GAMA's name for it.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::None => "NONE",
+            Self::NotReady => "NOTREADY",
+            Self::Paused => "PAUSED",
+            Self::Running => "RUNNING",
+            Self::Finished => "FINISHED",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Whether players can be created in it.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Paused | Self::Running)
+    }
+}
+
+/// The state of the connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// First attempt since start.
+    Connecting,
+    /// Connected.
+    Connected,
+    /// The connection was lost; reconnecting.
+    Retrying,
+    /// Attempts are failing; still retrying in the background.
+    Unreachable,
+}
+
+/// An error GAMA reported, in plain words.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    /// When (RFC 3339).
+    pub at: String,
+    /// What.
+    pub message: String,
+}
+
+/// What the relay knows of GAMA.
+#[derive(Debug, Clone)]
+pub struct GamaStatus {
+    /// Connection state.
+    pub link: LinkState,
+    /// Since when (RFC 3339).
+    pub link_since: String,
+    /// Why the relay is not connected, in plain words.
+    pub link_reason: Option<String>,
+    /// Connections made since start.
+    pub connections: u64,
+    /// The server mode, once known.
+    pub mode: Option<ServerMode>,
+    /// The experiment's state.
+    pub experiment: ExperimentState,
+    /// Id to put in commands.
+    pub exp_id: Option<String>,
+    /// The experiment's name, when known.
+    pub experiment_name: Option<String>,
+    /// `Some` while the experiment is live; a new value each time it becomes live again, so a
+    /// reload or reconnection is never mistaken for the same game.
+    pub live_epoch: Option<u64>,
+    /// The last error GAMA reported.
+    pub last_error: Option<LastError>,
+    pub(super) epochs: u64,
+}
+
+impl GamaStatus {
+    pub(super) fn new() -> Self {
+        GamaStatus {
+            link: LinkState::Connecting,
+            link_since: util::now_rfc3339(),
+            link_reason: None,
+            connections: 0,
+            mode: None,
+            experiment: ExperimentState::None,
+            exp_id: None,
+            experiment_name: None,
+            live_epoch: None,
+            last_error: None,
+            epochs: 0,
+        }
+    }
+
+    /// Moves the experiment to `state`, opening a new live epoch when it becomes live.
+    pub(super) fn set_experiment(&mut self, state: ExperimentState) {
+        if state.is_live() {
+            if self.live_epoch.is_none() {
+                self.epochs += 1;
+                self.live_epoch = Some(self.epochs);
+            }
+        } else {
+            self.live_epoch = None;
+        }
+        if state == ExperimentState::None {
+            self.exp_id = None;
+            self.experiment_name = None;
+        }
+        self.experiment = state;
+    }
+
+    pub(super) fn set_link(&mut self, link: LinkState, reason: Option<String>) {
+        if self.link != link {
+            self.link_since = util::now_rfc3339();
+        }
+        self.link = link;
+        self.link_reason = reason;
+    }
+
+    pub(super) fn record_error(&mut self, message: String) {
+        self.last_error = Some(LastError {
+            at: util::now_rfc3339(),
+            message,
+        });
+    }
+
+    /// The `exp_id` commands must carry.
+    pub(super) fn command_exp_id(&self) -> Result<String, GamaError> {
+        match (&self.exp_id, self.mode) {
+            (Some(id), _) => Ok(id.clone()),
+            // The desktop server ignores it and names its only experiment "0".
+            (None, Some(ServerMode::Desktop) | None) => Ok("0".to_string()),
+            (None, Some(ServerMode::Headless)) => Err(GamaError::NoExperiment),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What a headset sends, handled: registration (id checks, the announced keep-alive clamped to the
+//! configured bounds), keep-alive answers, `disconnect_properly`, and the `ask` and `expression`
+//! messages forwarded to GAMA (with `exp_id`, and `$id` replaced by the player's quoted id). Bad
+//! input gets an error reply, at most once a second per headset, and never reaches GAMA.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+use crate::config::HeadsetConfig;
+use crate::conn::Conn;
+use crate::gama::GamaLink;
+use crate::gaml;
+use crate::metrics::{DropReason, Metrics};
+use crate::players::Players;
+use crate::protocol::command::Command;
+use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
+use crate::record::Recorder;
+use crate::session::{Keepalive, validate_id};
+use crate::util::truncate;
+use crate::world::World;
+
+/// Everything a headset's messages reach; cheap to clone.
+#[derive(Clone)]
+pub struct Input {
+    /// The headset settings.
+    pub config: Arc<HeadsetConfig>,
+    /// The session's players.
+    pub players: Players,
+    /// Where asks and expressions go.
+    pub gama: GamaLink,
+    /// Players' positions for the admin page's world view.
+    pub world: Arc<World>,
+    /// The recording, if any.
+    pub recorder: Option<Arc<Recorder>>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Input {
+    /// Handles one text frame. `player` is the id this connection registered, if it did.
+    pub fn text(&self, conn: &Arc<Conn>, player: &mut Option<Arc<str>>, text: &str) {
+        if let Some(recorder) = &self.recorder {
+            recorder.headset(conn.serial, player.as_ref(), text);
+        }
+        let message = match wire::parse(text) {
+            Ok(m) => m,
+            Err(e) => return complain(conn, &format!("{e}: {}", truncate(text, 80))),
+        };
+        match message {
+            Inbound::Connection { id, heartbeat } => self.register(conn, player, id, heartbeat),
+            Inbound::Pong => conn.pong_received(),
+            Inbound::Ping { id } => {
+                let _ = conn.send(pong_frame(id));
+            }
+            Inbound::DisconnectProperly => match player.take() {
+                Some(id) => {
+                    info!(player = %id, "player disconnected properly");
+                    self.players.leave(&id, "disconnected properly");
+                }
+                None => conn.close(1000, "disconnected properly"),
+            },
+            Inbound::Expression { expr } => {
+                let Some(id) = registered(conn, player) else {
+                    return;
+                };
+                if let Some(exp_id) = self.live_exp_id(conn) {
+                    let cmd = Command::expression(Some(&exp_id), &gaml::substitute_id(&expr, &id));
+                    self.forward(conn, cmd, id);
+                }
+            }
+            Inbound::Ask {
+                action,
+                args,
+                agent,
+            } => {
+                let Some(id) = registered(conn, player) else {
+                    return;
+                };
+                if action.get() == "\"move_player_external\"" && self.world.watched() {
+                    self.world.moved(&id, &args);
+                }
+                if let Some(exp_id) = self.live_exp_id(conn) {
+                    self.forward(conn, Command::ask(&exp_id, action, &args, agent), id);
+                }
+            }
+            Inbound::Unknown(kind) => complain(conn, &format!("unknown message type \"{kind}\"")),
+        }
+    }
+
+    /// The connection of `id` ended without `disconnect_properly`.
+    pub fn gone(&self, conn: &Arc<Conn>, id: &str) {
+        if let Some((code, reason)) = conn.close_request().filter(|(_, r)| !r.is_empty()) {
+            info!(player = %id, code, %reason, "player connection closed");
+        } else {
+            info!(player = %id, "player connection closed");
+        }
+        self.players.disconnected(conn, id);
+    }
+
+    /// The experiment id if headsets' commands can go to GAMA now; otherwise tells the headset.
+    fn live_exp_id(&self, conn: &Conn) -> Option<String> {
+        match self.gama.live_exp_id() {
+            Ok(id) => Some(id),
+            Err(why) => {
+                self.metrics.command_dropped(DropReason::not_live);
+                if conn.complaints.check().is_some() {
+                    debug!("dropping a headset command: {why}");
+                    let _ = conn.send(error_frame(&format!("not forwarded to GAMA: {why}")));
+                }
+                None
+            }
+        }
+    }
+
+    fn forward(&self, conn: &Conn, cmd: Command, player: Arc<str>) {
+        if let Err(e) = self.gama.send_for_player(cmd, player) {
+            self.metrics.command_dropped(DropReason::gama_busy);
+            complain(conn, &format!("not forwarded to GAMA: {e}"));
+        }
+    }
+
+    fn register(
+        &self,
+        conn: &Arc<Conn>,
+        player: &mut Option<Arc<str>>,
+        id: String,
+        heartbeat: wire::Heartbeat,
+    ) {
+        let config = &self.config;
+        if let Err(e) = validate_id(&id, config.max_player_id_bytes) {
+            return complain(conn, &format!("connection refused: {e}"));
+        }
+        let ms = match heartbeat.requested_ms {
+            Some(ms) => {
+                let clamped = config.clamp_heartbeat(ms);
+                if clamped != ms {
+                    warn!(player = %id, requested = ms, used = clamped, "heartbeat outside [headsets.min_heartbeat_ms, headsets.max_heartbeat_ms]; clamped");
+                }
+                clamped
+            }
+            None => {
+                if let Some(raw) = &heartbeat.raw {
+                    warn!(player = %id, heartbeat = %raw, "unusable heartbeat; using headsets.default_heartbeat_ms");
+                }
+                config.default_heartbeat_ms
+            }
+        };
+        let keepalive = Keepalive {
+            ms,
+            as_text: heartbeat.as_text,
+        };
+        match self
+            .players
+            .register(conn, player.as_deref(), &id, keepalive)
+        {
+            Ok(()) => {
+                conn.set_heartbeat(Duration::from_millis(ms));
+                tracing::Span::current().record("player", id.as_str());
+                *player = Some(Arc::from(id.as_str()));
+                info!(player = %id, heartbeat_ms = ms, "player registered");
+            }
+            Err(e) => {
+                warn!(player = %id, "registration refused: {e}");
+                let _ = conn.send(error_frame(&format!("connection refused: {e}")));
+                conn.close(1013, e.to_string());
+                *player = None;
+            }
+        }
+    }
+}
+
+fn registered(conn: &Conn, player: &Option<Arc<str>>) -> Option<Arc<str>> {
+    if player.is_none() {
+        complain(conn, "send a `connection` message with your id first");
+    }
+    player.clone()
+}
+
+/// Tells a headset (and the log) what was wrong with its input, at most once a second.
+pub(super) fn complain(conn: &Conn, message: &str) {
+    if let Some(suppressed) = conn.complaints.check() {
+        warn!(suppressed, "bad input from headset: {message}");
+        let _ = conn.send(error_frame(message));
+    }
+}

@@ -1,0 +1,295 @@
+//! One headset connection: the reader loop (frames paced per headset, the registration deadline,
+//! the size limit) and the writer task (queued frames in batches, the keep-alive `ping` every
+//! heartbeat, the headset declared gone after the configured number of silent periods, the close
+//! frame with its reason). Either side ending closes the other.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, warn};
+
+use super::Input;
+use super::inbound::complain;
+use crate::conn::Conn;
+use crate::outbox::QueueLimits;
+use crate::protocol::Frame;
+use crate::protocol::headset::{error_frame, ping_frame};
+use crate::util::{TokenBucket, truncate};
+
+/// Serves one connection until it closes.
+pub(super) async fn run(
+    ws: WebSocketStream<TcpStream>,
+    serial: u64,
+    peer: SocketAddr,
+    input: Input,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let config = input.config.clone();
+    let conn = Conn::new(
+        serial,
+        peer,
+        QueueLimits::of(&config),
+        input.metrics.clone(),
+    );
+    debug!("headset connected");
+    let mut registration = Registration {
+        input: input.clone(),
+        conn: conn.clone(),
+        player: None,
+    };
+    let (sink, mut stream) = ws.split();
+    let writer = tracker.spawn(
+        write_loop(
+            sink,
+            conn.clone(),
+            config.missed_heartbeats,
+            Duration::from_millis(config.write_timeout_ms),
+        )
+        .in_current_span(),
+    );
+    let player = &mut registration.player;
+    let mut pace = TokenBucket::new(
+        config.max_messages_per_second,
+        config.max_messages_per_second.saturating_mul(2),
+    );
+    let mut throttled = false;
+    let register_deadline =
+        tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
+    loop {
+        let frame = tokio::select! {
+            () = shutdown.cancelled() => {
+                conn.close(1001, "relay shutting down");
+                break;
+            }
+            () = conn.closed() => break,
+            () = tokio::time::sleep_until(register_deadline), if player.is_none() => {
+                info!("no `connection` message in time; closing");
+                conn.close(1008, format!(
+                    "no connection message within {} ms",
+                    config.register_timeout_ms
+                ));
+                break;
+            }
+            frame = stream.next() => frame,
+        };
+        // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing is
+        // dropped and the other headsets are not affected.
+        let wait = match &frame {
+            Some(Ok(_)) => pace.take(std::time::Instant::now()),
+            _ => Duration::ZERO,
+        };
+        if !wait.is_zero() {
+            if !throttled {
+                throttled = true;
+                warn!(
+                    limit = config.max_messages_per_second,
+                    "headset sends more messages than headsets.max_messages_per_second; slowing it down"
+                );
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    conn.close(1001, "relay shutting down");
+                    break;
+                }
+                () = conn.closed() => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                conn.touch(text.len());
+                input.text(&conn, player, text.as_str());
+            }
+            Some(Ok(Message::Binary(data))) => {
+                conn.touch(data.len());
+                complain(
+                    &conn,
+                    &format!(
+                        "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
+                        data.len()
+                    ),
+                );
+            }
+            Some(Ok(Message::Close(frame))) => {
+                match frame {
+                    Some(f) => {
+                        debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection")
+                    }
+                    None => debug!("headset closed the connection"),
+                }
+                break;
+            }
+            Some(Ok(other)) => conn.touch(other.len()),
+            Some(Err(tungstenite::Error::Capacity(e))) => {
+                warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
+                let _ = conn.send(error_frame(&format!(
+                    "message too big: {e} (headsets.max_message_bytes = {})",
+                    config.max_message_bytes
+                )));
+                conn.close(1009, "message too big");
+                break;
+            }
+            Some(Err(e)) => {
+                debug!(error = %e, "headset connection failed");
+                break;
+            }
+            None => {
+                debug!("headset connection dropped");
+                break;
+            }
+        }
+    }
+    // The session hears about it at once; the writer gets a bounded moment to send what is
+    // queued and the close frame.
+    conn.close(1000, "");
+    drop(registration);
+    let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+}
+
+/// The player a connection registered. Dropping it, at the end of the connection or while a panic
+/// unwinds its task, releases the player in the session, so a bug never leaves a ghost player
+/// marked as connected.
+struct Registration {
+    input: Input,
+    conn: Arc<Conn>,
+    player: Option<Arc<str>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.conn.close(1011, "internal error");
+        }
+        if let Some(id) = self.player.take() {
+            self.input.gone(&self.conn, &id);
+        }
+    }
+}
+
+/// Closes the connection when the writer ends for any reason, a panic included.
+struct CloseOnDrop(Arc<Conn>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close(1011, "internal error");
+    }
+}
+
+type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
+
+/// Writes queued frames, sends keep-alive pings and enforces liveness, until the connection closes.
+async fn write_loop(
+    mut sink: Sink,
+    conn: Arc<Conn>,
+    missed_heartbeats: u32,
+    write_timeout: Duration,
+) {
+    let _close = CloseOnDrop(conn.clone());
+    let mut batch: Vec<Frame> = Vec::with_capacity(16);
+    let mut next_ping: Option<tokio::time::Instant> = None;
+    loop {
+        let now = tokio::time::Instant::now();
+        if let Some(period) = conn.heartbeat() {
+            let due = *next_ping.get_or_insert(now + period);
+            if now >= due && !conn.is_closing() {
+                let silent = conn.silent_for();
+                if silent >= period * missed_heartbeats {
+                    info!(
+                        silent_ms = silent.as_millis() as u64,
+                        "headset silent for {missed_heartbeats} keep-alive periods; declaring it gone"
+                    );
+                    conn.close(
+                        1000,
+                        format!(
+                            "no message for {} ms ({missed_heartbeats} keep-alive periods)",
+                            silent.as_millis()
+                        ),
+                    );
+                } else {
+                    conn.ping_sent();
+                    let _ = conn.send(ping_frame());
+                }
+                next_ping = Some(now + period);
+            }
+        }
+        if !conn.has_queued() && !conn.is_closing() {
+            let wake_at = next_ping.unwrap_or(now + Duration::from_secs(3600));
+            tokio::select! {
+                () = conn.woken() => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+            continue;
+        }
+        batch.clear();
+        conn.drain(&mut batch);
+        if !batch.is_empty() {
+            let bytes: usize = batch.iter().map(|f| f.len()).sum();
+            let count = batch.len();
+            let write = async {
+                for frame in batch.drain(..) {
+                    sink.feed(Message::Text(frame)).await?;
+                }
+                sink.flush().await
+            };
+            // While closing, pending frames get a short bounded chance; a stuck headset must not
+            // hold its task for long.
+            let limit = if conn.is_closing() {
+                write_timeout.min(Duration::from_secs(1))
+            } else {
+                write_timeout
+            };
+            match tokio::time::timeout(limit, write).await {
+                Ok(Ok(())) => conn.written(count, bytes),
+                Ok(Err(e)) => {
+                    debug!(error = %e, "writing to the headset failed");
+                    conn.close(1011, "write failed");
+                    break;
+                }
+                Err(_) => {
+                    warn!(
+                        timeout_ms = limit.as_millis() as u64,
+                        "writing to the headset timed out; closing"
+                    );
+                    conn.close(1008, "write timed out");
+                    break;
+                }
+            }
+            continue;
+        }
+        if conn.is_closing() {
+            if let Some((code, reason)) = conn.close_request() {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: truncate_reason(&reason).into(),
+                };
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    sink.send(Message::Close(Some(frame))),
+                )
+                .await;
+            }
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(200), sink.close()).await;
+}
+
+/// Close reasons are limited to 123 bytes by the protocol.
+fn truncate_reason(reason: &str) -> String {
+    if reason.len() <= 123 {
+        reason.to_string()
+    } else {
+        truncate(reason, 120)
+    }
+}

@@ -1,0 +1,380 @@
+//! What the operator does from the admin page: the learning-package catalog, the selected model,
+//! and the operations on GAMA's experiment (launch, pause, resume, stop), one at a time.
+//!
+//! Catalog, selection and the operation in progress are one state behind one lock. An operation
+//! runs in its own task on the server's tracker, so it runs to its end even when the HTTP client
+//! that asked for it goes away (a tablet dropping off the Wi-Fi mid-launch); its "in progress"
+//! label is held by a guard that clears it however the operation ends.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::OwnedMutexGuard;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::gama::{ExperimentState, GamaError, GamaLink, GamaStatus, LinkState};
+use crate::packages::{Catalog, Model};
+use crate::players::Players;
+use crate::session::Limits;
+use crate::util::Changes;
+
+/// Why an operator action was refused or failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpError {
+    /// Not possible in the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such model or player.
+    #[error("{0}")]
+    NotFound(String),
+    /// GAMA is not connected.
+    #[error("GAMA is not connected ({0})")]
+    Unavailable(String),
+    /// GAMA failed or did not answer.
+    #[error(transparent)]
+    Gama(#[from] GamaError),
+    /// The operation's task failed (a bug: it is in the log).
+    #[error("the operation failed: {0}")]
+    Internal(String),
+}
+
+/// Handle to the operator's side; cheap to clone.
+#[derive(Clone)]
+pub struct Operator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    gama: GamaLink,
+    players: Players,
+    state: Mutex<State>,
+    /// Held by the operation in progress.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    changes: Changes,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    catalog: Arc<Catalog>,
+    selected: Option<usize>,
+    /// Changes whenever the catalog or the selection does.
+    version: u64,
+    /// The operation in progress (`launching`, `stopping`…).
+    operation: Option<&'static str>,
+}
+
+/// Holds the operator's turn and shows the operation's label until dropped.
+struct Turn {
+    _lock: OwnedMutexGuard<()>,
+    operator: Operator,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.operator.inner.state.lock().operation = None;
+        self.operator.inner.changes.notify();
+    }
+}
+
+impl Operator {
+    /// The operator's side with this catalog; its first model is selected.
+    pub fn new(
+        config: Arc<Config>,
+        catalog: Catalog,
+        gama: GamaLink,
+        players: Players,
+        changes: Changes,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        let operator = Operator {
+            inner: Arc::new(Inner {
+                config,
+                gama,
+                players,
+                state: Mutex::new(State::default()),
+                turn: Arc::default(),
+                changes,
+                shutdown,
+                tracker,
+            }),
+        };
+        operator.install(catalog);
+        operator
+    }
+
+    /// Starts the task that launches by itself when the players ask for it (`session.auto_launch`).
+    pub fn start(&self) {
+        let operator = self.clone();
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = operator.inner.players.auto_launch_due() => {}
+                }
+                info!("as many players as the model allows are connected: launching");
+                match operator.launch(false).await {
+                    Ok(()) => {}
+                    // GAMA is not there yet: launch when it is.
+                    Err(
+                        e @ (OpError::Unavailable(_)
+                        | OpError::Gama(GamaError::NotConnected | GamaError::Disconnected(_))),
+                    ) => {
+                        info!(error = %e, "auto-launch waits for GAMA");
+                        operator.inner.players.rearm_auto_launch();
+                    }
+                    Err(e) => warn!(error = %e, "auto-launch failed"),
+                }
+            }
+        });
+    }
+
+    fn install(&self, catalog: Catalog) {
+        let limits = {
+            let mut state = self.inner.state.lock();
+            let first = (!catalog.models.is_empty()).then_some(0);
+            let keep = state.selected.filter(|i| catalog.models.len() > *i);
+            state.selected = keep.or(first);
+            state.catalog = Arc::new(catalog);
+            state.version += 1;
+            limits_of(state.selected.and_then(|i| state.catalog.models.get(i)))
+        };
+        self.inner.players.set_limits(limits);
+    }
+
+    /// Reads the learning-package folders again.
+    pub fn rescan(&self) {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let catalog = Catalog::discover(&self.inner.config.learning_package_paths(), &cwd);
+        info!(models = catalog.models.len(), "learning packages rescanned");
+        self.install(catalog);
+    }
+
+    /// The catalog of models.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.inner.state.lock().catalog.clone()
+    }
+
+    /// Changes whenever the catalog or the selection does.
+    pub fn catalog_version(&self) -> u64 {
+        self.inner.state.lock().version
+    }
+
+    /// The operation in progress, if any.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.inner.state.lock().operation
+    }
+
+    /// The selected model.
+    pub fn selected_model(&self) -> Option<Model> {
+        let state = self.inner.state.lock();
+        state.catalog.models.get(state.selected?).cloned()
+    }
+
+    /// Selects the model a launch will load.
+    pub fn select_model(&self, index: usize) -> Result<Model, OpError> {
+        let model = {
+            let mut state = self.inner.state.lock();
+            let model = state
+                .catalog
+                .models
+                .get(index)
+                .cloned()
+                .ok_or_else(|| OpError::NotFound(format!("there is no model {index}")))?;
+            state.selected = Some(index);
+            state.version += 1;
+            model
+        };
+        info!(model = %model.name, index, "model selected");
+        self.inner.players.set_limits(limits_of(Some(&model)));
+        Ok(model)
+    }
+
+    /// Takes the operator's turn now, or says which operation holds it.
+    fn try_turn(&self, name: &'static str) -> Result<Turn, OpError> {
+        let lock = self.inner.turn.clone().try_lock_owned().map_err(|_| {
+            let current = self.operation().unwrap_or("another operation");
+            OpError::Conflict(format!("busy: {current} is in progress"))
+        })?;
+        Ok(self.turn(lock, name))
+    }
+
+    fn turn(&self, lock: OwnedMutexGuard<()>, name: &'static str) -> Turn {
+        self.inner.state.lock().operation = Some(name);
+        self.inner.changes.notify();
+        Turn {
+            _lock: lock,
+            operator: self.clone(),
+        }
+    }
+
+    /// Runs `work` holding `turn`, in a task of its own: it finishes even if the caller goes away.
+    async fn run<T: Send + 'static>(
+        &self,
+        turn: Turn,
+        work: impl Future<Output = Result<T, OpError>> + Send + 'static,
+    ) -> Result<T, OpError> {
+        let task = self.inner.tracker.spawn(async move {
+            let _turn = turn;
+            work.await
+        });
+        task.await
+            .unwrap_or_else(|e| Err(OpError::Internal(e.to_string())))
+    }
+
+    fn require_connected(&self) -> Result<GamaStatus, OpError> {
+        let status = self.inner.gama.status();
+        if status.link != LinkState::Connected {
+            return Err(OpError::Unavailable(
+                status
+                    .link_reason
+                    .clone()
+                    .unwrap_or_else(|| format!("trying {}", self.inner.gama.address())),
+            ));
+        }
+        Ok(status)
+    }
+
+    /// Loads the selected model's experiment. Refused below the model's minimum of players unless
+    /// `force`.
+    pub async fn launch(&self, force: bool) -> Result<(), OpError> {
+        let turn = self.try_turn("launching")?;
+        let me = self.clone();
+        self.run(turn, async move { me.launch_now(force).await })
+            .await
+    }
+
+    async fn launch_now(&self, force: bool) -> Result<(), OpError> {
+        let status = self.require_connected()?;
+        if status.experiment.is_live() || status.experiment == ExperimentState::NotReady {
+            return Err(OpError::Conflict(format!(
+                "an experiment is already open in GAMA ({}); stop it first",
+                status.experiment.name()
+            )));
+        }
+        let model = self.selected_model().ok_or_else(|| {
+            OpError::Conflict(
+                "no model to launch: no learning package was found (see session.learning_package_path)"
+                    .into(),
+            )
+        })?;
+        let connected = self.inner.players.connected_count();
+        if let Some(min) = model.min_players {
+            if !force && connected < min as usize {
+                return Err(OpError::Conflict(format!(
+                    "{} needs at least {min} players and {connected} connected; launch anyway to start without them",
+                    model.name
+                )));
+            }
+        }
+        info!(model = %model.name, experiment = %model.experiment_name, path = %model.model_file_path.display(), "launching");
+        self.inner
+            .gama
+            .launch(
+                &model.model_file_path.to_string_lossy(),
+                &model.experiment_name,
+                model.parameters.as_deref(),
+            )
+            .await?;
+        info!(model = %model.name, "experiment ready");
+        Ok(())
+    }
+
+    /// Pauses the running experiment.
+    pub async fn pause(&self) -> Result<(), OpError> {
+        self.switch("pausing", ExperimentState::Running, "pause")
+            .await
+    }
+
+    /// Resumes the paused experiment.
+    pub async fn resume(&self) -> Result<(), OpError> {
+        self.switch("resuming", ExperimentState::Paused, "resume")
+            .await
+    }
+
+    /// Pauses or resumes if GAMA's experiment is in state `from`.
+    async fn switch(
+        &self,
+        name: &'static str,
+        from: ExperimentState,
+        verb: &'static str,
+    ) -> Result<(), OpError> {
+        let turn = self.try_turn(name)?;
+        let me = self.clone();
+        self.run(turn, async move {
+            let status = me.require_connected()?;
+            if status.experiment != from {
+                return Err(OpError::Conflict(format!(
+                    "nothing to {verb}: GAMA's experiment is {}",
+                    status.experiment.name()
+                )));
+            }
+            let gama = &me.inner.gama;
+            Ok(if from == ExperimentState::Running {
+                gama.pause().await?
+            } else {
+                gama.play().await?
+            })
+        })
+        .await
+    }
+
+    /// Stops the experiment (pause, then stop). Waits for an operation in progress (a launch) to
+    /// finish first, within the load deadline.
+    pub async fn stop(&self) -> Result<(), OpError> {
+        let config = &self.inner.config.gama;
+        let wait = config.load_timeout() + config.command_timeout();
+        let lock = tokio::time::timeout(wait, self.inner.turn.clone().lock_owned())
+            .await
+            .map_err(|_| OpError::Conflict("busy: another operation did not finish".into()))?;
+        let turn = self.turn(lock, "stopping");
+        let me = self.clone();
+        self.run(turn, async move {
+            me.inner.players.disarm_auto_launch();
+            me.require_connected()?;
+            Ok(me.inner.gama.stop().await?)
+        })
+        .await
+    }
+
+    /// Evaluates GAML in the live experiment (the admin page's console).
+    pub async fn evaluate(&self, expr: &str) -> Result<String, OpError> {
+        let status = self.require_connected()?;
+        if !status.experiment.is_live() {
+            return Err(OpError::Conflict(format!(
+                "no experiment to evaluate in: GAMA's experiment is {}",
+                status.experiment.name()
+            )));
+        }
+        info!(%expr, "operator evaluates GAML");
+        Ok(self.inner.gama.expression(expr).await?)
+    }
+
+    /// Removes a player from the game and closes its connection.
+    pub fn remove_player(&self, id: &str) -> Result<(), OpError> {
+        info!(player = %id, "operator removes the player");
+        if self.inner.players.leave(id, "removed by the operator") {
+            Ok(())
+        } else {
+            Err(OpError::NotFound(format!("there is no player {id:?}")))
+        }
+    }
+}
+
+fn limits_of(model: Option<&Model>) -> Limits {
+    model
+        .map(|m| Limits {
+            min: m.min_players,
+            max: m.max_players,
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,319 @@
+//! The players of the session, as one handle: the session state machine ([`crate::session`]), the
+//! effects it decides (frames, closes, routes, GAMA's `create_player` / `remove_player`, grace
+//! timers) and the task that keeps the players in line with GAMA's experiment.
+//!
+//! Every change goes through [`Players::with_session`]: the session decides under its lock and the
+//! effects are performed before the lock is released, so GAMA receives `create_player` and
+//! `remove_player` in the order the decisions were made and the routes never disagree with the
+//! session. Asynchronous outcomes (GAMA's answer to `create_player`, a grace time running out)
+//! come back the same way.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::conn::{Conn, ConnRef};
+use crate::gama::{ExperimentState, GamaError, GamaLink, LinkState};
+use crate::gaml;
+use crate::protocol::command::Command;
+use crate::routing::Routes;
+use crate::session::{
+    Counts, Effect, JoinOutcome, Keepalive, Limits, PlayerView, Policy, RegisterError, Session,
+};
+use crate::util::Changes;
+use crate::world::World;
+
+/// Handle to the players; cheap to clone.
+#[derive(Clone)]
+pub struct Players {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    session: Mutex<Session<ConnRef>>,
+    routes: Arc<Routes>,
+    gama: GamaLink,
+    world: Arc<World>,
+    /// The world view shows this live epoch of GAMA's experiment.
+    world_epoch: Mutex<Option<u64>>,
+    command_timeout: Duration,
+    /// How long a late answer to `create_player` is still taken.
+    join_patience: Duration,
+    auto_launch: bool,
+    auto_launch_due: Notify,
+    changes: Changes,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Players {
+    /// No players yet; [`Players::start`] follows GAMA's experiment.
+    pub fn new(
+        config: &Config,
+        routes: Arc<Routes>,
+        gama: GamaLink,
+        world: Arc<World>,
+        changes: Changes,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        let policy = Policy {
+            grace: Duration::from_millis(config.headsets.disconnect_grace_ms),
+            aggressive_disconnect: config.headsets.aggressive_disconnect,
+            max_players: config.headsets.max_players,
+        };
+        Players {
+            inner: Arc::new(Inner {
+                session: Mutex::new(Session::new(policy)),
+                routes,
+                gama,
+                world,
+                world_epoch: Mutex::new(None),
+                command_timeout: config.gama.command_timeout(),
+                join_patience: Duration::from_millis(config.gama.late_answer_ms),
+                auto_launch: config.session.auto_launch,
+                auto_launch_due: Notify::new(),
+                changes,
+                shutdown,
+                tracker,
+            }),
+        }
+    }
+
+    /// Starts the task that brings the players in line with GAMA's experiment whenever it changes.
+    pub fn start(&self) {
+        let players = self.clone();
+        let mut gama_changes = self.inner.gama.subscribe();
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tracker.spawn(async move {
+            loop {
+                players.follow_experiment();
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    r = gama_changes.changed() => if r.is_err() { return },
+                }
+            }
+        });
+    }
+
+    /// Where GAMA's output for each player goes.
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.inner.routes
+    }
+
+    /// A headset registered as `id` on `conn`; `previous` is the id this socket spoke for before,
+    /// if another.
+    pub fn register(
+        &self,
+        conn: &Arc<Conn>,
+        previous: Option<&str>,
+        id: &str,
+        keepalive: Keepalive,
+    ) -> Result<(), RegisterError> {
+        let me = ConnRef(conn.clone());
+        self.with_session(|s| {
+            let mut effects = Vec::new();
+            if let Some(old) = previous.filter(|old| *old != id) {
+                // The same socket now speaks for another player: the old one lost its connection.
+                effects.extend(s.disconnect(old, &me));
+            }
+            match s.connect(id, me.clone(), conn.remote, keepalive) {
+                Ok(more) => {
+                    effects.extend(more);
+                    (Ok(()), effects)
+                }
+                Err(e) => (Err(e), effects),
+            }
+        })
+    }
+
+    /// The connection of player `id` ended without the player leaving.
+    pub fn disconnected(&self, conn: &Arc<Conn>, id: &str) {
+        let me = ConnRef(conn.clone());
+        self.with_session(|s| ((), s.disconnect(id, &me)));
+    }
+
+    /// The player leaves for good (`disconnect_properly`, or removed by the operator); `reason`
+    /// goes in its socket's close frame. `false` if there is no such player.
+    pub fn leave(&self, id: &str, reason: &str) -> bool {
+        self.with_session(|s| match s.leave(id, reason) {
+            Some(effects) => (true, effects),
+            None => (false, Vec::new()),
+        })
+    }
+
+    /// The selected model's minimum and maximum of players.
+    pub fn set_limits(&self, limits: Limits) {
+        self.with_session(|s| ((), s.set_limits(limits)));
+    }
+
+    /// Players with a live connection (what a launch's minimum is checked against).
+    pub fn connected_count(&self) -> usize {
+        self.inner.session.lock().connected_count()
+    }
+
+    /// The operator stopped the game: no auto-launch until the players change.
+    pub fn disarm_auto_launch(&self) {
+        self.inner.session.lock().disarm_auto_launch();
+    }
+
+    /// An auto-launch could not reach GAMA: launch when GAMA is back.
+    pub fn rearm_auto_launch(&self) {
+        self.inner.session.lock().rearm_auto_launch();
+    }
+
+    /// Resolves when as many players as the model allows are connected and `session.auto_launch`
+    /// is on: time to launch.
+    pub async fn auto_launch_due(&self) {
+        self.inner.auto_launch_due.notified().await;
+    }
+
+    /// Every player, in arrival order, and the counts.
+    pub fn view(&self) -> (Vec<PlayerView>, Counts) {
+        self.inner.session.lock().view()
+    }
+
+    /// Runs `f` on the session and performs the effects it returns, under the same lock.
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session<ConnRef>) -> (R, Vec<Effect<ConnRef>>),
+    ) -> R {
+        let result = {
+            let mut session = self.inner.session.lock();
+            let (result, effects) = f(&mut session);
+            self.perform(&mut session, effects);
+            result
+        };
+        self.inner.changes.notify();
+        result
+    }
+
+    fn perform(&self, session: &mut Session<ConnRef>, effects: Vec<Effect<ConnRef>>) {
+        let mut work: VecDeque<_> = effects.into();
+        while let Some(effect) = work.pop_front() {
+            match effect {
+                Effect::Send { conn, frame } => {
+                    let _ = conn.0.send(frame);
+                }
+                Effect::Close { conn, code, reason } => {
+                    info!(peer = %conn.0.remote, %reason, "closing headset connection");
+                    conn.0.close(code, reason);
+                }
+                Effect::Route { id, conn } => self.inner.routes.set(id, conn.map(|c| c.0)),
+                Effect::Create { id, ticket } => {
+                    if let Err(e) = self.create(id.clone(), ticket) {
+                        warn!(player = %id, error = %e, "could not add the player to the game");
+                        work.extend(session.join_result(&id, ticket, JoinOutcome::Refused));
+                    }
+                }
+                Effect::Remove { id } => self.remove(id),
+                Effect::StartGrace { id, token, after } => {
+                    let players = self.clone();
+                    let shutdown = self.inner.shutdown.clone();
+                    self.inner.tracker.spawn(async move {
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(after) => {
+                                players.with_session(|s| ((), s.grace_expired(&id, token)));
+                            }
+                        }
+                    });
+                }
+                Effect::AutoLaunch => {
+                    if self.inner.auto_launch {
+                        self.inner.auto_launch_due.notify_one();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `create_player` and reports GAMA's answer to the session. An answer after the
+    /// command's deadline still counts: the player shows "GAMA did not answer in time" meanwhile.
+    fn create(&self, id: Arc<str>, ticket: u64) -> Result<(), GamaError> {
+        let gama = &self.inner.gama;
+        let exp_id = gama.exp_id()?;
+        let reply = gama.call_patiently(
+            &Command::expression(Some(&exp_id), &gaml::create_player(&id)),
+            self.inner.command_timeout,
+            self.inner.join_patience,
+        )?;
+        let players = self.clone();
+        self.inner.tracker.spawn(async move {
+            let result = reply
+                .wait_late(|e| {
+                    warn!(player = %id, error = %e, "GAMA has not added the player yet; still waiting for its answer");
+                    players.with_session(|s| ((), s.join_late(&id, ticket)));
+                })
+                .await;
+            let outcome = match result {
+                Ok(_) => {
+                    info!(player = %id, "player is in the game");
+                    JoinOutcome::Accepted
+                }
+                Err(e @ (GamaError::Timeout { .. } | GamaError::Disconnected(_))) => {
+                    warn!(player = %id, error = %e, "GAMA did not answer create_player");
+                    JoinOutcome::NoAnswer
+                }
+                Err(e) => {
+                    warn!(player = %id, error = %e, "GAMA did not add the player to the game");
+                    JoinOutcome::Refused
+                }
+            };
+            players.with_session(|s| ((), s.join_result(&id, ticket, outcome)));
+        });
+        Ok(())
+    }
+
+    fn remove(&self, id: Arc<str>) {
+        self.inner.world.forget(&id);
+        let gama = &self.inner.gama;
+        let call = gama.exp_id().and_then(|exp_id| {
+            gama.call(
+                &Command::expression(Some(&exp_id), &gaml::remove_player(&id)),
+                self.inner.command_timeout,
+            )
+        });
+        info!(player = %id, "removing the player from the game");
+        match call {
+            Ok(reply) => {
+                self.inner.tracker.spawn(async move {
+                    if let Err(e) = reply.wait().await {
+                        warn!(player = %id, error = %e, "GAMA did not remove the player");
+                    }
+                });
+            }
+            Err(e) => warn!(player = %id, error = %e, "could not remove the player from the game"),
+        }
+    }
+
+    /// Brings the players in line with GAMA's experiment (live or not, and which life).
+    fn follow_experiment(&self) {
+        let status = self.inner.gama.status();
+        {
+            let mut shown = self.inner.world_epoch.lock();
+            if status.live_epoch.is_some() && *shown != status.live_epoch {
+                // A new simulation: what the world view cached describes the old one.
+                self.inner.world.reset();
+                *shown = status.live_epoch;
+            }
+        }
+        let ready_for_launch = status.link == LinkState::Connected
+            && status.mode.is_some()
+            && status.experiment == ExperimentState::None;
+        self.with_session(|s| {
+            let mut effects = s.experiment(status.live_epoch);
+            if ready_for_launch {
+                effects.extend(s.auto_launch_due());
+            }
+            ((), effects)
+        });
+    }
+}
