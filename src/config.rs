@@ -190,6 +190,8 @@ pub struct RecordConfig {
     pub file: PathBuf,
     /// Size at which recording stops.
     pub max_bytes: u64,
+    /// Messages waiting for the disk; past them, messages are left out of the recording.
+    pub max_queued_messages: usize,
 }
 
 /// `[session]`: learning packages and session policy.
@@ -539,10 +541,23 @@ impl Config {
             ("headsets.max_queue_bytes", h.max_queue_bytes),
             ("headsets.max_player_id_bytes", h.max_player_id_bytes),
             ("admin.max_body_bytes", self.admin.max_body_bytes),
+            (
+                "record.max_queued_messages",
+                self.record.max_queued_messages,
+            ),
         ] {
             if value == 0 {
                 return fail(key, "must be at least 1".into());
             }
+        }
+        if g.late_answer_ms < g.command_timeout_ms {
+            return fail(
+                "gama.late_answer_ms",
+                format!(
+                    "{} is below gama.command_timeout_ms ({})",
+                    g.late_answer_ms, g.command_timeout_ms
+                ),
+            );
         }
         if g.reconnect_max_ms < g.reconnect_initial_ms {
             return fail(

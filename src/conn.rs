@@ -156,7 +156,9 @@ impl Conn {
                 );
                 self.close(
                     1008,
-                    format!("too slow: {queued} bytes waiting (headsets.max_queue_bytes = {limit})"),
+                    format!(
+                        "too slow: {queued} bytes waiting (headsets.max_queue_bytes = {limit})"
+                    ),
                 );
                 Err(SendError::Overflow)
             }

@@ -78,7 +78,11 @@ pub struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `b`; with `escaped`, `b` is the content of a JSON string.
     pub fn new(b: &'a [u8], escaped: bool) -> Self {
-        Cursor { b, pos: 0, esc: escaped }
+        Cursor {
+            b,
+            pos: 0,
+            esc: escaped,
+        }
     }
 
     /// The next byte.

@@ -319,11 +319,12 @@ impl Operator {
                 )));
             }
             let gama = &me.inner.gama;
-            Ok(if from == ExperimentState::Running {
-                gama.pause().await?
+            if from == ExperimentState::Running {
+                gama.pause().await?;
             } else {
-                gama.play().await?
-            })
+                gama.play().await?;
+            }
+            Ok(())
         })
         .await
     }

@@ -91,7 +91,9 @@ impl Outbox {
                     .frames
                     .iter()
                     .find(|(_, k, _)| *k == PayloadKind::WorldUpdate)
-                    .is_some_and(|(_, _, at)| now.duration_since(*at) >= self.limits.coalesce_after);
+                    .is_some_and(|(_, _, at)| {
+                        now.duration_since(*at) >= self.limits.coalesce_after
+                    });
                 if behind {
                     let before = q.frames.len();
                     let mut freed = 0;
@@ -203,7 +205,10 @@ mod tests {
     #[test]
     fn a_single_frame_larger_than_the_bound_still_goes_out() {
         let o = outbox(4, 0);
-        assert_eq!(o.push(Frame::from("0123456789"), PayloadKind::OneShot), Ok(0));
+        assert_eq!(
+            o.push(Frame::from("0123456789"), PayloadKind::OneShot),
+            Ok(0)
+        );
     }
 
     #[test]

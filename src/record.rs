@@ -4,7 +4,7 @@
 //!
 //! The format is JSON lines, encoded and written by a thread of its own: the hot path only hands
 //! over a reference-counted frame, without ever waiting. When the disk cannot keep up and the
-//! queue (`QUEUE` entries) is full, messages are left out of the recording, counted in `/metrics`
+//! queue (`record.max_queued_messages`) is full, messages are left out of the recording, counted in `/metrics`
 //! (`recording_messages_dropped`) and reported in the log once per burst; relaying goes on. The first line describes the file:
 //! `{"format":"gama-vr-relay recording","version":1,"started":"<RFC 3339>"}`; then one line a
 //! message: `{"t":<µs since start>,"gama":<frame>}` or
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::config::RecordConfig;
 use crate::metrics::Metrics;
 use crate::protocol::Frame;
 use crate::util::LogLimiter;
@@ -33,9 +34,6 @@ pub const FORMAT: &str = "gama-vr-relay recording";
 /// The version of the format.
 pub const VERSION: u32 = 1;
 
-/// Entries waiting for the writer; past this the recording drops entries (and says how many)
-/// rather than slowing the relay.
-const QUEUE: usize = 65_536;
 /// How often the writer flushes the file, and looks whether the relay is stopping.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How long shutdown waits for the recording to be flushed.
@@ -91,13 +89,13 @@ impl Recorder {
     /// most [`FINISH_WITHIN`].
     pub fn start(
         file: std::fs::File,
-        path: &Path,
-        max_bytes: u64,
+        config: &RecordConfig,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Arc<Recorder> {
-        let (tx, rx) = sync_channel(QUEUE);
+        let (path, max_bytes) = (config.file.as_path(), config.max_bytes);
+        let (tx, rx) = sync_channel(config.max_queued_messages);
         let stopping = Arc::new(AtomicBool::new(false));
         let (finished_tx, finished_rx) = oneshot::channel();
         let writer = Writer {

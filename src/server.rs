@@ -137,8 +137,7 @@ impl Server {
         let recorder = self.recording.map(|file| {
             Recorder::start(
                 file,
-                &config.record.file,
-                config.record.max_bytes,
+                &config.record,
                 metrics.clone(),
                 shutdown.clone(),
                 &tracker,

@@ -477,7 +477,6 @@ impl<C: Clone + PartialEq> Session<C> {
         effects
     }
 
-
     /// Called when the operator stops the game: no auto-launch until the players change.
     pub fn disarm_auto_launch(&mut self) {
         self.auto_launch_armed = false;
@@ -554,8 +553,6 @@ impl<C: Clone + PartialEq> Session<C> {
     pub fn connected_count(&self) -> usize {
         self.connected()
     }
-
-
 
     /// Players for display, in arrival order.
     pub fn view(&self) -> (Vec<PlayerView>, Counts) {

@@ -6,6 +6,14 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gama-vr-relay");
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A command for the relay in its own empty working directory, without the caller's environment
 /// leaking settings into it.
 fn relay(dir: &std::path::Path) -> Command {
@@ -17,14 +25,6 @@ fn relay(dir: &std::path::Path) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Flags that keep the relay on loopback and free ports.

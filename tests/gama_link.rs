@@ -13,10 +13,7 @@ async fn headless_mode_uses_the_id_load_returns_everywhere() {
     let gama = headless().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     let state = relay.wait_gama().await;
-    assert_eq!(
-        state.gama.mode,
-        Some(gama_vr_relay::ServerMode::Headless)
-    );
+    assert_eq!(state.gama.mode, Some(gama_vr_relay::ServerMode::Headless));
     let a = relay.join("A").await;
     relay.launch().await;
     expect_in_game(&a, true).await;
@@ -154,10 +151,7 @@ async fn after_a_network_glitch_the_relay_finds_the_experiment_still_running() {
     gama.drop_connections().await;
     expect_in_game(&a, false).await;
     let state = relay.wait_experiment("RUNNING").await;
-    assert_eq!(
-        state.gama.mode,
-        Some(gama_vr_relay::ServerMode::Desktop)
-    );
+    assert_eq!(state.gama.mode, Some(gama_vr_relay::ServerMode::Desktop));
     expect_in_game(&a, true).await;
     assert_eq!(gama.accepted_connections(), 2);
     assert_eq!(

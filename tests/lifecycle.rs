@@ -375,3 +375,45 @@ async fn auto_launch_waits_for_gama_when_the_players_are_there_first() {
     assert_eq!(gama.commands_of_type("load").len(), 1);
     relay.shutdown().await;
 }
+
+/// A teacher's tablet drops off the Wi-Fi right after asking for a launch: the launch still runs to
+/// its end (players created in GAMA) and "launching" does not stay on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_completes_when_the_client_that_asked_goes_away() {
+    use tokio::io::AsyncWriteExt;
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", no_auto_launch).await;
+    relay.wait_gama().await;
+    let a = relay.join("A").await;
+    // GAMA takes its time to load, so the client is gone long before the answer.
+    gama.delay_replies(Duration::from_millis(400));
+    let admin = relay.handle().admin_addr();
+    let mut client = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let request = format!(
+        "POST /api/experiment/launch HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    relay
+        .wait("the launch started", |s| {
+            s.gama.operation == Some("launching")
+        })
+        .await;
+    gama.wait_command(T, |c| c["type"] == "load").await.unwrap();
+    drop(client);
+    expect_in_game(&a, true).await;
+    relay
+        .wait("the label cleared", |s| {
+            s.gama.operation.is_none() && s.counts.in_game == 1
+        })
+        .await;
+    assert_eq!(creates(&gama), [r#"do create_player("A");"#]);
+    // And the operator can act again.
+    gama.clear_failures();
+    let (status, body) = relay.post("/api/experiment/pause", None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("nothing to pause"),
+        "the operator's turn is free again: {body}"
+    );
+    relay.shutdown().await;
+}

@@ -148,3 +148,48 @@ async fn metrics_follow_a_session() {
     );
     relay.shutdown().await;
 }
+
+/// The admin page's world view has its own queue: following a player while GAMA sends to it is
+/// not headset traffic, and a view that falls behind is not a slow headset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_world_view_is_not_counted_as_headset_traffic() {
+    use futures_util::StreamExt;
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    relay.launch().await;
+    let url = format!("ws://{}/api/world?player=A", relay.handle().admin_addr());
+    let (mut view, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let before = scrape(&relay).await;
+    // GAMA's output for A reaches the view (A has no headset). The second payload arrives once
+    // the view's writer has accounted for the first.
+    for payload in [r#"{"precision":10000}"#, r#"{"properties":[]}"#] {
+        gama.send_linker_output(&linker_output(&["A"], payload));
+        let key = &payload[2..8];
+        loop {
+            let msg = tokio::time::timeout(T, view.next())
+                .await
+                .expect("the view gets A's payload")
+                .unwrap()
+                .unwrap();
+            if msg.to_text().unwrap().contains(key) {
+                break;
+            }
+        }
+    }
+    let after = scrape(&relay).await;
+    for name in [
+        "gama_vr_relay_headset_messages_sent_total",
+        "gama_vr_relay_headset_sent_bytes_total",
+        "gama_vr_relay_headset_messages_received_total",
+        "gama_vr_relay_headset_connections",
+        "gama_vr_relay_slow_headsets_disconnected_total",
+    ] {
+        assert_eq!(sample(&after, name), sample(&before, name), "{name}");
+    }
+    assert_eq!(
+        sample(&after, "gama_vr_relay_headset_messages_sent_total"),
+        0.0
+    );
+    relay.shutdown().await;
+}

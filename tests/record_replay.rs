@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use gama_vr_relay::Server;
 use gama_vr_relay::Catalog;
+use gama_vr_relay::Server;
 use gama_vr_relay::{Recording, ReplayGama, ReplayOptions};
 use relay_testkit::Headset;
 
@@ -138,4 +138,158 @@ fn replaying_something_else_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a gama-vr-relay recording"), "{err}");
+}
+
+/// `replay FILE --exit-when-done` exits only once every recorded message reached the connected
+/// headsets, the last one a 1 MB world included, byte for byte and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_exit_when_done_delivers_the_whole_recording_first() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.jsonl");
+    let payloads: Vec<String> = (0..4)
+        .map(|i| format!(r#"{{"step":{i},"agents":[{i},{i},{i}]}}"#))
+        .chain([format!(r#"{{"world":"{}"}}"#, "w".repeat(1_000_000))])
+        .collect();
+    let mut lines = vec![
+        r#"{"format":"gama-vr-relay recording","version":1,"started":"2026-11-25T10:00:00Z"}"#
+            .to_string(),
+        r#"{"t":0,"headset":{"type":"connection","id":"A","heartbeat":"5000"},"conn":1,"player":null}"#
+            .to_string(),
+        r#"{"t":10,"gama":{"type":"SimulationStatus","content":"PAUSED","exp_id":"0"}}"#.to_string(),
+    ];
+    for (i, payload) in payloads.iter().enumerate() {
+        let linker =
+            format!(r#"{{"contents":[{{"id":["A"],"contents":{payload}}}],"type":"output"}}"#);
+        let frame = serde_json::json!({"type":"SimulationOutput","content":linker,"exp_id":"0"});
+        lines.push(format!(
+            r#"{{"t":{},"gama":{frame}}}"#,
+            200_000 + i * 20_000
+        ));
+    }
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let headset_port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .arg("replay")
+        .arg(&file)
+        .args(["--speed", "4", "--exit-when-done"])
+        .args(["--headset-port", &headset_port.to_string()])
+        .args(["--admin-host", "127.0.0.1", "--admin-port", "0"])
+        .args([
+            "--set",
+            "headsets.host=127.0.0.1",
+            "--set",
+            "passthrough.port=0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(T, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains("replay waits for") {
+                return;
+            }
+        }
+        panic!("the replay ended before waiting for its players");
+    })
+    .await
+    .expect("the replay starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+
+    let h = Headset::connect(format!("127.0.0.1:{headset_port}").parse().unwrap())
+        .await
+        .unwrap();
+    h.register("A").await.unwrap();
+    let mut received = Vec::new();
+    while received.len() < payloads.len() {
+        match h.recv_json_output(T).await {
+            Ok((raw, _)) => received.push(raw),
+            Err(e) => panic!(
+                "after {} of {} outputs: {e}; closed with {:?}",
+                received.len(),
+                payloads.len(),
+                h.wait_closed(Duration::ZERO).await.ok().flatten()
+            ),
+        }
+    }
+    let expected: Vec<String> = payloads.iter().map(|p| json_output(p)).collect();
+    assert!(
+        received == expected,
+        "the outputs differ from the recording"
+    );
+    let close = h.wait_closed(T).await.unwrap();
+    assert_eq!(close, Some((1001, "relay shutting down".to_string())));
+    let status = tokio::time::timeout(T, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A disk that stops taking the recording (here a pipe nobody reads) never stalls relaying: the
+/// headset gets every output, and what the recording left out is counted in `/metrics`. One
+/// runtime thread, so a writer that blocked it would stop everything.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_stuck_recording_never_stalls_relaying() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stuck.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Open for reading (and writing, so the open does not wait for a writer), never read.
+    let unread = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |c| {
+        c.record.file = fifo.clone();
+        c.record.max_queued_messages = 8;
+    })
+    .await;
+    relay.wait_gama().await;
+    let a = relay.join("A").await;
+    relay.launch().await;
+    expect_in_game(&a, true).await;
+    // More messages than any queue between the relay and the disk holds.
+    let blob = "x".repeat(2_000);
+    for i in 0..1500 {
+        let payload = format!(r#"{{"step":{i},"blob":"{blob}"}}"#);
+        gama.send_linker_output(&linker_output(&["A"], &payload));
+        let (raw, _) = a
+            .recv_json_output(T)
+            .await
+            .unwrap_or_else(|e| panic!("output {i} did not arrive: {e}"));
+        assert_eq!(raw, json_output(&payload));
+    }
+    let metrics = relay
+        .http
+        .get(format!("{}/metrics", relay.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gama_vr_relay_recording_messages_dropped_total "))
+        .expect("the counter is exposed")
+        .parse()
+        .unwrap();
+    assert!(dropped > 0.0, "{metrics}");
+    // The disk comes back (the reader goes away: writes fail), and the relay stops cleanly.
+    drop(unread);
+    relay.shutdown().await;
 }

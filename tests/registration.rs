@@ -346,10 +346,7 @@ async fn a_socket_that_never_registers_is_closed_after_the_register_timeout() {
     // A registered headset is not affected by the deadline.
     assert!(!registered.is_closed());
     expect_pong(&registered, "alive").await;
-    assert_eq!(
-        player_ids(&relay.handle().state()),
-        ["Player_101"]
-    );
+    assert_eq!(player_ids(&relay.handle().state()), ["Player_101"]);
     relay.shutdown().await;
 }
 

@@ -10,14 +10,6 @@ use common::*;
 use relay_testkit::Headset;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_headsets_with_a_reason_and_exits_within_two_seconds() {
@@ -101,4 +93,52 @@ async fn sigterm_closes_headsets_with_a_reason_and_exits_within_two_seconds() {
         "{:?}",
         gama.commands()
     );
+}
+
+/// Every connection's tasks belong to the server: the admin page's event and world sockets and a
+/// tool's connection are counted while open, and shutdown waits for them (each gets its close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_task_belongs_to_the_server() {
+    use futures_util::StreamExt;
+    let gama = desktop().await;
+    let mut relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let idle = relay.handle().tasks();
+    let admin = relay.handle().admin_addr();
+    let tool = relay.handle().passthrough_addr().unwrap();
+    let mut sockets = Vec::new();
+    for url in [
+        format!("ws://{admin}/api/events"),
+        format!("ws://{admin}/api/world?player=A"),
+        format!("ws://{tool}/"),
+    ] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        // Each says something first (a state push, positions, ConnectionSuccessful).
+        tokio::time::timeout(T, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("{url} said nothing"))
+            .unwrap()
+            .unwrap();
+        sockets.push(ws);
+    }
+    let open = relay.handle().tasks();
+    assert!(
+        open >= idle + 4,
+        "{idle} tasks idle, {open} with an event socket, a world view and a tool (its reader and writer)"
+    );
+    let handle = relay.handle.take().unwrap();
+    assert!(
+        handle.shutdown(Duration::from_secs(3)).await,
+        "every task ended"
+    );
+    for mut ws in sockets {
+        // Nothing of the server is left to keep the socket open.
+        loop {
+            match tokio::time::timeout(T, ws.next()).await.expect("closed") {
+                None | Some(Err(_)) => break,
+                Some(Ok(m)) if m.is_close() => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
 }

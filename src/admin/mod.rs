@@ -267,10 +267,7 @@ async fn splash(State(app): State<App>, Path(index): Path<String>) -> ApiResult<
     image(&path).await
 }
 
-async fn catalog_splash(
-    State(app): State<App>,
-    Path(index): Path<String>,
-) -> ApiResult<Response> {
+async fn catalog_splash(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
     let index = parse_index(&index)?;
     let path = app
         .operator

@@ -42,7 +42,9 @@ pub fn python() -> Result<PathBuf, String> {
 /// The interpreter, or `None` when the test is skipped (see [`crate::prereq`]).
 pub fn python_or_skip(test: &str) -> Option<PathBuf> {
     let found = python();
-    crate::prereq::check(test, found.as_ref().err().cloned()).ok()?;
+    if !crate::prereq::ready(test, found.as_ref().err().cloned()) {
+        return None;
+    }
     found.ok()
 }
 

@@ -14,11 +14,11 @@ pub fn required() -> bool {
     std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "required")
 }
 
-/// `Ok(())` when nothing is missing. Otherwise, under `scripts/test.sh` a panic naming what is
-/// missing; under a plain `cargo test` one line on stderr and `Err(())`: the test returns early.
-pub fn check(test: &str, missing: Option<String>) -> Result<(), ()> {
+/// `true` when nothing is missing. Otherwise, under `scripts/test.sh` a panic naming what is
+/// missing; under a plain `cargo test` one line on stderr and `false`: the test returns early.
+pub fn ready(test: &str, missing: Option<String>) -> bool {
     let Some(what) = missing else {
-        return Ok(());
+        return true;
     };
     if required() {
         panic!("{test}: {what}");
@@ -27,5 +27,5 @@ pub fn check(test: &str, missing: Option<String>) -> Result<(), ()> {
     // that it is not interleaved with the harness's own lines.
     let line = format!("skipped {test}: {what}; scripts/test.sh installs it and runs every test\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
-    Err(())
+    false
 }

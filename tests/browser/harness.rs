@@ -48,7 +48,7 @@ pub fn browser_ready(test: &str) -> bool {
     } else {
         None
     };
-    relay_testkit::prereq::check(test, missing).is_ok()
+    relay_testkit::prereq::ready(test, missing)
 }
 
 /// The page in headless Chromium, through the Node driver.

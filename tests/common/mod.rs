@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use gama_vr_relay::Catalog;
-use gama_vr_relay::{PlayerState, StateView};
 use gama_vr_relay::{Config, Server, ServerHandle};
+use gama_vr_relay::{PlayerState, StateView};
 use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -20,6 +20,15 @@ pub const T: Duration = Duration::from_secs(5);
 
 /// The learning package the tests launch: its model path and experiment.
 pub const EXPERIMENT: &str = "vr_xp";
+
+/// A port nobody listens on right now, for the tests that start the relay's binary.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// A relay configured for tests: loopback, ephemeral ports, short timeouts.
 pub fn test_config(gama_port: u16) -> Config {

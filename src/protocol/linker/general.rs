@@ -16,11 +16,7 @@ use crate::util::truncate;
 /// Parses `{"contents":[{"id":[…],"contents":{…}},…],"type":"output"}` or a console object
 /// `{"message":…,"color":…}`.
 /// `skip` elements were already delivered by the fast path: they are read, not delivered again.
-pub(super) fn document(
-    doc: &str,
-    sink: &mut dyn FnMut(Delivery),
-    skip: usize,
-) -> Output {
+pub(super) fn document(doc: &str, sink: &mut dyn FnMut(Delivery), skip: usize) -> Output {
     let mut de = serde_json::Deserializer::from_str(doc);
     let mut delivered = skip;
     match de::DeserializeSeed::deserialize(

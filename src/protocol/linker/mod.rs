@@ -236,7 +236,8 @@ mod tests {
     fn a_whole_frame_is_read_on_the_fast_path_or_finished_by_the_general_one() {
         let content = serde_json::to_string(LINKER).unwrap();
         let fast = format!(r#"{{"type":"SimulationOutput","content":{content},"exp_id":"0"}}"#);
-        let reordered = format!(r#"{{"exp_id":"0","content":{content},"type":"SimulationOutput"}}"#);
+        let reordered =
+            format!(r#"{{"exp_id":"0","content":{content},"type":"SimulationOutput"}}"#);
         let expected = frames(collect(Some(&raw(LINKER))));
         for frame in [fast, reordered] {
             let mut got = Vec::new();
@@ -247,7 +248,8 @@ mod tests {
         }
         // An id the fast path does not take: it stops after the first element, the general path
         // delivers the rest, nothing twice.
-        let odd = r#"{"contents":[{"id":["A"],"contents":{"a":1}},{"id":[7],"contents":{"b":2.0}}]}"#;
+        let odd =
+            r#"{"contents":[{"id":["A"],"contents":{"a":1}},{"id":[7],"contents":{"b":2.0}}]}"#;
         let frame = format!(
             r#"{{"type":"SimulationOutput","content":{}}}"#,
             serde_json::to_string(odd).unwrap()
@@ -259,8 +261,14 @@ mod tests {
         assert_eq!(
             frames((out, got)),
             vec![
-                (vec!["A".to_string()], r#"{"contents":{"a":1},"type":"json_output"}"#.to_string()),
-                (vec!["7".to_string()], r#"{"contents":{"b":2},"type":"json_output"}"#.to_string()),
+                (
+                    vec!["A".to_string()],
+                    r#"{"contents":{"a":1},"type":"json_output"}"#.to_string()
+                ),
+                (
+                    vec!["7".to_string()],
+                    r#"{"contents":{"b":2},"type":"json_output"}"#.to_string()
+                ),
             ]
         );
         // Other messages come back with their envelope; garbage is unreadable.
