@@ -8,6 +8,7 @@
 //! the bound is passed is the owner's call ([`crate::conn`] disconnects a headset with a reason).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -58,6 +59,9 @@ pub struct Outbox {
     queue: Mutex<Queue>,
     wake: Notify,
     flushed: Notify,
+    /// Someone waits in [`Outbox::flushed`]: only then does the writer notify (the hot path
+    /// never pays for it otherwise).
+    flush_awaited: AtomicBool,
     limits: QueueLimits,
 }
 
@@ -68,6 +72,7 @@ impl Outbox {
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             flushed: Notify::new(),
+            flush_awaited: AtomicBool::new(false),
             limits,
         }
     }
@@ -135,7 +140,7 @@ impl Outbox {
             q.bytes = q.bytes.saturating_sub(bytes);
             q.bytes == 0
         };
-        if empty {
+        if empty && self.flush_awaited.load(Ordering::SeqCst) {
             self.flushed.notify_waiters();
         }
     }
@@ -163,6 +168,7 @@ impl Outbox {
 
     /// Resolves once everything queued so far has been written.
     pub async fn flushed(&self) {
+        self.flush_awaited.store(true, Ordering::SeqCst);
         loop {
             let notified = self.flushed.notified();
             tokio::pin!(notified);

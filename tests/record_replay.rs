@@ -144,7 +144,6 @@ fn replaying_something_else_is_a_clear_error() {
 /// headsets, the last one a 1 MB world included, byte for byte and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_exit_when_done_delivers_the_whole_recording_first() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("session.jsonl");
     let payloads: Vec<String> = (0..4)
@@ -170,38 +169,9 @@ async fn replay_exit_when_done_delivers_the_whole_recording_first() {
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
 
     let headset_port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .arg("replay")
-        .arg(&file)
-        .args(["--speed", "4", "--exit-when-done"])
-        .args(["--headset-port", &headset_port.to_string()])
-        .args(["--admin-host", "127.0.0.1", "--admin-port", "0"])
-        .args([
-            "--set",
-            "headsets.host=127.0.0.1",
-            "--set",
-            "passthrough.port=0",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::time::timeout(T, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if line.contains("replay waits for") {
-                return;
-            }
-        }
-        panic!("the replay ended before waiting for its players");
-    })
-    .await
-    .expect("the replay starts");
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let file = file.to_string_lossy();
+    let args = ["replay", &file, "--speed", "4", "--exit-when-done"];
+    let mut child = start_binary(dir.path(), headset_port, &args, "replay waits for").await;
 
     let h = Headset::connect(format!("127.0.0.1:{headset_port}").parse().unwrap())
         .await

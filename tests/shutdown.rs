@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
 use relay_testkit::Headset;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,44 +14,14 @@ async fn sigterm_closes_headsets_with_a_reason_and_exits_within_two_seconds() {
     let gama = desktop().await;
     let headset_port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .args([
-            "--gama-host",
-            "127.0.0.1",
-            "--gama-port",
-            &gama.port().to_string(),
-            "--headset-port",
-            &headset_port.to_string(),
-            "--admin-host",
-            "127.0.0.1",
-            "--admin-port",
-            &free_port().to_string(),
-            "--set",
-            "headsets.host=127.0.0.1",
-            "--set",
-            "passthrough.port=0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::time::timeout(T, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("GAMA server probed") {
-                return;
-            }
-        }
-        panic!("the relay ended before connecting to GAMA");
-    })
-    .await
-    .expect("the relay connects to GAMA");
-    // Keep draining the log so the relay never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let gama_port = gama.port().to_string();
+    let mut child = start_binary(
+        dir.path(),
+        headset_port,
+        &["--gama-host", "127.0.0.1", "--gama-port", &gama_port],
+        "GAMA server probed",
+    )
+    .await;
 
     let addr = format!("127.0.0.1:{headset_port}").parse().unwrap();
     let mut headsets = Vec::new();

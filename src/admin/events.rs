@@ -9,14 +9,14 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tracing::debug;
 
-use super::App;
 use super::view::{StateView, snapshot};
+use super::{App, page_gone, say_goodbye};
 
 #[derive(Serialize)]
 struct Push<'a> {
@@ -38,15 +38,8 @@ async fn push_loop(socket: WebSocket, app: App) {
     let min_interval = Duration::from_millis(config.push_min_interval_ms);
     let refresh = Duration::from_millis(config.push_refresh_ms);
     let mut changes = app.changes.subscribe();
-    let (mut sink, mut stream) = socket.split();
-    // The page sends nothing but control frames; reading notices when it goes away.
-    let mut closed = std::pin::pin!(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    });
+    let (mut sink, stream) = socket.split();
+    let mut closed = std::pin::pin!(page_gone(stream));
     loop {
         changes.borrow_and_update();
         let state = snapshot(&app);
@@ -66,10 +59,7 @@ async fn push_loop(socket: WebSocket, app: App) {
         let sent = tokio::time::Instant::now();
         tokio::select! {
             () = app.shutdown.cancelled() => {
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: 1001,
-                    reason: Utf8Bytes::from_static("relay shutting down"),
-                }))).await;
+                say_goodbye(&mut sink).await;
                 break;
             }
             () = &mut closed => break,

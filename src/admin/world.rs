@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
-use super::App;
+use super::{App, page_gone, say_goodbye};
 use crate::outbox::QueueLimits;
 use crate::world::{POSITIONS_EVERY, Spectator};
 
@@ -34,24 +34,15 @@ pub(super) async fn world(
 async fn follow(socket: WebSocket, app: App, player: String) {
     let spectator = Spectator::new(player, QueueLimits::of(&app.config.headsets));
     app.world.watch(spectator.clone());
-    let (mut sink, mut stream) = socket.split();
-    let mut closed = std::pin::pin!(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    });
+    let (mut sink, stream) = socket.split();
+    let mut closed = std::pin::pin!(page_gone(stream));
     let mut tick = tokio::time::interval(POSITIONS_EVERY);
     let mut sent_version = u64::MAX;
     let mut batch = Vec::new();
     loop {
         tokio::select! {
             () = app.shutdown.cancelled() => {
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: 1001,
-                    reason: Utf8Bytes::from_static("relay shutting down"),
-                }))).await;
+                say_goodbye(&mut sink).await;
                 break;
             }
             () = spectator.closed() => break,

@@ -30,6 +30,45 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The relay's binary, started in `dir` with `args` (after a clean environment and loopback
+/// ports: headsets on `headset_port`), once its log says `ready`. The rest of its log is drained
+/// so it never blocks on a full pipe.
+pub async fn start_binary(
+    dir: &Path,
+    headset_port: u16,
+    args: &[&str],
+    ready: &str,
+) -> tokio::process::Child {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
+        .current_dir(dir)
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .args(args)
+        .args(["--headset-port", &headset_port.to_string()])
+        .args(["--admin-host", "127.0.0.1", "--admin-port", "0"])
+        .args(["--set", "headsets.host=127.0.0.1"])
+        .args(["--set", "passthrough.port=0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(T, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains(ready) {
+                return;
+            }
+        }
+        panic!("the relay ended before logging {ready:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the relay did not log {ready:?}"));
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    child
+}
+
 /// A relay configured for tests: loopback, ephemeral ports, short timeouts.
 pub fn test_config(gama_port: u16) -> Config {
     let mut c = Config::default();
