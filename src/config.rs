@@ -6,6 +6,9 @@
 //! command line. Values given as text (environment, command line) are converted according to the type
 //! of the setting's default, so `AGGRESSIVE_DISCONNECT=yes` and `--set gama.port=1001` both work and a
 //! bad value is reported with the variable or flag that carried it.
+//!
+//! Which `.env` is read and where its relative paths lead is in [`dotenv`]: the relay is often
+//! started from another folder than its own.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,9 @@ use figment::providers::{Format, Toml};
 use figment::value::{Dict, Tag, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
+
+mod dotenv;
+pub use dotenv::{DotEnv, Places};
 
 /// The documented defaults, embedded in the binary.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -245,6 +251,14 @@ pub enum ConfigError {
         /// What is wrong with the value.
         message: String,
     },
+    /// The `.env` file could not be read.
+    #[error("cannot read {path}: {message}")]
+    DotEnv {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A variable or flag names a setting that does not exist.
     #[error("unknown setting `{key}` (from {origin})")]
     UnknownSetting {
@@ -260,10 +274,24 @@ pub enum ConfigError {
 pub struct Sources {
     /// `--config FILE`.
     pub file: Option<PathBuf>,
-    /// A snapshot of the environment (after `.env` was applied).
+    /// A snapshot of the environment.
     pub env: Vec<(String, String)>,
+    /// The `.env` file read, if any: its variables count where the environment does not set them,
+    /// and its relative paths lead from its folder.
+    pub dotenv: Option<DotEnv>,
+    /// Where the default learning-package folder is looked for.
+    pub places: Places,
     /// Command-line settings as `(dotted key, text value, flag name)`.
     pub cli: Vec<(String, String, String)>,
+}
+
+/// One variable as [`load`] reads it: from the environment or from the `.env` file.
+struct EnvVar<'a> {
+    name: &'a str,
+    value: &'a str,
+    origin: String,
+    /// The `.env` file's folder, for its relative paths.
+    base: Option<&'a Path>,
 }
 
 impl Default for Config {
@@ -284,10 +312,32 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         provider: Toml::string(DEFAULT_TOML),
     });
     let mut figment = defaults.clone();
+    // The environment, then the `.env`'s variables that it does not set (real variables win).
+    let mut env: Vec<EnvVar> = sources
+        .env
+        .iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value,
+            origin: format!("environment variable {name}"),
+            base: None,
+        })
+        .collect();
+    if let Some(dotenv) = &sources.dotenv {
+        for (name, value) in &dotenv.vars {
+            if !sources.env.iter().any(|(real, _)| real == name) {
+                env.push(EnvVar {
+                    name,
+                    value,
+                    origin: format!("{name} in {}", dotenv.path.display()),
+                    base: Some(dotenv.dir()),
+                });
+            }
+        }
+    }
     // The webplatform's names first, the relay's own prefixed ones after: when both set the same
     // setting, the more specific one wins whatever the order of the environment.
-    let mut env: Vec<&(String, String)> = sources.env.iter().collect();
-    env.sort_by_key(|(name, _)| name.starts_with(ENV_PREFIX));
+    env.sort_by_key(|var| var.name.starts_with(ENV_PREFIX));
     if let Some(path) = &sources.file {
         if !path.is_file() {
             return Err(ConfigError::File {
@@ -297,19 +347,25 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    for (name, value) in env {
+    for EnvVar {
+        name,
+        value,
+        origin,
+        base,
+    } in env
+    {
         if name == "EXTRA_VERBOSE" {
             // The webplatform's most talkative level.
             if parse_bool(value) == Some(true) {
                 figment = figment.merge(Setting {
                     key: "log.level".into(),
                     value: Value::from("trace".to_string()),
-                    origin: "environment variable EXTRA_VERBOSE".into(),
+                    origin,
                 });
             }
             continue;
         }
-        let key = if let Some((_, key)) = LEGACY_ENV.iter().find(|(n, _)| n == name) {
+        let key = if let Some((_, key)) = LEGACY_ENV.iter().find(|(n, _)| *n == name) {
             (*key).to_string()
         } else if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
             match rest.split_once("__") {
@@ -322,29 +378,53 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         } else {
             continue;
         };
-        let origin = format!("environment variable {name}");
-        if let Some(layer) = text_setting(&defaults, &key, value, &origin)? {
+        if let Some(layer) = text_setting(&defaults, &key, value, &origin, base)? {
             figment = figment.merge(layer);
         }
     }
     for (key, value, flag) in &sources.cli {
         let origin = format!("command-line flag {flag}");
-        if let Some(layer) = text_setting(&defaults, key, value, &origin)? {
+        if let Some(layer) = text_setting(&defaults, key, value, &origin, None)? {
             figment = figment.merge(layer);
         }
     }
-    let config: Config = figment.extract().map_err(|e| figment_error(&figment, e))?;
+    let mut config: Config = figment.extract().map_err(|e| figment_error(&figment, e))?;
+    locate_default_packages(&mut config, &figment, &sources.places);
     config.validate(&figment)?;
     Ok(config)
 }
 
+/// When nothing sets the main learning-package folder, its default (`./learning-packages`) is the
+/// working directory's, or, when that has none, the one beside the executable.
+fn locate_default_packages(config: &mut Config, figment: &Figment, places: &Places) {
+    let key = "session.learning_package_path";
+    if figment
+        .find_metadata(key)
+        .is_none_or(|m| m.name != "built-in defaults")
+    {
+        return;
+    }
+    let default = &config.session.learning_package_path;
+    if places.cwd.join(default).is_dir() {
+        return;
+    }
+    if let Some(exe_dir) = &places.exe_dir {
+        let beside = resolve_path(exe_dir, default);
+        if beside.is_dir() {
+            config.session.learning_package_path = beside;
+        }
+    }
+}
+
 /// Converts one textual setting to the type of its default; `None` for an empty value, which the
-/// webplatform treated as unset (`VERBOSE=`).
+/// webplatform treated as unset (`VERBOSE=`). A relative path leads from `base` when given (the
+/// folder of the `.env` it comes from).
 fn text_setting(
     defaults: &Figment,
     key: &str,
     text: &str,
     origin: &str,
+    base: Option<&Path>,
 ) -> Result<Option<Setting>, ConfigError> {
     let Ok(default) = defaults.find_value(key) else {
         return Err(ConfigError::UnknownSetting {
@@ -356,6 +436,14 @@ fn text_setting(
     if text.is_empty() {
         return Ok(None);
     }
+    let path = |p: PathBuf| -> String {
+        match base {
+            Some(base) if dotenv::is_path_setting(key) => resolve_path(base, &p),
+            _ => p,
+        }
+        .to_string_lossy()
+        .into_owned()
+    };
     let invalid = |message: String| ConfigError::Invalid {
         key: key.to_string(),
         source_hint: format!(" (from {origin})"),
@@ -377,7 +465,7 @@ fn text_setting(
         Value::Array(..) if key.ends_with("_paths") => Value::from(
             std::env::split_paths(text)
                 .filter(|p| !p.as_os_str().is_empty())
-                .map(|p| Value::from(p.to_string_lossy().into_owned()))
+                .map(|p| Value::from(path(p)))
                 .collect::<Vec<_>>(),
         ),
         Value::Array(..) => Value::from(
@@ -387,6 +475,7 @@ fn text_setting(
                 .map(|s| Value::from(s.to_string()))
                 .collect::<Vec<_>>(),
         ),
+        Value::String(..) if dotenv::is_path_setting(key) => Value::from(path(PathBuf::from(text))),
         _ => Value::from(text.to_string()),
     };
     Ok(Some(Setting {
@@ -729,13 +818,10 @@ pub fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Resolves a possibly relative path against a base directory.
+/// Resolves a possibly relative path against a base directory, lexically (`.` and `..` removed,
+/// never canonicalized, so a Windows path stays `C:\…`).
 pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
+    crate::packages::native_absolute(base, path)
 }
 
 #[cfg(test)]
@@ -780,6 +866,7 @@ mod tests {
                 "9200".into(),
                 "--headset-port".into(),
             )],
+            ..Sources::default()
         };
         let c = load(&sources).unwrap();
         assert_eq!(c.gama.host, "10.0.0.5", "file beats defaults");
@@ -980,6 +1067,102 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("--set"), "{err}");
+    }
+
+    fn dotenv(dir: &Path, vars: &[(&str, &str)]) -> Option<DotEnv> {
+        Some(DotEnv {
+            path: dir.join(".env"),
+            vars: env(vars),
+        })
+    }
+
+    #[test]
+    fn a_dotenv_counts_below_the_environment_and_its_paths_lead_from_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let extra = std::env::join_paths([Path::new("more"), elsewhere.path()]).unwrap();
+        let c = load(&Sources {
+            env: env(&[("GAMA_WS_PORT", "1001")]),
+            dotenv: dotenv(
+                dir.path(),
+                &[
+                    ("GAMA_WS_PORT", "2002"),
+                    ("HEADSET_WS_PORT", "8181"),
+                    ("GAMA_IP_ADDRESS", "./not-a-path"),
+                    ("LEARNING_PACKAGE_PATH", "./learning-packages/../lp"),
+                    ("EXTRA_LEARNING_PACKAGE_PATH", extra.to_str().unwrap()),
+                    ("GAMA_VR_RELAY_RECORD__FILE", "session.jsonl"),
+                    ("GAMA_VR_RELAY_LOG__FILE", ""),
+                ],
+            ),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.gama.port, 1001, "the real environment wins");
+        assert_eq!(c.headsets.port, 8181);
+        assert_eq!(c.gama.host, "./not-a-path", "only paths are resolved");
+        assert_eq!(c.session.learning_package_path, dir.path().join("lp"));
+        assert_eq!(
+            c.session.extra_learning_package_paths,
+            [dir.path().join("more"), elsewhere.path().to_path_buf()]
+        );
+        assert_eq!(c.record.file, dir.path().join("session.jsonl"));
+        assert_eq!(c.log.file, PathBuf::new(), "empty means unset");
+
+        // The same names from the real environment keep leading from the working directory.
+        let c = load(&Sources {
+            env: env(&[("LEARNING_PACKAGE_PATH", "./lp")]),
+            dotenv: dotenv(dir.path(), &[("LEARNING_PACKAGE_PATH", "./other")]),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.session.learning_package_path, PathBuf::from("./lp"));
+    }
+
+    #[test]
+    fn a_bad_value_in_a_dotenv_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(&Sources {
+            dotenv: dotenv(dir.path(), &[("VERBOSE", "notabool")]),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        let file = dir.path().join(".env");
+        assert!(
+            err.contains("log.verbose")
+                && err.contains("notabool")
+                && err.contains(&format!("VERBOSE in {}", file.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_default_packages_folder_is_the_working_directorys_else_the_executables() {
+        let cwd = tempfile::tempdir().unwrap();
+        let exe = tempfile::tempdir().unwrap();
+        let places = Places {
+            cwd: cwd.path().to_path_buf(),
+            exe_dir: Some(exe.path().to_path_buf()),
+        };
+        let main_folder = |sources: Sources| load(&sources).unwrap().session.learning_package_path;
+        let default = Config::default().session.learning_package_path;
+        let with = |env_vars: &[(&str, &str)]| Sources {
+            env: env(env_vars),
+            places: places.clone(),
+            ..Sources::default()
+        };
+        // Neither has one: the default stays, and discovery reports it missing.
+        assert_eq!(main_folder(with(&[])), default);
+        std::fs::create_dir(exe.path().join("learning-packages")).unwrap();
+        assert_eq!(main_folder(with(&[])), exe.path().join("learning-packages"));
+        // Set by anything, it is what was set.
+        assert_eq!(
+            main_folder(with(&[("LEARNING_PACKAGE_PATH", "./learning-packages")])),
+            PathBuf::from("./learning-packages")
+        );
+        std::fs::create_dir(cwd.path().join("learning-packages")).unwrap();
+        assert_eq!(main_folder(with(&[])), default);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The `gama-vr-relay` binary: command line, configuration, logging and signals. Everything else
 //! lives in the library.
+//!
+//! It is often started by a double-click or from a shortcut, so it finds its `.env` and
+//! `learning-packages/` beside itself when the working directory has none (`config::Places`), and
+//! on Windows it stops as cleanly on Ctrl-C, Ctrl-Break or a closed console window as on SIGTERM
+//! elsewhere: headsets get a close frame with a reason, a recording is flushed.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use gama_vr_relay::config::{self, IGNORED_LEGACY_ENV, Sources};
+use gama_vr_relay::config::{self, DotEnv, IGNORED_LEGACY_ENV, Places, Sources};
 use gama_vr_relay::{Config, RotatingFile, Server};
 use tracing::{error, info};
 use tracing_appender::non_blocking::WorkerGuard;
@@ -18,9 +23,9 @@ use tracing_subscriber::EnvFilter;
 
 /// Relay between a GAMA simulation (SIMPLE plugin) and Unity VR headsets, with an admin page.
 ///
-/// Settings come from built-in defaults, then --config FILE, then the environment (a `.env` file in
-/// the working directory is read; the SIMPLE webplatform's variable names work), then these flags.
-/// See config/default.toml for every setting.
+/// Settings come from built-in defaults, then --config FILE, then the environment (with a `.env`
+/// file: the working directory's, or else the one beside the program; the SIMPLE webplatform's
+/// variable names work), then these flags. See config/default.toml for every setting.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -93,7 +98,7 @@ enum Commands {
 }
 
 impl Cli {
-    fn sources(&self) -> anyhow::Result<Sources> {
+    fn sources(&self, dotenv: Option<DotEnv>, places: Places) -> anyhow::Result<Sources> {
         let mut cli = Vec::new();
         let mut flag = |key: &str, value: &Option<String>, name: &str| {
             if let Some(v) = value {
@@ -121,9 +126,23 @@ impl Cli {
                 .with_context(|| format!("--set {setting:?}: expected section.key=value"))?;
             cli.push((key.trim().to_string(), value.to_string(), "--set".into()));
         }
+        // GAMA_VR_RELAY_CONFIG may also come from the .env (clap only sees the real environment),
+        // a relative file then leading from the .env's folder.
+        let file = self.config.clone().or_else(|| {
+            let dotenv = dotenv.as_ref()?;
+            let name = dotenv
+                .get("GAMA_VR_RELAY_CONFIG")
+                .filter(|v| !v.is_empty())?;
+            Some(config::resolve_path(
+                dotenv.dir(),
+                std::path::Path::new(name),
+            ))
+        });
         Ok(Sources {
-            file: self.config.clone(),
+            file,
             env: std::env::vars().collect(),
+            dotenv,
+            places,
             cli,
         })
     }
@@ -135,19 +154,34 @@ fn main() -> ExitCode {
         print!("{}", config::DEFAULT_TOML);
         return ExitCode::SUCCESS;
     }
-    // The webplatform's .env, if there is one in the working directory (and only there); real
+    // The webplatform's .env: the working directory's, or else the one beside the program. Real
     // environment variables win over it.
-    let dotenv = std::path::Path::new(".env");
-    if dotenv.is_file() {
-        if let Err(e) = dotenvy::from_path(dotenv) {
-            eprintln!("gama-vr-relay: cannot read .env: {e}");
+    let places = Places::of_process();
+    let dotenv = match places
+        .find_dotenv()
+        .as_deref()
+        .map(DotEnv::read)
+        .transpose()
+    {
+        Ok(dotenv) => dotenv,
+        Err(e) => {
+            eprintln!("gama-vr-relay: {e}");
             return ExitCode::from(2);
         }
-    }
-    let config = match cli
-        .sources()
-        .and_then(|s| config::load(&s).map_err(Into::into))
-    {
+    };
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| Some(dotenv.as_ref()?.get("RUST_LOG")?.to_string()));
+    let searched = places.searched();
+    let dotenv_path = dotenv.as_ref().map(|d| d.path.clone());
+    let sources = match cli.sources(dotenv, places) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("gama-vr-relay: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config::load(&sources) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gama-vr-relay: configuration error: {e:#}");
@@ -159,7 +193,7 @@ fn main() -> ExitCode {
         eprintln!("gama-vr-relay: the configuration is valid");
         return ExitCode::SUCCESS;
     }
-    let _log_file = match init_logging(&config) {
+    let _log_file = match init_logging(&config, rust_log.as_deref()) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("gama-vr-relay: {e:#}");
@@ -170,11 +204,16 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "gama-vr-relay starting"
     );
-    if dotenv.is_file() {
-        info!("read environment from .env");
+    match &dotenv_path {
+        Some(path) => info!("read settings from {}", path.display()),
+        None => info!("no .env file found (looked in {searched})"),
     }
     for (name, why) in IGNORED_LEGACY_ENV {
-        if std::env::var_os(name).is_some() {
+        let in_dotenv = sources
+            .dotenv
+            .as_ref()
+            .is_some_and(|d| d.get(name).is_some());
+        if std::env::var_os(name).is_some() || in_dotenv {
             info!("{name} is ignored: {why}");
         }
     }
@@ -211,13 +250,15 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, and to a size-rotated file when `log.file` is set (written from a background
 /// thread, so the runtime never waits on the disk); the returned guard flushes it on exit.
-fn init_logging(config: &Config) -> anyhow::Result<Option<WorkerGuard>> {
+/// `rust_log` (RUST_LOG, from the environment or the .env) overrides the configured level.
+fn init_logging(config: &Config, rust_log: Option<&str>) -> anyhow::Result<Option<WorkerGuard>> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.log_filter()));
+    let filter = rust_log
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(config.log_filter()));
     let json = config.log.format == "json";
     let stderr = if json {
         tracing_subscriber::fmt::layer()
@@ -276,8 +317,8 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<WorkerGuard>> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     let handle = server.spawn();
-    shutdown_signal().await;
-    info!("shutting down");
+    let signal = shutdown_signal().await;
+    info!(signal, "shutting down");
     if !handle.shutdown(Duration::from_secs(2)).await {
         info!("some connections did not close in time; exiting anyway");
     }
@@ -304,31 +345,66 @@ async fn replay(
     let handle = server.spawn();
     let mut done = stand_in.spawn(recording, ReplayOptions { speed, players }, &handle);
     tokio::select! {
-        () = shutdown_signal() => {}
-        _ = done.wait_for(|d| *d), if exit_when_done => {}
+        signal = shutdown_signal() => info!(signal, "shutting down"),
+        _ = done.wait_for(|d| *d), if exit_when_done => info!("shutting down"),
     }
-    info!("shutting down");
     handle.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for a request to stop and says which: Ctrl-C or SIGTERM on Unix; Ctrl-C, Ctrl-Break or
+/// the console window being closed on Windows (Windows ends the process about 5 s after a close,
+/// more than the 2 s the shutdown may take).
+async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let ctrl_c = listen("Ctrl-C", signal(SignalKind::interrupt()), async |s| {
+            s.recv().await
+        });
+        let terminate = listen("SIGTERM", signal(SignalKind::terminate()), async |s| {
+            s.recv().await
+        });
+        tokio::select! {
+            () = ctrl_c => "Ctrl-C",
+            () = terminate => "SIGTERM",
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+        let ctrl_c = listen("Ctrl-C", ctrl_c(), async |s| s.recv().await);
+        let ctrl_break = listen("Ctrl-Break", ctrl_break(), async |s| s.recv().await);
+        let close = listen("the console window closing", ctrl_close(), async |s| {
+            s.recv().await
+        });
+        tokio::select! {
+            () = ctrl_c => "Ctrl-C",
+            () = ctrl_break => "Ctrl-Break",
+            () = close => "console window closed",
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Resolves when the listener fires; never when it could not be set up (said once in the log).
+#[cfg(any(unix, windows))]
+async fn listen<S>(
+    what: &str,
+    listener: std::io::Result<S>,
+    recv: impl AsyncFnOnce(&mut S) -> Option<()>,
+) {
+    match listener {
+        Ok(mut s) => {
+            recv(&mut s).await;
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for {what}: {e}; stop the relay another way");
+            std::future::pending::<()>().await;
+        }
     }
 }

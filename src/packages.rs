@@ -85,7 +85,7 @@ impl Catalog {
     pub fn discover(folders: &[PathBuf], cwd: &Path) -> Catalog {
         let mut catalog = Catalog::default();
         for folder in folders {
-            let folder = absolute(cwd, folder);
+            let folder = native_absolute(cwd, folder);
             if !folder.is_dir() {
                 catalog.problem(format!(
                     "learning-package folder {} does not exist",
@@ -291,11 +291,20 @@ fn absolute(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Removes `.` and resolves `..` lexically, so GAMA gets a clean absolute path.
+/// `path` from `base` when relative, as a clean absolute path in the platform's ordinary form:
+/// what GAMA is sent and what people read in the log.
+pub(crate) fn native_absolute(base: &Path, path: &Path) -> PathBuf {
+    normalize(&absolute(base, path))
+}
+
+/// Removes `.` and resolves `..` lexically, so GAMA gets a clean absolute path. Nothing is
+/// canonicalized (on Windows that gives `\\?\C:\…` verbatim paths, which GAMA cannot open), and a
+/// verbatim path that came in anyway (from a setting, or the working directory) is made ordinary
+/// first.
 fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
-    for c in path.components() {
+    for c in ordinary(path).components() {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
@@ -305,6 +314,33 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// A Windows verbatim path in its ordinary form: `\\?\C:\…` is `C:\…` and
+/// `\\?\UNC\server\share\…` is `\\server\share\…`. Its parts are then read again the ordinary way,
+/// where `/` separates and `.` and `..` mean what they usually do (not so after `\\?\`). Other paths
+/// are returned as they are.
+fn ordinary(path: &Path) -> std::borrow::Cow<'_, Path> {
+    use std::path::{Component, Prefix};
+    let mut components = path.components();
+    let Some(Component::Prefix(prefix)) = components.next() else {
+        return path.into();
+    };
+    let mut out = match prefix.kind() {
+        Prefix::VerbatimDisk(drive) => PathBuf::from(format!("{}:", char::from(drive))),
+        Prefix::VerbatimUNC(server, share) => {
+            let mut unc = std::ffi::OsString::from(r"\\");
+            unc.push(server);
+            unc.push(r"\");
+            unc.push(share);
+            PathBuf::from(unc)
+        }
+        _ => return path.into(),
+    };
+    for c in components {
+        out.push(c);
+    }
+    out.into()
 }
 
 /// A file named relative to the settings file, or (as the webplatform's demo writes it) relative to
@@ -401,6 +437,82 @@ mod tests {
         let c = Catalog::discover(&[PathBuf::from("nope")], tmp.path());
         assert!(c.models.is_empty());
         assert_eq!(c.problems.len(), 1);
+    }
+
+    #[test]
+    fn paths_are_made_absolute_lexically() {
+        let base = std::env::temp_dir().join("relay-base");
+        assert_eq!(
+            native_absolute(&base, Path::new("./lp/./demo/../m.gaml")),
+            base.join("lp").join("m.gaml")
+        );
+        let elsewhere = std::env::temp_dir().join("elsewhere");
+        assert_eq!(native_absolute(&base, &elsewhere), elsewhere);
+        // A link is not followed: GAMA gets the path the package was found at.
+        #[cfg(unix)]
+        {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir(tmp.path().join("real")).unwrap();
+            std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link")).unwrap();
+            write(
+                &tmp.path().join("link/one/settings.json"),
+                r#"{"name":"Solo","model_file_path":"m.gaml","experiment_name":"e"}"#,
+            );
+            let c = Catalog::discover(&[PathBuf::from("link")], tmp.path());
+            assert_eq!(
+                c.models[0].model_file_path,
+                tmp.path().join("link/one/m.gaml")
+            );
+        }
+    }
+
+    /// GAMA (Java) cannot open `\\?\` verbatim paths: they become ordinary ones.
+    #[cfg(windows)]
+    #[test]
+    fn windows_paths_are_ordinary_never_verbatim() {
+        // Compared as text: what GAMA is sent, separators included.
+        let native = |base: &str, path: &str| {
+            native_absolute(Path::new(base), Path::new(path))
+                .to_string_lossy()
+                .into_owned()
+        };
+        assert_eq!(
+            native(r"C:\Users\t", r".\lp\demo\..\m.gaml"),
+            r"C:\Users\t\lp\m.gaml"
+        );
+        assert_eq!(
+            native(r"C:\Users\t", "./lp/m.gaml"),
+            r"C:\Users\t\lp\m.gaml"
+        );
+        assert_eq!(native(r"C:\x", r"\\?\D:\lp\.\m.gaml"), r"D:\lp\m.gaml");
+        assert_eq!(
+            native(r"\\?\C:\relay", "./lp/../lp/m.gaml"),
+            r"C:\relay\lp\m.gaml"
+        );
+        assert_eq!(
+            native(r"C:\x", r"\\?\UNC\server\share\lp\m.gaml"),
+            r"\\server\share\lp\m.gaml"
+        );
+        assert_eq!(
+            native(r"\\server\share\lp", "m.gaml"),
+            r"\\server\share\lp\m.gaml"
+        );
+        // A whole discovery from a verbatim working directory.
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            &tmp.path().join("lp/one/settings.json"),
+            r#"{"name":"Solo","model_file_path":"./models/m.gaml","experiment_name":"e"}"#,
+        );
+        let verbatim = std::fs::canonicalize(tmp.path()).unwrap();
+        assert!(
+            verbatim.to_string_lossy().starts_with(r"\\?\"),
+            "{verbatim:?}"
+        );
+        let c = Catalog::discover(&[PathBuf::from("lp")], &verbatim);
+        let sent = c.models[0].model_file_path.to_string_lossy().into_owned();
+        assert!(!sent.starts_with(r"\\?\"), "{sent}");
+        assert!(sent.ends_with(r"\lp\one\models\m.gaml"), "{sent}");
+        assert_eq!(sent.as_bytes()[1..3], *b":\\", "{sent}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The binary: configuration errors, `.env`, ports that cannot be bound, signals.
+//! The binary: configuration errors, `.env` (found in the working directory or beside the
+//! program), ports that cannot be bound, signals.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,8 +18,13 @@ fn free_port() -> u16 {
 
 /// A command for the relay in its own empty working directory, without the caller's environment
 /// leaking settings into it.
-fn relay(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(BIN);
+fn relay(dir: &Path) -> Command {
+    relay_at(Path::new(BIN), dir)
+}
+
+/// [`relay`] for a copy of the program at `exe`.
+fn relay_at(exe: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -27,8 +34,9 @@ fn relay(dir: &std::path::Path) -> Command {
     cmd
 }
 
-/// Flags that keep the relay on loopback and free ports.
-fn loopback_args(cmd: &mut Command) -> &mut Command {
+/// Flags that keep the relay on loopback and free ports; returns the admin port.
+fn loopback_args(cmd: &mut Command) -> u16 {
+    let admin_port = free_port();
     cmd.args([
         "--set",
         "headsets.host=127.0.0.1",
@@ -37,12 +45,13 @@ fn loopback_args(cmd: &mut Command) -> &mut Command {
         "--headset-port",
         &free_port().to_string(),
         "--admin-port",
-        &free_port().to_string(),
+        &admin_port.to_string(),
         "--gama-port",
         &free_port().to_string(),
         "--set",
         "passthrough.port=0",
-    ])
+    ]);
+    admin_port
 }
 
 fn run_to_end(cmd: &mut Command) -> (i32, String) {
@@ -126,8 +135,18 @@ fn the_webplatform_dot_env_is_read_from_the_working_directory() {
     let mut child = cmd.spawn().unwrap();
     let log = wait_for_line(&mut child, "headsets: ws://");
     assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
+    let env_file = dir.path().join(".env");
     assert!(
-        log.contains("learning_package_path=\"./learning-packages\""),
+        log.contains(&format!("read settings from {}", env_file.display())),
+        "{log}"
+    );
+    // Its relative path leads from its folder.
+    let packages = dir.path().join("learning-packages");
+    assert!(
+        log.contains(&format!(
+            "learning_package_path={:?}",
+            packages.display().to_string()
+        )),
         "{log}"
     );
     child.kill().unwrap();
@@ -239,9 +258,10 @@ fn the_webplatform_env_example_is_accepted_as_is() {
     assert_eq!(effective["headsets"]["port"].as_integer(), Some(8080));
     assert_eq!(effective["admin"]["host"].as_str(), Some("0.0.0.0"));
     assert_eq!(effective["admin"]["port"].as_integer(), Some(8000));
+    let packages = dir.path().join("learning-packages");
     assert_eq!(
         effective["session"]["learning_package_path"].as_str(),
-        Some("./learning-packages")
+        packages.to_str()
     );
     assert_eq!(effective["log"]["verbose"].as_bool(), Some(false));
 }
@@ -363,4 +383,174 @@ fn json_logs_and_a_log_file() {
             .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
         "{file}"
     );
+}
+
+/// A folder as a teacher lays it out: the program (linked or copied from the built one), and
+/// whatever else the test writes beside it. Under Cargo's target folder, so a hard link works.
+fn install_folder() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let exe = dir.path().join(Path::new(BIN).file_name().unwrap());
+    if std::fs::hard_link(BIN, &exe).is_err() {
+        std::fs::copy(BIN, &exe).unwrap();
+    }
+    (dir, exe)
+}
+
+/// A learning package named `name` in `folder`, its model at `models/demo.gaml`.
+fn write_package(folder: &Path, name: &str) {
+    let pkg = folder.join(name);
+    std::fs::create_dir_all(pkg.join("models")).unwrap();
+    std::fs::write(pkg.join("models/demo.gaml"), "model demo\n").unwrap();
+    std::fs::write(
+        pkg.join("settings.json"),
+        format!(
+            r#"{{"type":"json_settings","name":"{name}","model_file_path":"./models/demo.gaml","experiment_name":"vr_xp"}}"#
+        ),
+    )
+    .unwrap();
+}
+
+/// `GET path` on the admin API at `port`, as JSON (HTTP/1.1 by hand: these tests are not async).
+fn get_json(port: u16, path: &str) -> serde_json::Value {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// Starts the relay at `exe` from `cwd`; returns its log up to the ready line and the models
+/// `GET /api/models` lists, as (name, model file) pairs.
+fn start_and_list_models(exe: &Path, cwd: &Path) -> (String, Vec<(String, String)>) {
+    let mut cmd = relay_at(exe, cwd);
+    let admin_port = loopback_args(&mut cmd);
+    let mut child = spawn_retrying(&mut cmd);
+    let log = wait_for_line(&mut child, "headsets: ws://");
+    let models = get_json(admin_port, "/api/models");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let models = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["model_file_path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (log, models)
+}
+
+/// Spawns, retrying while the just-written program is still held open by a process another test
+/// thread forked meanwhile ("text file busy").
+fn spawn_retrying(cmd: &mut Command) -> Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+fn model_file(folder: &Path, name: &str) -> String {
+    folder
+        .join(name)
+        .join("models")
+        .join("demo.gaml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_folder() {
+    let (app, exe) = install_folder();
+    std::fs::write(
+        app.path().join(".env"),
+        "LEARNING_PACKAGE_PATH=./learning-packages\nMONITOR_WS_PORT=8001\n",
+    )
+    .unwrap();
+    write_package(&app.path().join("learning-packages"), "Beside");
+    let work = tempfile::tempdir().unwrap();
+    let (log, models) = start_and_list_models(&exe, work.path());
+    let env_file = app.path().join(".env");
+    assert!(
+        log.contains(&format!("read settings from {}", env_file.display())),
+        "{log}"
+    );
+    assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
+    let packages = app.path().join("learning-packages");
+    assert_eq!(
+        models,
+        [("Beside".to_string(), model_file(&packages, "Beside"))]
+    );
+}
+
+#[test]
+fn a_dotenv_in_the_working_directory_wins_over_the_one_beside_the_program() {
+    let (app, exe) = install_folder();
+    std::fs::write(
+        app.path().join(".env"),
+        "LEARNING_PACKAGE_PATH=./learning-packages\nMONITOR_WS_PORT=8001\n",
+    )
+    .unwrap();
+    write_package(&app.path().join("learning-packages"), "Beside");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join(".env"), "LEARNING_PACKAGE_PATH=lp\n").unwrap();
+    write_package(&work.path().join("lp"), "Here");
+    let (log, models) = start_and_list_models(&exe, work.path());
+    let env_file = work.path().join(".env");
+    assert!(
+        log.contains(&format!("read settings from {}", env_file.display())),
+        "{log}"
+    );
+    assert!(
+        !log.contains("MONITOR_WS_PORT"),
+        "the other .env is not read:\n{log}"
+    );
+    let packages = work.path().join("lp");
+    assert_eq!(
+        models,
+        [("Here".to_string(), model_file(&packages, "Here"))]
+    );
+}
+
+#[test]
+fn without_a_dotenv_the_default_packages_folder_is_found_here_or_beside_the_program() {
+    let (app, exe) = install_folder();
+    write_package(&app.path().join("learning-packages"), "Beside");
+    let work = tempfile::tempdir().unwrap();
+    let (log, models) = start_and_list_models(&exe, work.path());
+    assert!(
+        log.contains(&format!(
+            "no .env file found (looked in {} and {})",
+            work.path().display(),
+            app.path().display()
+        )),
+        "{log}"
+    );
+    let beside = app.path().join("learning-packages");
+    assert_eq!(
+        models,
+        [("Beside".to_string(), model_file(&beside, "Beside"))]
+    );
+    // The working directory's own folder comes first.
+    write_package(&work.path().join("learning-packages"), "Here");
+    let (_, models) = start_and_list_models(&exe, work.path());
+    let here = work.path().join("learning-packages");
+    assert_eq!(models, [("Here".to_string(), model_file(&here, "Here"))]);
 }
