@@ -152,6 +152,41 @@ pub struct HeadsetConfig {
     pub disconnect_grace_ms: u64,
     /// Remove players as soon as their connection drops.
     pub aggressive_disconnect: bool,
+    /// When a new connection may take over the id of a live player.
+    pub takeover: Takeover,
+    /// Networks (CIDR) headsets may connect from; empty: any.
+    pub allowed_networks: Vec<String>,
+}
+
+/// When a new connection may take over the id of a player whose headset is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Takeover {
+    /// From the same address as the current connection, or once that one has missed a keep-alive.
+    SameAddressOrSilent,
+    /// Always (labs behind NAT, where every headset shows the same address).
+    Always,
+}
+
+impl HeadsetConfig {
+    /// [`HeadsetConfig::allowed_networks`], parsed (validated when the configuration loads). A bare
+    /// address is a network of one.
+    pub fn networks(&self) -> Vec<ipnet::IpNet> {
+        self.allowed_networks
+            .iter()
+            .filter_map(|n| parse_network(n).ok())
+            .collect()
+    }
+}
+
+/// `10.0.0.0/24`, `fd00::/8`, or a single address.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("{text:?} is not a network (write it like 10.0.0.0/24) nor an address")
+        })
 }
 
 /// `[admin]`: the admin page and API.
@@ -637,6 +672,11 @@ impl Config {
         ] {
             if value == 0 {
                 return fail(key, "must be at least 1".into());
+            }
+        }
+        for network in &h.allowed_networks {
+            if let Err(why) = parse_network(network) {
+                return fail("headsets.allowed_networks", why);
             }
         }
         if g.late_answer_ms < g.command_timeout_ms {

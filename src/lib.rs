@@ -22,7 +22,8 @@
 //! * `headset`: the WebSocket server headsets connect to and what they send; `passthrough`: the
 //!   gama-server endpoint for Python tools; `listen`: the accept loop they share;
 //! * `world`: the admin page's world view and GAMA's pace; `admin`: the HTTP API, the live-update
-//!   and world-view sockets, the embedded page; `metrics`: Prometheus metrics;
+//!   and world-view sockets, the embedded page; `audit`: who changed what, from where;
+//!   `metrics`: Prometheus metrics;
 //! * `record` and `replay`: a session to a file, and back to headsets without GAMA;
 //! * `server`: binding, wiring the parts, running and shutting everything down.
 //!
@@ -36,7 +37,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod access;
 mod admin;
+mod audit;
 pub mod config;
 mod conn;
 mod gama;
@@ -53,6 +56,7 @@ mod passthrough;
 mod players;
 mod protocol;
 mod record;
+mod refusals;
 mod replay;
 mod routing;
 mod server;

@@ -93,6 +93,12 @@ pub struct Metrics {
     pub gama_command_errors: Family<ErrorLabels, Counter>,
     /// Messages left out of the recording because its writer could not keep up.
     pub recording_dropped: Counter,
+    /// Connections refused because they claimed the id of a live player from another address.
+    pub takeovers_refused: Counter,
+    /// Headset connections refused because their address is outside `headsets.allowed_networks`.
+    pub headsets_refused_network: Counter,
+    /// Admin API and tool endpoint requests with a wrong or missing token.
+    pub token_failures: Counter,
     players: Family<StateLabels, Gauge>,
     headset_connections: Gauge,
     queue_bytes: Gauge,
@@ -128,6 +134,9 @@ impl Metrics {
             gama_command_seconds: Family::new_with_constructor(command_seconds_histogram),
             gama_command_errors: Family::default(),
             recording_dropped: Counter::default(),
+            takeovers_refused: Counter::default(),
+            headsets_refused_network: Counter::default(),
+            token_failures: Counter::default(),
             players: Family::default(),
             headset_connections: Gauge::default(),
             queue_bytes: Gauge::default(),
@@ -215,6 +224,21 @@ impl Metrics {
             "recording_messages_dropped",
             "Messages left out of the recording (record.file) because the disk could not keep up",
             m.recording_dropped.clone(),
+        );
+        r.register(
+            "takeovers_refused",
+            "Connections refused because they claimed the id of a live player from another address",
+            m.takeovers_refused.clone(),
+        );
+        r.register(
+            "headsets_refused_network",
+            "Headset connections refused: their address is outside headsets.allowed_networks",
+            m.headsets_refused_network.clone(),
+        );
+        r.register(
+            "token_failures",
+            "Admin API and tool endpoint requests with a wrong or missing token",
+            m.token_failures.clone(),
         );
         r.register(
             "players",

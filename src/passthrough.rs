@@ -18,6 +18,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -25,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::access::{Guesses, same_token};
+use crate::audit::{Audit, Via};
 use crate::config::Config;
 use crate::gama::{ClientReply, GamaLink};
 use crate::listen::{self, Listener};
@@ -72,56 +75,83 @@ impl Tools {
     }
 }
 
-/// What a tool's connection needs.
+/// What a tool's connection reaches.
 #[derive(Clone)]
-struct Endpoint {
-    tools: Arc<Tools>,
-    gama: GamaLink,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
+pub struct Endpoint {
+    /// The connected tools.
+    pub tools: Arc<Tools>,
+    /// GAMA, through the relay's connection.
+    pub gama: GamaLink,
+    /// Where changes the tools make are written down.
+    pub audit: Audit,
+    /// The token a tool must give (`?token=` or `Authorization: Bearer`), when the endpoint is
+    /// reachable from the network.
+    pub token: Option<Arc<str>>,
+    /// Wrong tokens, per source.
+    pub guesses: Guesses,
+    /// Ends every connection.
+    pub shutdown: CancellationToken,
+    /// Every task runs under it.
+    pub tracker: TaskTracker,
 }
 
-/// Accepts tools on `listener` until `shutdown`.
-pub fn serve(
-    listener: tokio::net::TcpListener,
-    config: &Config,
-    tools: Arc<Tools>,
-    gama: GamaLink,
-    shutdown: CancellationToken,
-    tracker: &TaskTracker,
-) {
+/// Accepts tools on `listener` until shutdown.
+pub fn serve(listener: tokio::net::TcpListener, config: &Config, endpoint: Endpoint) {
     let max = config.passthrough.max_connections;
     let slots = Arc::new(Semaphore::new(max));
     let serials = AtomicU64::new(1);
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.gama.max_message_bytes))
         .max_frame_size(Some(config.gama.max_message_bytes));
-    let endpoint = Endpoint {
-        tools,
-        gama,
-        shutdown: shutdown.clone(),
-        tracker: tracker.clone(),
-    };
+    let (shutdown, tracker) = (endpoint.shutdown.clone(), endpoint.tracker.clone());
     let listener = Listener {
         socket: listener,
         what: "tool",
         per_second: None,
     };
-    listen::spawn(listener, shutdown, tracker, move |stream, peer| {
+    listen::spawn(listener, shutdown, &tracker, move |stream, peer| {
         let id = serials.fetch_add(1, Ordering::Relaxed);
         let permit = slots.clone().try_acquire_owned().ok();
         let endpoint = endpoint.clone();
         endpoint.tracker.clone().spawn(
             async move {
+                // The token, if the tool gave one, from the handshake's URL or headers.
+                let mut given = None;
+                // tungstenite's callback type: its error is the HTTP answer, big by nature.
+                #[allow(clippy::result_large_err)]
+                let read_token = |request: &Request, response| {
+                    given = token_of(request);
+                    Ok(response)
+                };
                 let Ok(Ok(mut ws)) = tokio::time::timeout(
                     Duration::from_secs(10),
-                    tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
+                    tokio_tungstenite::accept_hdr_async_with_config(
+                        stream,
+                        read_token,
+                        Some(ws_config),
+                    ),
                 )
                 .await
                 else {
                     debug!("WebSocket handshake failed");
                     return;
                 };
+                if let Some(token) = &endpoint.token {
+                    if !given.as_deref().is_some_and(|g| same_token(g, token)) {
+                        let wait = endpoint.guesses.failed(peer.ip(), "the tool endpoint");
+                        tokio::time::sleep(wait).await;
+                        let reason =
+                            "this endpoint needs the relay's token: ws://host:port/?token=…";
+                        let _ = ws
+                            .close(Some(CloseFrame {
+                                code: CloseCode::Policy,
+                                reason: reason.into(),
+                            }))
+                            .await;
+                        return;
+                    }
+                    endpoint.guesses.succeeded(peer.ip());
+                }
                 let Some(_permit) = permit else {
                     warn!(
                         max,
@@ -189,7 +219,7 @@ async fn run(
         };
         match frame {
             Some(Ok(Message::Text(text))) => {
-                command(&endpoint.gama, &client, &reply, text.as_str())
+                command(&endpoint, peer, &client, &reply, text.as_str())
             }
             Some(Ok(Message::Binary(_))) => debug!("a tool sent a binary frame; ignored"),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -202,8 +232,36 @@ async fn run(
     info!(%peer, "a tool left the gama-server endpoint");
 }
 
+/// The token in a handshake: `?token=` in its URL, or `Authorization: Bearer`.
+fn token_of(request: &Request) -> Option<String> {
+    let from_query = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .map(str::to_string)
+    });
+    from_query.or_else(|| {
+        let value = request.headers().get("authorization")?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    })
+}
+
+/// The commands of a tool that change the experiment: written down in the audit trail with GAMA's
+/// answer.
+const CHANGES: &[&str] = &[
+    "load", "play", "pause", "step", "stepBack", "reload", "stop",
+];
+
 /// Forwards one command, or answers it as gama-server would when it cannot be forwarded.
-fn command(gama: &GamaLink, client: &Client, reply: &ClientReply, text: &str) {
+fn command(
+    endpoint: &Endpoint,
+    peer: SocketAddr,
+    client: &Client,
+    reply: &ClientReply,
+    text: &str,
+) {
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(rename = "type", borrow, default)]
@@ -215,17 +273,40 @@ fn command(gama: &GamaLink, client: &Client, reply: &ClientReply, text: &str) {
         Err(e) => return malformed(client, &e.to_string()),
     };
     let echo = Frame::from(text.trim().to_string());
-    if head.kind.as_deref() == Some("exit") {
-        reply.error(
-            &echo,
-            "UnableToExecuteRequest",
-            "the relay does not forward exit: GAMA also serves the VR session",
-        );
+    let kind = head.kind.as_deref().unwrap_or_default();
+    if kind == "exit" {
+        let why = "the relay does not forward exit: GAMA also serves the VR session";
+        endpoint
+            .audit
+            .record(peer.ip(), Via::Tool, "exit".into(), Err(why.into()));
+        reply.error(&echo, "UnableToExecuteRequest", why);
         return;
     }
-    if let Err(e) = gama.forward_client(text, reply.clone()) {
+    let reply = if CHANGES.contains(&kind) {
+        audited(endpoint, peer, kind, reply)
+    } else {
+        reply.clone()
+    };
+    if let Err(e) = endpoint.gama.forward_client(text, reply.clone()) {
         reply.error(&echo, "UnableToExecuteRequest", &e.to_string());
     }
+}
+
+/// `reply`, writing down in the audit trail how the command `kind` went before passing the answer on.
+fn audited(endpoint: &Endpoint, peer: SocketAddr, kind: &str, reply: &ClientReply) -> ClientReply {
+    let (audit, inner, action) = (endpoint.audit.clone(), reply.clone(), kind.to_string());
+    let once = std::sync::Once::new();
+    ClientReply(Arc::new(move |frame: Frame| {
+        once.call_once(|| {
+            let outcome = match crate::protocol::gama::Envelope::parse(frame.as_str()) {
+                Ok(e) if e.message_type().is_command_failure() => Err(e.content_message()),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+            audit.record(peer.ip(), Via::Tool, action.clone(), outcome);
+        });
+        (inner.0)(frame);
+    }))
 }
 
 /// gama-server's answer to unreadable JSON: no `command`, since there is none to echo.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Takeover};
 use crate::conn::{Conn, ConnRef};
 use crate::gama::{ExperimentState, GamaError, GamaLink, LinkState};
 use crate::gaml;
@@ -48,6 +48,7 @@ struct Inner {
     join_patience: Duration,
     auto_launch: bool,
     auto_launch_due: Notify,
+    takeover: Takeover,
     changes: Changes,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -80,6 +81,7 @@ impl Players {
                 join_patience: Duration::from_millis(config.gama.late_answer_ms),
                 auto_launch: config.session.auto_launch,
                 auto_launch_due: Notify::new(),
+                takeover: config.headsets.takeover,
                 changes,
                 shutdown,
                 tracker,
@@ -109,7 +111,8 @@ impl Players {
     }
 
     /// A headset registered as `id` on `conn`; `previous` is the id this socket spoke for before,
-    /// if another.
+    /// if another. A player whose headset is live is taken over only as `headsets.takeover`
+    /// allows.
     pub fn register(
         &self,
         conn: &Arc<Conn>,
@@ -118,7 +121,13 @@ impl Players {
         keepalive: Keepalive,
     ) -> Result<(), RegisterError> {
         let me = ConnRef(conn.clone());
+        let takeover = self.inner.takeover;
         self.with_session(|s| {
+            if let Some(live) = s.conn(id).filter(|c| **c != me) {
+                if let Err(e) = may_take_over(takeover, &live.0, conn, id) {
+                    return (Err(e), Vec::new());
+                }
+            }
             let mut effects = Vec::new();
             if let Some(old) = previous.filter(|old| *old != id) {
                 // The same socket now speaks for another player: the old one lost its connection.
@@ -315,5 +324,24 @@ impl Players {
             }
             ((), effects)
         });
+    }
+}
+
+/// Whether `new` may take over player `id` from its live connection `live`: from the same address
+/// (a reconnecting app; its id is made of its own address), or once `live` has missed a keep-alive
+/// (a headset that vanished without closing), or always under [`Takeover::Always`]. The app's id is
+/// a claim, not a proof: another device on the network must not kick a live headset out.
+fn may_take_over(policy: Takeover, live: &Conn, new: &Conn, id: &str) -> Result<(), RegisterError> {
+    let same_address = live.remote.ip().to_canonical() == new.remote.ip().to_canonical();
+    let silent = live
+        .heartbeat()
+        .is_none_or(|period| live.silent_for() >= period);
+    if policy == Takeover::Always || same_address || silent || live.is_closing() {
+        Ok(())
+    } else {
+        Err(RegisterError::InUse {
+            id: id.to_string(),
+            address: live.remote.ip().to_canonical(),
+        })
     }
 }

@@ -3,14 +3,18 @@
 //! bug.
 //!
 //! The format is JSON lines, encoded and written by a thread of its own: the hot path only hands
-//! over a reference-counted frame, without ever waiting. When the disk cannot keep up and the
-//! queue (`record.max_queued_messages`) is full, messages are left out of the recording, counted in `/metrics`
-//! (`recording_messages_dropped`) and reported in the log once per burst; relaying goes on. The first line describes the file:
+//! over a reference-counted frame, without ever waiting. When the disk cannot keep up and the queue
+//! (`record.max_queued_messages`) is full, messages are left out of the recording, counted in
+//! `/metrics` (`recording_messages_dropped`) and reported in the log once per burst; relaying goes
+//! on.
+//!
+//! The first line describes the file:
 //! `{"format":"gama-vr-relay recording","version":1,"started":"<RFC 3339>"}`; then one line a
-//! message: `{"t":<µs since start>,"gama":<frame>}` or
-//! `{"t":…,"headset":<frame>,"conn":<connection number>,"player":"<id>"|null}`, the frame embedded
-//! as the JSON it is (a frame that is not JSON is kept as a string under `gama_text` /
-//! `headset_text`). Recording stops, with a log line, when the file reaches `record.max_bytes`.
+//! message: `{"t":<µs since start>,"gama":<frame>}`,
+//! `{"t":…,"headset":<frame>,"conn":<connection number>,"player":"<id>"|null}` or an operator's
+//! change `{"t":…,"audit":{…}}`, the frame embedded as the JSON it is (a frame that is not JSON is
+//! kept as a string under `gama_text` / `headset_text`). Recording stops, with a log line, when the
+//! file reaches `record.max_bytes`.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -43,6 +47,7 @@ static DROPPED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 
 enum Entry {
     Gama(Instant, Frame),
+    Audit(Instant, Vec<u8>),
     Headset {
         at: Instant,
         conn: u64,
@@ -138,6 +143,13 @@ impl Recorder {
             player: player.cloned(),
             text: text.to_string(),
         });
+    }
+
+    /// A change made by an operator ([`crate::audit`]).
+    pub fn audit(&self, entry: &crate::audit::AuditEntry) {
+        if let Ok(json) = serde_json::to_vec(entry) {
+            self.push(Entry::Audit(Instant::now(), json));
+        }
     }
 
     /// Never waits: a full queue drops the entry and counts it.
@@ -243,6 +255,10 @@ fn encode(entry: &Entry, started: Instant) -> Vec<u8> {
         }
     };
     match entry {
+        Entry::Audit(at, json) => {
+            out.extend_from_slice(format!("{{\"t\":{},\"audit\":", micros(at)).as_bytes());
+            out.extend_from_slice(json);
+        }
         Entry::Gama(at, frame) => {
             out.extend_from_slice(format!("{{\"t\":{},", micros(at)).as_bytes());
             embed(&mut out, "gama", frame.as_str());

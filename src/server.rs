@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::access::{Guesses, generate_token};
 use crate::admin::{self, App, view::StateView};
-use crate::config::{Config, listen_addr};
+use crate::audit::Audit;
+use crate::config::{Config, is_loopback, listen_addr};
 use crate::gama::GamaLink;
 use crate::headset;
 use crate::metrics::Metrics;
@@ -23,6 +25,7 @@ use crate::packages::Catalog;
 use crate::passthrough::{self, Tools};
 use crate::players::Players;
 use crate::record::Recorder;
+use crate::refusals::Refusals;
 use crate::routing::{Router, Routes};
 use crate::util::Changes;
 use crate::world::World;
@@ -147,6 +150,8 @@ impl Server {
         let world = Arc::new(World::default());
         let tools = Arc::new(Tools::default());
         let routes = Arc::new(Routes::default());
+        let audit = Audit::new(recorder.clone(), changes.clone());
+        let refusals = Refusals::new(changes.clone());
         let gama = GamaLink::new(config.gama.clone(), metrics.clone());
         let players = Players::new(
             &config,
@@ -185,31 +190,56 @@ impl Server {
                 gama: gama.clone(),
                 world: world.clone(),
                 recorder,
+                refusals: refusals.clone(),
                 metrics: metrics.clone(),
             },
             shutdown.clone(),
             &tracker,
         );
+        // One token for the admin API and the tool endpoint, when either is reachable from the
+        // network (or admin.token is set).
+        let guesses = Guesses::new(metrics.clone());
+        let admin_open = !is_loopback(&config.admin.host);
+        let tools_open = config.passthrough.enabled && !is_loopback(&config.passthrough.host);
+        let generated = config.admin.token.is_empty() && (admin_open || tools_open);
+        let token = if generated {
+            Some(generate_token())
+        } else {
+            Some(config.admin.token.clone()).filter(|t| !t.is_empty())
+        };
+        let tools_token = token.clone().filter(|_| tools_open);
         if let Some(listener) = self.passthrough {
             passthrough::serve(
                 listener,
                 &config,
-                tools,
-                gama.clone(),
-                shutdown.clone(),
-                &tracker,
+                passthrough::Endpoint {
+                    tools,
+                    gama: gama.clone(),
+                    audit: audit.clone(),
+                    token: tools_token.as_deref().map(Arc::from),
+                    guesses: guesses.clone(),
+                    shutdown: shutdown.clone(),
+                    tracker: tracker.clone(),
+                },
             );
         }
         if let Some(addr) = passthrough_addr {
-            info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay");
+            match &tools_token {
+                Some(t) => info!(
+                    "tools (gama-client…): ws://{addr}/?token={t} reaches GAMA through the relay \
+                     (gama-client: GamaSyncClient(\"<this machine>\", \"{}/?token={t}\", …))",
+                    addr.port()
+                ),
+                None => info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay"),
+            }
         }
 
-        let (access, generated) = admin::Access::from_config(&config.admin);
+        let access = admin::Access::new(&config.admin, token.as_deref(), guesses);
         announce_admin(
             &config.admin.host,
             admin_addr,
             access.token(),
-            generated.is_some(),
+            generated && admin_open,
         );
         let admin_token = access.token().map(str::to_string);
         let app = App {
@@ -219,6 +249,8 @@ impl Server {
             players,
             operator,
             world,
+            audit,
+            refusals,
             changes,
             headset_addr,
             shutdown: shutdown.clone(),
@@ -228,7 +260,8 @@ impl Server {
         let admin_shutdown = shutdown.clone();
         let admin_listener = self.admin;
         tracker.spawn(async move {
-            if let Err(e) = axum::serve(admin_listener, routes)
+            let service = routes.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(admin_listener, service)
                 .with_graceful_shutdown(admin_shutdown.cancelled_owned())
                 .await
             {
@@ -245,6 +278,7 @@ impl Server {
             admin_addr,
             passthrough_addr,
             admin_token,
+            tools_token,
             shutdown,
             tracker,
         }
@@ -312,6 +346,7 @@ pub struct ServerHandle {
     admin_addr: SocketAddr,
     passthrough_addr: Option<SocketAddr>,
     admin_token: Option<String>,
+    tools_token: Option<String>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -335,6 +370,11 @@ impl ServerHandle {
     /// The token the admin API requires, if any.
     pub fn admin_token(&self) -> Option<&str> {
         self.admin_token.as_deref()
+    }
+
+    /// The token the gama-server endpoint for tools requires, if any (it listens beyond loopback).
+    pub fn tools_token(&self) -> Option<&str> {
+        self.tools_token.as_deref()
     }
 
     /// Everything the admin page shows, now (`GET /api/state`).

@@ -230,6 +230,14 @@ pub enum RegisterError {
     /// The relay already knows as many players as it accepts.
     #[error("the relay already has {0} players (headsets.max_players)")]
     Full(usize),
+    /// Another headset, live, speaks for this player from another address.
+    #[error("{id} is in use by a live headset at {address}")]
+    InUse {
+        /// The player id claimed.
+        id: String,
+        /// Where the live headset is.
+        address: std::net::IpAddr,
+    },
 }
 
 /// Checks a player id a headset claims.
@@ -547,6 +555,11 @@ impl<C: Clone + PartialEq> Session<C> {
             self.auto_launch_armed = false;
             effects.push(Effect::AutoLaunch);
         }
+    }
+
+    /// The connection of a player, if it has one.
+    pub fn conn(&self, id: &str) -> Option<&C> {
+        self.players.get(id)?.conn.as_ref()
     }
 
     /// Number of connected players (what a launch's minimum is checked against).

@@ -5,16 +5,19 @@
 //! The token travels in `Authorization: Bearer …` (or `?token=` for what a browser cannot give
 //! headers to: the event socket, images), never in a cookie, so another site cannot ride it. Without
 //! a token (loopback only), the `Host` header must be a loopback name, which defeats DNS rebinding.
+//! Wrong tokens are answered more and more slowly per source address ([`crate::access`]).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
+use crate::access::{Guesses, same_token};
 use crate::config::{AdminConfig, is_loopback};
 
 /// The access rules of the admin API.
@@ -22,32 +25,25 @@ use crate::config::{AdminConfig, is_loopback};
 pub struct Access {
     token: Option<Arc<str>>,
     allowed_origins: Arc<Vec<String>>,
+    guesses: Guesses,
 }
 
 impl Access {
-    /// Rules from the configuration. Returns the token to announce when one was generated.
-    pub fn from_config(admin: &AdminConfig) -> (Access, Option<String>) {
-        let (token, generated) = if !admin.token.is_empty() {
-            (Some(admin.token.clone()), None)
-        } else if is_loopback(&admin.host) {
-            (None, None)
-        } else {
-            let t = generate_token();
-            (Some(t.clone()), Some(t))
-        };
-        (
-            Access {
-                token: token.map(Arc::from),
-                allowed_origins: Arc::new(
-                    admin
-                        .allowed_origins
-                        .iter()
-                        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-                        .collect(),
-                ),
-            },
-            generated,
-        )
+    /// Rules from the configuration: `token` is required when `admin.token` is set or the admin
+    /// port is reachable from the network.
+    pub fn new(admin: &AdminConfig, token: Option<&str>, guesses: Guesses) -> Access {
+        let required = !admin.token.is_empty() || !is_loopback(&admin.host);
+        Access {
+            token: token.filter(|_| required).map(Arc::from),
+            allowed_origins: Arc::new(
+                admin
+                    .allowed_origins
+                    .iter()
+                    .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                    .collect(),
+            ),
+            guesses,
+        }
     }
 
     /// The token requests must carry, if any.
@@ -91,7 +87,7 @@ impl Access {
         }
         if let Some(token) = &self.token {
             let given = bearer(headers).or_else(|| query_token(uri));
-            if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            if !given.is_some_and(|g| same_token(&g, token)) {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "this admin API needs its access token: open the address the relay printed at start \
@@ -114,10 +110,23 @@ impl Access {
 
 /// Middleware applying [`Access`] to every route it wraps.
 pub async fn require(State(access): State<Access>, request: Request, next: Next) -> Response {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     match access.check(request.method(), request.headers(), request.uri()) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => {
+            if let (Some(source), Some(_)) = (source, &access.token) {
+                access.guesses.succeeded(source);
+            }
+            next.run(request).await
+        }
         Err(e) => {
             let unauthorized = e.status == StatusCode::UNAUTHORIZED;
+            if let (true, Some(source)) = (unauthorized, source) {
+                let wait = access.guesses.failed(source, "the admin API");
+                tokio::time::sleep(wait).await;
+            }
             let mut response = e.into_response();
             if unauthorized {
                 response.headers_mut().insert(
@@ -155,23 +164,6 @@ fn host_is_loopback(host: &str) -> bool {
     name == "localhost" || is_loopback(name)
 }
 
-/// Compares without an early exit, so timing does not tell how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// 128 random bits from the operating system, as 32 hex digits.
-fn generate_token() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS randomness: still unguessable enough for a classroom, never a fixed value.
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = fastrand::u8(..) ^ (i as u8);
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,16 +184,20 @@ mod tests {
         c
     }
 
+    fn access(host: &str, token: &str, generated: Option<&str>) -> Access {
+        let guesses = Guesses::new(crate::metrics::Metrics::new());
+        let c = config(host, token);
+        let token = (!token.is_empty()).then_some(token).or(generated);
+        Access::new(&c, token, guesses)
+    }
+
     #[test]
     fn token_rules() {
-        let (loopback, generated) = Access::from_config(&config("127.0.0.1", ""));
-        assert!(loopback.token().is_none() && generated.is_none());
-        let (open, generated) = Access::from_config(&config("0.0.0.0", ""));
-        let token = generated.unwrap();
-        assert_eq!(token.len(), 32);
-        assert_eq!(open.token(), Some(token.as_str()));
-        let (fixed, generated) = Access::from_config(&config("0.0.0.0", "s3cret"));
-        assert!(generated.is_none());
+        let loopback = access("127.0.0.1", "", Some("made-for-the-tools"));
+        assert!(loopback.token().is_none(), "loopback needs no token");
+        let open = access("0.0.0.0", "", Some("generated"));
+        assert_eq!(open.token(), Some("generated"));
+        let fixed = access("0.0.0.0", "s3cret", None);
         let uri: Uri = "/api/state".parse().unwrap();
         let host = (header::HOST, "192.168.1.5:8000");
         assert_eq!(
@@ -221,7 +217,7 @@ mod tests {
 
     #[test]
     fn origins_and_hosts() {
-        let (access, _) = Access::from_config(&config("127.0.0.1", ""));
+        let access = access("127.0.0.1", "", None);
         let uri: Uri = "/api/experiment/stop".parse().unwrap();
         let same = headers(&[
             (header::HOST, "localhost:8000"),

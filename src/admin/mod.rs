@@ -14,7 +14,7 @@ pub use auth::Access;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -28,11 +28,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::{Audit, Via};
 use crate::config::Config;
 use crate::gama::{GamaError, GamaLink, LinkState};
 use crate::metrics::{Metrics, SessionGauges};
 use crate::operator::{OpError, Operator};
 use crate::players::Players;
+use crate::refusals::Refusals;
 use crate::util::Changes;
 use crate::world::World;
 
@@ -45,6 +47,8 @@ pub(crate) struct App {
     pub players: Players,
     pub operator: Operator,
     pub world: Arc<World>,
+    pub audit: Audit,
+    pub refusals: Refusals,
     pub changes: Changes,
     pub headset_addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -70,6 +74,7 @@ pub(crate) fn router(app: App, access: Access) -> Router {
         .route("/api/experiment/resume", post(resume))
         .route("/api/experiment/stop", post(stop))
         .route("/api/players/{id}", delete(remove_player))
+        .route("/api/audit", get(audit))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn_with_state(access, auth::require));
     Router::new()
@@ -233,8 +238,12 @@ async fn models(State(app): State<App>) -> impl IntoResponse {
     }))
 }
 
-async fn rescan(State(app): State<App>) -> impl IntoResponse {
+async fn rescan(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> impl IntoResponse {
     app.operator.rescan();
+    audited(&app, peer, "rescan the learning packages".into(), &Ok(()));
     models(State(app)).await
 }
 
@@ -247,8 +256,19 @@ fn parse_index(raw: &str) -> ApiResult<usize> {
     })
 }
 
-async fn select(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
-    let model = app.operator.select_model(parse_index(&index)?)?;
+async fn select(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(index): Path<String>,
+) -> ApiResult<Response> {
+    let index = parse_index(&index)?;
+    let result = app.operator.select_model(index);
+    let action = match &result {
+        Ok(model) => format!("select model {index} ({})", model.name),
+        Err(_) => format!("select model {index}"),
+    };
+    audited(&app, peer, action, &result);
+    let model = result?;
     Ok(
         axum::Json(json!({ "ok": true, "selected": model.index, "name": model.name }))
             .into_response(),
@@ -349,35 +369,71 @@ pub fn parse_launch_body(body: &[u8]) -> Result<bool, String> {
 
 async fn launch(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let force = parse_launch_body(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    app.operator.launch(force).await?;
+    let result = app.operator.launch(force).await;
+    let action = if force { "launch anyway" } else { "launch" };
+    audited(&app, peer, action.into(), &result);
+    result?;
     Ok(DONE)
 }
 
-async fn pause(State(app): State<App>) -> ApiResult<impl IntoResponse> {
-    app.operator.pause().await?;
+async fn pause(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> ApiResult<impl IntoResponse> {
+    let result = app.operator.pause().await;
+    audited(&app, peer, "pause".into(), &result);
+    result?;
     Ok(DONE)
 }
 
-async fn resume(State(app): State<App>) -> ApiResult<impl IntoResponse> {
-    app.operator.resume().await?;
+async fn resume(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> ApiResult<impl IntoResponse> {
+    let result = app.operator.resume().await;
+    audited(&app, peer, "resume".into(), &result);
+    result?;
     Ok(DONE)
 }
 
-async fn stop(State(app): State<App>) -> ApiResult<impl IntoResponse> {
-    app.operator.stop().await?;
+async fn stop(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> ApiResult<impl IntoResponse> {
+    let result = app.operator.stop().await;
+    audited(&app, peer, "stop".into(), &result);
+    result?;
     Ok(DONE)
 }
 
 async fn remove_player(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    app.operator.remove_player(&id)?;
+    let result = app.operator.remove_player(&id);
+    audited(&app, peer, format!("remove {id}"), &result);
+    result?;
     Ok(DONE)
+}
+
+/// Records an operator's change made through the admin API.
+fn audited<T>(app: &App, peer: SocketAddr, action: String, result: &Result<T, OpError>) {
+    let outcome = result.as_ref().map(drop).map_err(ToString::to_string);
+    app.audit.record(peer.ip(), Via::Admin, action, outcome);
+}
+
+/// `GET /api/audit`: the most recent changes and refusals at the headset port, newest first.
+async fn audit(State(app): State<App>) -> impl IntoResponse {
+    axum::Json(json!({
+        "entries": app.audit.recent(200),
+        "refusals": app.refusals.recent(),
+    }))
 }
 
 /// A handler bug answers 500 with a JSON error instead of dropping the connection.
@@ -400,6 +456,7 @@ struct ConsoleBody {
 
 async fn console(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
@@ -415,8 +472,9 @@ async fn console(
             "the expression is empty",
         ));
     }
-    let result = app.operator.evaluate(&expr).await?;
-    Ok(axum::Json(json!({ "expr": expr, "result": result })))
+    let result = app.operator.evaluate(&expr).await;
+    audited(&app, peer, format!("console: {expr}"), &result);
+    Ok(axum::Json(json!({ "expr": expr, "result": result? })))
 }
 
 /// The admin page's live sockets (events, world view): the half the page writes to, which only

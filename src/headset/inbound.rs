@@ -17,9 +17,12 @@ use crate::players::Players;
 use crate::protocol::command::Command;
 use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
 use crate::record::Recorder;
-use crate::session::{Keepalive, validate_id};
-use crate::util::truncate;
+use crate::refusals::Refusals;
+use crate::session::{Keepalive, RegisterError, validate_id};
+use crate::util::{LogLimiter, truncate};
 use crate::world::World;
+
+static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(1));
 
 /// Everything a headset's messages reach; cheap to clone.
 #[derive(Clone)]
@@ -34,6 +37,8 @@ pub struct Input {
     pub world: Arc<World>,
     /// The recording, if any.
     pub recorder: Option<Arc<Recorder>>,
+    /// Who was turned away, for the admin page.
+    pub refusals: Refusals,
     /// Counters.
     pub metrics: Arc<Metrics>,
 }
@@ -162,9 +167,23 @@ impl Input {
                 info!(player = %id, heartbeat_ms = ms, "player registered");
             }
             Err(e) => {
-                warn!(player = %id, "registration refused: {e}");
+                let code = match &e {
+                    RegisterError::InUse { .. } => {
+                        self.metrics.takeovers_refused.inc();
+                        self.refusals.record(
+                            conn.remote.ip().to_canonical(),
+                            Some(&id),
+                            &e.to_string(),
+                        );
+                        1008
+                    }
+                    _ => 1013,
+                };
+                if let Some(suppressed) = REFUSED.check() {
+                    warn!(player = %id, suppressed, "registration refused: {e}");
+                }
                 let _ = conn.send(error_frame(&format!("connection refused: {e}")));
-                conn.close(1013, e.to_string());
+                conn.close(code, e.to_string());
                 *player = None;
             }
         }

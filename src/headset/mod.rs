@@ -26,6 +26,7 @@ use crate::util::LogLimiter;
 const HEADSET_READ_BUFFER: usize = 8 * 1024;
 
 static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
+static OUTSIDE: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 
 /// Accepts headset connections on `listener` until `shutdown`.
 pub fn serve(
@@ -43,6 +44,7 @@ pub fn serve(
         .read_buffer_size(HEADSET_READ_BUFFER)
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes));
+    let networks = config.networks();
     let listener = Listener {
         socket: listener,
         what: "headset",
@@ -53,6 +55,7 @@ pub fn serve(
         let serial = serials.fetch_add(1, Ordering::Relaxed);
         let permit = slots.clone().try_acquire_owned().ok();
         let input = input.clone();
+        let allowed = networks.clone();
         let shutdown = shutdown.clone();
         let tracker = tracker2.clone();
         let span = info_span!("headset", %peer, conn = serial, player = tracing::field::Empty);
@@ -69,6 +72,24 @@ pub fn serve(
                     Ok(Err(e)) => return debug!(error = %e, "WebSocket handshake failed"),
                     Err(_) => return debug!("WebSocket handshake timed out"),
                 };
+                let source = peer.ip().to_canonical();
+                if !allowed.is_empty() && !allowed.iter().any(|n| n.contains(&source)) {
+                    let reason = format!(
+                        "{source} is not on the classroom's network (headsets.allowed_networks)"
+                    );
+                    input.metrics.headsets_refused_network.inc();
+                    input.refusals.record(source, None, &reason);
+                    if let Some(suppressed) = OUTSIDE.check() {
+                        warn!(suppressed, "headset connection refused: {reason}");
+                    }
+                    let _ = ws
+                        .close(Some(CloseFrame {
+                            code: CloseCode::Policy,
+                            reason: reason.into(),
+                        }))
+                        .await;
+                    return;
+                }
                 let Some(_permit) = permit else {
                     if let Some(suppressed) = REFUSED.check() {
                         warn!(

@@ -1,0 +1,133 @@
+//! What operators changed, from where, and how it went: every change made through the admin API
+//! (launch, pause, resume, stop, remove a player, a console expression, a model selected, the
+//! packages rescanned) or through the gama-server endpoint for tools (load, play, pause, step,
+//! reload, stop…). A classroom network is shared: after a session the teacher can tell what was
+//! done from the page and what from elsewhere.
+//!
+//! The last entries are kept in memory for the admin page (`GET /api/audit`), each one is logged,
+//! and a recording of the session gets them too.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tracing::info;
+
+use crate::record::Recorder;
+use crate::util::{Changes, now_rfc3339};
+
+/// Entries kept for the admin page.
+const KEEP: usize = 200;
+
+/// Where a change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The admin page or a script using the admin API.
+    Admin,
+    /// A tool connected to the gama-server endpoint.
+    Tool,
+}
+
+/// One change.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The address it came from.
+    pub source: String,
+    /// Through the admin API or the tool endpoint.
+    pub via: Via,
+    /// What was asked, in plain words (`launch`, `remove Player_101`, `console: cycle`…).
+    pub action: String,
+    /// Whether it was done.
+    pub ok: bool,
+    /// Why not, or what came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The audit trail; cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    entries: Arc<Mutex<VecDeque<AuditEntry>>>,
+    recorder: Option<Arc<Recorder>>,
+    changes: Changes,
+}
+
+impl Audit {
+    /// An empty trail, written to `recorder` too when the session is recorded.
+    pub fn new(recorder: Option<Arc<Recorder>>, changes: Changes) -> Self {
+        Audit {
+            entries: Arc::default(),
+            recorder,
+            changes,
+        }
+    }
+
+    /// Records a change and its outcome (`Err` carries why it was not done).
+    pub fn record(&self, source: IpAddr, via: Via, action: String, outcome: Result<(), String>) {
+        let (ok, detail) = match outcome {
+            Ok(()) => (true, None),
+            Err(why) => (false, Some(why)),
+        };
+        let entry = AuditEntry {
+            at: now_rfc3339(),
+            source: source.to_string(),
+            via,
+            action,
+            ok,
+            detail,
+        };
+        match &entry.detail {
+            None => info!(source = %entry.source, via = ?via, "operator: {}", entry.action),
+            Some(why) => {
+                info!(source = %entry.source, via = ?via, "operator: {} (not done: {why})", entry.action)
+            }
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.audit(&entry);
+        }
+        {
+            let mut entries = self.entries.lock();
+            if entries.len() == KEEP {
+                entries.pop_front();
+            }
+            entries.push_back(entry);
+        }
+        self.changes.notify();
+    }
+
+    /// The most recent entries, newest first.
+    pub fn recent(&self, n: usize) -> Vec<AuditEntry> {
+        self.entries.lock().iter().rev().take(n).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_first_and_bounded() {
+        let audit = Audit::new(None, Changes::default());
+        let ip: IpAddr = "10.0.0.7".parse().unwrap();
+        for i in 0..(KEEP + 5) {
+            audit.record(ip, Via::Admin, format!("launch {i}"), Ok(()));
+        }
+        audit.record(
+            ip,
+            Via::Tool,
+            "stop".into(),
+            Err("GAMA is not connected".into()),
+        );
+        let recent = audit.recent(KEEP + 10);
+        assert_eq!(recent.len(), KEEP);
+        assert_eq!(recent[0].action, "stop");
+        assert!(!recent[0].ok);
+        assert_eq!(recent[0].via, Via::Tool);
+        assert_eq!(recent[1].action, format!("launch {}", KEEP + 4));
+    }
+}
