@@ -23,15 +23,53 @@ use crate::players::Players;
 use crate::session::Limits;
 use crate::util::Changes;
 
-/// Why an operator action was refused or failed.
+/// Why an operator action was refused or failed. Each has a stable [`OpError::code`] the admin page
+/// translates, and the plain English words of its `Display` for logs and scripts.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OpError {
-    /// Not possible in the current state.
-    #[error("{0}")]
-    Conflict(String),
-    /// No such model or player.
-    #[error("{0}")]
-    NotFound(String),
+    /// Another operation holds the operator's turn.
+    #[error("busy: {0} is in progress")]
+    Busy(&'static str),
+    /// A stop waited for the operation in progress, which did not finish.
+    #[error("busy: another operation did not finish")]
+    StillBusy,
+    /// A launch while an experiment is open.
+    #[error("an experiment is already open in GAMA ({0}); stop it first")]
+    AlreadyOpen(String),
+    /// A launch without any model.
+    #[error(
+        "no model to launch: no learning package was found (see session.learning_package_path)"
+    )]
+    NoModel,
+    /// A launch below the model's minimum of players, not forced.
+    #[error(
+        "{model} needs at least {min} players and {connected} connected; launch anyway to start without them"
+    )]
+    BelowMinimum {
+        /// The model.
+        model: String,
+        /// Its minimum.
+        min: u32,
+        /// Players connected now.
+        connected: usize,
+    },
+    /// Pause or resume in the wrong state.
+    #[error("nothing to {verb}: GAMA's experiment is {state}")]
+    NothingTo {
+        /// `pause` or `resume`.
+        verb: &'static str,
+        /// GAMA's experiment state.
+        state: String,
+    },
+    /// The console without a live experiment.
+    #[error("no experiment to evaluate in: GAMA's experiment is {0}")]
+    NotLive(String),
+    /// No such model.
+    #[error("there is no model {0}")]
+    NoSuchModel(usize),
+    /// No such player.
+    #[error("there is no player {0:?}")]
+    NoSuchPlayer(String),
     /// GAMA is not connected.
     #[error("GAMA is not connected ({0})")]
     Unavailable(String),
@@ -41,6 +79,60 @@ pub enum OpError {
     /// The operation's task failed (a bug: it is in the log).
     #[error("the operation failed: {0}")]
     Internal(String),
+}
+
+impl OpError {
+    /// A stable name for the admin page (which words it shows, in its language).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpError::Busy(_) | OpError::StillBusy => "busy",
+            OpError::AlreadyOpen(_) => "experiment_open",
+            OpError::NoModel => "no_model",
+            OpError::BelowMinimum { .. } => "below_minimum",
+            OpError::NothingTo { verb: "pause", .. } => "nothing_to_pause",
+            OpError::NothingTo { .. } => "nothing_to_resume",
+            OpError::NotLive(_) => "no_live_experiment",
+            OpError::NoSuchModel(_) => "unknown_model",
+            OpError::NoSuchPlayer(_) => "unknown_player",
+            OpError::Unavailable(_) | OpError::Gama(GamaError::NotConnected) => {
+                "gama_not_connected"
+            }
+            OpError::Gama(GamaError::NoExperiment) => "no_live_experiment",
+            OpError::Gama(GamaError::Timeout { .. }) => "gama_timeout",
+            OpError::Gama(GamaError::Disconnected(_)) => "gama_lost",
+            OpError::Gama(GamaError::Rejected { .. }) => "gama_refused",
+            OpError::Gama(GamaError::Busy(_)) => "gama_busy",
+            OpError::Internal(_) => "internal",
+        }
+    }
+
+    /// The values the page puts in its sentence for [`OpError::code`].
+    pub fn params(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            OpError::Busy(op) => json!({ "operation": op }),
+            OpError::AlreadyOpen(state) | OpError::NotLive(state) => json!({ "state": state }),
+            OpError::NothingTo { state, .. } => json!({ "state": state }),
+            OpError::BelowMinimum {
+                model,
+                min,
+                connected,
+            } => json!({ "model": model, "min": min, "connected": connected }),
+            OpError::NoSuchModel(index) => json!({ "index": index }),
+            OpError::NoSuchPlayer(id) => json!({ "player": id }),
+            OpError::Unavailable(reason) => json!({ "reason": reason }),
+            OpError::Gama(GamaError::Timeout { command, timeout }) => {
+                json!({ "command": command.name(), "seconds": timeout.as_secs_f64() })
+            }
+            OpError::Gama(GamaError::Rejected {
+                command, message, ..
+            }) => json!({ "command": command.name(), "message": message }),
+            OpError::Gama(GamaError::Disconnected(command)) => json!({ "command": command.name() }),
+            OpError::Gama(GamaError::Busy(n)) => json!({ "count": n }),
+            OpError::Internal(why) => json!({ "reason": why }),
+            _ => json!({}),
+        }
+    }
 }
 
 /// Handle to the operator's side; cheap to clone.
@@ -189,7 +281,7 @@ impl Operator {
                 .models
                 .get(index)
                 .cloned()
-                .ok_or_else(|| OpError::NotFound(format!("there is no model {index}")))?;
+                .ok_or(OpError::NoSuchModel(index))?;
             state.selected = Some(index);
             state.version += 1;
             model
@@ -201,10 +293,12 @@ impl Operator {
 
     /// Takes the operator's turn now, or says which operation holds it.
     fn try_turn(&self, name: &'static str) -> Result<Turn, OpError> {
-        let lock = self.inner.turn.clone().try_lock_owned().map_err(|_| {
-            let current = self.operation().unwrap_or("another operation");
-            OpError::Conflict(format!("busy: {current} is in progress"))
-        })?;
+        let lock = self
+            .inner
+            .turn
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| OpError::Busy(self.operation().unwrap_or("another operation")))?;
         Ok(self.turn(lock, name))
     }
 
@@ -256,24 +350,17 @@ impl Operator {
     async fn launch_now(&self, force: bool) -> Result<(), OpError> {
         let status = self.require_connected()?;
         if status.experiment.is_live() || status.experiment == ExperimentState::NotReady {
-            return Err(OpError::Conflict(format!(
-                "an experiment is already open in GAMA ({}); stop it first",
-                status.experiment.name()
-            )));
+            return Err(OpError::AlreadyOpen(status.experiment.name().to_string()));
         }
-        let model = self.selected_model().ok_or_else(|| {
-            OpError::Conflict(
-                "no model to launch: no learning package was found (see session.learning_package_path)"
-                    .into(),
-            )
-        })?;
+        let model = self.selected_model().ok_or(OpError::NoModel)?;
         let connected = self.inner.players.connected_count();
         if let Some(min) = model.min_players {
             if !force && connected < min as usize {
-                return Err(OpError::Conflict(format!(
-                    "{} needs at least {min} players and {connected} connected; launch anyway to start without them",
-                    model.name
-                )));
+                return Err(OpError::BelowMinimum {
+                    model: model.name,
+                    min,
+                    connected,
+                });
             }
         }
         info!(model = %model.name, experiment = %model.experiment_name, path = %model.model_file_path.display(), "launching");
@@ -313,10 +400,10 @@ impl Operator {
         self.run(turn, async move {
             let status = me.require_connected()?;
             if status.experiment != from {
-                return Err(OpError::Conflict(format!(
-                    "nothing to {verb}: GAMA's experiment is {}",
-                    status.experiment.name()
-                )));
+                return Err(OpError::NothingTo {
+                    verb,
+                    state: status.experiment.name().to_string(),
+                });
             }
             let gama = &me.inner.gama;
             if from == ExperimentState::Running {
@@ -336,7 +423,7 @@ impl Operator {
         let wait = config.load_timeout() + config.command_timeout();
         let lock = tokio::time::timeout(wait, self.inner.turn.clone().lock_owned())
             .await
-            .map_err(|_| OpError::Conflict("busy: another operation did not finish".into()))?;
+            .map_err(|_| OpError::StillBusy)?;
         let turn = self.turn(lock, "stopping");
         let me = self.clone();
         self.run(turn, async move {
@@ -351,10 +438,7 @@ impl Operator {
     pub async fn evaluate(&self, expr: &str) -> Result<String, OpError> {
         let status = self.require_connected()?;
         if !status.experiment.is_live() {
-            return Err(OpError::Conflict(format!(
-                "no experiment to evaluate in: GAMA's experiment is {}",
-                status.experiment.name()
-            )));
+            return Err(OpError::NotLive(status.experiment.name().to_string()));
         }
         info!(%expr, "operator evaluates GAML");
         Ok(self.inner.gama.expression(expr).await?)
@@ -366,7 +450,7 @@ impl Operator {
         if self.inner.players.leave(id, "removed by the operator") {
             Ok(())
         } else {
-            Err(OpError::NotFound(format!("there is no player {id:?}")))
+            Err(OpError::NoSuchPlayer(id.to_string()))
         }
     }
 }

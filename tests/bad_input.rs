@@ -463,6 +463,7 @@ async fn the_admin_api_rejects_bad_input_with_json_errors() {
     let relay = TestRelay::start(&gama, "", "", |c| c.admin.max_body_bytes = 1024).await;
     relay.wait_gama().await;
 
+    // Every error: plain words, and a stable code the page translates.
     let expect = |what: &str, (status, body): (u16, Value), want: u16| {
         assert_eq!(status, want, "{what}: {body}");
         let error = body["error"].as_str();
@@ -470,7 +471,17 @@ async fn the_admin_api_rejects_bad_input_with_json_errors() {
             error.is_some_and(|e| !e.is_empty()),
             "{what}: not a JSON error: {body}"
         );
-        assert_eq!(body.as_object().unwrap().len(), 1, "{what}: {body}");
+        let code = body["code"].as_str().unwrap_or_default();
+        assert!(
+            !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{what}: no code: {body}"
+        );
+        let keys = body.as_object().unwrap().keys().collect::<Vec<_>>();
+        assert!(
+            keys.iter()
+                .all(|k| ["error", "code", "params"].contains(&k.as_str())),
+            "{what}: {body}"
+        );
         error.unwrap().to_owned()
     };
     let launch = "/api/experiment/launch";

@@ -132,6 +132,11 @@ async fn launch_is_refused_below_the_minimum_unless_forced() {
         message.contains("at least 3") && message.contains("1 connected"),
         "{message}"
     );
+    // The page words it in its own language from the code and its values.
+    assert_eq!(body["code"], "below_minimum");
+    assert_eq!(body["params"]["min"], 3);
+    assert_eq!(body["params"]["connected"], 1);
+    assert_eq!(body["params"]["model"], "Demo");
     assert!(gama.commands_of_type("load").is_empty());
     let (status, body) = relay
         .post("/api/experiment/launch", Some(r#"{"force":true}"#))
@@ -143,6 +148,8 @@ async fn launch_is_refused_below_the_minimum_unless_forced() {
         .post("/api/experiment/launch", Some(r#"{"force":true}"#))
         .await;
     assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "experiment_open");
+    assert_eq!(body["params"]["state"], "PAUSED");
     assert_eq!(gama.commands_of_type("load").len(), 1);
     relay.shutdown().await;
 }

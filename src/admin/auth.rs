@@ -65,6 +65,7 @@ impl Access {
         if self.token.is_none() && !host_is_loopback(&host) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
+                "host_not_allowed",
                 format!(
                     "this admin API only answers to localhost (the request named {host:?}); \
                      set admin.token to reach it by another name"
@@ -78,6 +79,7 @@ impl Access {
                 if !self.origin_allowed(origin, &host) {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
+                        "foreign_origin",
                         format!(
                             "requests from the page at {origin} are not allowed (see admin.allowed_origins)"
                         ),
@@ -90,6 +92,7 @@ impl Access {
             if !given.is_some_and(|g| same_token(&g, token)) {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
+                    "token_required",
                     "this admin API needs its access token: open the address the relay printed at start \
                      (…/#token=…), or send Authorization: Bearer <token>",
                 ));

@@ -95,29 +95,43 @@ pub(crate) fn router(app: App, access: Access) -> Router {
 #[derive(Debug)]
 pub struct ApiError {
     pub(crate) status: StatusCode,
+    /// Stable name of the error, which the page translates.
+    code: &'static str,
     message: String,
+    /// Values for the page's sentence.
+    params: Option<serde_json::Value>,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
+            code,
             message: message.into(),
+            params: None,
         }
+    }
+
+    fn with_params(mut self, params: serde_json::Value) -> Self {
+        self.params = Some(params).filter(|p| p.as_object().is_none_or(|o| !o.is_empty()));
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+        let mut body = json!({ "error": self.message, "code": self.code });
+        if let Some(params) = self.params {
+            body["params"] = params;
+        }
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         let status = match &e {
-            OpError::Conflict(_) => StatusCode::CONFLICT,
-            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::NoSuchModel(_) | OpError::NoSuchPlayer(_) => StatusCode::NOT_FOUND,
             OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             OpError::Gama(g) => match g {
@@ -128,8 +142,9 @@ impl From<OpError> for ApiError {
                 GamaError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
                 GamaError::Rejected { .. } => StatusCode::BAD_GATEWAY,
             },
+            _ => StatusCode::CONFLICT,
         };
-        ApiError::new(status, e.to_string())
+        ApiError::new(status, e.code(), e.to_string()).with_params(e.params())
     }
 }
 
@@ -251,6 +266,7 @@ fn parse_index(raw: &str) -> ApiResult<usize> {
     raw.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
+            "bad_index",
             format!("{raw:?} is not a model index"),
         )
     })
@@ -283,7 +299,13 @@ async fn splash(State(app): State<App>, Path(index): Path<String>) -> ApiResult<
         .models
         .get(index)
         .and_then(|m| m.splashscreen.clone())
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this model has no splash image"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_image",
+                "this model has no splash image",
+            )
+        })?;
     image(&path).await
 }
 
@@ -295,7 +317,13 @@ async fn catalog_splash(State(app): State<App>, Path(index): Path<String>) -> Ap
         .catalog_splashes
         .get(index)
         .cloned()
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such catalog splash image"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_image",
+                "no such catalog splash image",
+            )
+        })?;
     image(&path).await
 }
 
@@ -303,6 +331,7 @@ async fn image(path: &std::path::Path) -> ApiResult<Response> {
     let bytes = tokio::fs::read(path).await.map_err(|e| {
         ApiError::new(
             StatusCode::NOT_FOUND,
+            "no_image",
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
@@ -372,8 +401,9 @@ async fn launch(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
-    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-    let force = parse_launch_body(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
+    let force = parse_launch_body(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e))?;
     let result = app.operator.launch(force).await;
     let action = if force { "launch anyway" } else { "launch" };
     audited(&app, peer, action.into(), &result);
@@ -442,6 +472,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!(panic = %message, "admin request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
         format!("internal error: {message}"),
     )
     .into_response()
@@ -459,16 +490,18 @@ async fn console(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
-    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
     let ConsoleBody { expr } = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
+            "bad_body",
             format!("expected {{\"expr\": \"<GAML>\"}}: {e}"),
         )
     })?;
     if expr.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
+            "empty_expression",
             "the expression is empty",
         ));
     }
@@ -506,5 +539,5 @@ async fn say_goodbye(sink: &mut PageSink) {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint")
+    ApiError::new(StatusCode::NOT_FOUND, "no_endpoint", "no such API endpoint")
 }
