@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::Parser;
 use gama_vr_relay::config::{self, DotEnv, IGNORED_LEGACY_ENV, Places, Sources};
 use gama_vr_relay::{Config, RotatingFile, Server};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
@@ -173,6 +173,7 @@ fn main() -> ExitCode {
         .ok()
         .or_else(|| Some(dotenv.as_ref()?.get("RUST_LOG")?.to_string()));
     let searched = places.searched();
+    let misnamed = places.misnamed_dotenv();
     let dotenv_path = dotenv.as_ref().map(|d| d.path.clone());
     let sources = match cli.sources(dotenv, places) {
         Ok(s) => s,
@@ -207,6 +208,12 @@ fn main() -> ExitCode {
     match &dotenv_path {
         Some(path) => info!("read settings from {}", path.display()),
         None => info!("no .env file found (looked in {searched})"),
+    }
+    if let (None, Some(txt)) = (&dotenv_path, misnamed) {
+        warn!(
+            "{} is not read: rename it to .env (Notepad adds .txt, and Windows hides it)",
+            txt.display()
+        );
     }
     for (name, why) in IGNORED_LEGACY_ENV {
         let in_dotenv = sources
@@ -403,7 +410,7 @@ async fn listen<S>(
             recv(&mut s).await;
         }
         Err(e) => {
-            tracing::warn!("cannot listen for {what}: {e}; stop the relay another way");
+            warn!("cannot listen for {what}: {e}; stop the relay another way");
             std::future::pending::<()>().await;
         }
     }

@@ -548,9 +548,63 @@ fn without_a_dotenv_the_default_packages_folder_is_found_here_or_beside_the_prog
         models,
         [("Beside".to_string(), model_file(&beside, "Beside"))]
     );
+    // Notepad's .env.txt is pointed out.
+    std::fs::write(app.path().join(".env.txt"), "VERBOSE=true\n").unwrap();
+    let (log, _) = start_and_list_models(&exe, work.path());
+    let txt = app.path().join(".env.txt");
+    assert!(
+        log.contains(&format!("{} is not read: rename it to .env", txt.display())),
+        "{log}"
+    );
     // The working directory's own folder comes first.
     write_package(&work.path().join("learning-packages"), "Here");
     let (_, models) = start_and_list_models(&exe, work.path());
     let here = work.path().join("learning-packages");
     assert_eq!(models, [("Here".to_string(), model_file(&here, "Here"))]);
+}
+
+/// The example shipped in the archives: every line it comments out is a setting the relay knows,
+/// with a valid value.
+#[test]
+fn the_example_env_shipped_in_the_archives_names_real_settings() {
+    let example = include_str!("../config/example.env");
+    let settings: Vec<&str> = example
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| {
+            l.split_once('=')
+                .is_some_and(|(name, _)| !name.contains(' '))
+        })
+        .collect();
+    assert!(settings.len() >= 10, "{settings:?}");
+    for line in &settings {
+        let name = line.split_once('=').unwrap().0;
+        assert!(
+            gama_vr_relay::config::LEGACY_ENV
+                .iter()
+                .any(|(legacy, _)| *legacy == name)
+                || name == "EXTRA_VERBOSE"
+                || name.starts_with(gama_vr_relay::config::ENV_PREFIX),
+            "{name} is not a setting"
+        );
+    }
+    // Every one of them given at once, as written, is a valid configuration.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), settings.join("\n")).unwrap();
+    let out = relay(dir.path())
+        .arg("--check-config")
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let effective: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(
+        effective["headsets"]["missed_heartbeats"].as_integer(),
+        Some(5)
+    );
+    assert_eq!(
+        effective["session"]["learning_package_path"].as_str(),
+        dir.path().join("learning-packages").to_str()
+    );
 }

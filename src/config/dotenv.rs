@@ -47,6 +47,15 @@ impl Places {
             .find(|file| file.is_file())
     }
 
+    /// A `.env.txt` where a `.env` was looked for: Notepad adds `.txt` when saving, and Windows
+    /// hides it. Only worth a hint when no `.env` was found.
+    pub fn misnamed_dotenv(&self) -> Option<PathBuf> {
+        std::iter::once(self.cwd.as_path())
+            .chain(self.exe_dir.as_deref())
+            .map(|dir| dir.join(".env.txt"))
+            .find(|file| file.is_file())
+    }
+
     /// Where [`Places::find_dotenv`] looked, for a person: `C:\work` or `C:\work and C:\relay`.
     pub fn searched(&self) -> String {
         match &self.exe_dir {
@@ -135,6 +144,10 @@ mod tests {
             exe_dir: Some(exe.path().to_path_buf()),
         };
         assert_eq!(places.find_dotenv(), None);
+        assert_eq!(places.misnamed_dotenv(), None);
+        std::fs::write(exe.path().join(".env.txt"), "A=0\n").unwrap();
+        assert_eq!(places.find_dotenv(), None);
+        assert_eq!(places.misnamed_dotenv(), Some(exe.path().join(".env.txt")));
         std::fs::write(exe.path().join(".env"), "A=1\n").unwrap();
         assert_eq!(places.find_dotenv(), Some(exe.path().join(".env")));
         std::fs::write(cwd.path().join(".env"), "A=2\n").unwrap();
