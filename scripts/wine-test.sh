@@ -7,7 +7,10 @@
 #   * builds the test-only stand-in bcryptprimitives.dll from tests/wine/ (Debian's Wine 8 lacks the
 #     ProcessPrng that Rust's standard library needs) and puts both in target/wine/app/;
 #   * prepares a Wine prefix in target/wine/prefix (once);
-#   * runs the test with every piece required (a missing one fails it instead of skipping it).
+#   * runs the unit tests of the .env and path handling (config::, packages::) as Windows programs
+#     under Wine: Windows paths (C:\…, \\?\…) exist only there;
+#   * runs tests/windows_wine.rs with every piece required (a missing one fails it instead of
+#     skipping it).
 #
 # Usage: scripts/wine-test.sh [cargo test arguments]
 #        eval "$(scripts/wine-test.sh --env)"   only build and prepare, then print the variables the
@@ -70,5 +73,12 @@ if $env_only; then
   printf 'export %q\n' "${vars[@]}" >&3
   exit 0
 fi
+echo "== unit tests of config:: and packages:: as a Windows program"
+# The stand-in DLL is found through Wine's PATH: the test programs are not beside it.
+WINEPATH=$("$wine" winepath -w "$PWD/$app" 2> /dev/null) \
+  WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b" \
+  CARGO_TARGET_DIR=$PWD/target/cross CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$wine \
+  cargo test --locked --quiet --target "$triple" --lib -- config:: packages::
+echo "== tests/windows_wine.rs"
 export "${vars[@]}" GAMA_VR_RELAY_TEST_TOOLS=required
 cargo test --locked --test windows_wine "$@"

@@ -3,8 +3,9 @@
 //!
 //! It is often started by a double-click or from a shortcut, so it finds its `.env` and
 //! `learning-packages/` beside itself when the working directory has none (`config::Places`), and
-//! on Windows it stops as cleanly on Ctrl-C, Ctrl-Break or a closed console window as on SIGTERM
-//! elsewhere: headsets get a close frame with a reason, a recording is flushed.
+//! it stops as cleanly when its window is closed (Windows' console, a Unix terminal: SIGHUP) or on
+//! Ctrl-C, Ctrl-Break (Windows) and SIGTERM: headsets get a close frame with a reason, a recording
+//! is flushed.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -359,8 +360,8 @@ async fn replay(
     Ok(())
 }
 
-/// Waits for a request to stop and says which: Ctrl-C or SIGTERM on Unix; Ctrl-C, Ctrl-Break or
-/// the console window being closed on Windows (Windows ends the process about 5 s after a close,
+/// Waits for a request to stop and says which: Ctrl-C, SIGTERM or SIGHUP (its terminal window
+/// closed) on Unix; Ctrl-C, Ctrl-Break or the console window being closed on Windows (Windows ends the process about 5 s after a close,
 /// more than the 2 s the shutdown may take).
 async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
@@ -372,9 +373,14 @@ async fn shutdown_signal() -> &'static str {
         let terminate = listen("SIGTERM", signal(SignalKind::terminate()), async |s| {
             s.recv().await
         });
+        // Closing the terminal window (macOS's Terminal, a Linux desktop's).
+        let hangup = listen("SIGHUP", signal(SignalKind::hangup()), async |s| {
+            s.recv().await
+        });
         tokio::select! {
             () = ctrl_c => "Ctrl-C",
             () = terminate => "SIGTERM",
+            () = hangup => "SIGHUP (terminal closed)",
         }
     }
     #[cfg(windows)]

@@ -211,6 +211,27 @@ fn sigterm_stops_the_relay_promptly() {
     }
 }
 
+/// Closing the terminal window a teacher started the relay from (SIGHUP) stops it as cleanly as
+/// SIGTERM does: a recording is complete.
+#[cfg(unix)]
+#[test]
+fn closing_its_terminal_stops_the_relay_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = relay(dir.path());
+    loopback_args(&mut cmd);
+    cmd.args(["--record", "session.jsonl"]);
+    let mut child = cmd.spawn().unwrap();
+    let rx = lines(&mut child);
+    wait_in(&rx, "headsets: ws://");
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_in(&rx, "shutting down signal=\"SIGHUP (terminal closed)\"");
+    wait_in(&rx, "recording finished");
+    assert!(child.wait().unwrap().success());
+}
+
 /// The webplatform's `.env.example`, byte for byte (simple.webplatform @ 4418c64).
 const WEBPLATFORM_ENV_EXAMPLE: &str = r#"GAMA_WS_PORT=1000
 GAMA_IP_ADDRESS=localhost
