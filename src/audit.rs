@@ -16,6 +16,7 @@ use serde::Serialize;
 use tracing::info;
 
 use crate::record::Recorder;
+use crate::sessions::Sessions;
 use crate::util::{Changes, now_rfc3339};
 
 /// Entries kept for the admin page.
@@ -54,15 +55,18 @@ pub struct AuditEntry {
 pub struct Audit {
     entries: Arc<Mutex<VecDeque<AuditEntry>>>,
     recorder: Option<Arc<Recorder>>,
+    sessions: Sessions,
     changes: Changes,
 }
 
 impl Audit {
-    /// An empty trail, written to `recorder` too when the session is recorded.
-    pub fn new(recorder: Option<Arc<Recorder>>, changes: Changes) -> Self {
+    /// An empty trail, written to the kept session and to `recorder` (when the session is
+    /// recorded) too.
+    pub fn new(recorder: Option<Arc<Recorder>>, sessions: Sessions, changes: Changes) -> Self {
         Audit {
             entries: Arc::default(),
             recorder,
+            sessions,
             changes,
         }
     }
@@ -90,6 +94,11 @@ impl Audit {
         if let Some(recorder) = &self.recorder {
             recorder.audit(&entry);
         }
+        if self.sessions.active() {
+            if let Ok(json) = serde_json::to_vec(&entry) {
+                self.sessions.audit(json);
+            }
+        }
         {
             let mut entries = self.entries.lock();
             if entries.len() == KEEP {
@@ -112,7 +121,12 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_first_and_bounded() {
-        let audit = Audit::new(None, Changes::default());
+        let sessions = Sessions::new(
+            crate::Config::default().sessions,
+            std::env::temp_dir(),
+            crate::metrics::Metrics::new(),
+        );
+        let audit = Audit::new(None, sessions, Changes::default());
         let ip: IpAddr = "10.0.0.7".parse().unwrap();
         for i in 0..(KEEP + 5) {
             audit.record(ip, Via::Admin, format!("launch {i}"), Ok(()));

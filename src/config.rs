@@ -80,8 +80,28 @@ pub struct Config {
     pub record: RecordConfig,
     /// Learning packages and session policy.
     pub session: SessionConfig,
+    /// Sessions kept for debriefing.
+    pub sessions: SessionsConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// `[sessions]`: every experiment run kept for debriefing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Keep sessions at all.
+    pub enabled: bool,
+    /// Where (relative: from the folder of the `.env` read, else the working directory).
+    pub folder_path: PathBuf,
+    /// Most bytes kept, all sessions together (the oldest go first).
+    pub max_total_bytes: u64,
+    /// Most sessions kept.
+    pub max_count: usize,
+    /// World updates kept per second and player.
+    pub world_updates_per_second: f64,
+    /// Messages waiting for the disk; past them, left out of the session (counted).
+    pub max_queued_messages: usize,
 }
 
 /// `[gama]`: how the relay reaches gama-server.
@@ -674,6 +694,13 @@ impl Config {
                 return fail(key, "must be at least 1".into());
             }
         }
+        let rate = self.sessions.world_updates_per_second;
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1000.0) {
+            return fail(
+                "sessions.world_updates_per_second",
+                format!("{rate} is not a rate between 0 and 1000 per second"),
+            );
+        }
         for network in &h.allowed_networks {
             if let Err(why) = parse_network(network) {
                 return fail("headsets.allowed_networks", why);
@@ -806,6 +833,15 @@ impl Config {
                 format!("[{section}] {body}")
             })
             .collect()
+    }
+}
+
+impl Config {
+    /// Where sessions are kept: `sessions.folder_path`, a relative one from the working directory
+    /// (a `.env` that sets it has already made it absolute from its own folder).
+    pub fn sessions_folder(&self) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        resolve_path(&cwd, &self.sessions.folder_path)
     }
 }
 

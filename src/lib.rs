@@ -24,7 +24,8 @@
 //! * `world`: the admin page's world view and GAMA's pace; `admin`: the HTTP API, the live-update
 //!   and world-view sockets, the embedded page; `audit`: who changed what, from where;
 //!   `metrics`: Prometheus metrics;
-//! * `record` and `replay`: a session to a file, and back to headsets without GAMA;
+//! * `record` and `replay`: a session to a file, and back to headsets without GAMA; `sessions`:
+//!   every experiment run kept for debriefing, fed by `debrief`;
 //! * `server`: binding, wiring the parts, running and shutting everything down.
 //!
 //! [`Server`] is what `main.rs` and the tests start.
@@ -42,6 +43,7 @@ mod admin;
 mod audit;
 pub mod config;
 mod conn;
+mod debrief;
 mod gama;
 mod gaml;
 mod headset;
@@ -61,6 +63,7 @@ mod replay;
 mod routing;
 mod server;
 mod session;
+mod sessions;
 mod util;
 mod world;
 
@@ -74,6 +77,7 @@ pub use record::RecordError;
 pub use replay::{Recording, ReplayError, ReplayGama, ReplayOptions};
 pub use server::{Server, ServerError, ServerHandle};
 pub use session::{Counts, PlayerView};
+pub use sessions::export::{Export, ExportError, export_session, list_sessions};
 pub use util::panic_message;
 pub use world::ClockView;
 

@@ -93,6 +93,8 @@ pub struct Metrics {
     pub gama_command_errors: Family<ErrorLabels, Counter>,
     /// Messages left out of the recording because its writer could not keep up.
     pub recording_dropped: Counter,
+    /// Messages left out of the kept session because its writer could not keep up.
+    pub session_dropped: Counter,
     /// Connections refused because they claimed the id of a live player from another address.
     pub takeovers_refused: Counter,
     /// Headset connections refused because their address is outside `headsets.allowed_networks`.
@@ -134,6 +136,7 @@ impl Metrics {
             gama_command_seconds: Family::new_with_constructor(command_seconds_histogram),
             gama_command_errors: Family::default(),
             recording_dropped: Counter::default(),
+            session_dropped: Counter::default(),
             takeovers_refused: Counter::default(),
             headsets_refused_network: Counter::default(),
             token_failures: Counter::default(),
@@ -224,6 +227,11 @@ impl Metrics {
             "recording_messages_dropped",
             "Messages left out of the recording (record.file) because the disk could not keep up",
             m.recording_dropped.clone(),
+        );
+        r.register(
+            "session_messages_dropped",
+            "Messages left out of the kept session (sessions.folder_path) because the disk could not keep up",
+            m.session_dropped.clone(),
         );
         r.register(
             "takeovers_refused",

@@ -21,7 +21,8 @@ use crate::gama::{ExperimentState, GamaError, GamaLink, GamaStatus, LinkState};
 use crate::packages::{Catalog, Model};
 use crate::players::Players;
 use crate::session::Limits;
-use crate::util::Changes;
+use crate::sessions::Sessions;
+use crate::util::{Changes, Tasks};
 
 /// Why an operator action was refused or failed. Each has a stable [`OpError::code`] the admin page
 /// translates, and the plain English words of its `Display` for logs and scripts.
@@ -145,6 +146,7 @@ struct Inner {
     config: Arc<Config>,
     gama: GamaLink,
     players: Players,
+    sessions: Sessions,
     state: Mutex<State>,
     /// Held by the operation in progress.
     turn: Arc<tokio::sync::Mutex<()>>,
@@ -183,20 +185,21 @@ impl Operator {
         catalog: Catalog,
         gama: GamaLink,
         players: Players,
+        sessions: Sessions,
         changes: Changes,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
+        tasks: Tasks,
     ) -> Self {
         let operator = Operator {
             inner: Arc::new(Inner {
                 config,
                 gama,
                 players,
+                sessions,
                 state: Mutex::new(State::default()),
                 turn: Arc::default(),
                 changes,
-                shutdown,
-                tracker,
+                shutdown: tasks.shutdown,
+                tracker: tasks.tracker,
             }),
         };
         operator.install(catalog);
@@ -231,16 +234,25 @@ impl Operator {
     }
 
     fn install(&self, catalog: Catalog) {
-        let limits = {
+        let model = {
             let mut state = self.inner.state.lock();
             let first = (!catalog.models.is_empty()).then_some(0);
             let keep = state.selected.filter(|i| catalog.models.len() > *i);
             state.selected = keep.or(first);
             state.catalog = Arc::new(catalog);
             state.version += 1;
-            limits_of(state.selected.and_then(|i| state.catalog.models.get(i)))
+            state
+                .selected
+                .and_then(|i| state.catalog.models.get(i))
+                .cloned()
         };
-        self.inner.players.set_limits(limits);
+        self.selected(model.as_ref());
+    }
+
+    /// What follows from the selection: the players' limits, the model kept sessions are about.
+    fn selected(&self, model: Option<&Model>) {
+        self.inner.players.set_limits(limits_of(model));
+        self.inner.sessions.set_model(model.map(|m| m.name.clone()));
     }
 
     /// Reads the learning-package folders again.
@@ -287,7 +299,7 @@ impl Operator {
             model
         };
         info!(model = %model.name, index, "model selected");
-        self.inner.players.set_limits(limits_of(Some(&model)));
+        self.selected(Some(&model));
         Ok(model)
     }
 

@@ -27,7 +27,8 @@ use crate::routing::Routes;
 use crate::session::{
     Counts, Effect, JoinOutcome, Keepalive, Limits, PlayerView, Policy, RegisterError, Session,
 };
-use crate::util::Changes;
+use crate::sessions::Sessions;
+use crate::util::{Changes, Tasks};
 use crate::world::World;
 
 /// Handle to the players; cheap to clone.
@@ -41,8 +42,9 @@ struct Inner {
     routes: Arc<Routes>,
     gama: GamaLink,
     world: Arc<World>,
-    /// The world view shows this live epoch of GAMA's experiment.
-    world_epoch: Mutex<Option<u64>>,
+    sessions: Sessions,
+    /// The live epoch of GAMA's experiment the world view and the kept session follow.
+    epoch: Mutex<Option<u64>>,
     command_timeout: Duration,
     /// How long a late answer to `create_player` is still taken.
     join_patience: Duration,
@@ -61,9 +63,9 @@ impl Players {
         routes: Arc<Routes>,
         gama: GamaLink,
         world: Arc<World>,
+        sessions: Sessions,
         changes: Changes,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
+        tasks: Tasks,
     ) -> Self {
         let policy = Policy {
             grace: Duration::from_millis(config.headsets.disconnect_grace_ms),
@@ -76,15 +78,16 @@ impl Players {
                 routes,
                 gama,
                 world,
-                world_epoch: Mutex::new(None),
+                sessions,
+                epoch: Mutex::new(None),
                 command_timeout: config.gama.command_timeout(),
                 join_patience: Duration::from_millis(config.gama.late_answer_ms),
                 auto_launch: config.session.auto_launch,
                 auto_launch_due: Notify::new(),
                 takeover: config.headsets.takeover,
                 changes,
-                shutdown,
-                tracker,
+                shutdown: tasks.shutdown,
+                tracker: tasks.tracker,
             }),
         }
     }
@@ -306,14 +309,19 @@ impl Players {
     /// Brings the players in line with GAMA's experiment (live or not, and which life).
     fn follow_experiment(&self) {
         let status = self.inner.gama.status();
-        {
-            let mut shown = self.inner.world_epoch.lock();
-            if status.live_epoch.is_some() && *shown != status.live_epoch {
-                // A new simulation: what the world view cached describes the old one.
+        let ended = {
+            let mut epoch = self.inner.epoch.lock();
+            let changed = *epoch != status.live_epoch;
+            if changed && status.live_epoch.is_some() {
+                // A new run: what the world view cached describes the old one, and the run is kept
+                // for debriefing from now, before any player is added to it.
                 self.inner.world.reset();
-                *shown = status.live_epoch;
+                self.inner.sessions.start(status.experiment_name.clone());
             }
-        }
+            let ended = changed && epoch.is_some();
+            *epoch = status.live_epoch;
+            ended && status.live_epoch.is_none()
+        };
         let ready_for_launch = status.link == LinkState::Connected
             && status.mode.is_some()
             && status.experiment == ExperimentState::None;
@@ -324,6 +332,9 @@ impl Players {
             }
             ((), effects)
         });
+        if ended {
+            self.inner.sessions.end();
+        }
     }
 }
 

@@ -21,6 +21,7 @@ use crate::protocol::Frame;
 use crate::protocol::headset::error_frame;
 use crate::protocol::linker::Delivery;
 use crate::record::Recorder;
+use crate::sessions::Sessions;
 use crate::util::LogLimiter;
 use crate::world::World;
 
@@ -70,6 +71,8 @@ pub struct Router {
     pub tools: Arc<Tools>,
     /// The recording, if any.
     pub recorder: Option<Arc<Recorder>>,
+    /// The session kept for debriefing.
+    pub sessions: Sessions,
     /// Counters.
     pub metrics: Arc<Metrics>,
 }
@@ -89,9 +92,10 @@ impl GamaEvents for Router {
                 }
             }
         }
-        // The world view after the headsets: it must never delay them.
+        // The world view and the kept session after the headsets: they must never delay them.
         self.world
             .observe(&delivery.players, &delivery.frame, delivery.kind);
+        self.sessions.delivery(delivery);
     }
 
     fn linker_output(&self, _elements: usize) {

@@ -17,6 +17,7 @@ use crate::access::{Guesses, generate_token};
 use crate::admin::{self, App, view::StateView};
 use crate::audit::Audit;
 use crate::config::{Config, is_loopback, listen_addr};
+use crate::debrief::Debrief;
 use crate::gama::GamaLink;
 use crate::headset;
 use crate::metrics::Metrics;
@@ -27,7 +28,8 @@ use crate::players::Players;
 use crate::record::Recorder;
 use crate::refusals::Refusals;
 use crate::routing::{Router, Routes};
-use crate::util::Changes;
+use crate::sessions::Sessions;
+use crate::util::{Changes, Tasks};
 use crate::world::World;
 
 /// Why the server could not start.
@@ -137,6 +139,10 @@ impl Server {
         // The parts, each behind its own handle; data flows GAMA → routing → connections and
         // headsets → players → GAMA.
         let metrics = Metrics::new();
+        let tasks = Tasks {
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        };
         let recorder = self.recording.map(|file| {
             Recorder::start(
                 file,
@@ -150,7 +156,12 @@ impl Server {
         let world = Arc::new(World::default());
         let tools = Arc::new(Tools::default());
         let routes = Arc::new(Routes::default());
-        let audit = Audit::new(recorder.clone(), changes.clone());
+        let sessions = Sessions::new(
+            config.sessions.clone(),
+            config.sessions_folder(),
+            metrics.clone(),
+        );
+        let audit = Audit::new(recorder.clone(), sessions.clone(), changes.clone());
         let refusals = Refusals::new(changes.clone());
         let gama = GamaLink::new(config.gama.clone(), metrics.clone());
         let players = Players::new(
@@ -158,29 +169,38 @@ impl Server {
             routes.clone(),
             gama.clone(),
             world.clone(),
+            sessions.clone(),
             changes.clone(),
-            shutdown.clone(),
-            tracker.clone(),
+            tasks.clone(),
         );
         let operator = Operator::new(
             config.clone(),
             catalog,
             gama.clone(),
             players.clone(),
+            sessions.clone(),
             changes.clone(),
-            shutdown.clone(),
-            tracker.clone(),
+            tasks.clone(),
         );
         let router = Router {
             routes,
             world: world.clone(),
             tools: tools.clone(),
             recorder: recorder.clone(),
+            sessions: sessions.clone(),
             metrics: metrics.clone(),
         };
         gama.spawn(Arc::new(router), shutdown.clone(), &tracker);
         players.start();
         operator.start();
+        Debrief {
+            sessions: sessions.clone(),
+            gama: gama.clone(),
+            players: players.clone(),
+            world: world.clone(),
+            changes: changes.clone(),
+        }
+        .spawn(shutdown.clone(), &tracker);
 
         headset::serve(
             self.headsets,
@@ -191,6 +211,7 @@ impl Server {
                 world: world.clone(),
                 recorder,
                 refusals: refusals.clone(),
+                sessions: sessions.clone(),
                 metrics: metrics.clone(),
             },
             shutdown.clone(),
@@ -251,6 +272,7 @@ impl Server {
             world,
             audit,
             refusals,
+            sessions,
             changes,
             headset_addr,
             shutdown: shutdown.clone(),

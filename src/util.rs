@@ -67,6 +67,16 @@ impl Changes {
     }
 }
 
+/// Where a part runs its long-lived tasks: the server's shutdown signal and its task tracker
+/// (shutdown waits for every task started on it).
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    /// Cancelled when the server stops.
+    pub shutdown: CancellationToken,
+    /// Every task of the server.
+    pub tracker: tokio_util::task::TaskTracker,
+}
+
 /// Runs a long-lived task, restarting it if it panics, until it returns or `shutdown`. A bug that
 /// panics on some input must cost a log line and a restart, not the GAMA link or the accept loop
 /// for the rest of the session.

@@ -6,6 +6,7 @@
 mod assets;
 mod auth;
 mod events;
+mod sessions;
 pub(crate) mod view;
 mod world;
 
@@ -35,6 +36,7 @@ use crate::metrics::{Metrics, SessionGauges};
 use crate::operator::{OpError, Operator};
 use crate::players::Players;
 use crate::refusals::Refusals;
+use crate::sessions::Sessions;
 use crate::util::Changes;
 use crate::world::World;
 
@@ -49,6 +51,7 @@ pub(crate) struct App {
     pub world: Arc<World>,
     pub audit: Audit,
     pub refusals: Refusals,
+    pub sessions: Sessions,
     pub changes: Changes,
     pub headset_addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -75,6 +78,14 @@ pub(crate) fn router(app: App, access: Access) -> Router {
         .route("/api/experiment/stop", post(stop))
         .route("/api/players/{id}", delete(remove_player))
         .route("/api/audit", get(audit))
+        .route("/api/sessions", get(sessions::list))
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::timeline).delete(sessions::delete),
+        )
+        .route("/api/sessions/{id}/summary.csv", get(sessions::summary_csv))
+        .route("/api/sessions/{id}/download", get(sessions::download))
+        .route("/api/sessions/{id}/play", get(sessions::play))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn_with_state(access, auth::require));
     Router::new()
@@ -115,6 +126,12 @@ impl ApiError {
     fn with_params(mut self, params: serde_json::Value) -> Self {
         self.params = Some(params).filter(|p| p.as_object().is_none_or(|o| !o.is_empty()));
         self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -258,7 +275,12 @@ async fn rescan(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> impl IntoResponse {
     app.operator.rescan();
-    audited(&app, peer, "rescan the learning packages".into(), &Ok(()));
+    audited(
+        &app,
+        peer,
+        "rescan the learning packages".into(),
+        &Ok::<(), OpError>(()),
+    );
     models(State(app)).await
 }
 
@@ -453,7 +475,12 @@ async fn remove_player(
 }
 
 /// Records an operator's change made through the admin API.
-fn audited<T>(app: &App, peer: SocketAddr, action: String, result: &Result<T, OpError>) {
+fn audited<T, E: std::fmt::Display>(
+    app: &App,
+    peer: SocketAddr,
+    action: String,
+    result: &Result<T, E>,
+) {
     let outcome = result.as_ref().map(drop).map_err(ToString::to_string);
     app.audit.record(peer.ip(), Via::Admin, action, outcome);
 }

@@ -19,6 +19,7 @@ use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
 use crate::record::Recorder;
 use crate::refusals::Refusals;
 use crate::session::{Keepalive, RegisterError, validate_id};
+use crate::sessions::{ActKind, Sessions};
 use crate::util::{LogLimiter, truncate};
 use crate::world::World;
 
@@ -39,6 +40,8 @@ pub struct Input {
     pub recorder: Option<Arc<Recorder>>,
     /// Who was turned away, for the admin page.
     pub refusals: Refusals,
+    /// The session kept for debriefing.
+    pub sessions: Sessions,
     /// Counters.
     pub metrics: Arc<Metrics>,
 }
@@ -70,6 +73,7 @@ impl Input {
                 let Some(id) = registered(conn, player) else {
                     return;
                 };
+                self.sessions.act(&id, ActKind::Expression, &expr, None);
                 if let Some(exp_id) = self.live_exp_id(conn) {
                     let cmd = Command::expression(Some(&exp_id), &gaml::substitute_id(&expr, &id));
                     self.forward(conn, cmd, id);
@@ -85,6 +89,10 @@ impl Input {
                 };
                 if action.get() == "\"move_player_external\"" && self.world.watched() {
                     self.world.moved(&id, &args);
+                }
+                if self.sessions.active() {
+                    let name: String = serde_json::from_str(action.get()).unwrap_or_default();
+                    self.sessions.act(&id, ActKind::Ask, &name, Some(&args));
                 }
                 if let Some(exp_id) = self.live_exp_id(conn) {
                     self.forward(conn, Command::ask(&exp_id, action, &args, agent), id);

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Frame;
-use crate::protocol::linker::PayloadKind;
+use crate::protocol::linker::{PayloadKind, payload_key};
 
 pub use spectator::Spectator;
 
@@ -40,6 +40,42 @@ pub struct Position {
     pub z: i64,
     /// Heading × precision, in degrees.
     pub angle: i64,
+}
+
+impl Position {
+    /// The position in a `move_player_external` ask's arguments: the JSON string literal Unity
+    /// sends, holding an object of decimal-integer strings (numbers are accepted too). `None`
+    /// without `x` and `y`.
+    pub fn of_ask(args_literal: &str) -> Option<Position> {
+        #[derive(Deserialize)]
+        struct Args {
+            x: Option<Num>,
+            y: Option<Num>,
+            z: Option<Num>,
+            angle: Option<Num>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            Text(String),
+            Int(i64),
+            Float(f64),
+        }
+        let value = |n: Option<Num>| match n {
+            Some(Num::Text(t)) => t.trim().parse::<f64>().ok().map(|f| f as i64),
+            Some(Num::Int(i)) => Some(i),
+            Some(Num::Float(f)) => Some(f as i64),
+            None => None,
+        };
+        let text = serde_json::from_str::<String>(args_literal).ok()?;
+        let args = serde_json::from_str::<Args>(&text).ok()?;
+        Some(Position {
+            x: value(args.x)?,
+            y: value(args.y)?,
+            z: value(args.z).unwrap_or(0),
+            angle: value(args.angle).unwrap_or(0),
+        })
+    }
 }
 
 /// GAMA's pace, for the admin page.
@@ -121,19 +157,6 @@ impl Default for World {
     }
 }
 
-/// The first key of a `json_output` frame's payload: what the cache keeps one of. A world that is
-/// not a per-step update (the initial one) is kept apart from the updates; `kind` already says
-/// which, so the frame is not scanned again.
-fn payload_key(frame: &str, kind: PayloadKind) -> Option<&str> {
-    let rest = frame.strip_prefix("{\"contents\":{\"")?;
-    let key = &rest[..rest.find('"')?];
-    Some(if key == "pointsLoc" && kind == PayloadKind::OneShot {
-        "pointsLoc:init"
-    } else {
-        key
-    })
-}
-
 impl World {
     /// A linker output arrived (once per `SimulationOutput`).
     pub fn output_arrived(&self) {
@@ -182,43 +205,8 @@ impl World {
 
     /// A player's `move_player_external` arguments (the JSON string Unity sent).
     pub fn moved(&self, player: &str, args_literal: &str) {
-        #[derive(Deserialize)]
-        struct Args {
-            x: Option<Num>,
-            y: Option<Num>,
-            z: Option<Num>,
-            angle: Option<Num>,
-        }
-        /// Unity sends decimal-int strings; numbers are accepted too.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Num {
-            Text(String),
-            Int(i64),
-            Float(f64),
-        }
-        let value = |n: Option<Num>| match n {
-            Some(Num::Text(t)) => t.trim().parse::<f64>().ok().map(|f| f as i64),
-            Some(Num::Int(i)) => Some(i),
-            Some(Num::Float(f)) => Some(f as i64),
-            None => None,
-        };
-        let Ok(text) = serde_json::from_str::<String>(args_literal) else {
-            return;
-        };
-        let Ok(args) = serde_json::from_str::<Args>(&text) else {
-            return;
-        };
-        if let (Some(x), Some(y)) = (value(args.x), value(args.y)) {
-            self.positions.insert(
-                player.to_string(),
-                Position {
-                    x,
-                    y,
-                    z: value(args.z).unwrap_or(0),
-                    angle: value(args.angle).unwrap_or(0),
-                },
-            );
+        if let Some(position) = Position::of_ask(args_literal) {
+            self.positions.insert(player.to_string(), position);
             self.positions_version.fetch_add(1, Ordering::Relaxed);
         }
     }

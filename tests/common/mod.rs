@@ -85,6 +85,8 @@ pub fn test_config(gama_port: u16) -> Config {
     c.admin.host = "127.0.0.1".into();
     c.admin.port = 0;
     c.passthrough.port = 0;
+    // Kept sessions go where each test says (TestRelay: its own temporary folder).
+    c.sessions.enabled = false;
     c
 }
 
@@ -123,6 +125,8 @@ impl TestRelay {
         write_package(packages.path(), "Demo", min, max);
         let mut config = test_config(gama.port());
         config.session.learning_package_path = packages.path().to_path_buf();
+        config.sessions.enabled = true;
+        config.sessions.folder_path = packages.path().join("sessions");
         tweak(&mut config);
         let catalog = Catalog::discover(&config.learning_package_paths(), packages.path());
         let server = Server::bind(config).await.expect("bind the relay");

@@ -73,6 +73,35 @@ impl PayloadKind {
     }
 }
 
+/// The first key of a `json_output` frame's payload: what a cache of "the latest of each kind"
+/// keeps one of (the world view's, a session's snapshots). A world that is not a per-step update
+/// (the initial one) is kept apart from the updates; `kind` already says which.
+pub fn payload_key(frame: &str, kind: PayloadKind) -> Option<&str> {
+    let rest = frame.strip_prefix("{\"contents\":{\"")?;
+    let key = &rest[..rest.find('"')?];
+    Some(if key == "pointsLoc" && kind == PayloadKind::OneShot {
+        "pointsLoc:init"
+    } else {
+        key
+    })
+}
+
+/// The payload inside a `json_output` frame, as the relay wrote it.
+pub fn payload_of(frame: &str) -> Option<&str> {
+    let prefix = std::str::from_utf8(FRAME_PREFIX).ok()?;
+    let suffix = std::str::from_utf8(FRAME_SUFFIX).ok()?;
+    frame.strip_prefix(prefix)?.strip_suffix(suffix)
+}
+
+/// The `json_output` frame of a payload: the same bytes the relay sent when it was live.
+pub fn frame_of(payload: &str) -> Frame {
+    let mut buf = Vec::with_capacity(payload.len() + FRAME_PREFIX.len() + FRAME_SUFFIX.len());
+    buf.extend_from_slice(FRAME_PREFIX);
+    buf.extend_from_slice(payload.as_bytes());
+    buf.extend_from_slice(FRAME_SUFFIX);
+    frame_from_vec(buf)
+}
+
 /// What a `SimulationOutput` carried.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {

@@ -1,0 +1,459 @@
+//! `/api/sessions…`: the kept sessions for the admin page's Sessions panel — the list, one
+//! session's timeline, its per-player summary as CSV, its files to download, deleting it, and
+//! playing it back in the world view.
+//!
+//! Playback (`/api/sessions/{id}/play?player=<id>`, a WebSocket) happens here, from the files:
+//! never through GAMA or the headsets, so it runs beside a live session, or without GAMA at all.
+//! The page sends `{"type":"seek","t":ms}`, `{"type":"play","speed":4}`, `{"type":"pause"}` and
+//! `{"type":"follow","player":id}`; it gets `{"type":"reset"}`, that player's `json_output` frames as
+//! the headset got them, `{"type":"positions",…}` (every player's position and trail over the last
+//! [`TRAIL_MS`]) and `{"type":"clock","t":…,"playing":…,"speed":…,"duration":…}`. A seek reads one
+//! frame of the file, starting from its snapshot.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, App, audited};
+use crate::protocol::Frame;
+use crate::protocol::linker::{PayloadKind, frame_of, payload_key};
+use crate::sessions::read::{self, DataLine, ReadError, Session};
+
+/// How much of each player's past positions the playback draws as a trail.
+pub const TRAIL_MS: u64 = 10_000;
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_session", e.to_string())
+            }
+            ReadError::Broken { .. } => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "broken_session",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+/// Reads files off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ))
+    })
+}
+
+/// `GET /api/sessions`: every kept session, newest first, and the one in progress.
+pub(super) async fn list(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
+    let folder = app.sessions.folder().to_path_buf();
+    let sessions = blocking(move || Ok(read::list(&folder))).await?;
+    let listed: Vec<_> = sessions
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "model": s.model, "experiment": s.experiment,
+                "started": s.started, "ended": s.ended, "duration_ms": s.duration_ms,
+                "players": s.players, "bytes": s.bytes, "in_progress": s.in_progress,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "folder": app.sessions.folder().display().to_string(),
+        "current": app.sessions.current(),
+        "sessions": listed,
+    })))
+}
+
+/// `GET /api/sessions/{id}`: the timeline.
+pub(super) async fn timeline(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let folder = app.sessions.folder().to_path_buf();
+    let timeline = blocking(move || Ok(read::open(&folder, &id)?.timeline()?)).await?;
+    Ok(axum::Json(timeline))
+}
+
+/// `GET /api/sessions/{id}/summary.csv`.
+pub(super) async fn summary_csv(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let folder = app.sessions.folder().to_path_buf();
+    let name = format!("attachment; filename=\"{id}-players.csv\"");
+    let csv =
+        blocking(move || Ok(read::summary_csv(&read::open(&folder, &id)?.timeline()?))).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        csv,
+    ))
+}
+
+/// `GET /api/sessions/{id}/download`: the session's files in one tar archive.
+pub(super) async fn download(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let folder = app.sessions.folder().to_path_buf();
+    let name = format!("attachment; filename=\"{id}.tar\"");
+    let archive = blocking(move || {
+        let session = read::open(&folder, &id)?;
+        let broken = |e: std::io::Error| {
+            ApiError::from(ReadError::Broken {
+                id: id.clone(),
+                why: e.to_string(),
+            })
+        };
+        let mut tar = tar::Builder::new(Vec::new());
+        for suffix in ["json", "zst", "timeline.jsonl"] {
+            let file = format!("{}.{suffix}", session.info.id);
+            tar.append_path_with_name(folder.join(&file), &file)
+                .map_err(broken)?;
+        }
+        tar.into_inner().map_err(broken)
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        Body::from(archive),
+    )
+        .into_response())
+}
+
+/// `DELETE /api/sessions/{id}` (never the one in progress).
+pub(super) async fn delete(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if app.sessions.current().as_deref() == Some(id.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "session_in_progress",
+            "this session is still being kept; stop the experiment first",
+        ));
+    }
+    let folder = app.sessions.folder().to_path_buf();
+    let target = id.clone();
+    let result = blocking(move || Ok(read::delete(&folder, &target)?)).await;
+    audited(&app, peer, format!("delete session {id}"), &result);
+    result?;
+    Ok(axum::Json(json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+pub(super) struct Follow {
+    #[serde(default)]
+    player: Option<String>,
+}
+
+/// `GET /api/sessions/{id}/play?player=<id>`: the playback socket.
+pub(super) async fn play(
+    ws: WebSocketUpgrade,
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(follow): Query<Follow>,
+) -> Result<Response, ApiError> {
+    let folder = app.sessions.folder().to_path_buf();
+    let session = blocking(move || Ok(read::open(&folder, &id)?)).await?;
+    let player = follow
+        .player
+        .or_else(|| session.info.players.first().cloned())
+        .unwrap_or_default();
+    Ok(ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
+        let tracker = app.tracker.clone();
+        tracker.track_future(playback(socket, app, session, player))
+    }))
+}
+
+/// What the page asks of the playback.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Control {
+    Seek { t: u64 },
+    Play { speed: f64 },
+    Pause,
+    Follow { player: String },
+}
+
+/// The view at one moment of a session, for one player.
+#[derive(Default)]
+struct View {
+    /// That player's latest payload of each kind.
+    frames: BTreeMap<String, Frame>,
+    positions: BTreeMap<String, (i64, i64, i64, i64)>,
+    trails: HashMap<String, VecDeque<(u64, i64, i64)>>,
+}
+
+impl View {
+    fn take(&mut self, line: &DataLine<'_>, player: &str) -> Option<Frame> {
+        if let Some(out) = &line.out {
+            if out.p.iter().any(|p| p == player) {
+                let frame = frame_of(out.f.get());
+                let kind = PayloadKind::of_frame(frame.as_bytes());
+                if let Some(key) = payload_key(frame.as_str(), kind) {
+                    self.frames.insert(key.to_string(), frame.clone());
+                }
+                return Some(frame);
+            }
+        }
+        if let Some(pos) = &line.pos {
+            self.positions
+                .insert(pos.p.clone(), (pos.x, pos.y, pos.z, pos.angle));
+            let trail = self.trails.entry(pos.p.clone()).or_default();
+            trail.push_back((line.t, pos.x, pos.y));
+            while trail
+                .front()
+                .is_some_and(|(t, _, _)| *t + TRAIL_MS < line.t)
+            {
+                trail.pop_front();
+            }
+        }
+        None
+    }
+
+    /// Frames in a usable order: parameters, properties and the initial world first.
+    fn ordered_frames(&self) -> Vec<Frame> {
+        let rank = |k: &str| match k {
+            "precision" => 0,
+            "properties" => 1,
+            "pointsLoc:init" => 2,
+            "pointsLoc" => 4,
+            _ => 3,
+        };
+        let mut frames: Vec<(&String, &Frame)> = self.frames.iter().collect();
+        frames.sort_by_key(|(k, _)| rank(k));
+        frames.into_iter().map(|(_, f)| f.clone()).collect()
+    }
+
+    fn positions_message(&self) -> String {
+        let players: serde_json::Map<String, serde_json::Value> = self
+            .positions
+            .iter()
+            .map(|(id, (x, y, z, angle))| {
+                let trail: Vec<[i64; 2]> = self
+                    .trails
+                    .get(id)
+                    .map(|t| t.iter().map(|(_, x, y)| [*x, *y]).collect())
+                    .unwrap_or_default();
+                (
+                    id.clone(),
+                    json!({"x": x, "y": y, "z": z, "angle": angle, "trail": trail}),
+                )
+            })
+            .collect();
+        json!({"type": "positions", "players": players}).to_string()
+    }
+}
+
+/// Session time the playback reads ahead, at most.
+const READ_AHEAD_MS: u64 = 5_000;
+
+/// The view of `player` at `t`. Trails need the positions of the last [`TRAIL_MS`]: reading starts
+/// from the frame holding `t - TRAIL_MS` (at its snapshot).
+fn view_at(session: &Session, player: &str, t: u64) -> Result<View, ReadError> {
+    let mut view = View::default();
+    session.lines_from(
+        t.saturating_sub(TRAIL_MS),
+        |line| match serde_json::from_str::<DataLine<'_>>(line) {
+            Ok(data) if data.t <= t => {
+                view.take(&data, player);
+                true
+            }
+            Ok(_) => false,
+            Err(_) => true,
+        },
+    )?;
+    Ok(view)
+}
+
+/// The lines after `t`, up to [`READ_AHEAD_MS`] later (snapshots left out: the view has them).
+fn lines_after(session: &Session, t: u64) -> Result<Vec<String>, ReadError> {
+    let mut lines = Vec::new();
+    session.lines_from(t + 1, |line| {
+        match serde_json::from_str::<DataLine<'_>>(line) {
+            Ok(d) if d.t > t + READ_AHEAD_MS => false,
+            Ok(d) => {
+                if d.t > t && !d.snap {
+                    lines.push(line.to_string());
+                }
+                true
+            }
+            Err(_) => true,
+        }
+    })?;
+    Ok(lines)
+}
+
+async fn playback(socket: WebSocket, app: App, session: Session, mut player: String) {
+    let duration = session.info.duration_ms;
+    let session = std::sync::Arc::new(session);
+    let (mut sink, mut stream) = socket.split();
+    let (control_tx, mut controls) = tokio::sync::mpsc::channel::<Control>(16);
+    let reader = async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            match msg {
+                Message::Text(text) => {
+                    if let Ok(c) = serde_json::from_str::<Control>(&text) {
+                        if control_tx.send(c).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    let mut gone = std::pin::pin!(reader);
+    let mut t = 0u64;
+    let mut speed = 1.0f64;
+    let mut playing = false;
+    let mut pending: VecDeque<String> = VecDeque::new();
+    let mut view = View::default();
+    let mut seek_to = Some(0u64);
+    let mut play_origin = (tokio::time::Instant::now(), 0u64);
+    let mut clock = tokio::time::interval(Duration::from_millis(200));
+    let mut positions_dirty = false;
+    loop {
+        if let Some(target) = seek_to.take() {
+            t = target.min(duration);
+            let (s, p) = (session.clone(), player.clone());
+            let Ok(Ok(v)) = tokio::task::spawn_blocking(move || view_at(&s, &p, t)).await else {
+                break;
+            };
+            view = v;
+            pending.clear();
+            play_origin = (tokio::time::Instant::now(), t);
+            let mut out = vec!["{\"type\":\"reset\"}".to_string()];
+            out.extend(view.ordered_frames().iter().map(|f| f.as_str().to_string()));
+            out.push(view.positions_message());
+            out.push(clock_message(t, playing, speed, duration));
+            let mut failed = false;
+            for text in out {
+                if sink.feed(Message::Text(text.into())).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || sink.flush().await.is_err() {
+                break;
+            }
+        }
+        // The next line due, when playing.
+        let next_due = if playing {
+            pending.front().and_then(|line| {
+                serde_json::from_str::<DataLine<'_>>(line).ok().map(|d| {
+                    let wait = d.t.saturating_sub(play_origin.1) as f64 / speed;
+                    play_origin.0 + Duration::from_secs_f64(wait / 1000.0)
+                })
+            })
+        } else {
+            None
+        };
+        if playing && pending.is_empty() {
+            // Load the next frame of the file, or stop at the end.
+            if t >= duration {
+                playing = false;
+                let _ = sink
+                    .send(Message::Text(
+                        clock_message(t, playing, speed, duration).into(),
+                    ))
+                    .await;
+                continue;
+            }
+            let (s, from) = (session.clone(), t);
+            let Ok(Ok(lines)) = tokio::task::spawn_blocking(move || lines_after(&s, from)).await
+            else {
+                break;
+            };
+            if lines.is_empty() {
+                // Nothing in the next stretch: a quiet moment, or the end.
+                t = (t + READ_AHEAD_MS).min(duration);
+            }
+            pending = lines.into();
+            continue;
+        }
+        tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            () = &mut gone => break,
+            control = controls.recv() => match control {
+                None => break,
+                Some(Control::Seek { t: target }) => seek_to = Some(target),
+                Some(Control::Play { speed: s }) => {
+                    speed = if s.is_finite() && s > 0.0 { s.min(64.0) } else { 1.0 };
+                    playing = true;
+                    play_origin = (tokio::time::Instant::now(), t);
+                    let _ = sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await;
+                }
+                Some(Control::Pause) => {
+                    playing = false;
+                    let _ = sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await;
+                }
+                Some(Control::Follow { player: p }) => {
+                    player = p;
+                    seek_to = Some(t);
+                }
+            },
+            () = sleep_until(next_due), if next_due.is_some() => {
+                let Some(line) = pending.pop_front() else { continue };
+                let Ok(data) = serde_json::from_str::<DataLine<'_>>(&line) else { continue };
+                t = data.t;
+                if data.snap {
+                    continue;
+                }
+                positions_dirty |= data.pos.is_some();
+                if let Some(frame) = view.take(&data, &player) {
+                    if sink.send(Message::Text(frame.as_str().into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            _ = clock.tick() => {
+                if positions_dirty {
+                    positions_dirty = false;
+                    if sink.send(Message::Text(view.positions_message().into())).await.is_err() {
+                        break;
+                    }
+                }
+                if playing && sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn clock_message(t: u64, playing: bool, speed: f64, duration: u64) -> String {
+    json!({"type": "clock", "t": t, "playing": playing, "speed": speed, "duration": duration})
+        .to_string()
+}

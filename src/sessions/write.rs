@@ -1,0 +1,539 @@
+//! The writer of one kept session, on a thread of its own: it turns the relay's events into the
+//! session's files, keeping world updates at a bounded rate per player.
+//!
+//! Files, named by the session's id in the sessions folder:
+//! * `<id>.zst`: JSON lines in zstd frames, one frame per [`CHUNK_MS`] of session time. Every frame
+//!   starts with a snapshot (experiment state, players' states and positions, each player's latest
+//!   payload of each kind), so reading from any frame gives the whole view.
+//! * `<id>.timeline.jsonl`: what the timeline needs, small: states, actions counted per second,
+//!   pace, operator changes.
+//! * `<id>.json`: the summary and the index of frames ([`super::read::SessionInfo`]), rewritten
+//!   after each frame, so a session cut short by a crash still opens up to its last frame.
+//!
+//! Lines carry `t`, milliseconds since the session started: `{"t":…,"out":{"p":[ids],"f":payload}}`,
+//! `{"t":…,"exp":"RUNNING"}`, `{"t":…,"player":{"id":…,"state":…}}`,
+//! `{"t":…,"act":{"p":…,"k":"ask","n":name}}`, `{"t":…,"pos":{"p":…,"x":…,"y":…,"z":…,"angle":…}}`,
+//! `{"t":…,"pace":…}`, `{"t":…,"audit":{…}}`; snapshot lines have `"snap":true`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::read::{Chunk, SessionInfo};
+use super::{ActKind, Event, Start};
+use crate::config::SessionsConfig;
+use crate::json::write_str;
+use crate::protocol::Frame;
+use crate::protocol::linker::{PayloadKind, payload_key, payload_of};
+use crate::util::now_rfc3339;
+use crate::world::Position;
+
+/// Session time covered by one zstd frame.
+pub const CHUNK_MS: u64 = 10_000;
+/// zstd level: fast, and consecutive worlds compress well anyway.
+const LEVEL: i32 = 3;
+
+pub(super) struct Writer {
+    info: SessionInfo,
+    folder: PathBuf,
+    started: Instant,
+    data: BufWriter<File>,
+    timeline: BufWriter<File>,
+    /// The frame being filled.
+    chunk: Vec<u8>,
+    chunk_started: u64,
+    /// Least time between two kept world updates (and positions) of one player.
+    world_gap_ms: u64,
+    last_world: HashMap<String, u64>,
+    /// The newest world update of a player that came too soon after the last one kept: written
+    /// when its turn comes, so the last view before a pause or the end is never lost.
+    pending_world: HashMap<String, (u64, Frame)>,
+    /// Each player's latest payload of each kind (for snapshots).
+    cache: HashMap<String, BTreeMap<String, String>>,
+    positions: HashMap<String, (u64, Position)>,
+    /// When each player's position was last written.
+    last_position: HashMap<String, u64>,
+    /// Players whose newest position is not written yet.
+    pending_position: Vec<String>,
+    states: BTreeMap<String, String>,
+    experiment: String,
+    /// Actions of the current second: (player, kind, name) → count.
+    bin: BTreeMap<(String, &'static str, String), u64>,
+    bin_second: u64,
+}
+
+impl Writer {
+    /// Creates the files of session `id` in `folder`; `started` is the session's time zero.
+    pub(super) fn create(
+        folder: &Path,
+        id: &str,
+        start: &Start,
+        config: &SessionsConfig,
+        started: Instant,
+    ) -> std::io::Result<Writer> {
+        let id = id.to_string();
+        let data = BufWriter::new(File::create(folder.join(format!("{id}.zst")))?);
+        let timeline = BufWriter::new(File::create(folder.join(format!("{id}.timeline.jsonl")))?);
+        let rate = config.world_updates_per_second.max(0.01);
+        let info = SessionInfo {
+            format: super::read::FORMAT.to_string(),
+            version: super::read::VERSION,
+            id,
+            model: start.model.clone(),
+            experiment: start.experiment.clone(),
+            started: now_rfc3339(),
+            ended: None,
+            duration_ms: 0,
+            players: Vec::new(),
+            bytes: 0,
+            world_updates_per_second: config.world_updates_per_second,
+            in_progress: true,
+            chunks: Vec::new(),
+        };
+        let mut writer = Writer {
+            info,
+            folder: folder.to_path_buf(),
+            started,
+            data,
+            timeline,
+            chunk: Vec::with_capacity(1 << 20),
+            chunk_started: 0,
+            world_gap_ms: (1000.0 / rate) as u64,
+            last_world: HashMap::new(),
+            pending_world: HashMap::new(),
+            cache: HashMap::new(),
+            positions: HashMap::new(),
+            last_position: HashMap::new(),
+            pending_position: Vec::new(),
+            states: BTreeMap::new(),
+            experiment: String::new(),
+            bin: BTreeMap::new(),
+            bin_second: 0,
+        };
+        writer.save_info();
+        Ok(writer)
+    }
+
+    /// Writes events until the session ends (an `End` and its linger time, or every sender
+    /// gone).
+    pub(super) fn run(mut self, rx: Receiver<Event>) {
+        let mut ended = None;
+        let mut until: Option<Instant> = None;
+        loop {
+            let wait = match until {
+                Some(until) => until.saturating_duration_since(Instant::now()),
+                None => std::time::Duration::from_millis(500),
+            };
+            let event = match rx.recv_timeout(wait) {
+                Ok(e) => e,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if until.is_some() {
+                        break;
+                    }
+                    let now = self.ms(Instant::now());
+                    self.tick(now);
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            if let Event::End { at, until: linger } = event {
+                ended.get_or_insert(at);
+                until = Some(linger);
+                continue;
+            }
+            if let Err(e) = self.event(event) {
+                warn!(session = %self.info.id, error = %e, "writing the kept session failed; it stops here");
+                break;
+            }
+        }
+        let end = self.ms(ended.unwrap_or_else(Instant::now));
+        // What came during the linger time is written; the session's length ends at its end.
+        let now = self.ms(Instant::now());
+        self.write_pending(now, true);
+        self.flush_bin();
+        if let Err(e) = self.finish_chunk(end) {
+            warn!(session = %self.info.id, error = %e, "writing the kept session failed");
+        }
+        let _ = self.timeline.flush();
+        self.info.in_progress = false;
+        self.info.ended = Some(now_rfc3339());
+        self.info.duration_ms = end;
+        self.save_info();
+        info!(session = %self.info.id, bytes = self.info.bytes, seconds = end / 1000, "session kept");
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    /// Time passes: the held-back newest worlds and positions whose turn came, the second's action
+    /// counts, and the frame when due.
+    fn tick(&mut self, t: u64) {
+        self.write_pending(t, false);
+        if t / 1000 > self.bin_second {
+            self.flush_bin();
+            self.bin_second = t / 1000;
+        }
+        if t >= self.chunk_started + CHUNK_MS {
+            if let Err(e) = self.finish_chunk(t) {
+                warn!(session = %self.info.id, error = %e, "writing the kept session failed");
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) -> std::io::Result<()> {
+        let at = match &event {
+            Event::Out { at, .. }
+            | Event::Act { at, .. }
+            | Event::Experiment { at, .. }
+            | Event::Player { at, .. }
+            | Event::Pace { at, .. }
+            | Event::Audit { at, .. }
+            | Event::End { at, .. } => *at,
+        };
+        let t = self.ms(at);
+        self.tick(t);
+        match event {
+            Event::Out {
+                players,
+                frame,
+                kind,
+                ..
+            } => self.out(t, players, frame, kind),
+            Event::Act {
+                player,
+                kind,
+                name,
+                args,
+                ..
+            } => self.act(t, &player, kind, name, args.as_deref()),
+            Event::Experiment { state, .. } => {
+                self.experiment = state.clone();
+                let line = format!("{{\"t\":{t},\"exp\":{}}}\n", quote(&state));
+                self.chunk.extend_from_slice(line.as_bytes());
+                self.timeline.write_all(line.as_bytes())
+            }
+            Event::Player { id, state, .. } => {
+                if !self.info.players.contains(&id) {
+                    self.info.players.push(id.clone());
+                }
+                if state == "gone" {
+                    self.states.remove(&id);
+                    self.cache.remove(&id);
+                    self.positions.remove(&id);
+                } else {
+                    self.states.insert(id.clone(), state.clone());
+                }
+                let line = format!(
+                    "{{\"t\":{t},\"player\":{{\"id\":{},\"state\":{}}}}}\n",
+                    quote(&id),
+                    quote(&state)
+                );
+                self.chunk.extend_from_slice(line.as_bytes());
+                self.timeline.write_all(line.as_bytes())
+            }
+            Event::Pace { per_second, .. } => {
+                let line = format!("{{\"t\":{t},\"pace\":{:.2}}}\n", per_second);
+                self.timeline.write_all(line.as_bytes())
+            }
+            Event::Audit { json, .. } => {
+                let mut line = format!("{{\"t\":{t},\"audit\":").into_bytes();
+                line.extend_from_slice(&json);
+                line.extend_from_slice(b"}\n");
+                self.chunk.extend_from_slice(&line);
+                self.timeline.write_all(&line)
+            }
+            Event::End { .. } => Ok(()),
+        }
+    }
+
+    /// Writes what was held back for the rate, when its turn came (or all of it, at the end).
+    fn write_pending(&mut self, t: u64, all: bool) {
+        let gap = self.world_gap_ms;
+        if !self.pending_world.is_empty() {
+            let due: Vec<String> = self
+                .pending_world
+                .keys()
+                .filter(|p| all || self.last_world.get(*p).is_none_or(|l| t >= l + gap))
+                .cloned()
+                .collect();
+            for p in due {
+                // Written now (lines stay in time order), at most the rate's gap after it came.
+                if let Some((_, frame)) = self.pending_world.remove(&p) {
+                    if let Some(payload) = payload_of(frame.as_str()) {
+                        write_out(&mut self.chunk, t, std::slice::from_ref(&p), payload, false);
+                        if let Some(key) = payload_key(frame.as_str(), PayloadKind::WorldUpdate) {
+                            self.cache
+                                .entry(p.clone())
+                                .or_default()
+                                .insert(key.to_string(), payload.to_string());
+                        }
+                    }
+                    self.last_world.insert(p, t);
+                }
+            }
+        }
+        if !self.pending_position.is_empty() {
+            let pending = std::mem::take(&mut self.pending_position);
+            for p in pending {
+                let due = all || self.last_position.get(&p).is_none_or(|l| t >= l + gap);
+                match self.positions.get(&p) {
+                    Some((_, position)) if due => {
+                        write_position(&mut self.chunk, t, &p, position, false);
+                        self.last_position.insert(p, t);
+                    }
+                    Some(_) => self.pending_position.push(p),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// A delivery: kept whole, except world updates beyond the rate for players that had one
+    /// recently (for those players, only the newest is kept, written when its turn comes).
+    fn out(
+        &mut self,
+        t: u64,
+        players: Vec<String>,
+        frame: Frame,
+        kind: PayloadKind,
+    ) -> std::io::Result<()> {
+        let Some(payload) = payload_of(frame.as_str()) else {
+            return Ok(());
+        };
+        let players: Vec<String> = if kind == PayloadKind::WorldUpdate {
+            players
+                .into_iter()
+                .filter(|p| {
+                    let due = self
+                        .last_world
+                        .get(p)
+                        .is_none_or(|last| t >= last + self.world_gap_ms);
+                    if due {
+                        self.last_world.insert(p.clone(), t);
+                        self.pending_world.remove(p);
+                    } else {
+                        self.pending_world.insert(p.clone(), (t, frame.clone()));
+                    }
+                    due
+                })
+                .collect()
+        } else {
+            players
+        };
+        if players.is_empty() {
+            return Ok(());
+        }
+        if let Some(key) = payload_key(frame.as_str(), kind) {
+            for p in &players {
+                self.cache
+                    .entry(p.clone())
+                    .or_default()
+                    .insert(key.to_string(), payload.to_string());
+            }
+        }
+        write_out(&mut self.chunk, t, &players, payload, false);
+        Ok(())
+    }
+
+    fn act(
+        &mut self,
+        t: u64,
+        player: &str,
+        kind: ActKind,
+        name: String,
+        args: Option<&str>,
+    ) -> std::io::Result<()> {
+        let (k, name) = match kind {
+            ActKind::Ask => ("ask", name),
+            ActKind::Expression => ("expression", crate::util::truncate(&name, 60)),
+        };
+        if name == "move_player_external" {
+            if let Some(position) = args.and_then(Position::of_ask) {
+                self.positions.insert(player.to_string(), (t, position));
+                let last = self.last_position.get(player).copied();
+                if last.is_none_or(|l| t >= l + self.world_gap_ms) {
+                    self.last_position.insert(player.to_string(), t);
+                    self.pending_position.retain(|p| p != player);
+                    write_position(&mut self.chunk, t, player, &position, false);
+                } else if !self.pending_position.iter().any(|p| p == player) {
+                    self.pending_position.push(player.to_string());
+                }
+            }
+        } else {
+            let line = format!(
+                "{{\"t\":{t},\"act\":{{\"p\":{},\"k\":\"{k}\",\"n\":{}}}}}\n",
+                quote(player),
+                quote(&name)
+            );
+            self.chunk.extend_from_slice(line.as_bytes());
+        }
+        *self.bin.entry((player.to_string(), k, name)).or_default() += 1;
+        Ok(())
+    }
+
+    /// Writes the second's action counts to the timeline.
+    fn flush_bin(&mut self) {
+        if self.bin.is_empty() {
+            return;
+        }
+        let mut line = format!("{{\"t\":{},\"acts\":[", self.bin_second * 1000).into_bytes();
+        for (i, ((player, kind, name), n)) in std::mem::take(&mut self.bin).into_iter().enumerate()
+        {
+            if i > 0 {
+                line.push(b',');
+            }
+            line.push(b'[');
+            write_str(&mut line, &player);
+            line.extend_from_slice(format!(",\"{kind}\",").as_bytes());
+            write_str(&mut line, &name);
+            line.extend_from_slice(format!(",{n}]").as_bytes());
+        }
+        line.extend_from_slice(b"]}\n");
+        let _ = self.timeline.write_all(&line);
+    }
+
+    /// Compresses the frame being filled, appends it to the data file, indexes it, and starts the
+    /// next one with a snapshot.
+    fn finish_chunk(&mut self, t: u64) -> std::io::Result<()> {
+        if !self.chunk.is_empty() {
+            let compressed = zstd::bulk::compress(&self.chunk, LEVEL)?;
+            self.data.write_all(&compressed)?;
+            self.data.flush()?;
+            let offset = self.info.chunks.last().map_or(0, |c| c.offset + c.len);
+            self.info.chunks.push(Chunk {
+                t: self.chunk_started,
+                offset,
+                len: compressed.len() as u64,
+            });
+            self.info.bytes += compressed.len() as u64;
+        }
+        let _ = self.timeline.flush();
+        self.info.duration_ms = t;
+        self.save_info();
+        self.chunk.clear();
+        self.chunk_started = t;
+        self.snapshot(t);
+        Ok(())
+    }
+
+    /// The whole view at `t`, at the start of a frame.
+    fn snapshot(&mut self, t: u64) {
+        let mut out = Vec::new();
+        if !self.experiment.is_empty() {
+            out.extend_from_slice(
+                format!(
+                    "{{\"t\":{t},\"snap\":true,\"exp\":{}}}\n",
+                    quote(&self.experiment)
+                )
+                .as_bytes(),
+            );
+        }
+        for (id, state) in &self.states {
+            out.extend_from_slice(
+                format!(
+                    "{{\"t\":{t},\"snap\":true,\"player\":{{\"id\":{},\"state\":{}}}}}\n",
+                    quote(id),
+                    quote(state)
+                )
+                .as_bytes(),
+            );
+        }
+        for (player, (_, position)) in &self.positions {
+            write_position(&mut out, t, player, position, true);
+        }
+        for (player, kinds) in &self.cache {
+            // Parameters, properties and the initial world before what builds on them.
+            let mut ordered: Vec<(&String, &String)> = kinds.iter().collect();
+            ordered.sort_by_key(|(k, _)| match k.as_str() {
+                "precision" => 0,
+                "properties" => 1,
+                "pointsLoc:init" => 2,
+                "pointsLoc" => 4,
+                _ => 3,
+            });
+            for (_, payload) in ordered {
+                write_out(&mut out, t, std::slice::from_ref(player), payload, true);
+            }
+        }
+        self.chunk = out;
+    }
+
+    fn save_info(&mut self) {
+        self.info.bytes = self.info.chunks.iter().map(|c| c.len).sum::<u64>()
+            + std::fs::metadata(self.folder.join(format!("{}.timeline.jsonl", self.info.id)))
+                .map_or(0, |m| m.len());
+        let path = self.folder.join(format!("{}.json", self.info.id));
+        let tmp = self.folder.join(format!("{}.json.tmp", self.info.id));
+        let saved = serde_json::to_vec_pretty(&self.info)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = saved {
+            warn!(file = %path.display(), error = %e, "cannot write the session's summary");
+        }
+    }
+}
+
+/// A new session's id: its start time and its model, unique in `folder`.
+pub(super) fn new_id(folder: &Path, start: &Start) -> String {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let slug: String = start
+        .model
+        .as_deref()
+        .or(start.experiment.as_deref())
+        .unwrap_or("session")
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let mut id = format!("{stamp}-{slug}");
+    let mut n = 1;
+    while folder.join(format!("{id}.json")).exists() {
+        n += 1;
+        id = format!("{stamp}-{slug}-{n}");
+    }
+    id
+}
+
+fn quote(text: &str) -> String {
+    crate::json::quote(text)
+}
+
+fn write_out(out: &mut Vec<u8>, t: u64, players: &[String], payload: &str, snap: bool) {
+    out.extend_from_slice(format!("{{\"t\":{t},").as_bytes());
+    if snap {
+        out.extend_from_slice(b"\"snap\":true,");
+    }
+    out.extend_from_slice(b"\"out\":{\"p\":[");
+    for (i, p) in players.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, p);
+    }
+    out.extend_from_slice(b"],\"f\":");
+    out.extend_from_slice(payload.as_bytes());
+    out.extend_from_slice(b"}}\n");
+}
+
+fn write_position(out: &mut Vec<u8>, t: u64, player: &str, p: &Position, snap: bool) {
+    out.extend_from_slice(format!("{{\"t\":{t},").as_bytes());
+    if snap {
+        out.extend_from_slice(b"\"snap\":true,");
+    }
+    out.extend_from_slice(b"\"pos\":{\"p\":");
+    write_str(out, player);
+    out.extend_from_slice(
+        format!(
+            ",\"x\":{},\"y\":{},\"z\":{},\"angle\":{}}}}}\n",
+            p.x, p.y, p.z, p.angle
+        )
+        .as_bytes(),
+    );
+}
