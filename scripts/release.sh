@@ -197,7 +197,13 @@ def signature_valid(dataoff, datasize):
     return False
 
 valid = bool(signed) and signature_valid(*signed)
-print(f"   {arch}, {'ad hoc signature, valid' if valid else 'NO VALID SIGNATURE'}, macOS {minos} or later")
+if valid:
+    signature = "ad hoc signature, valid"
+elif arch == "arm64":
+    signature = "NO VALID SIGNATURE (Apple Silicon runs nothing unsigned)"
+else:
+    signature = "not signed (Intel Macs do not require it)"
+print(f"   {arch}, {signature}, macOS {minos} or later")
 print(f"   libraries: {' '.join(dylibs)}")
 want = {"macos-arm64": "arm64", "macos-x86_64": "x86_64"}[target]
 foreign = [d for d in dylibs if not (d.startswith("/usr/lib/") or d.startswith("/System/Library/"))]
