@@ -19,9 +19,17 @@ const INFO_MESSAGE_MS = 6000;
 // outputs flow: worth showing at once.
 const STALLED_MS = 3000;
 const STARVING_MS = 3000;
-// Per-player update rates are measured over this much of the pushes' history.
+// Per-player update rates are measured over this much of the pushes' history, on the relay's clock
+// (the document's relay_ms), and shown once two samples are this far apart.
 const RATE_WINDOW_MS = 2000;
+const RATE_MIN_SPAN_MS = 500;
 const SAMPLES_KEEP_MS = 15000;
+// A player needs attention when its ping is this slow, or this many messages wait for it.
+const SLOW_PING_MS = 300;
+const QUEUE_BEHIND_MESSAGES = 10;
+// A problem seen in the numbers (starving, silent, slow, behind) keeps the tile flagged this long
+// after it clears, so tiles do not jump back and forth.
+const ATTENTION_HOLD_MS = 3000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -58,6 +66,10 @@ const ICONS = {
   slash: [
     ['circle', { cx: 12, cy: 12, r: 8, fill: 'none', 'stroke-width': 2.5 }],
     ['path', { d: 'M6.5 6.5l11 11', fill: 'none', 'stroke-width': 2.5 }],
+  ],
+  eye: [
+    ['path', { d: 'M2.5 12s3.5-6.5 9.5-6.5 9.5 6.5 9.5 6.5-3.5 6.5-9.5 6.5S2.5 12 2.5 12z', fill: 'none', 'stroke-width': 2.2 }],
+    ['circle', { cx: 12, cy: 12, r: 2.8, fill: 'currentColor', stroke: 'none' }],
   ],
   trash: [
     ['path', { d: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3', fill: 'none', 'stroke-width': 2.2 }],
@@ -556,6 +568,9 @@ window.addEventListener('hashchange', () => {
 let lastState = null;
 let lastUpdate = null;
 
+// What the pushes cost this page: window.adminPage.stats(), for the browser tests and the curious.
+const renderStats = { pushes: 0, ms: 0, maxMs: 0 };
+
 const GAMA_CONNECTION = {
   connecting: ['Connecting…', 'ring'],
   connected: ['Connected', 'check'],
@@ -588,18 +603,50 @@ const STATE_NOTE = {
   refused: 'reconnecting the headset tries again',
 };
 
+// The state on a player's tile, short (the detail says it in full).
+const TILE_WORD = {
+  connected: 'Connected',
+  joining: 'Joining…',
+  in_game: 'In game',
+  waiting: 'Waiting',
+  no_answer: 'No answer',
+  refused: 'Refused',
+  disconnected: 'Disconnected',
+};
+
+// What needs the teacher's attention, most urgent first: its word and shape on the tile.
+const ATTENTION = {
+  disconnected: { level: 'bad', word: 'Disconnected', shape: 'slash' },
+  refused: { level: 'bad', word: 'Refused', shape: 'cross' },
+  starving: { level: 'bad', word: 'Starving', shape: 'warning' },
+  no_answer: { level: 'warn', word: 'No answer', shape: 'hourglass' },
+  waiting: { level: 'warn', word: 'Waiting', shape: 'hourglass' },
+  behind: { level: 'warn', word: 'Lagging', shape: 'warning' },
+  silent: { level: 'warn', word: 'Silent', shape: 'warning' },
+  slow: { level: 'warn', word: 'Slow ping', shape: 'warning' },
+};
+const ATTENTION_RANK = Object.fromEntries(Object.keys(ATTENTION).map((kind, i) => [kind, i]));
+
 const MODES = { desktop: 'GAMA desktop application', headless: 'gama-headless' };
 
+/** The relay's clock when it made `state` (its `relay_ms`): rates measured on it do not depend on
+ *  when this page got round to a push. The page's clock for a relay that does not say. */
+function relayClock(state) {
+  return typeof state.relay_ms === 'number' ? state.relay_ms : performance.now();
+}
+
 function render(state) {
+  const started = performance.now();
   lastState = state;
   lastUpdate = new Date();
-  const now = performance.now();
+  const now = relayClock(state);
   sampleTraffic(state, now);
+  sampleClock(state.clock, now);
   renderGama(state.gama);
   renderExperiment(state);
-  const pace = renderClock(state, now);
+  const pace = renderClock(state, started);
   renderCounts(state);
-  renderPlayers(state.players ?? [], pace.flowing);
+  renderPlayers(state.players ?? [], pace.flowing, now);
   updateControls(state);
   worldView?.update(state);
   if (state.catalog_version !== catalogVersion) loadModels(state.catalog_version);
@@ -608,6 +655,10 @@ function render(state) {
   const gama = state.gama.connection === 'connected' ? word : `GAMA ${GAMA_CONNECTION[state.gama.connection]?.[0].toLowerCase() ?? state.gama.connection}`;
   const title = `${pace.state === 'stalled' ? 'Stalled · ' : ''}${gama} · ${state.counts.in_game} in game — GAMA VR relay`;
   if (document.title !== title) document.title = title;
+  const spent = performance.now() - started;
+  renderStats.pushes += 1;
+  renderStats.ms += spent;
+  renderStats.maxMs = Math.max(renderStats.maxMs, spent);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -621,10 +672,27 @@ const CLOCK = {
   waiting: 'hourglass',
   flowing: 'check',
   stalled: 'warning',
+  unexpected: 'warning',
+};
+
+// Output that goes on arriving while the experiment does not run (GAMA's own window, a model that
+// sends from its init): said as such rather than "no output expected".
+const OUTPUT_WHILE = {
+  PAUSED: 'Paused, but GAMA still sends output',
+  NOTREADY: 'Loading, and GAMA already sends output',
+  NONE: 'No experiment, but GAMA sends output',
+  FINISHED: 'Finished, but GAMA still sends output',
 };
 
 // Since when (page time) the experiment runs with players in game: GAMA then sends every step.
 let expectingSince = null;
+// The experiment state last seen, and GAMA's output count when the page first saw it.
+let stateSeen = { exp: null, outputs: 0 };
+
+/** A rate in words: whole numbers from 10 up, so a steady pace does not flicker. */
+function fmtPace(rate) {
+  return rate < 10 ? rate.toFixed(1) : String(Math.round(rate));
+}
 
 function fmtSince(ms) {
   if (ms == null) return 'none yet';
@@ -633,20 +701,36 @@ function fmtSince(ms) {
   return `${fmtDuration(ms)} ago`;
 }
 
+// GAMA's outputs at each push, on the relay's clock: its rate is measured like the players' (so the
+// two agree), the relay's own figure until there are two samples.
+const clockSamples = [];
+
+function sampleClock(c, now) {
+  const last = clockSamples[clockSamples.length - 1];
+  if (!c || (last && (c.outputs < last.m || now < last.t))) clockSamples.length = 0;
+  if (!c || (last && last.t === now)) return;
+  clockSamples.push({ t: now, m: c.outputs });
+  while (clockSamples.length > 2 && clockSamples[1].t < now - SAMPLES_KEEP_MS) clockSamples.shift();
+}
+
 function renderClock(state, now) {
   const c = state.clock;
   const exp = state.gama.experiment_state;
   const ago = c?.last_output_ms_ago ?? null;
-  const rate = c?.outputs_per_second ?? 0;
+  const rate = updateRate(clockSamples) ?? c?.outputs_per_second ?? 0;
+  const outputs = c?.outputs ?? 0;
   const recent = ago != null && ago <= STALLED_MS;
   const expecting = exp === 'RUNNING' && state.gama.connection === 'connected' && state.counts.in_game > 0;
   if (!expecting) expectingSince = null;
   else if (expectingSince == null) expectingSince = now;
+  // A few outputs may still be on their way when the state changes: two more say it goes on.
+  if (exp !== stateSeen.exp || outputs < stateSeen.outputs) stateSeen = { exp, outputs };
+  const sinceState = outputs - stateSeen.outputs;
   let kind;
   let text;
   if (exp === 'RUNNING' && recent) {
     kind = 'flowing';
-    text = `Flowing: ${rate.toFixed(1)} outputs a second`;
+    text = `Flowing: ${fmtPace(rate)} outputs a second`;
   } else if (exp === 'RUNNING' && !expecting) {
     kind = 'idle';
     text = 'Running, no output: no player in game';
@@ -658,6 +742,9 @@ function renderClock(state, now) {
   } else if (exp === 'RUNNING') {
     kind = 'waiting';
     text = "Running: waiting for GAMA's output";
+  } else if (recent && sinceState >= 2) {
+    kind = 'unexpected';
+    text = `${OUTPUT_WHILE[exp] ?? `${capitalise(String(exp).toLowerCase())}, but GAMA sends output`}: ${fmtPace(rate)} a second`;
   } else if (exp === 'PAUSED') {
     kind = 'paused';
     text = 'Paused: no output expected';
@@ -678,11 +765,15 @@ function renderClock(state, now) {
   return { state: kind, flowing: kind === 'flowing' };
 }
 
-// Per player: (page time, GAMA payloads relayed to it, GAMA's outputs so far) at each push, for its
+// Per player: (relay time, GAMA payloads relayed to it, GAMA's outputs so far) at each push, for its
 // update rate and to tell a starving headset.
 const samples = new Map();
+let lastSampleAt = null;
 
 function sampleTraffic(state, now) {
+  // The relay restarted (its clock starts again): every connection is new.
+  if (lastSampleAt != null && now < lastSampleAt) samples.clear();
+  lastSampleAt = now;
   const listed = new Set();
   for (const p of state.players ?? []) {
     listed.add(p.id);
@@ -697,13 +788,15 @@ function sampleTraffic(state, now) {
       list = [];
       samples.set(p.id, list);
     }
+    if (list.length && list[list.length - 1].t === now) continue; // the same document again
     list.push({ t: now, m: t.outputs, outputs: state.clock?.outputs ?? 0 });
     while (list.length > 2 && list[1].t < now - SAMPLES_KEEP_MS) list.shift();
   }
   for (const id of samples.keys()) if (!listed.has(id)) samples.delete(id);
 }
 
-/** GAMA payloads relayed to the player per second, over the last RATE_WINDOW_MS or so. */
+/** GAMA payloads relayed to the player per second, over the last RATE_WINDOW_MS or so of the
+ *  relay's clock; null until two samples are RATE_MIN_SPAN_MS apart. */
 function updateRate(list) {
   if (!list || list.length < 2) return null;
   const last = list[list.length - 1];
@@ -715,7 +808,7 @@ function updateRate(list) {
     }
   }
   const dt = last.t - base.t;
-  return dt < 400 ? null : ((last.m - base.m) * 1000) / dt;
+  return dt < RATE_MIN_SPAN_MS ? null : ((last.m - base.m) * 1000) / dt;
 }
 
 /** How long an in-game player has got none of GAMA's output while that output flowed (null if it
@@ -802,132 +895,343 @@ function renderCounts(state) {
   setAttr(limits, 'data-short', String(short != null));
 }
 
-// Player rows are kept by id and updated in place, so focus and screen-reader position survive the
-// pushes.
-const rows = new Map();
+// -------------------------------------------------------------------------------------------------
+// Players: one tile each, those that need attention first; the detail of one in a dialog
+// -------------------------------------------------------------------------------------------------
 
-function makeRow(id) {
-  const tr = el('tr', { dataset: { player: id } });
-  const cells = {
-    id: el('th', { scope: 'row' }),
-    state: el('td', { class: 'state-cell', 'data-label': 'State' }),
-    since: el('td', { 'data-label': 'Connected since' }),
-    seen: el('td', { 'data-label': 'Last seen' }),
-    rtt: el('td', { class: 'num', 'data-label': 'Ping' }),
-    received: el('td', { class: 'num', 'data-label': 'Received' }),
-    sent: el('td', { class: 'num', 'data-label': 'Sent' }),
-    queue: el('td', { class: 'num', 'data-label': 'Queue' }),
-    actions: el('td', { class: 'actions' }),
-  };
-  const address = el('span', { class: 'sub address' });
-  cells.id.append(el('span', { class: 'pid', text: id }), address);
-  const badge = el('span', { class: 'badge' }, el('span', { class: 'badge-text' }));
-  const stateNote = el('span', { class: 'sub' });
-  cells.state.append(badge, stateNote);
-  const sinceTime = el('span');
-  const sinceFor = el('span', { class: 'sub' });
-  cells.since.append(sinceTime, sinceFor);
-  // A player in game that gets nothing while GAMA's outputs flow: said under its state.
-  const starvingWord = el('strong', {}, icon('warning'), el('span', { text: 'Starving' }));
-  const starvingNote = el('span');
-  const starving = el('span', { class: 'starving', hidden: '' }, starvingWord, starvingNote);
-  cells.state.append(starving);
-  const seenText = el('span');
-  cells.seen.append(seenText);
+// Tiles are kept by id and updated in place: each remembers what it shows and only what changed is
+// written; a tile moves only when its place in the order changes, keeping its keyboard focus.
+const tiles = new Map();
+const grid = $('players-grid');
+let tileOrder = '';
+let filterText = '';
+let rover = null; // the id of the tile Tab lands on (arrow keys move between tiles)
 
-  const traffic = {};
-  for (const way of ['received', 'sent']) {
-    traffic[way] = { messages: el('span'), bytes: el('span', { class: 'sub' }) };
-    cells[way].append(traffic[way].messages, traffic[way].bytes);
-  }
-  // Messages written to the headset per second: its update rate.
-  const rateText = el('span', { class: 'sub rate', title: 'GAMA outputs relayed to this headset per second' });
-  cells.sent.append(rateText);
-  const remove = el('button', {
-    type: 'button',
-    class: 'danger-outline',
-    'aria-label': `Remove ${id}`,
-    dataset: { action: 'remove' },
-  });
-  remove.append(icon('trash'), el('span', { text: 'Remove' }));
-  cells.actions.append(remove);
-  tr.append(...Object.values(cells));
-  return { tr, cells, address, badge, stateNote, sinceTime, sinceFor, seenText, traffic, rateText, starving, starvingNote, remove };
+function fmtRate(rate) {
+  return rate == null ? '—' : `${fmtPace(rate)}/s`;
 }
 
-function updateRow(row, p, pace) {
-  const { tr, cells } = row;
-  setAttr(tr, 'data-state', p.state);
-  const [word, shape] = PLAYER_STATE[p.state] ?? [capitalise(p.state), 'dot'];
-  setAttr(row.badge, 'data-state', p.state);
-  setText(row.badge.querySelector('.badge-text'), word);
-  setIcon(row.badge, shape);
-  setText(row.stateNote, STATE_NOTE[p.state] ?? '');
-  setText(row.address, p.remote_address);
-  setText(row.sinceTime, fmtClock(p.connected_since));
-  const since = parseTime(p.connected_since);
-  setText(row.sinceFor, since && p.connected ? `for ${fmtDuration(Date.now() - since.getTime())}` : '');
+function makeTile(id) {
+  const li = el('li', { class: 'tile-item', dataset: { player: id } });
+  const button = el('button', { type: 'button', class: 'tile', 'aria-haspopup': 'dialog', tabindex: '-1', title: id });
+  const shape = el('span', { class: 'tile-icon' });
+  const word = el('span', { class: 'tile-word' });
+  const labelA = el('span', { class: 'visually-hidden' });
+  const a = el('span', { class: 'rtt' });
+  const labelB = el('span', { class: 'visually-hidden' });
+  const b = el('span', { class: 'rate' });
+  button.append(
+    el('span', { class: 'pid', text: id }),
+    el('span', { class: 'tile-state' }, el('span', { class: 'visually-hidden', text: ': ' }), shape, word),
+    el('span', { class: 'tile-nums' }, labelA, a, labelB, b),
+  );
+  li.append(button);
+  return { id, lower: id.toLowerCase(), li, button, shape, word, labelA, a, labelB, b, shown: {}, hold: null, rank: 0 };
+}
+
+/** Writes `value` with `apply` unless the tile already shows it. */
+function put(tile, key, value, apply) {
+  if (tile.shown[key] === value) return;
+  tile.shown[key] = value;
+  apply(value);
+}
+
+/** What needs attention now (null: nothing), and what ranks the tile (a problem seen in the numbers
+ *  keeps its place a while after it clears). */
+function attentionOf(p, starving, tile, now) {
+  if (ATTENTION[p.state]) {
+    tile.hold = null;
+    return { kind: p.state, rankKind: p.state };
+  }
   const t = p.traffic;
-  if (p.state === 'disconnected' || !t) {
-    setText(row.seenText, p.disconnected_since ? `Left at ${fmtClock(p.disconnected_since)}` : '—');
-    setAttr(row.seenText, 'class', null);
-    setText(cells.rtt, '—');
-    for (const way of Object.values(row.traffic)) {
-      setText(way.messages, '—');
-      setText(way.bytes, '');
-    }
-    setText(cells.queue, '—');
-    setText(row.rateText, '');
-    setAttr(row.rateText, 'data-rate', null);
-    setAttr(tr, 'data-starving', null);
-    show(row.starving, false);
-    setText(row.starvingNote, '');
-  } else {
-    // Silent for more than one and a half keep-alive periods: worth a look.
-    const late = p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms;
-    setText(row.seenText, late ? `Silent for ${fmtDuration(t.last_seen_ms_ago)}` : fmtAgo(t.last_seen_ms_ago));
-    setAttr(row.seenText, 'class', late ? 'late' : null);
-    setText(cells.rtt, t.rtt_ms == null ? '—' : `${t.rtt_ms} ms`);
-    setText(row.traffic.received.messages, fmtMessages(t.messages_in));
-    setText(row.traffic.received.bytes, fmtBytes(t.bytes_in));
-    setText(row.traffic.sent.messages, fmtMessages(t.messages_out));
-    setText(row.traffic.sent.bytes, fmtBytes(t.bytes_out));
-    setText(cells.queue, t.queue_messages > 0 ? `${fmtMessages(t.queue_messages)} (${fmtBytes(t.queue_bytes)})` : 'empty');
-    setText(row.rateText, pace.rate == null ? '…/s' : `${pace.rate.toFixed(1)}/s`);
-    setAttr(row.rateText, 'data-rate', pace.rate == null ? null : pace.rate.toFixed(2));
-    setAttr(tr, 'data-starving', String(pace.starving != null));
-    show(row.starving, pace.starving != null);
-    setText(row.starvingNote, pace.starving != null ? `nothing from GAMA for ${fmtDuration(pace.starving)}` : '');
+  let kind = null;
+  if (t) {
+    if (starving != null) kind = 'starving';
+    else if (t.queue_messages >= QUEUE_BEHIND_MESSAGES) kind = 'behind';
+    else if (p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms) kind = 'silent';
+    else if (t.rtt_ms != null && t.rtt_ms >= SLOW_PING_MS) kind = 'slow';
   }
-  setEnabled(row.remove, live.up);
+  if (kind) tile.hold = { kind, until: now + ATTENTION_HOLD_MS };
+  else if (tile.hold && !(now < tile.hold.until)) tile.hold = null;
+  return { kind, rankKind: kind ?? tile.hold?.kind ?? null };
 }
 
-function renderPlayers(players, flowing) {
-  const body = $('players-body');
-  const seen = new Set(players.map((p) => p.id));
-  for (const [id, row] of rows) {
+function updateTile(tile, p, d) {
+  const att = d.kind ? ATTENTION[d.kind] : null;
+  const level = att ? att.level : { in_game: 'ok', joining: 'info' }[p.state] ?? 'neutral';
+  const word = att ? att.word : TILE_WORD[p.state] ?? capitalise(p.state);
+  put(tile, 'state', p.state, (v) => (tile.li.dataset.state = v));
+  put(tile, 'attention', d.kind ?? '', (v) => (tile.li.dataset.attention = v));
+  put(tile, 'level', level, (v) => (tile.li.dataset.level = v));
+  put(tile, 'shape', att ? att.shape : PLAYER_STATE[p.state]?.[1] ?? 'dot', (v) => setIcon(tile.shape, v));
+  put(tile, 'word', word, (v) => (tile.word.textContent = v));
+  const t = p.traffic;
+  const gone = p.state === 'disconnected' || !t;
+  put(tile, 'starving', gone ? '' : String(d.starving != null), (v) => setAttr(tile.li, 'data-starving', v || null));
+  if (gone) {
+    const since = p.disconnected_since ? parseTime(p.disconnected_since) : null;
+    put(tile, 'labelA', '', (v) => (tile.labelA.textContent = v));
+    put(tile, 'a', since ? `Left ${fmtAgo(Date.now() - since.getTime())}` : '—', (v) => (tile.a.textContent = v));
+    put(tile, 'labelB', '', (v) => (tile.labelB.textContent = v));
+    put(tile, 'b', '', (v) => (tile.b.textContent = v));
+    put(tile, 'rate', '', () => setAttr(tile.b, 'data-rate', null));
+  } else {
+    put(tile, 'labelA', ', ping ', (v) => (tile.labelA.textContent = v));
+    put(tile, 'a', t.rtt_ms == null ? '—' : `${t.rtt_ms} ms`, (v) => (tile.a.textContent = v));
+    put(tile, 'labelB', ', GAMA updates a second ', (v) => (tile.labelB.textContent = v));
+    // Not in the game and fed nothing: no rate worth showing.
+    const rate = p.in_game || (d.rate ?? 0) > 0 ? d.rate : null;
+    put(tile, 'b', fmtRate(rate), (v) => (tile.b.textContent = v));
+    put(tile, 'rate', rate == null ? '' : rate.toFixed(2), (v) => setAttr(tile.b, 'data-rate', v || null));
+  }
+  const full = PLAYER_STATE[p.state]?.[0] ?? capitalise(p.state);
+  put(tile, 'title', att && d.kind !== p.state ? `${p.id}: ${full}, ${att.word.toLowerCase()}` : `${p.id}: ${full}`, (v) =>
+    setAttr(tile.button, 'title', v),
+  );
+}
+
+/** Puts `node` before `ref` in the grid: moveBefore keeps the focus where the browser has it;
+ *  elsewhere the caller gives it back. */
+function place(node, ref) {
+  if (node.isConnected && typeof grid.moveBefore === 'function') {
+    try {
+      grid.moveBefore(node, ref);
+      return;
+    } catch {
+      // fall back below
+    }
+  }
+  grid.insertBefore(node, ref);
+}
+
+function matchesFilter(tile) {
+  return !filterText || tile.lower.includes(filterText);
+}
+
+function renderPlayers(players, flowing, now) {
+  const seen = new Set();
+  for (const p of players) seen.add(p.id);
+  for (const [id, tile] of tiles) {
     if (seen.has(id)) continue;
-    const hadFocus = row.tr.contains(document.activeElement);
-    row.tr.remove();
-    rows.delete(id);
+    const hadFocus = tile.li.contains(document.activeElement);
+    tile.li.remove();
+    tiles.delete(id);
+    if (rover === id) rover = null;
     if (hadFocus) $('players-title').focus();
   }
-  players.forEach((p, i) => {
-    let row = rows.get(p.id);
-    if (!row) {
-      row = makeRow(p.id);
-      rows.set(p.id, row);
+  let attention = 0;
+  const ranked = players.map((p, i) => {
+    let tile = tiles.get(p.id);
+    if (!tile) {
+      tile = makeTile(p.id);
+      tile.li.hidden = !matchesFilter(tile);
+      tiles.set(p.id, tile);
     }
     const list = samples.get(p.id);
-    updateRow(row, p, { rate: updateRate(list), starving: starvingFor(p, list, flowing) });
-    // Arrival order is stable: rows only move when one is new (moving a row would drop its focus).
-    const at = body.children[i];
-    if (at !== row.tr) body.insertBefore(row.tr, at ?? null);
+    const d = { rate: updateRate(list), starving: starvingFor(p, list, flowing) };
+    Object.assign(d, attentionOf(p, d.starving, tile, now));
+    if (d.kind) attention += 1;
+    tile.p = p;
+    tile.d = d;
+    updateTile(tile, p, d);
+    tile.rank = (d.rankKind ? ATTENTION_RANK[d.rankKind] : p.state === 'joining' ? 100 : 200) * 10000 + i;
+    return tile;
   });
-  show($('players-table'), players.length > 0);
+  ranked.sort((a, b) => a.rank - b.rank);
+  const order = ranked.map((t) => t.id).join('\n');
+  if (order !== tileOrder) {
+    tileOrder = order;
+    const focused = grid.contains(document.activeElement) ? document.activeElement : null;
+    let ref = grid.firstElementChild;
+    for (const tile of ranked) {
+      if (tile.li === ref) ref = ref.nextElementSibling;
+      else place(tile.li, ref);
+    }
+    if (focused?.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+  }
+  updateRover();
+  show(grid, players.length > 0);
   show($('players-empty'), players.length === 0);
   setText($('players-total'), players.length ? `(${players.length})` : '');
+  renderAttention(players.length, attention);
+  if (filterText) renderFilterStatus();
+  if (detail.id != null) renderDetail();
 }
+
+function renderAttention(total, count) {
+  const box = $('players-attention');
+  show(box, total > 0);
+  setAttr(box, 'data-count', String(count));
+  setText($('players-attention-text'), count === 0 ? 'No problem' : `${count} ${count === 1 ? 'needs' : 'need'} attention`);
+  setIcon(box.querySelector('.status-icon'), count === 0 ? 'check' : 'warning');
+}
+
+// ------------------------------------------------------------------------------- finding a player
+
+function renderFilterStatus() {
+  let shown = 0;
+  for (const tile of tiles.values()) if (!tile.li.hidden) shown += 1;
+  let text = '';
+  if (filterText && tiles.size) {
+    text = shown === 0 ? `No player matches “${filterText}”.` : `${shown} of ${tiles.size} ${tiles.size === 1 ? 'player' : 'players'} shown.`;
+  }
+  setText($('players-filter-status'), text);
+  setAttr($('players-filter-status'), 'data-none', String(filterText !== '' && shown === 0));
+}
+
+$('players-filter').addEventListener('input', (event) => {
+  filterText = event.target.value.trim().toLowerCase();
+  for (const tile of tiles.values()) tile.li.hidden = !matchesFilter(tile);
+  updateRover();
+  renderFilterStatus();
+});
+
+// Enter in the box opens the only player it finds.
+$('players-filter').addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter') return;
+  const found = [...tiles.values()].filter((t) => !t.li.hidden);
+  if (found.length === 1) {
+    event.preventDefault();
+    openDetail(found[0].id);
+  }
+});
+
+// ------------------------------------------------------------------------------------ keyboard
+
+/** One tile is reached with Tab (the last one focused, else the first shown); arrows move on. */
+function updateRover() {
+  const current = rover != null ? tiles.get(rover) : null;
+  if (!current || current.li.hidden) {
+    const first = grid.querySelector('.tile-item:not([hidden]) .tile');
+    rover = first ? first.closest('.tile-item').dataset.player : null;
+  }
+  for (const tile of tiles.values()) {
+    const tab = tile.id === rover ? '0' : '-1';
+    put(tile, 'tabindex', tab, (v) => tile.button.setAttribute('tabindex', v));
+  }
+}
+
+grid.addEventListener('focusin', (event) => {
+  const item = event.target.closest('.tile-item');
+  if (!item || item.dataset.player === rover) return;
+  rover = item.dataset.player;
+  updateRover();
+});
+
+grid.addEventListener('keydown', (event) => {
+  const item = event.target.closest('.tile-item');
+  if (!item || event.altKey || event.ctrlKey || event.metaKey) return;
+  const shown = [...grid.querySelectorAll('.tile-item:not([hidden])')];
+  const at = shown.indexOf(item);
+  const columns = Math.max(1, getComputedStyle(grid).gridTemplateColumns.split(' ').length);
+  const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns, Home: -at, End: shown.length - 1 - at };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const next = shown[Math.min(shown.length - 1, Math.max(0, at + moves[event.key]))];
+  next?.querySelector('.tile').focus();
+});
+
+grid.addEventListener('click', (event) => {
+  const item = event.target.closest('.tile-item');
+  if (item) openDetail(item.dataset.player);
+});
+
+// ------------------------------------------------------------------------------------- detail
+
+const detail = {
+  dialog: $('player-detail'),
+  id: null,
+  fields: Object.fromEntries([...$('player-detail').querySelectorAll('[data-field]')].map((n) => [n.dataset.field, n])),
+};
+
+function openDetail(id) {
+  if (!tiles.has(id)) return;
+  detail.id = id;
+  renderDetail();
+  if (!detail.dialog.open) detail.dialog.showModal();
+  $('detail-close').focus();
+}
+
+function closeDetail() {
+  if (detail.dialog.open) detail.dialog.close();
+}
+
+detail.dialog.addEventListener('close', () => {
+  const id = detail.id;
+  detail.id = null;
+  const tile = id != null ? tiles.get(id) : null;
+  if (tile && !tile.li.hidden) tile.button.focus();
+  else $('players-title').focus();
+});
+
+// A tap beside the dialog closes it, as on a phone.
+detail.dialog.addEventListener('click', (event) => {
+  if (event.target === detail.dialog) closeDetail();
+});
+$('detail-close').addEventListener('click', closeDetail);
+
+function renderDetail() {
+  const tile = tiles.get(detail.id);
+  if (!tile) {
+    closeDetail();
+    return;
+  }
+  const { p, d } = tile;
+  const f = detail.fields;
+  setText($('detail-title'), p.id);
+  const badge = $('detail-state');
+  const [word, shape] = PLAYER_STATE[p.state] ?? [capitalise(p.state), 'dot'];
+  setAttr(badge, 'data-state', p.state);
+  setText(badge.querySelector('.badge-text'), word);
+  setIcon(badge, shape);
+  setText($('detail-note'), STATE_NOTE[p.state] ? capitalise(STATE_NOTE[p.state]) : '');
+  show($('detail-note'), Boolean(STATE_NOTE[p.state]));
+  const t = p.traffic;
+  const gone = p.state === 'disconnected' || !t;
+  let problem = '';
+  if (!gone && d.kind === 'starving') problem = `Starving: nothing from GAMA for ${fmtDuration(d.starving)} while its output flows.`;
+  else if (!gone && d.kind === 'behind') problem = `Lagging: ${fmtMessages(t.queue_messages)} wait for this headset, which reads slower than GAMA sends.`;
+  else if (!gone && d.kind === 'silent') problem = `Silent for ${fmtDuration(t.last_seen_ms_ago)}: the headset should answer every ${fmtDuration(p.heartbeat_ms)}.`;
+  else if (!gone && d.kind === 'slow') problem = `Slow ping: ${t.rtt_ms} ms (${SLOW_PING_MS} ms or more slows the game down).`;
+  setText($('detail-problem-text'), problem);
+  show($('detail-problem'), Boolean(problem));
+  setText(f.address, p.remote_address);
+  const since = parseTime(p.connected_since);
+  setText(f.since, since && p.connected ? `${fmtClock(p.connected_since)} (for ${fmtDuration(Date.now() - since.getTime())})` : fmtClock(p.connected_since));
+  if (gone) {
+    setText(f.seen, p.disconnected_since ? `Left at ${fmtClock(p.disconnected_since)}` : '—');
+    for (const key of ['rtt', 'updates', 'received', 'sent', 'queue']) setText(f[key], '—');
+  } else {
+    const late = p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms;
+    setText(f.seen, late ? `Silent for ${fmtDuration(t.last_seen_ms_ago)}` : fmtAgo(t.last_seen_ms_ago));
+    setText(f.rtt, t.rtt_ms == null ? '—' : `${t.rtt_ms} ms`);
+    const rate = d.rate == null ? 'rate not known yet' : `${d.rate.toFixed(1)} a second`;
+    setText(f.updates, `${rate} · ${fmtCount(t.outputs)} in all · last ${fmtSince(t.last_output_ms_ago)}`);
+    setText(f.received, `${fmtMessages(t.messages_in)} · ${fmtBytes(t.bytes_in)}`);
+    setText(f.sent, `${fmtMessages(t.messages_out)} · ${fmtBytes(t.bytes_out)}`);
+    setText(f.queue, t.queue_messages > 0 ? `${fmtMessages(t.queue_messages)} (${fmtBytes(t.queue_bytes)})` : 'empty');
+  }
+  setEnabled($('detail-follow'), p.connected);
+}
+
+$('detail-remove').addEventListener('click', () => {
+  const button = $('detail-remove');
+  if (detail.id != null && isEnabled(button)) removePlayer(detail.id, button);
+});
+
+// Follows the player in the world view below.
+$('detail-follow').addEventListener('click', () => {
+  const button = $('detail-follow');
+  const id = detail.id;
+  if (id == null || !isEnabled(button)) return;
+  const select = $('world-player');
+  if (![...select.options].some((o) => o.value === id)) return;
+  select.value = id;
+  select.dispatchEvent(new Event('change'));
+  closeDetail();
+  select.focus();
+  $('world-card').scrollIntoView({ block: 'start' });
+});
 
 // -------------------------------------------------------------------------------------------------
 // Controls
@@ -951,7 +1255,7 @@ function updateControls(state) {
   setEnabled(buttons.pause, free && exp === 'RUNNING');
   setEnabled(buttons.resume, free && exp === 'PAUSED');
   setEnabled(buttons.stop, free && exp !== 'NONE');
-  for (const row of rows.values()) setEnabled(row.remove, live.up);
+  setEnabled($('detail-remove'), live.up);
   for (const b of document.querySelectorAll('#catalog button[data-model]')) {
     setEnabled(b, live.up && b.getAttribute('aria-pressed') !== 'true');
   }
@@ -1036,12 +1340,6 @@ guard(buttons.pause, () => run(buttons.pause, 'Pause', () => api('POST', '/api/e
 guard(buttons.resume, () => run(buttons.resume, 'Resume', () => api('POST', '/api/experiment/resume'), 'Experiment resumed.'));
 guard(buttons.stop, stop);
 
-$('players-body').addEventListener('click', (event) => {
-  const button = event.target.closest('button[data-action="remove"]');
-  if (!button || !isEnabled(button)) return;
-  const id = button.closest('tr')?.dataset.player;
-  if (id != null) removePlayer(id, button);
-});
 
 // -------------------------------------------------------------------------------------------------
 // Learning packages
@@ -1421,6 +1719,11 @@ let worldView = null;
 for (const holder of document.querySelectorAll('[data-icon]')) setIcon(holder, holder.dataset.icon);
 restoreConsole();
 worldView = setupWorldView({ el, setText, setAttr, show, setIcon, withToken, blocked: () => live.waitingForToken });
-// For tests and the curious: the decoded view, with where everything is drawn.
+// For tests and the curious: the decoded view, with where everything is drawn; what the pushes cost.
 window.worldView = { snapshot: () => worldView.snapshot() };
+window.adminPage = { stats: () => ({ ...renderStats }) };
+// The sticky header's height, so what the page scrolls to is not hidden under it.
+new ResizeObserver(([entry]) => {
+  document.documentElement.style.setProperty('--topbar-h', `${Math.ceil(entry.borderBoxSize?.[0]?.blockSize ?? entry.target.offsetHeight)}px`);
+}).observe($('topbar'));
 connect();

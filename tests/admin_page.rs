@@ -48,34 +48,49 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         .wait(r#"#experiment-state[data-state="NONE"]"#)
         .await;
     for id in ids {
-        browser.wait(&row_in(id, "connected")).await;
+        browser.wait(&tile_in(id, "connected")).await;
     }
-    assert_eq!(browser.count("#players-body tr").await, 3);
+    assert_eq!(browser.count("#players-grid .tile-item").await, 3);
     browser.wait_text("#count-connected", "3").await;
     browser.wait_text("#limits", "3 to 4 players").await;
     browser.wait_text("#model-name", "Demo").await;
     browser
         .wait(r#"#catalog button[data-model="0"][aria-pressed="true"]"#)
         .await;
-    // Registration is counted: the traffic columns are filled in (keep-alive answers may add to
-    // it on a slow machine).
+    // Registration is counted: the player's detail shows its traffic (keep-alive answers may add
+    // to it on a slow machine). It opens from the tile and closes with Escape, giving the focus
+    // back to the tile.
+    browser.click(&format!("{} .tile", tile(ids[0]))).await;
+    browser.wait("#player-detail[open]").await;
+    browser.wait_text("#detail-title", ids[0]).await;
     browser
-        .wait_text(
-            &format!(r#"{} td[data-label="Received"]"#, row(ids[0])),
-            " message",
-        )
+        .wait_text(&detail_field("received"), " message")
         .await;
+    browser
+        .wait_text(&detail_field("address"), "127.0.0.1")
+        .await;
+    browser.press("Escape").await;
+    browser.wait_hidden("#player-detail").await;
+    assert_eq!(
+        browser
+            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
+            .await,
+        ids[0],
+        "closing the detail did not give the focus back to the tile"
+    );
 
-    // Keyboard focus survives the live updates (rows are updated in place).
+    // Keyboard focus survives the live updates (tiles are updated in place).
     let focus_first = format!(
-        r#"document.querySelector('{} button').focus()"#,
-        row(ids[0])
+        r#"document.querySelector('{} .tile').focus()"#,
+        tile(ids[0])
     );
     browser.eval(&focus_first).await;
 
     // A headset drops off the network: its row says so within a second.
     browser
-        .call(json!({"cmd": "arm", "selector": row_in(ids[1], "disconnected"), "timeout_ms": 3000}))
+        .call(
+            json!({"cmd": "arm", "selector": tile_in(ids[1], "disconnected"), "timeout_ms": 3000}),
+        )
         .await;
     dropping.abort();
     let seen = browser.call(json!({"cmd": "await"})).await;
@@ -85,19 +100,31 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         elapsed < LIVE_UPDATE_BUDGET_MS,
         "the page showed the disconnection after {elapsed} ms"
     );
-    browser.wait_text(&row(ids[1]), "Disconnected").await;
+    browser.wait_text(&tile(ids[1]), "Disconnected").await;
     browser.wait_text("#count-disconnected", "1").await;
+    // A disconnected player needs attention: its tile comes first.
     assert_eq!(
         browser
-            .eval("document.activeElement.closest('tr')?.dataset.player")
+            .eval("document.querySelector('#players-grid .tile-item').dataset.player")
+            .await,
+        ids[1]
+    );
+    browser
+        .wait_text("#players-attention", "1 needs attention")
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
             .await,
         ids[0],
-        "the focused button lost its focus when the page updated"
+        "the focused tile lost its focus when the page updated"
     );
 
-    // Remove a player: the page asks first, then the relay no longer has it.
+    // Remove a player from its detail: the page asks first, then the relay no longer has it.
+    browser.click(&format!("{} .tile", tile(ids[2]))).await;
+    browser.wait("#player-detail[open]").await;
     browser
-        .click(&format!(r#"{} button[data-action="remove"]"#, row(ids[2])))
+        .click(r#"#player-detail button[data-action="remove"]"#)
         .await;
     browser.wait("#confirm[open]").await;
     browser.wait_text("#confirm-title", ids[2]).await;
@@ -110,7 +137,8 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         "GET /api/state still lists {}",
         ids[2]
     );
-    browser.wait_gone(&row(ids[2])).await;
+    browser.wait_gone(&tile(ids[2])).await;
+    browser.wait_hidden("#player-detail").await;
     browser
         .wait_text("#message", &format!("{} removed", ids[2]))
         .await;
@@ -130,7 +158,7 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser
         .wait(r#"#experiment-state[data-state="RUNNING"]"#)
         .await;
-    browser.wait(&row_in(ids[0], "in_game")).await;
+    browser.wait(&tile_in(ids[0], "in_game")).await;
     relay.wait_in_game(&[ids[0]]).await;
     assert_eq!(gama.commands_of_type("load").len(), 1);
     browser.wait_text("#message", "launched").await;
@@ -139,16 +167,16 @@ async fn the_admin_page_follows_and_drives_the_relay() {
 
     let laptop = browser.screenshot("admin-page.png").await;
     let overflow = browser
-        .eval("[document.documentElement, document.querySelector('.table-wrap')].map((e) => e.scrollWidth - e.clientWidth)")
+        .eval("[document.documentElement, document.querySelector('#players-grid')].map((e) => e.scrollWidth - e.clientWidth)")
         .await;
     assert_eq!(
         overflow,
         json!([0, 0]),
-        "the page or its table scrolls sideways at 1280 px"
+        "the page or its player grid scrolls sideways at 1280 px"
     );
     browser.viewport(390, 844).await;
     let mobile = browser.screenshot("admin-page-mobile.png").await;
-    // Phones get player cards, not a table wider than the screen.
+    // Phones get the tiles in fewer columns, nothing wider than the screen.
     let overflow = browser
         .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         .await;
@@ -203,7 +231,7 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser
         .call(json!({"cmd": "wait", "selector": r#"#relay-link[data-state="live"]"#, "timeout_ms": 8000}))
         .await;
-    browser.wait_gone("#players-body tr").await;
+    browser.wait_gone("#players-grid .tile-item").await;
     browser.wait(r#"#players-empty"#).await;
 
     browser.assert_no_page_errors().await;
@@ -267,7 +295,7 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     browser.fill("#token-input", "t0k3n").await;
     browser.click("#token-submit").await;
     browser.wait_hidden("#auth").await;
-    browser.wait(&row_in("Player_101", "connected")).await;
+    browser.wait(&tile_in("Player_101", "connected")).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
 
     // The address the relay prints, pasted into the tab that asks: the token is taken from the
@@ -277,7 +305,7 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     browser.wait("#token-form").await;
     browser.open(&format!("{}/#token=t0k3n", relay.base)).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
-    browser.wait(&row_in("Player_101", "connected")).await;
+    browser.wait(&tile_in("Player_101", "connected")).await;
     assert_eq!(
         browser.eval("location.href").await,
         format!("{}/", relay.base)
@@ -294,7 +322,7 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     browser.open("about:blank").await;
     browser.open(&format!("{}/#token=t0k3n", relay.base)).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
-    browser.wait(&row_in("Player_101", "connected")).await;
+    browser.wait(&tile_in("Player_101", "connected")).await;
     assert_eq!(
         browser.eval("location.href").await,
         format!("{}/", relay.base)
@@ -342,7 +370,7 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     // Next visit: the kept token is used.
     browser.open("about:blank").await;
     browser.open(&format!("{}/", relay.base)).await;
-    browser.wait(&row_in("Player_101", "connected")).await;
+    browser.wait(&tile_in("Player_101", "connected")).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
     browser.assert_no_page_errors().await;
     browser.close().await;

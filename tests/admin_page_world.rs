@@ -681,7 +681,7 @@ async fn the_world_view_draws_what_a_headset_receives() {
 
 fn rate_of(id: &str) -> String {
     format!(
-        r#"parseFloat(document.querySelector('#players-body tr[data-player="{id}"] .rate').dataset.rate ?? 'NaN')"#
+        r#"parseFloat(document.querySelector('#players-grid [data-player="{id}"] .rate').dataset.rate ?? 'NaN')"#
     )
 }
 
@@ -735,17 +735,36 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
     assert!(f(&a_rate) <= 40.0, "A gets {a_rate} a second");
     // B is in game but never said it was ready: GAMA sends it nothing while its outputs flow.
     browser
-        .call(json!({"cmd": "wait", "selector": r#"#players-body tr[data-player="B"][data-starving="true"]"#, "timeout_ms": 6000}))
+        .call(json!({"cmd": "wait", "selector": r#"#players-grid [data-player="B"][data-starving="true"]"#, "timeout_ms": 6000}))
         .await;
     browser
-        .wait_text(r#"#players-body tr[data-player="B"] .starving"#, "Starving")
+        .wait_text(r#"#players-grid [data-player="B"] .tile-state"#, "Starving")
+        .await;
+    browser
+        .wait(r#"#players-grid [data-player="B"] svg.icon[data-name="warning"]"#)
         .await;
     assert_eq!(
         browser
-            .eval(r#"document.querySelector('#players-body tr[data-player="A"]').dataset.starving"#)
+            .eval(r#"document.querySelector('#players-grid [data-player="A"]').dataset.starving"#)
             .await,
         "false"
     );
+    // Starving needs attention: B's tile comes before A's.
+    assert_eq!(
+        browser
+            .eval("[...document.querySelectorAll('#players-grid .tile-item')].map((t) => t.dataset.player)")
+            .await,
+        json!(["B", "A"])
+    );
+    // Its detail says what is wrong, in words.
+    browser
+        .click(r#"#players-grid [data-player="B"] .tile"#)
+        .await;
+    browser
+        .wait_text("#detail-problem", "nothing from GAMA for")
+        .await;
+    browser.press("Escape").await;
+    browser.wait_hidden("#player-detail").await;
     assert!(browser.eval(&rate_of("B")).await.as_f64().unwrap() < 1.0);
     let shot = browser.screenshot("admin-clock.png").await;
 
@@ -753,7 +772,7 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
     gama.gui_pause();
     browser.wait(r#"#clock-status[data-state="paused"]"#).await;
     browser
-        .call(json!({"cmd": "arm", "selector": "#clock-status[data-state=\"stalled\"], #players-body tr[data-starving=\"true\"]", "timeout_ms": 3500}))
+        .call(json!({"cmd": "arm", "selector": "#clock-status[data-state=\"stalled\"], #players-grid [data-starving=\"true\"]", "timeout_ms": 3500}))
         .await;
     let stalled = browser.try_call(json!({"cmd": "await"})).await;
     assert_eq!(

@@ -1,6 +1,9 @@
 //! What the admin page shows, as one document: `GET /api/state` and every push of
 //! `/api/events`. Built from each part's own view at the moment it is asked for.
 
+use std::sync::OnceLock;
+use std::time::Instant;
+
 use serde::Serialize;
 
 use super::App;
@@ -12,6 +15,10 @@ use crate::world::ClockView;
 /// `GET /api/state`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StateView {
+    /// Milliseconds on the relay's monotonic clock when this document was made, from an arbitrary
+    /// origin (only differences mean something): the page measures per-player rates between two
+    /// documents with it, whenever it gets round to reading them.
+    pub relay_ms: u64,
     /// GAMA's side.
     pub gama: GamaView,
     /// The model a launch loads.
@@ -109,6 +116,7 @@ pub(crate) fn snapshot(app: &App) -> StateView {
         max_players: m.max_players,
     });
     StateView {
+        relay_ms: relay_ms(),
         gama: GamaView {
             address: app.gama.address(),
             connection: gama.link,
@@ -132,4 +140,10 @@ pub(crate) fn snapshot(app: &App) -> StateView {
         counts,
         players,
     }
+}
+
+/// The relay's monotonic clock in milliseconds, from the first time it is read.
+fn relay_ms() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(ORIGIN.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }

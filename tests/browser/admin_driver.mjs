@@ -23,6 +23,12 @@
 //   {"cmd":"arm","selector":S,"timeout_ms":T}      starts watching for S to match (MutationObserver),
 //   {"cmd":"await"}                                -> {"elapsed_ms":N}: from "arm" to the first match
 //   {"cmd":"color_scheme","value":"dark"|"light"}  emulates the system's colour scheme
+//   {"cmd":"init_script","script":JS}              runs JS in every page loaded from now on, before
+//                                                  the page's own scripts (e.g. a PerformanceObserver)
+//   {"cmd":"cpu_throttle","rate":R}               the page's CPU R times slower (1: full speed)
+//   {"cmd":"metrics"}                              -> {"metrics":{…}}: Chromium's cumulative counters
+//                                                  (CDP Performance.getMetrics: ScriptDuration,
+//                                                  TaskDuration, LayoutDuration, Timestamp… in s)
 //   {"cmd":"screenshot","path":P,"full_page":true}
 //   {"cmd":"screenshot","path":P,"selector":S}     only the element S
 //   {"cmd":"grant","permissions":[…]}              e.g. clipboard-read, for the current page's origin
@@ -78,6 +84,12 @@ page.on('console', (m) => {
 });
 
 let armed = null;
+let cdp = null;
+
+async function cdpSession() {
+  cdp ??= await context.newCDPSession(page);
+  return cdp;
+}
 
 async function cleanup() {
   try {
@@ -206,6 +218,20 @@ const commands = {
     const at = await seen;
     if (at === null) throw new Error(`${selector} did not appear within ${timeout_ms} ms of "arm"`);
     return { elapsed_ms: at - armedAt };
+  },
+  async cpu_throttle({ rate }) {
+    await (await cdpSession()).send('Emulation.setCPUThrottlingRate', { rate });
+    return {};
+  },
+  async init_script({ script }) {
+    await page.addInitScript(script);
+    return {};
+  },
+  async metrics() {
+    const cdp = await cdpSession();
+    await cdp.send('Performance.enable', { timeDomain: 'timeTicks' });
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    return { metrics: Object.fromEntries(metrics.map((m) => [m.name, m.value])) };
   },
   async color_scheme({ value }) {
     await page.emulateMedia({ colorScheme: value });

@@ -263,10 +263,18 @@ impl Browser {
     }
 }
 
-pub fn row(id: &str) -> String {
-    format!(r#"#players-body tr[data-player="{id}"]"#)
+/// A player's tile in the admin page's player grid.
+pub fn tile(id: &str) -> String {
+    format!(r#"#players-grid .tile-item[data-player="{id}"]"#)
 }
 
-pub fn row_in(id: &str, state: &str) -> String {
-    format!(r#"#players-body tr[data-player="{id}"][data-state="{state}"]"#)
+/// A player's tile while the player is in `state` (`connected`, `in_game`, `disconnected`…).
+pub fn tile_in(id: &str, state: &str) -> String {
+    format!(r#"#players-grid .tile-item[data-player="{id}"][data-state="{state}"]"#)
+}
+
+/// A field of the open player detail (`address`, `since`, `seen`, `rtt`, `updates`, `received`,
+/// `sent`, `queue`).
+pub fn detail_field(field: &str) -> String {
+    format!(r#"#player-detail[open] [data-field="{field}"]"#)
 }
