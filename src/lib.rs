@@ -81,6 +81,12 @@ pub use sessions::export::{Export, ExportError, export_session, list_sessions};
 pub use util::panic_message;
 pub use world::ClockView;
 
+/// What `relay-bench session-size` measures a kept session with. Not an API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::sessions::bench::{Measured, Traffic, measure};
+}
+
 /// The parsers the fuzz targets (`fuzz/`) drive. Not an API.
 #[doc(hidden)]
 pub mod fuzzing {

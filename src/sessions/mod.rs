@@ -14,8 +14,11 @@
 //! [`Sessions`] is the handle the relay feeds; [`read`] opens kept sessions for the admin page, the
 //! playback and `gama-vr-relay sessions`.
 
+#[doc(hidden)]
+pub mod bench;
 pub mod export;
 pub mod read;
+pub mod view;
 mod write;
 
 use std::path::{Path, PathBuf};

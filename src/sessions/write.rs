@@ -154,7 +154,7 @@ impl Writer {
         let end = self.ms(ended.unwrap_or_else(Instant::now));
         // What came during the linger time is written; the session's length ends at its end.
         let now = self.ms(Instant::now());
-        self.write_pending(now, true);
+        self.write_pending(now.max(end), true);
         self.flush_bin();
         if let Err(e) = self.finish_chunk(end) {
             warn!(session = %self.info.id, error = %e, "writing the kept session failed");
