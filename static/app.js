@@ -1141,6 +1141,7 @@ grid.addEventListener('click', (event) => {
 const detail = {
   dialog: $('player-detail'),
   id: null,
+  focusAfter: null, // where the focus goes when it closes (null: back to the player's tile)
   fields: Object.fromEntries([...$('player-detail').querySelectorAll('[data-field]')].map((n) => [n.dataset.field, n])),
 };
 
@@ -1152,15 +1153,19 @@ function openDetail(id) {
   $('detail-close').focus();
 }
 
-function closeDetail() {
+function closeDetail(focusAfter = null) {
+  detail.focusAfter = focusAfter;
   if (detail.dialog.open) detail.dialog.close();
 }
 
 detail.dialog.addEventListener('close', () => {
   const id = detail.id;
+  const after = detail.focusAfter;
   detail.id = null;
+  detail.focusAfter = null;
   const tile = id != null ? tiles.get(id) : null;
-  if (tile && !tile.li.hidden) tile.button.focus();
+  if (after) after.focus();
+  else if (tile && !tile.li.hidden) tile.button.focus();
   else $('players-title').focus();
 });
 
@@ -1168,7 +1173,7 @@ detail.dialog.addEventListener('close', () => {
 detail.dialog.addEventListener('click', (event) => {
   if (event.target === detail.dialog) closeDetail();
 });
-$('detail-close').addEventListener('click', closeDetail);
+$('detail-close').addEventListener('click', () => closeDetail());
 
 function renderDetail() {
   const tile = tiles.get(detail.id);
@@ -1228,8 +1233,7 @@ $('detail-follow').addEventListener('click', () => {
   if (![...select.options].some((o) => o.value === id)) return;
   select.value = id;
   select.dispatchEvent(new Event('change'));
-  closeDetail();
-  select.focus();
+  closeDetail(select);
   $('world-card').scrollIntoView({ block: 'start' });
 });
 
