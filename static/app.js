@@ -526,6 +526,7 @@ function askForToken(why) {
   setText($('auth-why'), text);
   show($('auth'), true);
   show($('main'), false);
+  show($('session'), false);
   const input = $('token-input');
   input.value = '';
   input.focus();
@@ -640,6 +641,7 @@ function render(state) {
   lastState = state;
   lastUpdate = new Date();
   const now = relayClock(state);
+  show($('session'), !live.waitingForToken);
   sampleTraffic(state, now);
   sampleClock(state.clock, now);
   renderGama(state.gama);
