@@ -147,13 +147,14 @@ async fn measure(browser: &mut Browser, what: &str, seconds: u64) -> Value {
         "long_tasks": long,
     });
     eprintln!(
-        "{what}: the page's scripting {:.1} ms a second (all its main-thread work {:.1} ms a second, layout and style {:.1}); {:.1} pushes a second, render {:.2} ms a push ({:.1} ms a second); long tasks: {}",
+        "{what}: the page's scripting {:.1} ms a second (all its main-thread work {:.1} ms a second, layout and style {:.1}); {:.1} pushes a second, render {:.2} ms a push ({:.1} ms a second, longest {:.1} ms); long tasks (ms): {}",
         report["script_ms_per_s"].as_f64().unwrap(),
         report["task_ms_per_s"].as_f64().unwrap(),
         report["layout_and_style_ms_per_s"].as_f64().unwrap(),
         report["pushes_per_s"].as_f64().unwrap(),
         report["render_ms_per_push"].as_f64().unwrap(),
         report["render_ms_per_s"].as_f64().unwrap(),
+        report["render_max_ms"].as_f64().unwrap(),
         report["long_tasks"],
     );
     report
