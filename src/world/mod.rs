@@ -92,18 +92,20 @@ pub struct ClockView {
 #[derive(Debug)]
 struct Clock {
     start: Instant,
-    /// Outputs per 250 ms bucket, over the last 2 s.
-    buckets: [(u64, u32); 8],
+    /// Outputs per 250 ms bucket: the last [`WINDOW`] complete ones and the current one.
+    buckets: [(u64, u32); WINDOW + 1],
     last: Option<Instant>,
     total: u64,
 }
 
 const BUCKET_MS: u64 = 250;
+/// Complete buckets the rate is measured over (2 s).
+const WINDOW: usize = 8;
 
 impl Clock {
     fn tick(&mut self, now: Instant) {
         let slot = now.duration_since(self.start).as_millis() as u64 / BUCKET_MS;
-        let bucket = &mut self.buckets[(slot % 8) as usize];
+        let bucket = &mut self.buckets[(slot % (WINDOW as u64 + 1)) as usize];
         if bucket.0 != slot {
             *bucket = (slot, 0);
         }
@@ -114,16 +116,16 @@ impl Clock {
 
     fn view(&self, now: Instant) -> ClockView {
         let slot = now.duration_since(self.start).as_millis() as u64 / BUCKET_MS;
-        // The last 8 buckets, the current (partial) one excluded so a fresh bucket does not halve
-        // the rate.
+        // The last WINDOW complete buckets, the current (partial) one excluded so a fresh bucket
+        // does not halve the rate.
         let recent: u32 = self
             .buckets
             .iter()
-            .filter(|(s, _)| *s < slot && slot - *s <= 8)
+            .filter(|(s, _)| *s < slot && slot - *s <= WINDOW as u64)
             .map(|(_, n)| *n)
             .sum();
         ClockView {
-            outputs_per_second: f64::from(recent) / (8.0 * BUCKET_MS as f64 / 1000.0),
+            outputs_per_second: f64::from(recent) / (WINDOW as f64 * BUCKET_MS as f64 / 1000.0),
             last_output_ms_ago: self.last.map(|t| now.duration_since(t).as_millis() as u64),
             outputs: self.total,
         }
@@ -149,7 +151,7 @@ impl Default for World {
             positions_version: AtomicU64::new(0),
             clock: Mutex::new(Clock {
                 start: Instant::now(),
-                buckets: [(u64::MAX, 0); 8],
+                buckets: [(u64::MAX, 0); WINDOW + 1],
                 last: None,
                 total: 0,
             }),
@@ -368,7 +370,7 @@ mod tests {
         let start = Instant::now();
         let mut c = Clock {
             start,
-            buckets: [(u64::MAX, 0); 8],
+            buckets: [(u64::MAX, 0); WINDOW + 1],
             last: None,
             total: 0,
         };
@@ -379,5 +381,11 @@ mod tests {
         assert!((v.outputs_per_second - 30.0).abs() < 2.0, "{v:?}");
         assert_eq!(v.outputs, 60);
         assert_eq!(v.last_output_ms_ago, Some(2100 - 59 * 33));
+        // Ticking on at 20 a second, the current bucket included: still the full rate.
+        for i in 0..200 {
+            c.tick(start + Duration::from_millis(3000 + i * 50));
+        }
+        let v = c.view(start + Duration::from_millis(3000 + 199 * 50));
+        assert!((v.outputs_per_second - 20.0).abs() < 0.6, "{v:?}");
     }
 }
