@@ -44,6 +44,7 @@ mod audit;
 pub mod config;
 mod conn;
 mod debrief;
+pub mod demo;
 mod gama;
 mod gaml;
 mod headset;

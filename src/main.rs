@@ -96,6 +96,33 @@ enum Commands {
         #[arg(long)]
         exit_when_done: bool,
     },
+    /// A demonstration without GAMA: a stand-in GAMA plays a small town and a few simulated
+    /// headsets join it, so the admin page shows a live session at once. Real headsets can join.
+    Demo {
+        /// How many simulated headsets join.
+        #[arg(long, default_value_t = 4)]
+        headsets: usize,
+    },
+    /// The sessions kept for debriefing (sessions.folder_path), for scripts.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SessionsCommand {
+    /// One line per kept session, newest first: id, start, length, players, model.
+    List,
+    /// One session, for analysis in Python, R or a spreadsheet.
+    Export {
+        /// The session's id (see `sessions list`).
+        id: String,
+        /// csv: one row per player (time in game, asks, expressions, disconnections); json: the
+        /// timeline and that summary; events: every event, one JSON object per line.
+        #[arg(long, value_parser = ["csv", "json", "events"], default_value = "csv")]
+        format: String,
+    },
 }
 
 impl Cli {
@@ -195,6 +222,9 @@ fn main() -> ExitCode {
         eprintln!("gama-vr-relay: the configuration is valid");
         return ExitCode::SUCCESS;
     }
+    if let Some(Commands::Sessions { command }) = &cli.command {
+        return sessions(&config, command);
+    }
     let _log_file = match init_logging(&config, rust_log.as_deref()) {
         Ok(guard) => guard,
         Err(e) => {
@@ -246,6 +276,8 @@ fn main() -> ExitCode {
             players,
             exit_when_done,
         }) => runtime.block_on(replay(config, file, speed, players, exit_when_done)),
+        Some(Commands::Demo { headsets }) => runtime.block_on(demo(config, headsets)),
+        Some(Commands::Sessions { .. }) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -358,6 +390,41 @@ async fn replay(
     }
     handle.shutdown(Duration::from_secs(2)).await;
     Ok(())
+}
+
+async fn demo(config: Config, headsets: usize) -> anyhow::Result<()> {
+    let demo = gama_vr_relay::demo::Demo::start(config, headsets).await?;
+    let signal = shutdown_signal().await;
+    info!(signal, "shutting down");
+    demo.shutdown(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+/// `sessions list|export`: prints to standard output; 0 on success, 1 on failure.
+fn sessions(config: &Config, command: &SessionsCommand) -> ExitCode {
+    let folder = config.sessions_folder();
+    let mut out = std::io::stdout().lock();
+    let result = match command {
+        SessionsCommand::List => {
+            gama_vr_relay::list_sessions(&folder, &mut out).map_err(anyhow::Error::from)
+        }
+        SessionsCommand::Export { id, format } => {
+            let format = match format.as_str() {
+                "json" => gama_vr_relay::Export::Json,
+                "events" => gama_vr_relay::Export::Events,
+                _ => gama_vr_relay::Export::Csv,
+            };
+            gama_vr_relay::export_session(&folder, id, format, &mut out)
+                .map_err(anyhow::Error::from)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gama-vr-relay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Waits for a request to stop and says which: Ctrl-C, SIGTERM or SIGHUP (its terminal window

@@ -132,6 +132,18 @@ pub struct FakeGamaOptions {
     /// becoming PAUSED/RUNNING, because the desktop application opens experiments asynchronously
     /// on its UI thread. Default 5 ms. Zero opens it synchronously right after the reply.
     pub open_delay: Duration,
+    /// What the linker's worlds show. Default [`Scene::Minimal`].
+    pub scene: Scene,
+}
+
+/// What the emulated linker's worlds show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scene {
+    /// One car whose position derives from the cycle, and one block (what the tests check).
+    #[default]
+    Minimal,
+    /// A small town: cars driving round its blocks, for `gama-vr-relay demo`.
+    Town,
 }
 
 impl Default for FakeGamaOptions {
@@ -148,6 +160,7 @@ impl Default for FakeGamaOptions {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             ping_interval: Some(GAMA_PING_INTERVAL),
             open_delay: Duration::from_millis(5),
+            scene: Scene::Minimal,
         }
     }
 }
@@ -336,7 +349,7 @@ struct WorldPayload {
     points_loc: Vec<Coords>,
     is_init: bool,
     offset_y_geom: Vec<i64>,
-    names: Vec<&'static str>,
+    names: Vec<String>,
     keep_names: Vec<&'static str>,
     #[serde(rename = "propertyID")]
     property_id: Vec<&'static str>,
@@ -737,7 +750,7 @@ impl State {
             .into_iter()
             .map(|p| LinkerElement {
                 id: vec![p],
-                contents: to_raw(&update_world(cycle)),
+                contents: to_raw(&update_world(opts.scene, cycle)),
             })
             .collect();
         self.queue_linker(
@@ -770,8 +783,23 @@ fn initial_state(opts: &FakeGamaOptions) -> ExpState {
     }
 }
 
-/// The per-cycle (non-init) world: one moving prefab agent whose position derives from the cycle.
-fn update_world(cycle: u64) -> WorldPayload {
+/// The per-cycle (non-init) world: one moving prefab agent whose position derives from the cycle
+/// ([`Scene::Minimal`]), or the town's cars ([`Scene::Town`]).
+fn update_world(scene: Scene, cycle: u64) -> WorldPayload {
+    if scene == Scene::Town {
+        let cars = town_cars(cycle);
+        return WorldPayload {
+            names: (0..cars.len()).map(|i| format!("car{i}")).collect(),
+            property_id: vec!["car"; cars.len()],
+            attributes: cars.iter().map(|_| EmptyObject {}).collect(),
+            points_loc: cars,
+            is_init: false,
+            offset_y_geom: Vec::new(),
+            keep_names: Vec::new(),
+            points_geom: Vec::new(),
+            position: None,
+        };
+    }
     let step = i64::try_from(cycle % 1000).unwrap_or(0);
     WorldPayload {
         points_loc: vec![Coords {
@@ -784,7 +812,7 @@ fn update_world(cycle: u64) -> WorldPayload {
         }],
         is_init: false,
         offset_y_geom: Vec::new(),
-        names: vec!["agent0"],
+        names: vec!["agent0".to_owned()],
         keep_names: Vec::new(),
         property_id: vec!["car"],
         points_geom: Vec::new(),
@@ -793,15 +821,34 @@ fn update_world(cycle: u64) -> WorldPayload {
     }
 }
 
-/// The init world sent by `send_init_data`: the prefab agent and a static block.
-fn init_world() -> WorldPayload {
+/// The init world sent by `send_init_data`: the prefab agent and a static block, or the town.
+fn init_world(scene: Scene) -> WorldPayload {
+    if scene == Scene::Town {
+        let cars = town_cars(0);
+        let blocks = town_blocks();
+        let mut names: Vec<String> = (0..cars.len()).map(|i| format!("car{i}")).collect();
+        names.extend((0..blocks.len()).map(|i| format!("block{i}")));
+        let mut property_id = vec!["car"; cars.len()];
+        property_id.extend(vec!["block"; blocks.len()]);
+        return WorldPayload {
+            attributes: names.iter().map(|_| EmptyObject {}).collect(),
+            points_loc: cars,
+            is_init: true,
+            offset_y_geom: vec![0; blocks.len()],
+            names,
+            keep_names: Vec::new(),
+            property_id,
+            points_geom: blocks,
+            position: Some([500_000, 100_000, 0]),
+        };
+    }
     WorldPayload {
         points_loc: vec![Coords {
             c: vec![100_000, 200_000, 0, 900_000],
         }],
         is_init: true,
         offset_y_geom: vec![0],
-        names: vec!["agent0", "block0"],
+        names: vec!["agent0".to_owned(), "block0".to_owned()],
         keep_names: Vec::new(),
         property_id: vec!["car", "block"],
         points_geom: vec![Coords {
@@ -814,7 +861,43 @@ fn init_world() -> WorldPayload {
     }
 }
 
-fn properties() -> PropertiesPayload {
+/// The town's cars at `cycle`: each drives round its own ring road at its own speed, heading
+/// along the road.
+fn town_cars(cycle: u64) -> Vec<Coords> {
+    (0..10u64)
+        .map(|i| {
+            let radius = 120_000.0 + 22_000.0 * i as f64;
+            let speed = 0.02 + 0.004 * (i % 4) as f64;
+            let angle = cycle as f64 * speed * if i % 2 == 0 { 1.0 } else { -1.0 } + i as f64;
+            let x = 500_000.0 + radius * angle.cos();
+            let y = 400_000.0 + radius * 0.75 * angle.sin();
+            let heading =
+                (angle.to_degrees() + if i % 2 == 0 { 90.0 } else { -90.0 }).rem_euclid(360.0);
+            Coords {
+                c: vec![x as i64, y as i64, 0, (heading * PRECISION as f64) as i64],
+            }
+        })
+        .collect()
+}
+
+/// The town's blocks: closed rectangles.
+fn town_blocks() -> Vec<Coords> {
+    [
+        (440_000, 350_000, 60_000, 50_000),
+        (200_000, 120_000, 80_000, 60_000),
+        (750_000, 130_000, 90_000, 70_000),
+        (180_000, 600_000, 70_000, 90_000),
+        (760_000, 620_000, 100_000, 60_000),
+        (480_000, 700_000, 60_000, 40_000),
+    ]
+    .into_iter()
+    .map(|(x, y, w, h)| Coords {
+        c: vec![x, y, x + w, y, x + w, y + h, x, y + h, x, y],
+    })
+    .collect()
+}
+
+fn properties(scene: Scene) -> PropertiesPayload {
     PropertiesPayload {
         properties: (
             PrefabProperty {
@@ -822,7 +905,12 @@ fn properties() -> PropertiesPayload {
                 tag: "car",
                 has_prefab: true,
                 prefab: "Prefabs/Visual Prefabs/City/Vehicles/Car",
-                size: 3 * PRECISION * 10,
+                // The town is 100 m wide: its cars are cars.
+                size: if scene == Scene::Town {
+                    3 * PRECISION
+                } else {
+                    3 * PRECISION * 10
+                },
                 rotation_coeff: PRECISION,
                 rotation_offset: -90 * PRECISION,
                 y_offset: 0,
@@ -1350,6 +1438,10 @@ impl Ctx<'_> {
             let cycle = self.st.exp(key).map(|e| e.cycle).unwrap_or(0);
             return Resp::ok(cycle.to_string().as_str());
         }
+        if entered == "length(unity_player)" {
+            let players = self.st.exp(key).map_or(0, |e| e.players.len());
+            return Resp::ok(players.to_string().as_str());
+        }
         match parse_do(entered) {
             Ok(Some(stmt)) => {
                 match (stmt.action.as_str(), stmt.string_arg) {
@@ -1478,8 +1570,8 @@ impl Ctx<'_> {
                     min_player_update_duration: 0.01 * PRECISION as f64,
                 })),
                 element(to_raw(&EnableMovePayload { enable_move: false })),
-                element(to_raw(&properties())),
-                element(to_raw(&init_world())),
+                element(to_raw(&properties(opts.scene))),
+                element(to_raw(&init_world(opts.scene))),
             ],
             ty: "output",
         };
@@ -2431,7 +2523,7 @@ mod tests {
             text,
             r#"{"precision":10000,"world":[1000000,800000],"minPlayerUpdateDuration":100.0}"#
         );
-        assert!(to_text(&properties()).contains(r#""alpha":0.0,"#));
+        assert!(to_text(&properties(Scene::Minimal)).contains(r#""alpha":0.0,"#));
     }
 
     #[test]

@@ -26,5 +26,5 @@ pub mod gama_client;
 pub mod headset;
 pub mod prereq;
 
-pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, ServerMode};
+pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, Scene, ServerMode};
 pub use headset::{Headset, HeadsetConfig, unity_json};

@@ -31,14 +31,26 @@ pub fn free_port() -> u16 {
 }
 
 /// The relay's binary, started in `dir` with `args` (after a clean environment and loopback
-/// ports: headsets on `headset_port`), once its log says `ready`. The rest of its log is drained
-/// so it never blocks on a full pipe.
+/// ports: headsets on `headset_port`, the admin page on a free port), once its log says `ready`.
+/// The rest of its log is drained so it never blocks on a full pipe.
 pub async fn start_binary(
     dir: &Path,
     headset_port: u16,
     args: &[&str],
     ready: &str,
 ) -> tokio::process::Child {
+    start_binary_with_admin(dir, headset_port, args, ready)
+        .await
+        .0
+}
+
+/// [`start_binary`], with the admin page's port (read from the start-up log).
+pub async fn start_binary_with_admin(
+    dir: &Path,
+    headset_port: u16,
+    args: &[&str],
+    ready: &str,
+) -> (tokio::process::Child, u16) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gama-vr-relay"))
         .current_dir(dir)
@@ -55,18 +67,27 @@ pub async fn start_binary(
         .spawn()
         .unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::time::timeout(T, async {
+    let admin = tokio::time::timeout(T, async {
+        let mut admin = None;
         while let Some(line) = log.next_line().await.unwrap() {
+            if let Some(rest) = line.split("admin: http://").nth(1) {
+                admin = rest
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok());
+            }
             if line.contains(ready) {
-                return;
+                return admin;
             }
         }
         panic!("the relay ended before logging {ready:?}");
     })
     .await
-    .unwrap_or_else(|_| panic!("the relay did not log {ready:?}"));
+    .unwrap_or_else(|_| panic!("the relay did not log {ready:?}"))
+    .expect("the start-up log names the admin page's address");
     tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    child
+    (child, admin)
 }
 
 /// A relay configured for tests: loopback, ephemeral ports, short timeouts.
