@@ -17,9 +17,9 @@
 #           target still builds, links and packs (CI); into target/release-archives-fast/, never
 #           to be handed out.
 #
-# It installs what it needs, once (idempotent): the Rust targets (rustup), Debian's mingw-w64 and
-# file (apt-get), cargo-zigbuild (cargo install --locked) and zig (PyPI ziglang, in a venv under
-# target/). Builds go to target/cross/ (target/cross-fast/ with --fast), apart from the usual
+# It installs what it needs, once (idempotent): the Rust targets (rustup), Debian's mingw-w64,
+# musl-tools and file (apt-get), cargo-zigbuild (cargo install --locked) and zig (PyPI ziglang, in
+# a venv under target/). Builds go to target/cross/ (target/cross-fast/ with --fast), apart from the usual
 # target/debug and target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,7 +97,9 @@ for t in "${targets[@]}"; do
   triple=$(triple_of "$t")
   grep -qx "$triple" <<< "$installed_targets" || rustup target add "$triple"
   case "$t" in
+    # C dependencies (zstd) are compiled with the target's C compiler: mingw-w64's, musl's, zig's.
     windows) need_deb x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64 ;;
+    linux) need_deb musl-gcc musl-tools ;;
     macos-*) macos=true ;;
   esac
 done
@@ -141,7 +143,7 @@ check_binary() { # check_binary TARGET FILE
       [[ $kind == "PE32+ executable (console) x86-64"* ]] || return 1
       # Only DLLs every Windows 10 has: no mingw runtime (libgcc_s, libwinpthread) left to ship.
       local dlls unexpected
-      dlls=$(x86_64-w64-mingw32-objdump -p "$bin" | sed -n 's/^\s*DLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
+      dlls=$(x86_64-w64-mingw32-objdump -p "$bin" | sed -n 's/^\s*DLL Name: //p' | tr '[:upper:]' '[:lower:]' | sort -u)
       echo "   DLLs: $(tr '\n' ' ' <<< "$dlls")"
       unexpected=$(grep -vxE 'kernel32\.dll|ntdll\.dll|ws2_32\.dll|userenv\.dll|msvcrt\.dll|bcryptprimitives\.dll|advapi32\.dll|api-ms-win-core-[a-z0-9-]+\.dll' <<< "$dlls" || true)
       [ -z "$unexpected" ] || {
@@ -285,7 +287,8 @@ done
 # One checksum file for every archive in the folder (a subset run keeps the others' lines).
 (
   cd "$out"
-  ls "gama-vr-relay-$version-"*.zip "gama-vr-relay-$version-"*.tar.gz 2> /dev/null | LC_ALL=C sort | xargs -r sha256sum > SHA256SUMS
+  find . -maxdepth 1 -type f \( -name "gama-vr-relay-$version-*.zip" -o -name "gama-vr-relay-$version-*.tar.gz" \) \
+    -printf '%f\n' | LC_ALL=C sort | xargs -r sha256sum > SHA256SUMS
   echo "== $out/SHA256SUMS"
   cat SHA256SUMS
 )
