@@ -308,7 +308,9 @@ fn init_logging(config: &Config, rust_log: Option<&str>) -> anyhow::Result<Optio
     } else {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
+            // Windows 10's console shows colour codes as text unless the program switches it to
+            // another mode first: plain text there.
+            .with_ansi(cfg!(not(windows)) && std::io::stderr().is_terminal())
             .boxed()
     };
     let (file, guard) = if config.log.file.as_os_str().is_empty() {
