@@ -1,5 +1,5 @@
-//! The accept loop every listener of the relay runs: headsets, the gama-server endpoint for tools
-//! and the replay's stand-in GAMA.
+//! The accept loop every listener of the relay runs (headsets, the gama-server endpoint for tools
+//! and the replay's stand-in GAMA), and how a connection is turned away with a reason.
 //!
 //! It accepts until shutdown, hands each connection to the listener's handler (which spawns its
 //! task on the server's tracker), optionally paces new connections (past the rate the kernel queues
@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -83,4 +86,13 @@ async fn accept(
         let _ = stream.set_nodelay(true);
         each(stream, peer);
     }
+}
+
+/// Turns a connection away after its handshake, telling it why in the close frame.
+pub async fn refuse(mut ws: WebSocketStream<TcpStream>, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = ws.close(Some(frame)).await;
 }

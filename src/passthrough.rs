@@ -19,7 +19,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
@@ -123,7 +122,7 @@ pub fn serve(listener: tokio::net::TcpListener, config: &Config, endpoint: Endpo
                     given = token_of(request);
                     Ok(response)
                 };
-                let Ok(Ok(mut ws)) = tokio::time::timeout(
+                let Ok(Ok(ws)) = tokio::time::timeout(
                     Duration::from_secs(10),
                     tokio_tungstenite::accept_hdr_async_with_config(
                         stream,
@@ -142,13 +141,7 @@ pub fn serve(listener: tokio::net::TcpListener, config: &Config, endpoint: Endpo
                         tokio::time::sleep(wait).await;
                         let reason =
                             "this endpoint needs the relay's token: ws://host:port/?token=…";
-                        let _ = ws
-                            .close(Some(CloseFrame {
-                                code: CloseCode::Policy,
-                                reason: reason.into(),
-                            }))
-                            .await;
-                        return;
+                        return listen::refuse(ws, CloseCode::Policy, reason).await;
                     }
                     endpoint.guesses.succeeded(peer.ip());
                 }
@@ -157,13 +150,7 @@ pub fn serve(listener: tokio::net::TcpListener, config: &Config, endpoint: Endpo
                         max,
                         "too many tools connected (passthrough.max_connections)"
                     );
-                    let _ = ws
-                        .close(Some(CloseFrame {
-                            code: CloseCode::Again,
-                            reason: "too many tools connected".into(),
-                        }))
-                        .await;
-                    return;
+                    return listen::refuse(ws, CloseCode::Again, "too many tools connected").await;
                 };
                 run(ws, id, peer, endpoint).await;
             }

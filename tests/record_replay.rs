@@ -243,15 +243,7 @@ async fn a_stuck_recording_never_stalls_relaying() {
             .unwrap_or_else(|e| panic!("output {i} did not arrive: {e}"));
         assert_eq!(raw, json_output(&payload));
     }
-    let metrics = relay
-        .http
-        .get(format!("{}/metrics", relay.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.text("/metrics").await;
     let dropped: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("gama_vr_relay_recording_messages_dropped_total "))

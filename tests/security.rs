@@ -26,15 +26,7 @@ async fn join_from(relay: &TestRelay, source: &str, id: &str) -> Headset {
 }
 
 async fn sample(relay: &TestRelay, name: &str) -> f64 {
-    let text = relay
-        .http
-        .get(format!("{}/metrics", relay.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = relay.text("/metrics").await;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))

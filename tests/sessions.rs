@@ -166,15 +166,7 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         "{duration} ms"
     );
 
-    let csv = relay
-        .http
-        .get(format!("{}/api/sessions/{id}/summary.csv", relay.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = relay.text(&format!("/api/sessions/{id}/summary.csv")).await;
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
@@ -67,7 +67,7 @@ pub fn serve(
                     tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
                 )
                 .await;
-                let mut ws = match handshake {
+                let ws = match handshake {
                     Ok(Ok(ws)) => ws,
                     Ok(Err(e)) => return debug!(error = %e, "WebSocket handshake failed"),
                     Err(_) => return debug!("WebSocket handshake timed out"),
@@ -82,13 +82,7 @@ pub fn serve(
                     if let Some(suppressed) = OUTSIDE.check() {
                         warn!(suppressed, "headset connection refused: {reason}");
                     }
-                    let _ = ws
-                        .close(Some(CloseFrame {
-                            code: CloseCode::Policy,
-                            reason: reason.into(),
-                        }))
-                        .await;
-                    return;
+                    return listen::refuse(ws, CloseCode::Policy, &reason).await;
                 }
                 let Some(_permit) = permit else {
                     if let Some(suppressed) = REFUSED.check() {
@@ -102,13 +96,7 @@ pub fn serve(
                         "relay full: {} connections (headsets.max_connections)",
                         config.max_connections
                     );
-                    let _ = ws
-                        .close(Some(CloseFrame {
-                            code: CloseCode::Again,
-                            reason: reason.into(),
-                        }))
-                        .await;
-                    return;
+                    return listen::refuse(ws, CloseCode::Again, &reason).await;
                 };
                 socket::run(ws, serial, peer, input, shutdown, tracker).await;
             }

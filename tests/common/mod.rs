@@ -239,6 +239,18 @@ impl TestRelay {
         .await
     }
 
+    /// The body of `GET path` as text (`/metrics`, CSV…).
+    pub async fn text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Waits until exactly these players are in the game.
     pub async fn wait_in_game(&self, ids: &[&str]) -> StateView {
         let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
