@@ -37,4 +37,8 @@ if [ "$want" != "$have" ]; then
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
 
+# The Windows program and Wine, for tests/windows_wine.rs (see scripts/wine-test.sh).
+wine_env=$(scripts/wine-test.sh --env)
+eval "$wine_env"
+
 cargo test --workspace --locked --no-fail-fast "$@"
