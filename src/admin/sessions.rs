@@ -195,6 +195,7 @@ enum Control {
 }
 
 async fn playback(socket: WebSocket, app: App, session: Session, mut player: String) {
+    use tokio::time::Instant;
     let duration = session.info.duration_ms;
     let session = std::sync::Arc::new(session);
     let (mut sink, mut stream) = socket.split();
@@ -215,15 +216,29 @@ async fn playback(socket: WebSocket, app: App, session: Session, mut player: Str
         }
     };
     let mut gone = std::pin::pin!(reader);
+    // Where the playback stands while paused; while playing, the session time runs from `origin`
+    // (an instant and the session time then) at `speed`, quiet stretches included, so the clock
+    // the page shows moves steadily and the end comes when the recording ends.
     let mut t = 0u64;
     let mut speed = 1.0f64;
     let mut playing = false;
+    let mut origin = (Instant::now(), 0u64);
+    // Lines read ahead and not sent yet; the session is read up to `read_until`.
     let mut pending: VecDeque<String> = VecDeque::new();
+    let mut read_until = 0u64;
     let mut view = View::default();
     let mut seek_to = Some(0u64);
-    let mut play_origin = (tokio::time::Instant::now(), 0u64);
     let mut clock = tokio::time::interval(Duration::from_millis(200));
     let mut positions_dirty = false;
+    // The session time now, and the instant session time `at` comes.
+    let now_t = |origin: (Instant, u64), speed: f64| -> u64 {
+        let ran = origin.0.elapsed().as_secs_f64() * 1000.0 * speed;
+        (origin.1 + ran as u64).min(duration)
+    };
+    let due = |origin: (Instant, u64), speed: f64, at: u64| -> Instant {
+        let wait = at.saturating_sub(origin.1) as f64 / speed;
+        origin.0 + Duration::from_secs_f64(wait / 1000.0)
+    };
     loop {
         if let Some(target) = seek_to.take() {
             t = target.min(duration);
@@ -233,10 +248,11 @@ async fn playback(socket: WebSocket, app: App, session: Session, mut player: Str
             };
             view = v;
             pending.clear();
-            play_origin = (tokio::time::Instant::now(), t);
+            read_until = t;
+            origin = (Instant::now(), t);
             let mut out = vec!["{\"type\":\"reset\"}".to_string()];
             out.extend(view.ordered_frames().iter().map(|f| f.as_str().to_string()));
-            out.push(view.positions_message());
+            out.push(view.positions_message(t));
             out.push(clock_message(t, playing, speed, duration));
             let mut failed = false;
             for text in out {
@@ -249,40 +265,18 @@ async fn playback(socket: WebSocket, app: App, session: Session, mut player: Str
                 break;
             }
         }
-        // The next line due, when playing.
-        let next_due = if playing {
-            pending.front().and_then(|line| {
-                serde_json::from_str::<DataLine<'_>>(line).ok().map(|d| {
-                    let wait = d.t.saturating_sub(play_origin.1) as f64 / speed;
-                    play_origin.0 + Duration::from_secs_f64(wait / 1000.0)
-                })
-            })
-        } else {
-            None
-        };
-        if playing && pending.is_empty() {
-            // Load the next frame of the file, or stop at the end.
-            if t >= duration {
-                playing = false;
-                let _ = sink
-                    .send(Message::Text(
-                        clock_message(t, playing, speed, duration).into(),
-                    ))
-                    .await;
-                continue;
+        // When playing, what is due next: the next line read ahead, else reading on (at most
+        // READ_AHEAD_MS ahead of the clock), else the end of the recording.
+        let next_due = playing.then(|| match pending.front() {
+            Some(line) => {
+                let at = serde_json::from_str::<DataLine<'_>>(line).map_or(0, |d| d.t);
+                due(origin, speed, at)
             }
-            let (s, from) = (session.clone(), t);
-            let Ok(Ok(lines)) = tokio::task::spawn_blocking(move || lines_after(&s, from)).await
-            else {
-                break;
-            };
-            if lines.is_empty() {
-                // Nothing in the next stretch: a quiet moment, or the end.
-                t = (t + READ_AHEAD_MS).min(duration);
+            None if read_until < duration => {
+                due(origin, speed, read_until.saturating_sub(READ_AHEAD_MS))
             }
-            pending = lines.into();
-            continue;
-        }
+            None => due(origin, speed, duration),
+        });
         tokio::select! {
             () = app.shutdown.cancelled() => break,
             () = &mut gone => break,
@@ -290,42 +284,77 @@ async fn playback(socket: WebSocket, app: App, session: Session, mut player: Str
                 None => break,
                 Some(Control::Seek { t: target }) => seek_to = Some(target),
                 Some(Control::Play { speed: s }) => {
+                    if playing {
+                        t = now_t(origin, speed);
+                    }
                     speed = if s.is_finite() && s > 0.0 { s.min(64.0) } else { 1.0 };
                     playing = true;
-                    play_origin = (tokio::time::Instant::now(), t);
+                    origin = (Instant::now(), t);
                     let _ = sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await;
                 }
                 Some(Control::Pause) => {
+                    if playing {
+                        t = now_t(origin, speed);
+                    }
                     playing = false;
                     let _ = sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await;
                 }
                 Some(Control::Follow { player: p }) => {
+                    if playing {
+                        t = now_t(origin, speed);
+                        origin = (Instant::now(), t);
+                    }
                     player = p;
                     seek_to = Some(t);
                 }
             },
             () = sleep_until(next_due), if next_due.is_some() => {
-                let Some(line) = pending.pop_front() else { continue };
-                let Ok(data) = serde_json::from_str::<DataLine<'_>>(&line) else { continue };
-                t = data.t;
-                if data.snap {
-                    continue;
-                }
-                positions_dirty |= data.pos.is_some();
-                if let Some(frame) = view.take(&data, &player) {
-                    if sink.send(Message::Text(frame.as_str().into())).await.is_err() {
-                        break;
+                if let Some(line) = pending.pop_front() {
+                    let Ok(data) = serde_json::from_str::<DataLine<'_>>(&line) else { continue };
+                    if data.snap {
+                        continue;
                     }
+                    positions_dirty |= data.pos.is_some();
+                    if let Some(frame) = view.take(&data, &player) {
+                        if sink.send(Message::Text(frame.as_str().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                } else if read_until < duration {
+                    let (s, from) = (session.clone(), read_until);
+                    let Ok(Ok(lines)) = tokio::task::spawn_blocking(move || lines_after(&s, from)).await
+                    else {
+                        break;
+                    };
+                    read_until = from + READ_AHEAD_MS;
+                    // What was written after the end (the players' last states, during the
+                    // session's linger time) is not played: the recording ends at its end.
+                    pending = lines
+                        .into_iter()
+                        .filter(|l| {
+                            serde_json::from_str::<DataLine<'_>>(l).is_ok_and(|d| d.t <= duration)
+                        })
+                        .collect();
+                } else {
+                    // The end of the recording.
+                    playing = false;
+                    t = duration;
+                    let _ = sink
+                        .send(Message::Text(clock_message(t, playing, speed, duration).into()))
+                        .await;
                 }
             }
             _ = clock.tick() => {
-                if positions_dirty {
+                let now = if playing { now_t(origin, speed) } else { t };
+                // Trails fade as time passes, even for players standing still.
+                let faded = playing && view.fade(now);
+                if positions_dirty || faded {
                     positions_dirty = false;
-                    if sink.send(Message::Text(view.positions_message().into())).await.is_err() {
+                    if sink.send(Message::Text(view.positions_message(now).into())).await.is_err() {
                         break;
                     }
                 }
-                if playing && sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await.is_err() {
+                if playing && sink.send(Message::Text(clock_message(now, playing, speed, duration).into())).await.is_err() {
                     break;
                 }
             }

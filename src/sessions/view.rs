@@ -64,8 +64,9 @@ impl View {
         frames.into_iter().map(|(_, f)| f.clone()).collect()
     }
 
-    /// Every player's position and trail, as the page's `positions` message.
-    pub fn positions_message(&self) -> String {
+    /// Every player's position and trail at session time `now` (the trail holds the positions of
+    /// the last [`TRAIL_MS`] before it), as the page's `positions` message.
+    pub fn positions_message(&self, now: u64) -> String {
         let players: serde_json::Map<String, serde_json::Value> = self
             .positions
             .iter()
@@ -73,7 +74,12 @@ impl View {
                 let trail: Vec<[i64; 2]> = self
                     .trails
                     .get(id)
-                    .map(|t| t.iter().map(|(_, x, y)| [*x, *y]).collect())
+                    .map(|t| {
+                        t.iter()
+                            .filter(|(at, _, _)| at + TRAIL_MS >= now)
+                            .map(|(_, x, y)| [*x, *y])
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (
                     id.clone(),
@@ -82,6 +88,19 @@ impl View {
             })
             .collect();
         json!({"type": "positions", "players": players}).to_string()
+    }
+
+    /// Forgets the trails' positions older than [`TRAIL_MS`] before `now` (a trail fades as the
+    /// playback goes on, even for a player standing still); whether any was.
+    pub fn fade(&mut self, now: u64) -> bool {
+        let mut faded = false;
+        for trail in self.trails.values_mut() {
+            while trail.front().is_some_and(|(t, _, _)| t + TRAIL_MS < now) {
+                trail.pop_front();
+                faded = true;
+            }
+        }
+        faded
     }
 }
 
