@@ -7,6 +7,8 @@
 // simulation clock are here.
 
 import { setupWorldView } from './world.js';
+import { setupSessions } from './sessions.js';
+import { setupAudit } from './audit.js';
 
 const TOKEN_KEY = 'gama-vr-relay.token';
 const RECONNECT_MIN_MS = 500;
@@ -73,6 +75,16 @@ const ICONS = {
   ],
   trash: [
     ['path', { d: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3', fill: 'none', 'stroke-width': 2.2 }],
+  ],
+  replay: [
+    ['path', { d: 'M4.5 12a7.5 7.5 0 1 0 2.2-5.3', fill: 'none', 'stroke-width': 2.4 }],
+    ['path', { d: 'M4.5 3.5v4.2h4.2', fill: 'none', 'stroke-width': 2.4 }],
+    ['path', { d: 'M10.5 8.8v6.4l5-3.2z', fill: 'currentColor', stroke: 'none' }],
+  ],
+  download: [['path', { d: 'M12 3.5v11M7 10l5 5 5-5M4.5 20h15', fill: 'none', 'stroke-width': 2.4 }]],
+  timeline: [
+    ['path', { d: 'M3.5 6.5h9M3.5 12h15M3.5 17.5h6', fill: 'none', 'stroke-width': 2.6 }],
+    ['path', { d: 'M20.5 4v16', fill: 'none', 'stroke-width': 1.8 }],
   ],
 };
 
@@ -280,9 +292,11 @@ function withToken(path) {
 // -------------------------------------------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(status, message) {
+  /** `code`: the relay's stable name of the error (README, "Admin API"), when it gave one. */
+  constructor(status, message, code = null) {
     super(message);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -312,7 +326,7 @@ async function api(method, path, body) {
   }
   if (!response.ok) {
     const message = typeof data?.error === 'string' ? data.error : `the relay answered ${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, typeof data?.code === 'string' ? data.code : null);
   }
   return data;
 }
@@ -651,6 +665,8 @@ function render(state) {
   renderPlayers(state.players ?? [], pace.flowing, now);
   updateControls(state);
   worldView?.update(state);
+  sessionsPanel?.update(state);
+  auditCard?.update(state);
   if (state.catalog_version !== catalogVersion) loadModels(state.catalog_version);
   // The tab title tells the state too, for a teacher with many tabs open.
   const [word] = EXPERIMENT[state.gama.experiment_state] ?? [state.gama.experiment_state];
@@ -1717,6 +1733,8 @@ guard(consoleUi.clear, () => {
 // -------------------------------------------------------------------------------------------------
 
 let worldView = null;
+let sessionsPanel = null;
+let auditCard = null;
 
 // -------------------------------------------------------------------------------------------------
 // Start
@@ -1725,8 +1743,30 @@ let worldView = null;
 for (const holder of document.querySelectorAll('[data-icon]')) setIcon(holder, holder.dataset.icon);
 restoreConsole();
 worldView = setupWorldView({ el, setText, setAttr, show, setIcon, withToken, blocked: () => live.waitingForToken });
-// For tests and the curious: the decoded view, with where everything is drawn; what the pushes cost.
+sessionsPanel = setupSessions({
+  el,
+  setText,
+  setAttr,
+  show,
+  setIcon,
+  icon,
+  api,
+  withToken,
+  confirmAction,
+  showMessage,
+  fmtDuration,
+  fmtBytes,
+  fmtClock,
+  playerStates: PLAYER_STATE,
+  experimentStates: EXPERIMENT,
+  worldView,
+});
+auditCard = setupAudit({ el, setText, setAttr, show, icon, api, changed: () => sessionsPanel.changed() });
+// For tests and the curious: the decoded view, with where everything is drawn; what the pushes cost;
+// the sessions panel and the recent changes as shown.
 window.worldView = { snapshot: () => worldView.snapshot() };
+window.sessionsView = { snapshot: () => sessionsPanel.snapshot() };
+window.auditView = { snapshot: () => auditCard.snapshot() };
 window.adminPage = { stats: () => ({ ...renderStats }) };
 // The sticky header's height, so what the page scrolls to is not hidden under it.
 new ResizeObserver(([entry]) => {

@@ -7,6 +7,51 @@
 //
 // Coordinates stay in GAMA's plane (protocol.md §6.1): x to the right, y downward, lengths divided
 // by the precision. Unity's z is −y, so what Unity calls "forward" (+z) is up on the screen.
+//
+// The same view plays a kept session back (/api/sessions/{id}/play?player=<id>): the recorded frames
+// of one player, every player's position with its trail over the last seconds, and a clock. A bar
+// above the canvas says it is a recording and leads back to the live view.
+
+// What the playback says on the page (the live view's words are still in the code below).
+const TEXT = {
+  playbackOf: (title) => `Playback of ${title}`,
+  notLive: 'Recording, not live',
+  backToLive: 'Back to live',
+  play: 'Play',
+  pause: 'Pause',
+  playAgain: 'Play again',
+  speed: 'Speed',
+  speedLabel: (s) => `×${s}`,
+  speedAria: (s) => (s === 1 ? 'Normal speed' : `${s} times as fast`),
+  scrubber: 'Time in the recording',
+  time: (t, d) => `${t} / ${d}`,
+  timeSpoken: (t, d) => `${t} of ${d}`,
+  opening: 'Opening the recording…',
+  lost: 'Connection to the recording lost, reconnecting…',
+  following: (player) => `Playback: what ${player} saw`,
+  nothingYet: (player) => `Playback: ${player} had received no world yet`,
+  ended: (player) => `Playback: end of the recording (following ${player})`,
+  badge: (t) => `Recording · ${t}`,
+  label: (player, t, agents, players) =>
+    `Recorded view at ${t}, as ${player} received it: ${agents} ${agents === 1 ? 'agent' : 'agents'}, ${players} ${players === 1 ? 'player' : 'players'}.`,
+};
+
+const SPEEDS = [1, 4, 16];
+// A held scrubber seeks at most this often.
+const SCRUB_EVERY_MS = 150;
+// The scrubber's keys: arrows, Shift+arrows, Page Up/Down.
+const SCRUB_STEP_MS = 5000;
+const SCRUB_FINE_MS = 1000;
+const SCRUB_PAGE_MS = 60000;
+
+/** Session time as m:ss, or h:mm:ss from an hour. */
+export function fmtSessionTime(ms) {
+  const s = Math.max(0, Math.floor((ms ?? 0) / 1000));
+  const pad = (n) => String(n).padStart(2, '0');
+  const h = Math.floor(s / 3600);
+  const m = Math.floor(s / 60) % 60;
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
 
 const DEFAULT_PRECISION = 10000;
 const FRAME_MS = 50; // at most 20 frames a second
@@ -261,7 +306,12 @@ export function applyPositions(model, players) {
     const y = finite(pos?.y);
     if (x == null || y == null) continue;
     const angle = (finite(pos.angle) ?? 0) / p;
-    model.positions.set(id, { x: x / p, y: y / p, z: (finite(pos.z) ?? 0) / p, angle, heading: -90 - angle });
+    // A played-back session sends where the player walked over the last seconds.
+    const trail = list(pos.trail)
+      .map((point) => [finite(point?.[0]), finite(point?.[1])])
+      .filter(([tx, ty]) => tx != null && ty != null)
+      .map(([tx, ty]) => [tx / p, ty / p]);
+    model.positions.set(id, { x: x / p, y: y / p, z: (finite(pos.z) ?? 0) / p, angle, heading: -90 - angle, trail });
   }
 }
 
@@ -333,6 +383,23 @@ export function setupWorldView(deps) {
   const pointers = new Map();
   let gesture = null;
 
+  // A kept session played back instead of the live view: {id, title, players, player, t, duration,
+  // playing, speed, ended}; null for the live view.
+  let playback = null;
+  const listeners = new Set();
+  // Seeks sent whose reset has not come back: clocks before it describe the moment left.
+  let pendingSeeks = 0;
+  let scrubbing = false;
+  let lastScrub = 0;
+  let scrubTimer = null;
+  const card = $('world-card');
+  const bar = buildPlaybackBar();
+
+  /** The player whose view is shown: the live one followed, or the one followed in the recording. */
+  function followedId() {
+    return playback ? playback.player : target;
+  }
+
   function loadChosen() {
     try {
       return sessionStorage.getItem(FOLLOW_KEY) || null;
@@ -365,6 +432,13 @@ export function setupWorldView(deps) {
   }
 
   function refreshStatus() {
+    if (playback) {
+      if (!socketOpen) setStatus(attempt > 0 ? 'down' : 'connecting', attempt > 0 ? TEXT.lost : TEXT.opening, attempt > 0 ? 'cross' : 'ring');
+      else if (playback.ended) setStatus('playback', TEXT.ended(playback.player), 'flag');
+      else if (model.lastWorldAt == null) setStatus('playback', TEXT.nothingYet(playback.player), 'replay');
+      else setStatus('playback', TEXT.following(playback.player), 'replay');
+      return;
+    }
     if (!target) {
       setStatus(
         'none',
@@ -400,31 +474,49 @@ export function setupWorldView(deps) {
     }
   }
 
-  function resetModel() {
+  /** Starts from nothing; `keepView` keeps the pan and zoom (a seek in a recording). */
+  function resetModel(keepView = false) {
     model = emptyModel();
     pendingWorld = null;
     hover = null;
     pinned = false;
-    view.auto = true;
+    if (!keepView) view.auto = true;
     setText(hoverEl, '');
   }
 
   function connect() {
     closeSocket();
-    resetModel();
+    resetModel(Boolean(playback));
     refreshAll();
     requestRender();
-    if (!target || document.visibilityState === 'hidden' || blocked()) return;
+    if (document.visibilityState === 'hidden' || blocked()) return;
+    let path;
+    if (playback) {
+      path = withToken(`/api/sessions/${encodeURIComponent(playback.id)}/play?player=${encodeURIComponent(playback.player ?? '')}`);
+    } else if (target) {
+      path = withToken(`/api/world?player=${encodeURIComponent(target)}`);
+    } else {
+      return;
+    }
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const path = withToken(`/api/world?player=${encodeURIComponent(target)}`);
     const s = new WebSocket(`${scheme}//${location.host}${path}`);
     socket = s;
     s.onopen = () => {
       if (socket !== s) return;
       socketOpen = true;
       attempt = 0;
-      // The relay sends the cached view first: start from nothing.
-      resetModel();
+      if (playback) {
+        // The recording starts at its beginning, paused: go where the page stands.
+        pendingSeeks = 1;
+        if (playback.t > 0) {
+          s.send(JSON.stringify({ type: 'seek', t: Math.round(playback.t) }));
+          pendingSeeks += 1;
+        }
+        if (playback.playing) s.send(JSON.stringify({ type: 'play', speed: playback.speed }));
+      } else {
+        // The relay sends the cached view first: start from nothing.
+        resetModel();
+      }
       refreshAll();
       requestRender();
     };
@@ -481,9 +573,12 @@ export function setupWorldView(deps) {
       applyPositions(model, msg.players);
       requestRender();
     } else if (msg.type === 'reset') {
-      resetModel();
+      if (playback && pendingSeeks > 0) pendingSeeks -= 1;
+      resetModel(Boolean(playback));
       refreshAll();
       requestRender();
+    } else if (msg.type === 'clock' && playback) {
+      applyClock(msg);
     }
   }
 
@@ -506,6 +601,15 @@ export function setupWorldView(deps) {
   let optionsKey = '';
 
   function renderSelect() {
+    if (playback) {
+      const key = JSON.stringify(['playback', playback.id, playback.players]);
+      if (key !== optionsKey) {
+        optionsKey = key;
+        select.replaceChildren(...playback.players.map((id) => el('option', { value: id, text: id })));
+      }
+      if (select.value !== playback.player) select.value = playback.player ?? '';
+      return;
+    }
     const auto = players.find((p) => p.in_game)?.id;
     const key = JSON.stringify([auto, players.map((p) => [p.id, p.state])]);
     if (key !== optionsKey) {
@@ -522,6 +626,10 @@ export function setupWorldView(deps) {
   }
 
   select.addEventListener('change', () => {
+    if (playback) {
+      follow(select.value);
+      return;
+    }
     chosen = select.value || null;
     storeChosen(chosen);
     retarget();
@@ -557,7 +665,7 @@ export function setupWorldView(deps) {
   function renderFacts() {
     const w = model.world;
     setText($('world-size'), w ? `${fmtSize(w.width)} × ${fmtSize(w.height)}` : '—');
-    setText($('world-precision'), !target || !socketOpen ? '—' : model.precisionGiven ? String(model.precision) : `${model.precision} (default)`);
+    setText($('world-precision'), !followedId() || !socketOpen ? '—' : model.precisionGiven ? String(model.precision) : `${model.precision} (default)`);
     let background = 0;
     for (const a of model.agents.values()) if (a.static) background += 1;
     const n = model.agents.size;
@@ -583,7 +691,9 @@ export function setupWorldView(deps) {
       );
     }
     show($('world-legend'), props.length > 0);
-    const label = target
+    const label = playback
+      ? TEXT.label(playback.player, fmtSessionTime(playback.t), n, model.positions.size)
+      : target
       ? `Top-down view of the simulation as ${target} receives it: ${n} ${n === 1 ? 'agent' : 'agents'}, ${model.positions.size} ${model.positions.size === 1 ? 'player' : 'players'}.`
       : 'Top-down view of the simulation: no player followed.';
     setAttr(canvas, 'aria-label', label);
@@ -687,7 +797,7 @@ export function setupWorldView(deps) {
   }
 
   function playerRadius(id) {
-    return id === target ? PLAYER_RADIUS_PX + 2 : PLAYER_RADIUS_PX;
+    return id === followedId() ? PLAYER_RADIUS_PX + 2 : PLAYER_RADIUS_PX;
   }
 
   /** What is under (sx, sy): players first, then markers, then shapes (topmost first). */
@@ -717,7 +827,7 @@ export function setupWorldView(deps) {
     if (best) return best;
     if (model.placed) {
       const [x, y] = toScreen(model.placed.x, model.placed.y);
-      if (Math.hypot(sx - x, sy - y) <= 12 + HIT_SLOP_PX) return { kind: 'placed', id: target };
+      if (Math.hypot(sx - x, sy - y) <= 12 + HIT_SLOP_PX) return { kind: 'placed', id: followedId() };
     }
     const [wx, wy] = toWorld(sx, sy);
     const shapes = [...model.agents.values()].filter((a) => a.kind === 'geometry');
@@ -744,12 +854,12 @@ export function setupWorldView(deps) {
       if (!p) return null;
       return {
         title: h.id,
-        lines: [h.id === target ? 'player (followed)' : 'player', `at ${fmtCoord(p.x)}, ${fmtCoord(p.y)} · facing ${Math.round(p.angle)}°`],
+        lines: [h.id === followedId() ? 'player (followed)' : 'player', `at ${fmtCoord(p.x)}, ${fmtCoord(p.y)} · facing ${Math.round(p.angle)}°`],
       };
     }
     if (h.kind === 'placed') {
       if (!model.placed) return null;
-      return { title: `${target}: start`, lines: ['where GAMA placed this player', `at ${fmtCoord(model.placed.x)}, ${fmtCoord(model.placed.y)}`] };
+      return { title: `${followedId()}: start`, lines: ['where GAMA placed this player', `at ${fmtCoord(model.placed.x)}, ${fmtCoord(model.placed.y)}`] };
     }
     const a = model.agents.get(h.id);
     if (!a) return null;
@@ -812,6 +922,8 @@ export function setupWorldView(deps) {
       muted: v('--muted', '#536074'),
       border: v('--border', '#d3dae4'),
       primary: v('--primary', '#1d4ed8'),
+      info: v('--info', '#1d4ed8'),
+      infoBg: v('--info-bg', '#e2eaff'),
       ground: v('--world-ground', '#f6f8fb'),
       grid: v('--world-grid', '#e3e8ef'),
       neutral: v('--world-neutral', '#9aa5b4'),
@@ -888,7 +1000,7 @@ export function setupWorldView(deps) {
 
   function drawPlayer(id, p, colours) {
     const [sx, sy] = toScreen(p.x, p.y);
-    const followed = id === target;
+    const followed = id === followedId();
     const r = playerRadius(id);
     const colour = followed ? colours.primary : OTHER_PLAYER;
     // The direction the headset looks at: a wedge in front of the disc.
@@ -971,13 +1083,14 @@ export function setupWorldView(deps) {
     ctx.fillRect(0, 0, w, h);
     transform();
     frames += 1;
-    if (!target || (!model.world && model.agents.size === 0 && model.positions.size === 0)) {
-      const text = !target ? 'No player followed' : socketOpen ? 'Waiting for the world…' : 'Connecting…';
+    if (!followedId() || (!model.world && model.agents.size === 0 && model.positions.size === 0)) {
+      const text = !followedId() ? 'No player followed' : socketOpen ? 'Waiting for the world…' : 'Connecting…';
       ctx.font = `600 16px ${colours.font}`;
       ctx.fillStyle = colours.muted;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'middle';
       ctx.fillText(text, w / 2, h / 2);
+      drawBadge(colours);
       return;
     }
 
@@ -1057,10 +1170,61 @@ export function setupWorldView(deps) {
     }
 
     // Players on top: the followed one last.
-    const ids = [...model.positions.keys()].sort((a, b) => Number(a === target) - Number(b === target));
+    const who = followedId();
+    const ids = [...model.positions.keys()].sort((a, b) => Number(a === who) - Number(b === who));
+    for (const id of ids) drawTrail(id, model.positions.get(id), colours);
     for (const id of ids) drawPlayer(id, model.positions.get(id), colours);
 
+    drawBadge(colours);
     drawTooltip(colours);
+  }
+
+  /** Where a player walked over the last seconds (a played-back session sends it). */
+  function drawTrail(id, p, colours) {
+    if (!p.trail || p.trail.length < 2) return;
+    const colour = id === followedId() ? colours.primary : OTHER_PLAYER;
+    ctx.save();
+    ctx.globalAlpha = 0.55;
+    ctx.beginPath();
+    p.trail.forEach(([x, y], i) => {
+      const [sx, sy] = toScreen(x, y);
+      if (i === 0) ctx.moveTo(sx, sy);
+      else ctx.lineTo(sx, sy);
+    });
+    const [ex, ey] = toScreen(p.x, p.y);
+    ctx.lineTo(ex, ey);
+    ctx.lineWidth = 3;
+    ctx.lineJoin = 'round';
+    ctx.lineCap = 'round';
+    ctx.strokeStyle = colour;
+    ctx.stroke();
+    // Where the trail starts: an open ring.
+    const [bx, by] = toScreen(p.trail[0][0], p.trail[0][1]);
+    ctx.beginPath();
+    ctx.arc(bx, by, 3.5, 0, Math.PI * 2);
+    ctx.lineWidth = 2;
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  /** A played-back session says so on the canvas itself, with the time in the recording. */
+  function drawBadge(colours) {
+    if (!playback) return;
+    const text = TEXT.badge(fmtSessionTime(playback.t));
+    ctx.font = `700 13px ${colours.font}`;
+    const width = ctx.measureText(text).width + 20;
+    ctx.beginPath();
+    if (ctx.roundRect) ctx.roundRect(8, 8, width, 26, 13);
+    else ctx.rect(8, 8, width, 26);
+    ctx.fillStyle = colours.infoBg;
+    ctx.fill();
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = colours.info;
+    ctx.stroke();
+    ctx.fillStyle = colours.info;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(text, 18, 21);
   }
 
   // ------------------------------------------------------------------------------------ input
@@ -1217,11 +1381,256 @@ export function setupWorldView(deps) {
     if (document.visibilityState === 'hidden') {
       closeSocket();
       refreshStatus();
-    } else if (target && !socket) {
+    } else if ((playback || target) && !socket) {
       attempt = 0;
       connect();
     }
   });
+
+  // --------------------------------------------------------------------------------- playback
+
+  function buildPlaybackBar() {
+    const root = $('playback');
+    const titleText = el('span', { class: 'playback-title-text' });
+    const title = el(
+      'p',
+      { class: 'playback-title', id: 'playback-title' },
+      el('span', { class: 'status-icon' }),
+      el('span', {}, titleText, el('span', { class: 'playback-note', text: TEXT.notLive })),
+    );
+    setIcon(title.querySelector('.status-icon'), 'replay');
+    const live = el('button', { type: 'button', id: 'playback-live', class: 'primary' }, el('span', { text: TEXT.backToLive }));
+    setIcon(live, 'dot');
+    const toggleText = el('span', { text: TEXT.play });
+    const toggle = el('button', { type: 'button', id: 'playback-toggle', class: 'playback-toggle' }, toggleText);
+    setIcon(toggle, 'play');
+    const speeds = el(
+      'div',
+      { class: 'playback-speed', role: 'group', 'aria-label': TEXT.speed },
+      ...SPEEDS.map((speed) =>
+        el('button', { type: 'button', 'aria-pressed': String(speed === 1), 'aria-label': TEXT.speedAria(speed), dataset: { speed: String(speed) }, text: TEXT.speedLabel(speed) }),
+      ),
+    );
+    const scrubber = el('input', { type: 'range', id: 'playback-scrubber', class: 'scrubber', min: '0', max: '0', step: '100', value: '0', 'aria-label': TEXT.scrubber });
+    // The scrubber tells screen readers the time (aria-valuetext); this is for the eyes.
+    const time = el('span', { id: 'playback-time', class: 'playback-time', 'aria-hidden': 'true' });
+    root.replaceChildren(el('div', { class: 'playback-banner' }, title, live), el('div', { class: 'playback-controls' }, toggle, speeds, scrubber, time));
+    root.setAttribute('role', 'region');
+    root.setAttribute('aria-labelledby', 'playback-title');
+    return { root, titleText, live, toggle, toggleText, speeds, scrubber, time };
+  }
+
+  function playbackInfo() {
+    if (!playback) return null;
+    const { id, title, player, t, duration, playing, speed, ended } = playback;
+    return { id, title, player, t, duration, playing, speed, ended, connected: socketOpen };
+  }
+
+  function notify() {
+    const info = playbackInfo();
+    for (const listener of listeners) listener(info);
+  }
+
+  function send(message) {
+    if (!socket || !socketOpen) return false;
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  function renderBar() {
+    if (!playback) return;
+    setText(bar.titleText, TEXT.playbackOf(playback.title));
+    const shape = playback.playing ? 'pause' : playback.ended ? 'replay' : 'play';
+    setIcon(bar.toggle, shape);
+    setText(bar.toggleText, playback.playing ? TEXT.pause : playback.ended ? TEXT.playAgain : TEXT.play);
+    for (const b of bar.speeds.querySelectorAll('button[data-speed]')) {
+      setAttr(b, 'aria-pressed', String(Number(b.dataset.speed) === playback.speed));
+    }
+    const duration = Math.max(0, Math.round(playback.duration));
+    setAttr(bar.scrubber, 'max', String(duration));
+    if (!scrubbing) {
+      const value = String(Math.round(Math.min(playback.t, duration)));
+      if (bar.scrubber.value !== value) bar.scrubber.value = value;
+    }
+    const now = fmtSessionTime(playback.t);
+    const end = fmtSessionTime(duration);
+    setText(bar.time, TEXT.time(now, end));
+    setAttr(bar.scrubber, 'aria-valuetext', TEXT.timeSpoken(now, end));
+  }
+
+  /** The relay's playback clock: where the recording stands, and whether it plays. */
+  function applyClock(msg) {
+    const duration = finite(msg.duration);
+    if (duration != null) playback.duration = duration;
+    // Clocks sent before the relay took a seek in describe the moment left.
+    if (pendingSeeks === 0) {
+      const t = finite(msg.t);
+      if (t != null && !scrubbing) playback.t = t;
+      playback.playing = msg.playing === true;
+      const speed = finite(msg.speed);
+      if (speed != null && speed > 0) playback.speed = speed;
+      playback.ended = !playback.playing && playback.duration > 0 && playback.t >= playback.duration;
+    }
+    renderBar();
+    refreshStatus();
+    notify();
+    requestRender();
+  }
+
+  /** Goes to `t` (ms) in the recording, playing on if it was playing. */
+  function seek(t) {
+    if (!playback) return;
+    playback.t = Math.max(0, Math.min(Math.round(t), Math.round(playback.duration)));
+    playback.ended = false;
+    if (send({ type: 'seek', t: playback.t })) pendingSeeks += 1;
+    renderBar();
+    refreshStatus();
+    notify();
+    requestRender();
+  }
+
+  function togglePlay() {
+    if (!playback) return;
+    if (playback.playing) {
+      playback.playing = false;
+      send({ type: 'pause' });
+    } else {
+      if (playback.t >= playback.duration - 100) seek(0);
+      playback.playing = true;
+      playback.ended = false;
+      send({ type: 'play', speed: playback.speed });
+    }
+    renderBar();
+    refreshStatus();
+    notify();
+  }
+
+  function setSpeed(speed) {
+    if (!playback) return;
+    playback.speed = speed;
+    if (playback.playing) send({ type: 'play', speed });
+    renderBar();
+    notify();
+  }
+
+  function follow(player) {
+    if (!playback || !player || player === playback.player) return;
+    playback.player = player;
+    if (send({ type: 'follow', player })) pendingSeeks += 1;
+    else if (!socket) connect();
+    renderSelect();
+    notify();
+    requestRender();
+  }
+
+  /** The scrubber moved: the time shown follows at once, the recording at most every SCRUB_EVERY_MS. */
+  function scrubTo(t, final) {
+    if (!playback) return;
+    clearTimeout(scrubTimer);
+    scrubTimer = null;
+    const wait = SCRUB_EVERY_MS - (performance.now() - lastScrub);
+    if (final || wait <= 0) {
+      lastScrub = performance.now();
+      seek(t);
+      return;
+    }
+    playback.t = t;
+    renderBar();
+    notify();
+    scrubTimer = setTimeout(() => scrubTo(Number(bar.scrubber.value), true), wait);
+  }
+
+  bar.live.addEventListener('click', () => stopPlayback());
+  bar.toggle.addEventListener('click', () => togglePlay());
+  bar.speeds.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-speed]');
+    if (button) setSpeed(Number(button.dataset.speed));
+  });
+  bar.scrubber.addEventListener('pointerdown', () => {
+    scrubbing = true;
+  });
+  const endScrub = () => {
+    scrubbing = false;
+  };
+  bar.scrubber.addEventListener('pointerup', endScrub);
+  bar.scrubber.addEventListener('pointercancel', endScrub);
+  bar.scrubber.addEventListener('input', () => scrubTo(Number(bar.scrubber.value), false));
+  bar.scrubber.addEventListener('change', () => {
+    scrubbing = false;
+    scrubTo(Number(bar.scrubber.value), true);
+  });
+  // Arrows step 5 s (1 s with Shift), Page Up and Down a minute, Home and End the ends; Space plays
+  // or pauses.
+  bar.scrubber.addEventListener('keydown', (event) => {
+    if (!playback || event.altKey || event.ctrlKey || event.metaKey) return;
+    const step = event.shiftKey ? SCRUB_FINE_MS : SCRUB_STEP_MS;
+    const moves = {
+      ArrowLeft: -step,
+      ArrowDown: -step,
+      ArrowRight: step,
+      ArrowUp: step,
+      PageDown: -SCRUB_PAGE_MS,
+      PageUp: SCRUB_PAGE_MS,
+    };
+    let t = null;
+    if (event.key in moves) t = playback.t + moves[event.key];
+    else if (event.key === 'Home') t = 0;
+    else if (event.key === 'End') t = playback.duration;
+    else if (event.key === ' ') {
+      event.preventDefault();
+      togglePlay();
+      return;
+    } else return;
+    event.preventDefault();
+    seek(t);
+  });
+
+  /**
+   * Plays kept session `id` back in this view instead of the live one: `players` are the session's,
+   * `player` the one to follow, `t` where to start (ms), `play` whether to play at once.
+   */
+  function startPlayback({ id, title, players: sessionPlayers, duration = 0, player = null, t = 0, play = false }) {
+    const list = [...(sessionPlayers ?? [])];
+    if (playback?.id === id) {
+      if (player && player !== playback.player && list.includes(player)) follow(player);
+      seek(t);
+      if (play && !playback.playing) togglePlay();
+      return;
+    }
+    const pick = [player, playback?.player, target].find((p) => p && list.includes(p)) ?? list[0] ?? null;
+    const speed = playback?.speed ?? 1;
+    playback = { id, title, players: list, player: pick, t: Math.max(0, t), duration, playing: play, speed, ended: false };
+    pendingSeeks = 0;
+    attempt = 0;
+    view.auto = true;
+    show(bar.root, true);
+    card.dataset.mode = 'playback';
+    canvas.dataset.mode = 'playback';
+    renderSelect();
+    renderBar();
+    connect();
+    notify();
+  }
+
+  /** Back to the live view. */
+  function stopPlayback() {
+    if (!playback) return;
+    playback = null;
+    clearTimeout(scrubTimer);
+    scrubbing = false;
+    closeSocket();
+    show(bar.root, false);
+    delete card.dataset.mode;
+    delete canvas.dataset.mode;
+    optionsKey = '';
+    target = null;
+    resetModel();
+    renderSelect();
+    retarget();
+    refreshAll();
+    requestRender();
+    notify();
+  }
 
   // ------------------------------------------------------------------------------------ API
 
@@ -1235,7 +1644,9 @@ export function setupWorldView(deps) {
       return { px, py };
     };
     return {
-      player: target,
+      player: followedId(),
+      mode: playback ? 'playback' : 'live',
+      playback: playbackInfo(),
       connected: socketOpen,
       status: statusEl.dataset.state,
       precision: model.precision,
@@ -1261,7 +1672,8 @@ export function setupWorldView(deps) {
         z: p.z,
         angle: p.angle,
         facing: [Math.cos(rad(p.heading)), Math.sin(rad(p.heading))],
-        followed: id === target,
+        followed: id === followedId(),
+        trail: (p.trail ?? []).map((point) => [...point]),
         ...at(p.x, p.y),
       })),
       placed: model.placed ? { ...model.placed, ...at(model.placed.x, model.placed.y) } : null,
@@ -1279,6 +1691,12 @@ export function setupWorldView(deps) {
     /** A state push: the players to choose from, and the page's link to the relay. */
     update(state) {
       players = state.players ?? [];
+      if (playback) {
+        // The live view waits; a playback cut off (a tab put aside, a token asked for) comes back.
+        if (!socket && !timer && document.visibilityState !== 'hidden' && !blocked()) connect();
+        refreshAll();
+        return;
+      }
       renderSelect();
       retarget();
       refreshAll();
@@ -1289,5 +1707,15 @@ export function setupWorldView(deps) {
       refreshStatus();
     },
     snapshot,
+    startPlayback,
+    stopPlayback,
+    seek,
+    togglePlay,
+    /** The playback now ({id, t, duration, playing, speed, player…}), or null in the live view. */
+    playback: playbackInfo,
+    /** Calls `listener(playback or null)` whenever the playback starts, moves or stops. */
+    onPlayback(listener) {
+      listeners.add(listener);
+    },
   };
 }

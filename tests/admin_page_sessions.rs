@@ -1,0 +1,1145 @@
+//! The admin page's Sessions panel, timeline and playback, and its Recent changes, in the system's
+//! headless Chromium (see `tests/browser/harness.rs`), against a relay with a fake GAMA and
+//! simulated headsets.
+//!
+//! A session is driven from the page (launch, resume, pause, stop) while the headsets act: asks by
+//! name, `move_player_external` to known places while the experiment is paused, expressions; one
+//! headset drops and comes back. The kept session is then opened from the panel: its lanes, marks
+//! and table are compared with what the headsets sent, and seeking (a click on the timeline, the
+//! scrubber, its keys) shows in the world view the agent and the players where they were then: the
+//! fake GAMA's agent moves with its cycle, read when each pause began. Screenshots go to
+//! `target/admin-sessions*.png`.
+
+mod common;
+
+#[path = "browser/harness.rs"]
+mod harness;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use harness::*;
+use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "d3br1ef-t0ken";
+const SNAPSHOT: &str = "window.worldView.snapshot()";
+const SESSIONS: &str = "window.sessionsView.snapshot()";
+/// The fake GAMA's precision (protocol.md §6.1).
+const PRECISION: f64 = 10_000.0;
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+fn close(a: f64, b: f64, tolerance: f64, what: &str) {
+    assert!(
+        (a - b).abs() <= tolerance,
+        "{what}: {a} is not {b} (± {tolerance})"
+    );
+}
+
+/// Where the fake GAMA's moving agent is at `cycle` (its `update_world`), in GAMA units.
+fn agent_at(cycle: u64) -> (f64, f64) {
+    let step = (cycle % 1000) as f64;
+    (
+        (100_000.0 + step * 1_000.0) / PRECISION,
+        (200_000.0 + step * 500.0) / PRECISION,
+    )
+}
+
+/// What the headsets sent, per player and `kind:name`, as the timeline counts it.
+#[derive(Default)]
+struct Sent(BTreeMap<String, BTreeMap<String, u64>>);
+
+impl Sent {
+    async fn ask(&mut self, h: &Headset, id: &str, action: &str) {
+        h.ask(action, &[("id", id)]).await.unwrap();
+        self.count(id, &format!("ask:{action}"));
+    }
+
+    async fn expression(&mut self, h: &Headset, id: &str, expr: &str) {
+        h.expression(expr).await.unwrap();
+        self.count(id, &format!("expression:{expr}"));
+    }
+
+    /// A headset's own position (`move_player_external`, × precision).
+    async fn moved(&mut self, h: &Headset, id: &str, (x, y, angle): (i64, i64, i64)) {
+        let (x, y, angle) = (x.to_string(), y.to_string(), angle.to_string());
+        h.ask(
+            "move_player_external",
+            &[
+                ("id", id),
+                ("x", &x),
+                ("y", &y),
+                ("z", "17000"),
+                ("angle", &angle),
+            ],
+        )
+        .await
+        .unwrap();
+        self.count(id, "ask:move_player_external");
+    }
+
+    fn count(&mut self, id: &str, key: &str) {
+        *self
+            .0
+            .entry(id.to_string())
+            .or_default()
+            .entry(key.to_string())
+            .or_default() += 1;
+    }
+
+    fn of(&self, id: &str, prefix: &str) -> u64 {
+        self.0[id]
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// An admin request with the token.
+async fn api(relay: &TestRelay, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let r = relay
+        .http
+        .request(method, format!("{}{path}", relay.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the session list until `pred` holds (sessions are written on a thread of their own).
+async fn sessions_until(relay: &TestRelay, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = api(relay, reqwest::Method::GET, "/api/sessions").await;
+        assert_eq!(status, 200, "{body}");
+        if pred(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{what}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Checks the world view shows, as of the recording, the moving agent where `cycle` put it and the
+/// players at `places` (× precision); returns the view.
+async fn expect_world(
+    browser: &mut Browser,
+    what: &str,
+    cycle: u64,
+    places: &[(&str, (i64, i64, i64))],
+) -> Value {
+    let (ax, ay) = agent_at(cycle);
+    let (px, py) = (
+        places[0].1.0 as f64 / PRECISION,
+        places[0].1.1 as f64 / PRECISION,
+    );
+    let first = places[0].0;
+    let view = browser
+        .wait_fn(
+            &format!(
+                "(() => {{ const s = {SNAPSHOT}; const a = s.agents.find((a) => a.name === 'agent0'); \
+                 const p = s.players.find((p) => p.id === '{first}'); \
+                 return s.mode === 'playback' && s.connected && a && Math.abs(a.x - {ax}) < 1e-6 && Math.abs(a.y - {ay}) < 1e-6 \
+                 && p && Math.abs(p.x - {px}) < 1e-6 && Math.abs(p.y - {py}) < 1e-6 && s.players.length === {} && s; }})()",
+                places.len()
+            ),
+            6000,
+        )
+        .await;
+    let agent = view["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "agent0")
+        .unwrap();
+    close(f(&agent["x"]), ax, 1e-6, &format!("{what}: agent0's x"));
+    close(f(&agent["y"]), ay, 1e-6, &format!("{what}: agent0's y"));
+    assert!(
+        view["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "block0" && a["static"] == true),
+        "{what}: the background is drawn too: {view}"
+    );
+    for (id, (x, y, angle)) in places {
+        let p = view["players"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == *id)
+            .unwrap_or_else(|| panic!("{what}: no {id} in {view}"));
+        close(
+            f(&p["x"]),
+            *x as f64 / PRECISION,
+            1e-6,
+            &format!("{what}: {id}'s x"),
+        );
+        close(
+            f(&p["y"]),
+            *y as f64 / PRECISION,
+            1e-6,
+            &format!("{what}: {id}'s y"),
+        );
+        close(
+            f(&p["angle"]),
+            *angle as f64 / PRECISION,
+            1e-6,
+            &format!("{what}: {id}'s angle"),
+        );
+    }
+    view
+}
+
+/// A screenshot of what the screen shows with `selector` at its top, under the page's header.
+async fn screen_at(browser: &mut Browser, selector: &str, name: &str) {
+    browser
+        .eval(&format!(
+            "document.querySelector('{selector}').scrollIntoView({{block: 'start'}})"
+        ))
+        .await;
+    let path = target_dir().join(name);
+    browser
+        .call(json!({"cmd": "screenshot", "path": path, "full_page": false}))
+        .await;
+}
+
+/// Session time of a moment inside the `nth` PAUSED span that follows a RUNNING one (0: the first
+/// pause of the run), at `fraction` of it.
+fn inside_pause(experiment: &Value, nth: usize, fraction: f64) -> (f64, f64, f64) {
+    let spans = experiment.as_array().unwrap();
+    let mut seen_running = false;
+    let mut found = 0;
+    for s in spans {
+        if s["state"] == "RUNNING" {
+            seen_running = true;
+        } else if s["state"] == "PAUSED" && seen_running {
+            if found == nth {
+                let (from, to) = (f(&s["from"]), f(&s["to"]));
+                return (from + (to - from) * fraction, from, to);
+            }
+            found += 1;
+            seen_running = false;
+        }
+    }
+    panic!("no pause #{nth} after a run in {experiment}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
+    if !browser_ready("a_kept_session_is_listed_drawn_as_a_timeline_and_played_back") {
+        return;
+    }
+    let started = Instant::now();
+    let gama = FakeGama::start(FakeGamaOptions {
+        cycle_ms: 100,
+        ..FakeGamaOptions::desktop()
+    })
+    .await
+    .unwrap();
+    let relay = TestRelay::start(&gama, "", "", |c| {
+        c.session.auto_launch = false;
+        c.admin.token = TOKEN.into();
+        c.sessions.world_updates_per_second = 5.0;
+    })
+    .await;
+    relay.wait_gama().await;
+    let ids = ["A", "B", "C"];
+    let a = relay.join("A").await;
+    let mut b = relay.join("B").await;
+    let c = relay.join("C").await;
+    let mut browser = Browser::start().await;
+    browser
+        .open(&format!("{}/#token={TOKEN}", relay.base))
+        .await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser
+        .wait_text("#sessions-status", "No session kept yet")
+        .await;
+
+    // Launched from the page: a session is being kept, listed, and cannot be deleted yet.
+    browser.click("#launch").await;
+    relay.wait_experiment("PAUSED").await;
+    relay.wait_in_game(&ids).await;
+    let listed = sessions_until(&relay, "a session in progress", |b| {
+        b["current"].is_string()
+    })
+    .await;
+    let id = listed["current"].as_str().unwrap().to_string();
+    let item = format!(r#"#sessions-list [data-session="{id}"]"#);
+    browser
+        .wait(&format!(
+            r#"{item}[data-in-progress="true"] button[data-action="delete"][aria-disabled="true"]"#
+        ))
+        .await;
+    let (status, body) = api(
+        &relay,
+        reqwest::Method::DELETE,
+        &format!("/api/sessions/{id}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("session_in_progress"))
+    );
+
+    // A student's laptop claims A's id: turned away, and the page says so.
+    let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
+        .await
+        .unwrap();
+    intruder.register("A").await.unwrap();
+    intruder.wait_closed(T).await.unwrap();
+
+    let mut sent = Sent::default();
+    for (h, id) in [(&a, "A"), (&b, "B"), (&c, "C")] {
+        sent.ask(h, id, "send_init_data").await;
+        sent.ask(h, id, "player_ready_to_receive_geometries").await;
+    }
+    browser.select("#world-player", "A").await;
+    browser.click("#resume").await;
+    relay.wait_experiment("RUNNING").await;
+
+    // Running: the players walk and act.
+    for step in 0..4i64 {
+        sent.moved(&a, "A", (200_000 + step * 20_000, 600_000, 0))
+            .await;
+        sent.moved(&b, "B", (700_000, 100_000 + step * 20_000, -900_000))
+            .await;
+        sent.moved(&c, "C", (400_000 + step * 10_000, 400_000, 450_000))
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        sent.ask(&a, "A", "plant_tree").await;
+    }
+    sent.expression(&a, "A", "do hello($id);").await;
+    sent.ask(&b, "B", "harvest").await;
+    sent.ask(&b, "B", "harvest").await;
+    sent.ask(&b, "B", "plant_tree").await;
+    sent.expression(&c, "C", "do hello($id);").await;
+    sent.expression(&c, "C", "do hello($id);").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // Paused from the page: the agent stops; the players stand at known places.
+    browser.click("#pause").await;
+    relay.wait_experiment("PAUSED").await;
+    let first_cycle = gama.cycle();
+    let first_places = [
+        ("A", (300_000, 650_000, 0)),
+        ("B", (800_000, 200_000, -900_000)),
+        ("C", (500_000, 400_000, 450_000)),
+    ];
+    for (h, (id, place)) in [&a, &b, &c].into_iter().zip(first_places) {
+        sent.moved(h, id, place).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+
+    // Running again; B drops off the network and comes back.
+    browser.click("#resume").await;
+    relay.wait_experiment("RUNNING").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.abort();
+    relay
+        .wait("B disconnected", |s| {
+            s.players
+                .iter()
+                .any(|p| p.player.id == "B" && !p.player.connected)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b = relay.join("B").await;
+    relay.wait_in_game(&ids).await;
+    sent.ask(&b, "B", "harvest").await;
+    sent.ask(&a, "A", "plant_tree").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    // Paused again, the players elsewhere.
+    browser.click("#pause").await;
+    relay.wait_experiment("PAUSED").await;
+    let second_cycle = gama.cycle();
+    assert!(
+        second_cycle > first_cycle + 5,
+        "the agent moved between the pauses: {first_cycle} → {second_cycle}"
+    );
+    let second_places = [
+        ("A", (700_000, 300_000, 1_800_000)),
+        ("B", (200_000, 600_000, 0)),
+        ("C", (900_000, 700_000, -450_000)),
+    ];
+    for (h, (id, place)) in [&a, &b, &c].into_iter().zip(second_places) {
+        sent.moved(h, id, place).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+
+    // Stopped from the page (it asks first).
+    browser.click("#stop").await;
+    browser.click("#confirm-ok").await;
+    relay.wait_experiment("NONE").await;
+    let listed = sessions_until(&relay, "the session is finished", |b| {
+        b["sessions"]
+            .as_array()
+            .is_some_and(|s| s.len() == 1 && s[0]["in_progress"] == false && b["current"].is_null())
+    })
+    .await;
+    assert_eq!(listed["sessions"][0]["id"], id.as_str());
+
+    // Recent changes: what was done from the page, from where, and the laptop turned away.
+    browser.wait_text("#audit-list", "stop").await;
+    browser.click("#audit-more").await;
+    let changes = browser
+        .eval("[...document.querySelectorAll('#audit-list .audit-entry')].map((li) => [li.querySelector('.audit-action').textContent, li.querySelector('.audit-source').textContent, li.dataset.ok])")
+        .await;
+    for action in ["launch", "resume", "pause", "stop"] {
+        assert!(
+            changes
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c[0] == action && c[1] == "127.0.0.1 · admin page" && c[2] == "true"),
+            "{action} from 127.0.0.1 is not in the recent changes: {changes}"
+        );
+    }
+    assert_eq!(
+        changes[0][0], "stop",
+        "the newest change comes first: {changes}"
+    );
+    browser
+        .wait_text("#refusals-list", "A from 127.0.0.2")
+        .await;
+    browser
+        .wait_text(
+            "#refusals-list",
+            "A is in use by a live headset at 127.0.0.1",
+        )
+        .await;
+    browser
+        .screenshot_of("#audit-card", "admin-sessions-changes.png")
+        .await;
+
+    // The panel lists the finished session; it opens as a timeline.
+    browser
+        .wait(&format!(r#"{item}[data-in-progress="false"]"#))
+        .await;
+    browser.wait_text(&item, "Demo").await;
+    browser
+        .click(&format!(r#"{item} button[data-action="open"]"#))
+        .await;
+    browser.wait("#session-table").await;
+    let tl = browser.wait_fn(&format!("{SESSIONS}.timeline"), 5000).await;
+
+    // One lane per player, in order of arrival; B's shows its drop and its return to the game.
+    let lanes: Vec<&str> = tl["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["player"].as_str().unwrap())
+        .collect();
+    assert_eq!(lanes, ids);
+    let drawn_states = |player: &str| {
+        format!(
+            "[...document.querySelectorAll('#timeline .tl-lane[data-player=\"{player}\"] rect.tl-span')].map((r) => [r.dataset.state, +r.dataset.from, +r.dataset.to])"
+        )
+    };
+    let b_spans = browser.eval(&drawn_states("B")).await;
+    let b_spans = b_spans.as_array().unwrap();
+    let dropped = b_spans
+        .iter()
+        .position(|s| s[0] == "disconnected")
+        .unwrap_or_else(|| panic!("no disconnection drawn for B: {b_spans:?}"));
+    assert!(
+        b_spans[dropped + 1..].iter().any(|s| s[0] == "in_game"),
+        "B is drawn back in the game after its drop: {b_spans:?}"
+    );
+    let a_spans = browser.eval(&drawn_states("A")).await;
+    assert!(
+        a_spans
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s[0] != "disconnected"),
+        "{a_spans}"
+    );
+    // Drawn as the server said, span for span.
+    for (lane, player) in tl["lanes"].as_array().unwrap().iter().zip(ids) {
+        let drawn = browser.eval(&drawn_states(player)).await;
+        let expected: Vec<Value> = lane["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] != "gone")
+            .map(|s| json!([s["state"], s["from"], s["to"]]))
+            .collect();
+        assert_eq!(drawn, json!(expected), "{player}'s lane");
+    }
+    // The legend names the states drawn, with the tiles' words.
+    browser
+        .wait_text(
+            r#".tl-legend li[data-state="disconnected"]"#,
+            "Disconnected",
+        )
+        .await;
+    browser
+        .wait_text(r#".tl-legend li[data-state="in_game"]"#, "In game")
+        .await;
+
+    // The table counts what each headset sent, action by action, and sums it up.
+    let table = browser
+        .eval("Object.fromEntries([...document.querySelectorAll('#session-table tbody tr')].map((tr) => [tr.dataset.player, Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.action ?? td.dataset.col, td.textContent]))]))")
+        .await;
+    for (player, counts) in &sent.0 {
+        for (key, n) in counts {
+            assert_eq!(
+                table[player][key],
+                n.to_string(),
+                "{player}'s {key} in the table: {table}"
+            );
+        }
+        assert_eq!(table[player]["asks"], sent.of(player, "ask:").to_string());
+        assert_eq!(
+            table[player]["expressions"],
+            sent.of(player, "expression:").to_string()
+        );
+    }
+    assert_eq!(table["B"]["disconnections"], "1");
+    assert_eq!(table["A"]["disconnections"], "0");
+    let plant_total: u64 = sent
+        .0
+        .values()
+        .filter_map(|c| c.get("ask:plant_tree"))
+        .sum();
+    assert_eq!(
+        browser
+            .eval(r#"document.querySelector('#session-table tfoot td[data-action="ask:plant_tree"]').textContent"#)
+            .await,
+        plant_total.to_string()
+    );
+    // The marks: every action but movement, by default; movement too when asked.
+    let marks_of = |tl: &Value, player: &str| -> u64 {
+        tl["drawn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["player"] == player)
+            .unwrap()["marks"]
+            .as_u64()
+            .unwrap()
+    };
+    for player in ids {
+        let all: u64 = sent.0[player].values().sum();
+        let moves = sent.0[player]["ask:move_player_external"];
+        assert_eq!(marks_of(&tl, player), all - moves, "{player}'s marks");
+        assert_eq!(
+            browser
+                .eval(&format!("+document.querySelector('#timeline .tl-lane[data-player=\"{player}\"] .tl-marks').dataset.count"))
+                .await,
+            json!(all - moves)
+        );
+    }
+    browser.select("#timeline-marks", "all").await;
+    let every = browser.eval(&format!("{SESSIONS}.timeline")).await;
+    assert_eq!(marks_of(&every, "A"), sent.0["A"].values().sum::<u64>());
+    browser.select("#timeline-marks", "ask:harvest").await;
+    let harvest = browser.eval(&format!("{SESSIONS}.timeline")).await;
+    assert_eq!((marks_of(&harvest, "A"), marks_of(&harvest, "B")), (0, 3));
+    browser.select("#timeline-marks", "noMoves").await;
+    // The operator's changes are on it, with their source. (The launch that started the session is
+    // written down before GAMA reports the new run, which starts the session: not in it.)
+    let audit = &tl["audit"];
+    for action in ["pause", "resume", "stop"] {
+        assert!(
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["action"] == action && a["source"] == "127.0.0.1"),
+            "{action} in the session's changes: {audit}"
+        );
+    }
+    assert!(browser.count("#timeline .tl-change-mark").await >= 3);
+    assert!(
+        browser
+            .count(r#"#timeline rect.tl-exp-span[data-state="PAUSED"]"#)
+            .await
+            >= 2
+    );
+    assert!(browser.count("#timeline .tl-pace").await == 1);
+
+    // Hovering a lane says who, when, in what state.
+    browser
+        .eval("[document.querySelector('#message-close').click(), document.querySelector('#session-view').scrollIntoView({block: 'start'})]")
+        .await;
+    let geometry = browser
+        .eval("(() => { const h = document.querySelector('#timeline .tl-head').getBoundingClientRect(); const b = document.querySelector('#timeline .tl-body').getBoundingClientRect(); return {head: [h.left, h.top], body: [b.left, b.top]}; })()")
+        .await;
+    let duration = f(&tl["duration"]);
+    let (label_px, plot_px) = (f(&tl["labelPx"]), f(&tl["plotPx"]));
+    let x_of = |t: f64| label_px + t / duration * plot_px;
+    let (first_t, first_from, first_to) = inside_pause(&tl["experiment"], 0, 0.7);
+    let (hx, hy) = (
+        f(&geometry["body"][0]) + x_of(first_t),
+        f(&geometry["body"][1]) + 24.0 + 8.0,
+    );
+    browser.mouse("move", hx, hy, 0.0).await;
+    browser.wait_text("#timeline .tl-tip", "B · ").await;
+    browser.wait_text("#timeline .tl-tip", "In game").await;
+    let path = target_dir().join("admin-sessions-timeline.png");
+    browser
+        .call(json!({"cmd": "screenshot", "path": path, "full_page": false}))
+        .await;
+    browser.screenshot("admin-sessions-page.png").await;
+    browser
+        .eval("document.querySelector('#session-view').scrollIntoView({block: 'start'})")
+        .await;
+
+    // A click on the timeline, inside the first pause, shows that moment in the world view.
+    let (cx, cy) = (
+        f(&geometry["head"][0]) + x_of(first_t),
+        f(&geometry["head"][1]) + 22.0 + 2.0 + 9.0,
+    );
+    browser.mouse("down", cx, cy, 0.0).await;
+    browser.mouse("up", cx, cy, 0.0).await;
+    let view = expect_world(&mut browser, "the first pause", first_cycle, &first_places).await;
+    let t = f(&view["playback"]["t"]);
+    assert!(
+        t > first_from && t < first_to,
+        "the click went to {t}, not inside the pause {first_from}..{first_to}"
+    );
+    close(
+        t,
+        first_t,
+        duration / plot_px * 2.0,
+        "where the click seeks",
+    );
+    assert_eq!(view["player"], "A");
+    assert_eq!(view["playback"]["id"], id.as_str());
+    assert_eq!(view["playback"]["playing"], false);
+    // A walked there: its trail leads from where it went before to where it stands.
+    let a_now = view["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "A")
+        .unwrap();
+    let trail = a_now["trail"].as_array().unwrap();
+    assert!(trail.len() >= 2, "A's trail: {a_now}");
+    assert_eq!(
+        trail[0],
+        json!([20, 60]),
+        "A's trail starts where it walked: {a_now}"
+    );
+    assert_eq!(trail[trail.len() - 1], json!([30, 65]));
+    // The recording says so, in words, and the timeline's cursor is where the view is.
+    browser.wait("#playback:not([hidden])").await;
+    browser.wait_text("#playback", "Playback of Demo").await;
+    browser.wait_text("#playback", "Recording, not live").await;
+    browser
+        .wait(r#"#world-status[data-state="playback"]"#)
+        .await;
+    browser
+        .wait_fn(
+            &format!(
+                "+document.querySelector('#timeline .tl-cursor').dataset.t === {}",
+                t.round()
+            ),
+            3000,
+        )
+        .await;
+    screen_at(&mut browser, "#world-card", "admin-sessions-playback.png").await;
+
+    // The scrubber: inside the second pause, the agent further on, the players elsewhere.
+    // (The scrubber moves by tenths of a second.)
+    let (second_t, _, _) = inside_pause(&tl["experiment"], 1, 0.7);
+    let second_t = (second_t / 100.0).round() * 100.0;
+    browser
+        .eval(&format!(
+            "(() => {{ const s = document.querySelector('#playback-scrubber'); s.value = '{}'; \
+             s.dispatchEvent(new Event('input', {{bubbles: true}})); s.dispatchEvent(new Event('change', {{bubbles: true}})); }})()",
+            second_t.round()
+        ))
+        .await;
+    let view = expect_world(
+        &mut browser,
+        "the second pause",
+        second_cycle,
+        &second_places,
+    )
+    .await;
+    close(
+        f(&view["playback"]["t"]),
+        second_t.round(),
+        1.0,
+        "the scrubber's seek",
+    );
+    browser
+        .wait_fn(
+            &format!(
+                "+document.querySelector('#timeline .tl-cursor').dataset.t === {}",
+                second_t.round()
+            ),
+            3000,
+        )
+        .await;
+    // Its keys: Home goes to the start, an arrow 5 s on.
+    browser
+        .eval("document.querySelector('#playback-scrubber').focus()")
+        .await;
+    browser.press("Home").await;
+    browser
+        .wait_fn(&format!("{SNAPSHOT}.playback.t === 0"), 3000)
+        .await;
+    browser.press("ArrowRight").await;
+    browser
+        .wait_fn(&format!("{SNAPSHOT}.playback.t === 5000"), 3000)
+        .await;
+    browser
+        .wait_fn(
+            "document.querySelector('#playback-scrubber').getAttribute('aria-valuetext').startsWith('0:05 of ')",
+            3000,
+        )
+        .await;
+
+    // Following B in the recording.
+    browser.select("#world-player", "B").await;
+    browser
+        .wait_fn(
+            &format!("(() => {{ const s = {SNAPSHOT}; return s.player === 'B' && s.connected && s.players.length === 3 && s.playback.t === 5000; }})()"),
+            5000,
+        )
+        .await;
+    browser.select("#world-player", "A").await;
+
+    // Playing from the start at ×4, then ×16 to the end; the timeline's cursor follows.
+    browser
+        .eval("document.querySelector('#playback-scrubber').focus()")
+        .await;
+    browser.press("Home").await;
+    browser
+        .wait_fn(&format!("{SNAPSHOT}.playback.t === 0"), 3000)
+        .await;
+    browser
+        .click(r#"#playback .playback-speed button[data-speed="4"]"#)
+        .await;
+    browser.click("#playback-toggle").await;
+    let playing = browser
+        .wait_fn(
+            &format!("(() => {{ const p = {SNAPSHOT}.playback; return p.playing && p.speed === 4 && p.t > 1500 && p; }})()"),
+            5000,
+        )
+        .await;
+    let cursor = browser
+        .eval("+document.querySelector('#timeline .tl-cursor').dataset.t")
+        .await;
+    assert!(
+        f(&cursor) > 1000.0 && f(&cursor) <= f(&playing["duration"]),
+        "the timeline's cursor did not follow the playback: {cursor} ({playing})"
+    );
+    browser.wait_text("#playback-toggle", "Pause").await;
+    browser
+        .click(r#"#playback .playback-speed button[data-speed="16"]"#)
+        .await;
+    let ended = browser
+        .wait_fn(
+            &format!(
+                "(() => {{ const p = {SNAPSHOT}.playback; return !p.playing && p.ended && p; }})()"
+            ),
+            8000,
+        )
+        .await;
+    assert_eq!(ended["t"], ended["duration"]);
+    browser.wait_text("#playback-toggle", "Play again").await;
+    browser
+        .wait_text("#world-status", "end of the recording")
+        .await;
+
+    // The session's files and its table, with the token the page holds.
+    let links = browser
+        .eval("(async () => { const get = async (sel) => { const a = document.querySelector(sel); const r = await fetch(a.href); const b = await r.arrayBuffer(); return [a.getAttribute('href'), r.status, r.headers.get('content-type'), new TextDecoder().decode(b.slice(0, 80))]; }; return [await get('#session-csv'), await get('#sessions-list [data-action=\"download\"]')]; })()")
+        .await;
+    let (csv, tar) = (&links[0], &links[1]);
+    assert!(
+        csv[0]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/sessions/{id}/summary.csv?token={TOKEN}")),
+        "{csv}"
+    );
+    assert_eq!(csv[1], 200, "{csv}");
+    assert!(
+        csv[3]
+            .as_str()
+            .unwrap()
+            .starts_with("player,in_game_seconds,asks,expressions,disconnections"),
+        "{csv}"
+    );
+    assert_eq!(
+        (&tar[1], &tar[2]),
+        (&json!(200), &json!("application/x-tar")),
+        "{tar}"
+    );
+
+    // A tablet held upright, and dark colours.
+    browser.viewport(820, 1180).await;
+    browser
+        .wait_fn(&format!("{SESSIONS}.timeline.width < 800"), 3000)
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            .await,
+        0,
+        "the page scrolls sideways on a tablet"
+    );
+    screen_at(&mut browser, "#session-view", "admin-sessions-tablet.png").await;
+    screen_at(
+        &mut browser,
+        "#world-card",
+        "admin-sessions-playback-tablet.png",
+    )
+    .await;
+    browser
+        .call(json!({"cmd": "color_scheme", "value": "dark"}))
+        .await;
+    screen_at(&mut browser, "#session-view", "admin-sessions-dark.png").await;
+    screen_at(
+        &mut browser,
+        "#world-card",
+        "admin-sessions-playback-dark.png",
+    )
+    .await;
+    browser
+        .call(json!({"cmd": "color_scheme", "value": "light"}))
+        .await;
+    browser.viewport(1280, 800).await;
+
+    // Back to live: the live view of the first player in game again.
+    browser.click("#playback-live").await;
+    browser.wait_hidden("#playback").await;
+    browser
+        .wait_fn(
+            &format!("(() => {{ const s = {SNAPSHOT}; return s.mode === 'live' && s.playback === null && s; }})()"),
+            3000,
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#timeline .tl-cursor').getAttribute('visibility')")
+            .await,
+        "hidden"
+    );
+
+    // Deleted, once confirmed.
+    browser
+        .click(&format!(r#"{item} button[data-action="delete"]"#))
+        .await;
+    browser.wait("#confirm[open]").await;
+    browser.click("#confirm-ok").await;
+    browser.wait_gone(&item).await;
+    browser.wait_hidden("#session-view").await;
+    sessions_until(&relay, "the session is deleted", |b| {
+        b["sessions"].as_array().is_some_and(|s| s.is_empty())
+    })
+    .await;
+    browser
+        .wait_text("#audit-list", &format!("delete session {id}"))
+        .await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    drop((a, b, c, intruder));
+    relay.shutdown().await;
+    eprintln!(
+        "sessions test: {:.1} s; screenshots: target/admin-sessions*.png",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+// -------------------------------------------------------------------------------------------------
+// An hour with forty players
+// -------------------------------------------------------------------------------------------------
+
+/// Writes a kept session to `folder` as the relay's writer lays it out (src/sessions/write.rs): its
+/// summary, its timeline file (all the timeline is read from) and an empty data file. An hour of a
+/// classroom of `players`: they arrive, some drop for a while, wait for a slot or are refused; each
+/// moves every second and now and then acts; the experiment pauses every quarter of an hour.
+/// Returns what it wrote per player and `kind:name`.
+fn write_classroom_session(
+    folder: &std::path::Path,
+    id: &str,
+    players: usize,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    const HOUR: u64 = 3_600_000;
+    const STOP: u64 = HOUR - 10_000;
+    std::fs::create_dir_all(folder).unwrap();
+    let ids: Vec<String> = (0..players)
+        .map(|i| format!("Player_{}", 101 + i))
+        .collect();
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    let mut line = |t: u64, body: Value| {
+        let mut v = body;
+        v["t"] = json!(t);
+        lines.push((t, v.to_string()));
+    };
+    // The experiment: loading, paused, running, a minute's pause every quarter of an hour, stopped.
+    line(0, json!({"exp": "NOTREADY"}));
+    line(1_500, json!({"exp": "PAUSED"}));
+    line(15_000, json!({"exp": "RUNNING"}));
+    let pauses: Vec<(u64, u64)> = (1..4)
+        .map(|q| (q * 900_000, q * 900_000 + 60_000))
+        .collect();
+    for (from, to) in &pauses {
+        line(*from, json!({"exp": "PAUSED"}));
+        line(*to, json!({"exp": "RUNNING"}));
+    }
+    line(STOP, json!({"exp": "NONE"}));
+    // The players' states: (from, to) of their absences, waits and refusals.
+    let mut away = vec![Vec::new(); players];
+    for (i, id) in ids.iter().enumerate() {
+        let join = 3_000 + i as u64 * 300;
+        let state = |t: u64, s: &str| json!({"player": {"id": id, "state": s}, "t": t});
+        let mut put = |t: u64, s: &str| line(t, state(t, s));
+        put(join, "connected");
+        put(join + 200, "joining");
+        if i == 25 {
+            put(join + 600, "refused");
+            away[i].push((join + 600, join + 60_600));
+            put(join + 60_600, "joining");
+            put(join + 61_000, "in_game");
+        } else if i + 3 >= players {
+            put(join + 600, "waiting");
+            away[i].push((join + 600, 1_800_000));
+            put(1_800_000, "in_game");
+        } else {
+            put(join + 600, "in_game");
+        }
+        if i % 7 == 3 {
+            let at = 600_000 + i as u64 * 10_000;
+            put(at, "disconnected");
+            put(at + 45_000, "in_game");
+            away[i].push((at, at + 45_000));
+        }
+        if i == 20 {
+            put(1_200_000, "no_answer");
+            put(1_220_000, "in_game");
+        }
+        put(STOP, "connected");
+    }
+    // Every second, what each player in game did.
+    let mut sent: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for s in 15..(STOP / 1000) {
+        let t = s * 1000;
+        let mut acts = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let join = 3_000 + i as u64 * 300 + 600;
+            if t < join || away[i].iter().any(|(a, b)| t >= *a && t < *b) {
+                continue;
+            }
+            let mut act = |kind: &str, name: &str, n: u64| {
+                acts.push(json!([id, kind, name, n]));
+                *sent
+                    .entry(id.clone())
+                    .or_default()
+                    .entry(format!("{kind}:{name}"))
+                    .or_default() += n;
+            };
+            act("ask", "move_player_external", 4);
+            if (s + i as u64) % 37 == 0 {
+                act("ask", "plant_tree", 1);
+            }
+            if (s * 3 + i as u64) % 53 == 0 {
+                act("ask", "harvest", 2);
+            }
+            if (s + i as u64 * 11) % 301 == 0 {
+                act("expression", "do hello($id);", 1);
+            }
+        }
+        line(t, json!({"acts": acts}));
+        let paused = pauses.iter().any(|(a, b)| t >= *a && t < *b);
+        let pace = if paused {
+            0.0
+        } else {
+            9.5 + 3.0 * (s as f64 / 120.0).sin()
+        };
+        line(t, json!({"pace": (pace * 100.0f64).round() / 100.0}));
+    }
+    // The operator's changes: the pauses, a removal GAMA could not do, the stop.
+    let change = |action: &str, ok: bool| {
+        let mut e = json!({"at": "2026-11-21T10:00:00Z", "source": "10.0.0.5", "via": "admin", "action": action, "ok": ok});
+        if !ok {
+            e["detail"] = json!("GAMA is not connected");
+        }
+        json!({ "audit": e })
+    };
+    for (from, to) in &pauses {
+        line(from - 200, change("pause", true));
+        line(to - 200, change("resume", true));
+    }
+    line(2_000_000, change("remove Player_120", false));
+    line(2_000_300, change("console: cycle", true));
+    line(STOP - 100, change("stop", true));
+    lines.sort_by_key(|(t, _)| *t);
+    let timeline: String = lines.into_iter().map(|(_, l)| l + "\n").collect();
+    std::fs::write(folder.join(format!("{id}.timeline.jsonl")), &timeline).unwrap();
+    std::fs::write(folder.join(format!("{id}.zst")), b"").unwrap();
+    let info = json!({
+        "format": "gama-vr-relay session", "version": 1, "id": id, "model": "Forest",
+        "experiment": "vr_xp", "started": "2026-11-21T10:00:00Z", "ended": "2026-11-21T11:00:00Z",
+        "duration_ms": HOUR, "players": ids, "bytes": timeline.len(),
+        "world_updates_per_second": 5.0, "in_progress": false, "chunks": [],
+    });
+    std::fs::write(folder.join(format!("{id}.json")), info.to_string()).unwrap();
+    sent
+}
+
+/// Boxes of the timeline's text that overlap another of the same kind, and labels that run into
+/// the plot.
+const OVERLAPS: &str = "(() => {
+  const boxes = (sel) => [...document.querySelectorAll(sel)].map((e) => e.getBoundingClientRect());
+  const overlaps = (list) => {
+    const out = [];
+    for (let i = 0; i < list.length; i += 1)
+      for (let j = i + 1; j < list.length; j += 1) {
+        const a = list[i];
+        const b = list[j];
+        if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) out.push([i, j]);
+      }
+    return out;
+  };
+  const t = window.sessionsView.snapshot().timeline;
+  const plotLeft = document.querySelector('#timeline .tl-body').getBoundingClientRect().left + t.labelPx;
+  const labels = boxes('#timeline .tl-lane-label, #timeline .tl-row-label, #timeline .tl-row-sub');
+  return {
+    lanes: overlaps(boxes('#timeline .tl-lane-label')),
+    rows: overlaps(boxes('#timeline .tl-row-label, #timeline .tl-row-sub')),
+    ticks: overlaps(boxes('#timeline .tl-tick')),
+    words: overlaps(boxes('#timeline .tl-span-word')),
+    into_plot: labels.filter((b) => b.right > plotLeft + 0.5).length,
+    elements: document.querySelectorAll('#timeline *').length,
+    lanes_drawn: document.querySelectorAll('#timeline .tl-lane').length,
+  };
+})()";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hour_with_forty_players_stays_readable() {
+    if !browser_ready("an_hour_with_forty_players_stays_readable") {
+        return;
+    }
+    let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
+    let relay = TestRelay::start(&gama, "", "", |c| {
+        c.session.auto_launch = false;
+        c.admin.token = TOKEN.into();
+    })
+    .await;
+    let id = "20261121-100000-Forest";
+    let sent = write_classroom_session(&relay.packages.path().join("sessions"), id, 40);
+    let mut browser = Browser::start().await;
+    browser
+        .open(&format!("{}/#token={TOKEN}", relay.base))
+        .await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    let item = format!(r#"#sessions-list [data-session="{id}"]"#);
+    browser.wait_text(&item, "Forest").await;
+    browser.wait_text(&item, "1 h 0 min").await;
+    browser.wait_text(&item, "40 players").await;
+    let opened = Instant::now();
+    browser
+        .click(&format!(r#"{item} button[data-action="open"]"#))
+        .await;
+    browser.wait("#session-table").await;
+    eprintln!(
+        "an hour of 40 players opened in {} ms (fetch, parse and draw)",
+        opened.elapsed().as_millis()
+    );
+
+    for (width, height, shot) in [
+        (1280, 800, "admin-sessions-hour.png"),
+        (820, 1180, "admin-sessions-hour-tablet.png"),
+    ] {
+        browser.viewport(width, height).await;
+        browser
+            .wait_fn(
+                &format!("(() => {{ const t = {SESSIONS}.timeline; return t && Math.abs(t.width - document.querySelector('#timeline .tl-lanes').clientWidth) < 2; }})()"),
+                3000,
+            )
+            .await;
+        let layout = browser.eval(OVERLAPS).await;
+        assert_eq!(layout["lanes_drawn"], 40, "{width} px: {layout}");
+        for kind in ["lanes", "rows", "ticks", "words"] {
+            assert_eq!(
+                layout[kind],
+                json!([]),
+                "{width} px: {kind} overlap: {layout}"
+            );
+        }
+        assert_eq!(
+            layout["into_plot"], 0,
+            "{width} px: labels run into the plot: {layout}"
+        );
+        // Summed into bins: a few thousand elements at most, whatever the length.
+        assert!(
+            layout["elements"].as_u64().unwrap() < 3000,
+            "{width} px: {layout}"
+        );
+        // Redrawing it (another choice of marks) is quick.
+        let ms = browser
+            .eval("(() => { const s = document.querySelector('#timeline-marks'); const t0 = performance.now(); s.value = 'all'; s.dispatchEvent(new Event('change')); s.value = 'noMoves'; s.dispatchEvent(new Event('change')); return (performance.now() - t0) / 2; })()")
+            .await;
+        eprintln!("{width} px: {layout}; a redraw takes {:.1} ms", f(&ms));
+        assert!(f(&ms) < 400.0, "{width} px: a redraw takes {ms} ms");
+        browser
+            .eval("document.querySelector('#message-close').click()")
+            .await;
+        browser
+            .eval("document.querySelector('#session-view').scrollIntoView({block: 'start'})")
+            .await;
+        browser
+            .call(json!({"cmd": "screenshot", "path": target_dir().join(shot), "full_page": false}))
+            .await;
+        assert_eq!(
+            browser
+                .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                .await,
+            0,
+            "{width} px: the page scrolls sideways"
+        );
+    }
+    browser.viewport(1280, 800).await;
+
+    // Every player's line in the table says what it sent.
+    let table = browser
+        .eval("Object.fromEntries([...document.querySelectorAll('#session-table tbody tr')].map((tr) => [tr.dataset.player, Object.fromEntries([...tr.querySelectorAll('td[data-action]')].map((td) => [td.dataset.action, td.textContent]))]))")
+        .await;
+    assert_eq!(table.as_object().unwrap().len(), 40);
+    for (player, counts) in &sent {
+        for (key, n) in counts {
+            assert_eq!(table[player][key], n.to_string(), "{player} {key}");
+        }
+    }
+    // The marks of the lanes: every action but movement.
+    let tl = browser.eval(&format!("{SESSIONS}.timeline")).await;
+    for d in tl["drawn"].as_array().unwrap() {
+        let player = d["player"].as_str().unwrap();
+        let expected: u64 = sent[player]
+            .iter()
+            .filter(|(k, _)| *k != "ask:move_player_external")
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(d["marks"], expected, "{player}");
+    }
+    // A failed operator change is marked as such.
+    assert_eq!(
+        browser
+            .count(r#"#timeline .tl-change-mark[data-failed="true"]"#)
+            .await,
+        1
+    );
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    relay.shutdown().await;
+}
