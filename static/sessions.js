@@ -18,6 +18,7 @@ const TEXT = {
   refresh: 'Refresh',
   intro: 'Each experiment run is kept for the debriefing: open one to see who did what, and when.',
   empty: 'No session kept yet: each launch is kept until its stop.',
+  disabled: 'Sessions are not kept on this relay (sessions.enabled = false).',
   loading: 'Reading the sessions…',
   listFailed: (why) => `Cannot read the sessions: ${why}.`,
   untitled: 'Session',
@@ -63,6 +64,7 @@ const TEXT = {
   timelineHelp: 'Point at the timeline for details; click it to see that moment in the world view.',
   headLabel: (length, changes) => `Timeline of ${length}: the experiment's states, ${changes}, and GAMA's pace.`,
   changesSpoken: (list) => (list.length ? `operator changes: ${list.join('; ')}` : 'no operator change'),
+  lanesRegion: 'Players over time',
   lanesLabel: (n) => `${n} ${n === 1 ? 'player' : 'players'}: their states and actions over time (the table below has the numbers).`,
   at: (t, clock) => (clock ? `${t} (${clock})` : t),
   noAction: 'No action',
@@ -207,6 +209,7 @@ export function setupSessions(deps) {
 
   let sessions = []; // newest first, from the relay
   let current = null; // the id of the session being kept
+  let enabled = true; // whether the relay keeps sessions
   let listKey = '';
   let showAll = false;
   let loading = false;
@@ -253,6 +256,7 @@ export function setupSessions(deps) {
       .then((body) => {
         sessions = Array.isArray(body?.sessions) ? body.sessions : [];
         current = body?.current ?? null;
+        enabled = body?.enabled !== false;
         renderList();
       })
       .catch((e) => {
@@ -268,12 +272,12 @@ export function setupSessions(deps) {
   }
 
   function renderList() {
-    const key = JSON.stringify([sessions, current, showAll, openId]);
+    const key = JSON.stringify([sessions, current, enabled, showAll, openId]);
     if (key === listKey) return;
     listKey = key;
     const focusedId = listEl.contains(document.activeElement) ? document.activeElement.closest('[data-session]')?.dataset.session : null;
     const focusedAction = document.activeElement?.dataset?.action;
-    setText(status, sessions.length ? '' : TEXT.empty);
+    setText(status, sessions.length ? '' : enabled ? TEXT.empty : TEXT.disabled);
     show(status, sessions.length === 0);
     const shown = showAll ? sessions : sessions.slice(0, LIST_SHORT);
     listEl.replaceChildren(...shown.map(sessionItem));
@@ -284,8 +288,10 @@ export function setupSessions(deps) {
       const item = listEl.querySelector(`[data-session="${CSS.escape(focusedId)}"]`);
       (item?.querySelector(`[data-action="${CSS.escape(focusedAction ?? 'open')}"]`) ?? item?.querySelector('button'))?.focus();
     }
-    // The open session was removed (by this page or another).
+    // The open session, or the one played back, was removed (by this page or another).
     if (openId && !sessions.some((s) => s.id === openId)) closeSession();
+    const played = worldView.playback()?.id;
+    if (played && !sessions.some((s) => s.id === played)) worldView.stopPlayback();
   }
 
   function sessionItem(s) {
@@ -523,7 +529,8 @@ export function setupSessions(deps) {
 
     const headSvg = svg('svg', { class: 'tl-svg tl-head', role: 'img' });
     const bodySvg = svg('svg', { class: 'tl-svg tl-body', role: 'img' });
-    const lanesBox = el('div', { class: 'tl-lanes' }, bodySvg);
+    // Forty players or more scroll here, under the time and the experiment's states.
+    const lanesBox = el('div', { class: 'tl-lanes', role: 'region', tabindex: '0', 'aria-label': TEXT.lanesRegion }, bodySvg);
     const tip = el('div', { class: 'tl-tip', 'aria-hidden': 'true', hidden: '' });
     const timeline = el('div', { class: 'timeline', id: 'timeline' }, headSvg, lanesBox, tip);
     const help = el('p', { class: 'sub tl-help', text: TEXT.timelineHelp });

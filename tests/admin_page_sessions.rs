@@ -1143,3 +1143,26 @@ async fn an_hour_with_forty_players_stays_readable() {
     browser.close().await;
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panel_says_when_no_session_is_kept() {
+    if !browser_ready("the_panel_says_when_no_session_is_kept") {
+        return;
+    }
+    let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
+    let relay = TestRelay::start(&gama, "", "", |c| {
+        c.session.auto_launch = false;
+        c.sessions.enabled = false;
+    })
+    .await;
+    let mut browser = Browser::start().await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser
+        .wait_text("#sessions-status", "sessions.enabled = false")
+        .await;
+    assert_eq!(browser.count("#sessions-list li").await, 0);
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    relay.shutdown().await;
+}

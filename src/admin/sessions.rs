@@ -55,7 +55,8 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-/// `GET /api/sessions`: every kept session, newest first, and the one in progress.
+/// `GET /api/sessions`: every kept session, newest first, the one in progress, and whether
+/// sessions are kept at all (`sessions.enabled`).
 pub(super) async fn list(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
     let folder = app.sessions.folder().to_path_buf();
     let sessions = blocking(move || Ok(read::list(&folder))).await?;
@@ -70,6 +71,7 @@ pub(super) async fn list(State(app): State<App>) -> Result<impl IntoResponse, Ap
         })
         .collect();
     Ok(axum::Json(json!({
+        "enabled": app.config.sessions.enabled,
         "folder": app.sessions.folder().display().to_string(),
         "current": app.sessions.current(),
         "sessions": listed,
