@@ -205,6 +205,10 @@ async fn screen_at(browser: &mut Browser, selector: &str, name: &str) {
             "document.querySelector('{selector}').scrollIntoView({{block: 'start'}})"
         ))
         .await;
+    // Painted after the scroll (and a resize just before) before it is taken.
+    browser
+        .eval("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))")
+        .await;
     let path = target_dir().join(name);
     browser
         .call(json!({"cmd": "screenshot", "path": path, "full_page": false}))
