@@ -316,7 +316,7 @@ async fn playback(socket: WebSocket, app: App, session: Session, mut player: Str
                     if data.snap {
                         continue;
                     }
-                    positions_dirty |= data.pos.is_some();
+                    positions_dirty |= data.pos.is_some() || data.player.is_some();
                     if let Some(frame) = view.take(&data, &player) {
                         if sink.send(Message::Text(frame.as_str().into())).await.is_err() {
                             break;

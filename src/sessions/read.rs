@@ -250,10 +250,13 @@ struct TimelineLine {
     audit: Option<Box<RawValue>>,
 }
 
-#[derive(Deserialize)]
-struct PlayerLine {
-    id: String,
-    state: String,
+/// A player's state in a session's files.
+#[derive(Debug, Deserialize)]
+pub struct PlayerLine {
+    /// The player.
+    pub id: String,
+    /// Its state (`gone` once it left the relay).
+    pub state: String,
 }
 
 impl Session {
@@ -460,6 +463,9 @@ pub struct DataLine<'a> {
     /// A player's position.
     #[serde(default)]
     pub pos: Option<PosLine>,
+    /// A player's state.
+    #[serde(default)]
+    pub player: Option<PlayerLine>,
 }
 
 /// A delivery in a session's data.

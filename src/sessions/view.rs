@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::read::{DataLine, ReadError, Session};
 use crate::protocol::Frame;
-use crate::protocol::linker::{PayloadKind, frame_of, payload_key};
+use crate::protocol::linker::{PayloadKind, frame_of, payload_key, replay_rank};
 
 /// How much of each player's past positions the playback draws as a trail.
 pub const TRAIL_MS: u64 = 10_000;
@@ -35,6 +35,15 @@ impl View {
                 return Some(frame);
             }
         }
+        if let Some(gone) = line
+            .player
+            .as_ref()
+            .filter(|p| p.state == "gone" || p.state == "disconnected")
+        {
+            // No headset, nobody standing there.
+            self.positions.remove(&gone.id);
+            self.trails.remove(&gone.id);
+        }
         if let Some(pos) = &line.pos {
             self.positions
                 .insert(pos.p.clone(), (pos.x, pos.y, pos.z, pos.angle));
@@ -52,15 +61,8 @@ impl View {
 
     /// That player's latest frames, in a usable order: parameters, properties and the initial world first.
     pub fn ordered_frames(&self) -> Vec<Frame> {
-        let rank = |k: &str| match k {
-            "precision" => 0,
-            "properties" => 1,
-            "pointsLoc:init" => 2,
-            "pointsLoc" => 4,
-            _ => 3,
-        };
         let mut frames: Vec<(&String, &Frame)> = self.frames.iter().collect();
-        frames.sort_by_key(|(k, _)| rank(k));
+        frames.sort_by_key(|(k, _)| replay_rank(k));
         frames.into_iter().map(|(_, f)| f.clone()).collect()
     }
 
@@ -141,4 +143,42 @@ pub fn lines_after(session: &Session, t: u64) -> Result<Vec<String>, ReadError> 
         }
     })?;
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take(view: &mut View, line: &str) {
+        let data: DataLine<'_> = serde_json::from_str(line).unwrap();
+        view.take(&data, "p1");
+    }
+
+    #[test]
+    fn a_player_that_leaves_stops_standing_in_the_world() {
+        let mut view = View::default();
+        take(
+            &mut view,
+            r#"{"t":10,"pos":{"p":"p1","x":1,"y":2,"z":0,"angle":0}}"#,
+        );
+        take(
+            &mut view,
+            r#"{"t":10,"pos":{"p":"p2","x":3,"y":4,"z":0,"angle":0}}"#,
+        );
+        take(
+            &mut view,
+            r#"{"t":20,"player":{"id":"p2","state":"disconnected"}}"#,
+        );
+        let shown: serde_json::Value = serde_json::from_str(&view.positions_message(20)).unwrap();
+        assert!(shown["players"].get("p1").is_some());
+        assert!(shown["players"].get("p2").is_none(), "{shown}");
+        take(
+            &mut view,
+            r#"{"t":30,"pos":{"p":"p2","x":5,"y":6,"z":0,"angle":0}}"#,
+        );
+        take(&mut view, r#"{"t":40,"player":{"id":"p1","state":"gone"}}"#);
+        let shown: serde_json::Value = serde_json::from_str(&view.positions_message(40)).unwrap();
+        assert!(shown["players"].get("p1").is_none(), "{shown}");
+        assert_eq!(shown["players"]["p2"]["trail"], json!([[5, 6]]));
+    }
 }

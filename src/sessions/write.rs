@@ -29,7 +29,7 @@ use super::{ActKind, Event, Start};
 use crate::config::SessionsConfig;
 use crate::json::write_str;
 use crate::protocol::Frame;
-use crate::protocol::linker::{PayloadKind, payload_key, payload_of};
+use crate::protocol::linker::{PayloadKind, payload_key, payload_of, replay_rank};
 use crate::util::now_rfc3339;
 use crate::world::Position;
 
@@ -225,9 +225,13 @@ impl Writer {
                 if state == "gone" {
                     self.states.remove(&id);
                     self.cache.remove(&id);
-                    self.positions.remove(&id);
                 } else {
                     self.states.insert(id.clone(), state.clone());
+                }
+                if state == "gone" || state == "disconnected" {
+                    // Nobody stands there any more: later snapshots leave it out, as playback does.
+                    self.positions.remove(&id);
+                    self.pending_position.retain(|p| p != &id);
                 }
                 let line = format!(
                     "{{\"t\":{t},\"player\":{{\"id\":{},\"state\":{}}}}}\n",
@@ -450,13 +454,7 @@ impl Writer {
         for (player, kinds) in &self.cache {
             // Parameters, properties and the initial world before what builds on them.
             let mut ordered: Vec<(&String, &String)> = kinds.iter().collect();
-            ordered.sort_by_key(|(k, _)| match k.as_str() {
-                "precision" => 0,
-                "properties" => 1,
-                "pointsLoc:init" => 2,
-                "pointsLoc" => 4,
-                _ => 3,
-            });
+            ordered.sort_by_key(|(k, _)| replay_rank(k));
             for (_, payload) in ordered {
                 write_out(&mut out, t, std::slice::from_ref(player), payload, true);
             }

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Frame;
-use crate::protocol::linker::{PayloadKind, payload_key};
+use crate::protocol::linker::{PayloadKind, payload_key, replay_rank};
 
 pub use spectator::Spectator;
 
@@ -227,16 +227,8 @@ impl World {
     /// Starts following `spectator.player`: the cached payloads first, then live ones.
     pub fn watch(&self, spectator: Arc<Spectator>) {
         if let Some(cache) = self.caches.get(&spectator.player) {
-            // Parameters, properties and the initial world before anything that builds on them.
-            let rank = |k: &str| match k {
-                "precision" => 0,
-                "properties" => 1,
-                "pointsLoc:init" => 2,
-                "pointsLoc" => 4,
-                _ => 3,
-            };
             let mut frames: Vec<&(String, Frame)> = cache.iter().collect();
-            frames.sort_by_key(|(k, _)| rank(k));
+            frames.sort_by_key(|(k, _)| replay_rank(k));
             for (key, frame) in frames {
                 let kind = if key == "pointsLoc" {
                     PayloadKind::WorldUpdate

@@ -86,6 +86,19 @@ pub fn payload_key(frame: &str, kind: PayloadKind) -> Option<&str> {
     })
 }
 
+/// Where a payload of `key` ([`payload_key`]) goes when a late viewer catches up (the world view
+/// opened mid-session, a seek in a kept session): parameters, properties and the initial world
+/// before anything that builds on them, the newest world update last.
+pub fn replay_rank(key: &str) -> u8 {
+    match key {
+        "precision" => 0,
+        "properties" => 1,
+        "pointsLoc:init" => 2,
+        "pointsLoc" => 4,
+        _ => 3,
+    }
+}
+
 /// The payload inside a `json_output` frame, as the relay wrote it.
 pub fn payload_of(frame: &str) -> Option<&str> {
     let prefix = std::str::from_utf8(FRAME_PREFIX).ok()?;
