@@ -94,10 +94,9 @@ impl Audit {
         if let Some(recorder) = &self.recorder {
             recorder.audit(&entry);
         }
-        if self.sessions.active() {
-            if let Ok(json) = serde_json::to_vec(&entry) {
-                self.sessions.audit(json);
-            }
+        // The session in progress, or the next one if it starts within moments (a launch).
+        if let Ok(json) = serde_json::to_vec(&entry) {
+            self.sessions.audit(json);
         }
         {
             let mut entries = self.entries.lock();

@@ -160,6 +160,10 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         audit.iter().any(|e| e[1]["action"] == "stop"),
         "the operator's stop is in the session: {audit:?}"
     );
+    assert!(
+        audit.iter().any(|e| e[1]["action"] == "launch"),
+        "the launch that started the session opens it: {audit:?}"
+    );
     let duration = timeline["duration_ms"].as_u64().unwrap();
     assert!(
         duration + 200 >= elapsed.as_millis() as u64 - 1000,

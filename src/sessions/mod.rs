@@ -21,6 +21,7 @@ pub mod read;
 pub mod view;
 mod write;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,12 @@ static DROPPED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 
 /// How long a session that ended still takes what comes (the operator's stop, last states).
 const LINGER: Duration = Duration::from_millis(1500);
+
+/// How far back the operator's changes made while no session ran go into the next session (the
+/// launch that starts it, a player let in just before): at its very start.
+const LEAD_IN: Duration = Duration::from_secs(10);
+/// At most this many of them.
+const LEAD_IN_MAX: usize = 64;
 
 /// What a headset did, for the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +115,8 @@ struct Inner {
     current: Mutex<Option<String>>,
     /// The selected model's name, for the next session.
     model: Mutex<Option<String>>,
+    /// The operator's changes of the last [`LEAD_IN`] while no session ran.
+    lead_in: Mutex<VecDeque<(Instant, Vec<u8>)>>,
     metrics: Arc<Metrics>,
 }
 
@@ -122,6 +131,7 @@ impl Sessions {
                 tx: Mutex::new(None),
                 current: Mutex::new(None),
                 model: Mutex::new(None),
+                lead_in: Mutex::new(VecDeque::new()),
                 metrics,
             }),
         }
@@ -182,9 +192,19 @@ impl Sessions {
             warn!(error = %e, "cannot start the session writer; this session is not kept");
             return;
         }
+        // What the operator did just before (the launch itself) opens the session. Held until the
+        // session is active, so that no change falls between the two.
+        let mut lead_in = self.inner.lead_in.lock();
+        let now = Instant::now();
+        for (at, json) in lead_in.drain(..) {
+            if now.duration_since(at) <= LEAD_IN {
+                let _ = tx.try_send(Event::Audit { at, json });
+            }
+        }
         *self.inner.current.lock() = Some(id);
         *self.inner.tx.lock() = Some(tx);
         self.inner.active.store(true, Ordering::Release);
+        drop(lead_in);
     }
 
     /// The run is over. What still comes in [`LINGER`] (the operator's stop, the players' last
@@ -272,14 +292,27 @@ impl Sessions {
         }
     }
 
-    /// An operator's change.
+    /// An operator's change. Made while no session runs, it is held for [`LEAD_IN`]: the launch
+    /// that starts the next session belongs to it.
     pub fn audit(&self, json: Vec<u8>) {
-        if self.active() {
-            self.push(Event::Audit {
-                at: Instant::now(),
-                json,
-            });
+        if !self.inner.config.enabled {
+            return;
         }
+        let mut lead_in = self.inner.lead_in.lock();
+        let at = Instant::now();
+        if self.active() {
+            drop(lead_in);
+            self.push(Event::Audit { at, json });
+            return;
+        }
+        while lead_in.len() >= LEAD_IN_MAX
+            || lead_in
+                .front()
+                .is_some_and(|(t, _)| at.duration_since(*t) > LEAD_IN)
+        {
+            lead_in.pop_front();
+        }
+        lead_in.push_back((at, json));
     }
 
     fn push(&self, event: Event) {
