@@ -103,6 +103,20 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
 
     let (status, timeline) = relay.get(&format!("/api/sessions/{id}")).await;
     assert_eq!(status, 200, "{timeline}");
+    // Gzipped for browsers (they all ask for it): the same timeline.
+    let zipped = relay
+        .http
+        .get(format!("{}/api/sessions/{id}", relay.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), timeline);
     let lanes = timeline["lanes"].as_array().unwrap();
     let lane = |id: &str| -> Vec<String> {
         lanes
