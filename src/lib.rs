@@ -58,6 +58,7 @@ mod packages;
 mod passthrough;
 mod players;
 mod protocol;
+mod queue;
 mod record;
 mod refusals;
 mod replay;

@@ -20,7 +20,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -31,6 +30,7 @@ use tracing::{info, warn};
 use crate::config::RecordConfig;
 use crate::metrics::Metrics;
 use crate::protocol::Frame;
+use crate::queue::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::util::LogLimiter;
 
 /// The `format` of the first line.
@@ -78,7 +78,7 @@ pub fn create(path: &Path) -> Result<std::fs::File, RecordError> {
 
 /// Hands messages to the recording's writer thread.
 pub struct Recorder {
-    tx: SyncSender<Entry>,
+    tx: Sender<Entry>,
     metrics: Arc<Metrics>,
 }
 
@@ -100,7 +100,7 @@ impl Recorder {
         tracker: &TaskTracker,
     ) -> Arc<Recorder> {
         let (path, max_bytes) = (config.file.as_path(), config.max_bytes);
-        let (tx, rx) = sync_channel(config.max_queued_messages);
+        let (tx, rx) = queue::bounded(config.max_queued_messages);
         let stopping = Arc::new(AtomicBool::new(false));
         let (finished_tx, finished_rx) = oneshot::channel();
         let writer = Writer {

@@ -283,7 +283,10 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         events
             .windows(2)
             .all(|w| w[0]["t"].as_u64() <= w[1]["t"].as_u64()),
-        "in time order"
+        "in time order: {:?}",
+        events
+            .windows(2)
+            .find(|w| w[0]["t"].as_u64() > w[1]["t"].as_u64())
     );
     let worlds_of_a = events
         .iter()

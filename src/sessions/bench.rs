@@ -112,14 +112,26 @@ pub fn measure(folder: &Path, traffic: &Traffic) -> std::io::Result<Measured> {
     let id = super::write::new_id(folder, &start);
     let base = Instant::now();
     let writer = Writer::create(folder, &id, &start, &config, base)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(config.max_queued_messages);
+    let (tx, rx) = crate::queue::bounded(config.max_queued_messages);
     let began = Instant::now();
     let thread = std::thread::spawn(move || writer.run(rx));
     let players: Vec<String> = (0..traffic.headsets)
         .map(|i| format!("Player_{}", 101 + i))
         .collect();
     let at = |ms: u64| base + Duration::from_millis(ms);
-    let send = |e: Event| tx.send(e).map_err(std::io::Error::other);
+    // The synthetic traffic outruns any disk: it waits for room instead of being dropped.
+    let send = |mut e: Event| loop {
+        match tx.try_send(e) {
+            Ok(()) => return Ok(()),
+            Err(crate::queue::TrySendError::Full(back)) => {
+                e = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(crate::queue::TrySendError::Disconnected(_)) => {
+                return Err(std::io::Error::other("the session writer stopped"));
+            }
+        }
+    };
     send(Event::Experiment {
         at: at(0),
         state: "RUNNING".into(),

@@ -25,7 +25,6 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -35,6 +34,7 @@ use crate::config::SessionsConfig;
 use crate::metrics::Metrics;
 use crate::protocol::Frame;
 use crate::protocol::linker::{Delivery, PayloadKind};
+use crate::queue::{self, TrySendError};
 use crate::util::LogLimiter;
 
 static DROPPED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
@@ -110,7 +110,7 @@ struct Inner {
     folder: PathBuf,
     /// A session is being written: skips all work otherwise.
     active: AtomicBool,
-    tx: Mutex<Option<SyncSender<Event>>>,
+    tx: Mutex<Option<queue::Sender<Event>>>,
     /// The session in progress, if any.
     current: Mutex<Option<String>>,
     /// The selected model's name, for the next session.
@@ -164,7 +164,7 @@ impl Sessions {
             experiment,
         };
         self.finish(Duration::ZERO);
-        let (tx, rx) = sync_channel(self.inner.config.max_queued_messages);
+        let (tx, rx) = queue::bounded(self.inner.config.max_queued_messages);
         let id = write::new_id(&self.inner.folder, &start);
         let folder = self.inner.folder.clone();
         let config = self.inner.config.clone();

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -30,6 +29,7 @@ use crate::config::SessionsConfig;
 use crate::json::write_str;
 use crate::protocol::Frame;
 use crate::protocol::linker::{PayloadKind, payload_key, payload_of, replay_rank};
+use crate::queue::{Receiver, RecvTimeoutError};
 use crate::util::now_rfc3339;
 use crate::world::Position;
 
@@ -65,6 +65,9 @@ pub(super) struct Writer {
     /// Actions of the current second: (player, kind, name) → count.
     bin: BTreeMap<(String, &'static str, String), u64>,
     bin_second: u64,
+    /// The latest session time written: lines never go back in time (an event stamped before
+    /// the writer's own clock last ticked, or before another thread's event, is written at it).
+    clock: u64,
 }
 
 impl Writer {
@@ -114,6 +117,7 @@ impl Writer {
             experiment: String::new(),
             bin: BTreeMap::new(),
             bin_second: 0,
+            clock: 0,
         };
         writer.save_info();
         Ok(writer)
@@ -131,7 +135,7 @@ impl Writer {
             };
             let event = match rx.recv_timeout(wait) {
                 Ok(e) => e,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(RecvTimeoutError::Timeout) => {
                     if until.is_some() {
                         break;
                     }
@@ -139,7 +143,7 @@ impl Writer {
                     self.tick(now);
                     continue;
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
             };
             if let Event::End { at, until: linger } = event {
                 ended.get_or_insert(at);
@@ -174,6 +178,8 @@ impl Writer {
     /// Time passes: the held-back newest worlds and positions whose turn came, the second's action
     /// counts, and the frame when due.
     fn tick(&mut self, t: u64) {
+        let t = t.max(self.clock);
+        self.clock = t;
         self.write_pending(t, false);
         if t / 1000 > self.bin_second {
             self.flush_bin();
@@ -196,7 +202,7 @@ impl Writer {
             | Event::Audit { at, .. }
             | Event::End { at, .. } => *at,
         };
-        let t = self.ms(at);
+        let t = self.ms(at).max(self.clock);
         self.tick(t);
         match event {
             Event::Out {
@@ -534,4 +540,56 @@ fn write_position(out: &mut Vec<u8>, t: u64, player: &str, p: &Position, snap: b
         )
         .as_bytes(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sessions::read;
+
+    #[test]
+    fn lines_never_go_back_in_time() {
+        let folder = tempfile::tempdir().unwrap();
+        let config = SessionsConfig {
+            enabled: true,
+            folder_path: folder.path().to_path_buf(),
+            max_total_bytes: u64::MAX,
+            max_count: 10,
+            world_updates_per_second: 5.0,
+            max_queued_messages: 16,
+        };
+        let start = Start::default();
+        let id = new_id(folder.path(), &start);
+        let started = Instant::now();
+        let writer = Writer::create(folder.path(), &id, &start, &config, started).unwrap();
+        let at = |ms| started + Duration::from_millis(ms);
+        let (tx, rx) = crate::queue::bounded(16);
+        // Two threads' events, queued in the other order than they happened.
+        for (ms, player) in [(2000, "A"), (1000, "B")] {
+            let event = Event::Player {
+                at: at(ms),
+                id: player.into(),
+                state: "in_game".into(),
+            };
+            assert!(tx.try_send(event).is_ok());
+        }
+        let end = Event::End {
+            at: at(3000),
+            until: Instant::now(),
+        };
+        assert!(tx.try_send(end).is_ok());
+        writer.run(rx);
+
+        let session = read::open(folder.path(), &id).unwrap();
+        let mut times = Vec::new();
+        session
+            .events(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                times.push(value["t"].as_u64().unwrap());
+            })
+            .unwrap();
+        assert_eq!(times, [2000, 2000]);
+    }
 }
