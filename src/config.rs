@@ -689,6 +689,10 @@ impl Config {
                 "record.max_queued_messages",
                 self.record.max_queued_messages,
             ),
+            (
+                "sessions.max_queued_messages",
+                self.sessions.max_queued_messages,
+            ),
         ] {
             if value == 0 {
                 return fail(key, "must be at least 1".into());
@@ -706,32 +710,29 @@ impl Config {
                 return fail("headsets.allowed_networks", why);
             }
         }
-        if g.late_answer_ms < g.command_timeout_ms {
-            return fail(
+        for (key, value, floor_key, floor) in [
+            (
                 "gama.late_answer_ms",
-                format!(
-                    "{} is below gama.command_timeout_ms ({})",
-                    g.late_answer_ms, g.command_timeout_ms
-                ),
-            );
-        }
-        if g.reconnect_max_ms < g.reconnect_initial_ms {
-            return fail(
+                g.late_answer_ms,
+                "gama.command_timeout_ms",
+                g.command_timeout_ms,
+            ),
+            (
                 "gama.reconnect_max_ms",
-                format!(
-                    "{} is below gama.reconnect_initial_ms ({})",
-                    g.reconnect_max_ms, g.reconnect_initial_ms
-                ),
-            );
-        }
-        if h.max_heartbeat_ms < h.min_heartbeat_ms {
-            return fail(
+                g.reconnect_max_ms,
+                "gama.reconnect_initial_ms",
+                g.reconnect_initial_ms,
+            ),
+            (
                 "headsets.max_heartbeat_ms",
-                format!(
-                    "{} is below headsets.min_heartbeat_ms ({})",
-                    h.max_heartbeat_ms, h.min_heartbeat_ms
-                ),
-            );
+                h.max_heartbeat_ms,
+                "headsets.min_heartbeat_ms",
+                h.min_heartbeat_ms,
+            ),
+        ] {
+            if value < floor {
+                return fail(key, format!("{value} is below {floor_key} ({floor})"));
+            }
         }
         if !(h.min_heartbeat_ms..=h.max_heartbeat_ms).contains(&h.default_heartbeat_ms) {
             return fail(

@@ -497,8 +497,9 @@ fn model_file(folder: &Path, name: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_folder() {
+/// The program in a folder of its own, beside a webplatform `.env` (with a setting the relay
+/// ignores) and a learning package "Beside".
+fn install_with_a_webplatform_dotenv() -> (tempfile::TempDir, PathBuf) {
     let (app, exe) = install_folder();
     std::fs::write(
         app.path().join(".env"),
@@ -506,6 +507,12 @@ fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_fold
     )
     .unwrap();
     write_package(&app.path().join("learning-packages"), "Beside");
+    (app, exe)
+}
+
+#[test]
+fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_folder() {
+    let (app, exe) = install_with_a_webplatform_dotenv();
     let work = tempfile::tempdir().unwrap();
     let (log, models) = start_and_list_models(&exe, work.path());
     let env_file = app.path().join(".env");
@@ -523,13 +530,7 @@ fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_fold
 
 #[test]
 fn a_dotenv_in_the_working_directory_wins_over_the_one_beside_the_program() {
-    let (app, exe) = install_folder();
-    std::fs::write(
-        app.path().join(".env"),
-        "LEARNING_PACKAGE_PATH=./learning-packages\nMONITOR_WS_PORT=8001\n",
-    )
-    .unwrap();
-    write_package(&app.path().join("learning-packages"), "Beside");
+    let (_app, exe) = install_with_a_webplatform_dotenv();
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join(".env"), "LEARNING_PACKAGE_PATH=lp\n").unwrap();
     write_package(&work.path().join("lp"), "Here");
