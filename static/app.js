@@ -9,6 +9,7 @@
 import { setupWorldView } from './world.js';
 import { setupSessions } from './sessions.js';
 import { setupAudit } from './audit.js';
+import { LANGUAGES, applyI18n, fmtDay, fmtNumber, fmtTime, initI18n, lang, onLanguageChange, setLanguage, t, tInto } from './i18n.js';
 
 const TOKEN_KEY = 'gama-vr-relay.token';
 const RECONNECT_MIN_MS = 500;
@@ -85,6 +86,10 @@ const ICONS = {
   timeline: [
     ['path', { d: 'M3.5 6.5h9M3.5 12h15M3.5 17.5h6', fill: 'none', 'stroke-width': 2.6 }],
     ['path', { d: 'M20.5 4v16', fill: 'none', 'stroke-width': 1.8 }],
+  ],
+  globe: [
+    ['circle', { cx: 12, cy: 12, r: 8.5, fill: 'none', 'stroke-width': 2 }],
+    ['path', { d: 'M3.5 12h17M12 3.5c-4.5 4.7-4.5 12.3 0 17M12 3.5c4.5 4.7 4.5 12.3 0 17', fill: 'none', 'stroke-width': 1.8 }],
   ],
 };
 
@@ -163,42 +168,47 @@ function isEnabled(button) {
 // Formatting
 // -------------------------------------------------------------------------------------------------
 
-const numberFormat = new Intl.NumberFormat(undefined);
-
 function fmtCount(n) {
-  return n == null ? '—' : numberFormat.format(n);
+  return n == null ? '—' : fmtNumber(n);
 }
 
 function fmtMessages(n) {
-  return `${fmtCount(n)} ${n === 1 ? 'message' : 'messages'}`;
+  return t('units.messages', { count: n });
 }
+
+/** A decimal with one digit after the point (2.5; 2,5 in French). */
+function fmtDecimal(v) {
+  return fmtNumber(v, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+}
+
+// Bytes, kilobytes… by powers of 1000; each unit's words in the language files.
+const BYTE_UNITS = ['units.kb', 'units.mb', 'units.gb', 'units.tb'];
 
 function fmtBytes(n) {
   if (n == null) return '—';
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
+  if (n < 1000) return t('units.bytes', { n });
   let v = n;
   let i = -1;
   do {
     v /= 1000;
     i += 1;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+  } while (v >= 1000 && i < BYTE_UNITS.length - 1);
+  return t(BYTE_UNITS[i], { n: v < 10 ? fmtDecimal(v) : Math.round(v) });
 }
 
 function fmtDuration(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t('duration.seconds', { s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
+  if (m < 60) return t('duration.minutes', { m });
   const h = Math.floor(m / 60);
-  return `${h} h ${m % 60} min`;
+  return t('duration.hours', { h, m: m % 60 });
 }
 
 function fmtAgo(ms) {
   if (ms == null) return '—';
-  if (ms < 1500) return 'just now';
-  return `${fmtDuration(ms)} ago`;
+  if (ms < 1500) return t('time.just_now');
+  return t('time.ago', { duration: fmtDuration(ms) });
 }
 
 function parseTime(rfc3339) {
@@ -210,20 +220,25 @@ function parseTime(rfc3339) {
 function fmtClock(rfc3339) {
   const d = parseTime(rfc3339);
   if (!d) return '—';
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const time = fmtTime(d);
   const today = new Date();
   if (d.toDateString() === today.toDateString()) return time;
-  return `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
+  return t('time.day_and_time', { day: fmtDay(d), time });
 }
 
 function capitalise(s) {
-  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+  return s ? s.charAt(0).toLocaleUpperCase(lang()) + s.slice(1) : s;
 }
 
-/** `text` as a sentence: capital first letter, final full stop. */
+function lower(s) {
+  return String(s).toLocaleLowerCase(lang());
+}
+
+/** The relay's own English words (a reason it gives) as a sentence: capital first letter, final full
+ *  stop. */
 function sentence(text) {
-  const t = capitalise(String(text).trim());
-  return /[.!?…]$/.test(t) ? t : `${t}.`;
+  const s = capitalise(String(text).trim());
+  return /[.!?…]$/.test(s) ? s : `${s}.`;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -292,12 +307,98 @@ function withToken(path) {
 // -------------------------------------------------------------------------------------------------
 
 class ApiError extends Error {
-  /** `code`: the relay's stable name of the error (README, "Admin API"), when it gave one. */
-  constructor(status, message, code = null) {
+  /** `code`: the relay's stable name of the error (README, "Admin API"), or the page's own
+   *  (`unreachable`, `http_status`); `params`: the values for its sentence; `message`: the relay's
+   *  English words, shown for a code the page does not know. */
+  constructor(status, message, code = null, params = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.params = params ?? {};
   }
+}
+
+// The words of GAMA's experiment states inside a sentence ("Nothing to pause: the experiment is
+// running."), and of the operations the relay may be busy with.
+const STATE_IN_SENTENCE = {
+  NONE: 'errors.state.none',
+  NOTREADY: 'errors.state.notready',
+  PAUSED: 'errors.state.paused',
+  RUNNING: 'errors.state.running',
+  FINISHED: 'errors.state.finished',
+};
+const OPERATIONS = {
+  launching: 'operation.launching',
+  pausing: 'operation.pausing',
+  resuming: 'operation.resuming',
+  stopping: 'operation.stopping',
+};
+
+function stateInSentence(state) {
+  return STATE_IN_SENTENCE[state] ? t(STATE_IN_SENTENCE[state]) : String(state ?? '');
+}
+
+function operationWord(operation) {
+  return OPERATIONS[operation] ? t(OPERATIONS[operation]) : capitalise(String(operation ?? ''));
+}
+
+/** Each error code of the relay (README, "Admin API") → its sentence in the page's language, from
+ *  its params. The values the relay passes through (GAMA's message, a reason, a player id, a command
+ *  name) stay as they are. */
+const API_ERRORS = {
+  busy: (p) => (OPERATIONS[p.operation] ? t('errors.busy', { operation: lower(operationWord(p.operation)) }) : t('errors.busy_other')),
+  experiment_open: (p) => t('errors.experiment_open', { state: stateInSentence(p.state) }),
+  no_model: () => t('errors.no_model'),
+  below_minimum: (p) => t('errors.below_minimum', { model: p.model, count: p.min, min: p.min, connected: p.connected }),
+  nothing_to_pause: (p) => t('errors.nothing_to_pause', { state: stateInSentence(p.state) }),
+  nothing_to_resume: (p) => t('errors.nothing_to_resume', { state: stateInSentence(p.state) }),
+  no_live_experiment: (p) => (p.state ? t('errors.no_live_experiment_state', { state: stateInSentence(p.state) }) : t('errors.no_live_experiment')),
+  unknown_model: (p) => t('errors.unknown_model', { index: String(p.index ?? '') }),
+  unknown_player: (p) => t('errors.unknown_player', { player: p.player }),
+  gama_not_connected: (p) => (p.reason ? t('errors.gama_not_connected_reason', { reason: p.reason }) : t('errors.gama_not_connected')),
+  gama_lost: (p) => t('errors.gama_lost', { command: p.command }),
+  gama_busy: (p) => t('errors.gama_busy', { count: p.count }),
+  gama_timeout: (p) => t('errors.gama_timeout', { command: p.command, seconds: fmtNumber(Number(p.seconds), { maximumFractionDigits: 1 }) }),
+  gama_refused: (p) => t('errors.gama_refused', { command: p.command, message: p.message }),
+  bad_body: () => t('errors.bad_body'),
+  bad_index: () => t('errors.bad_index'),
+  empty_expression: () => t('errors.empty_expression'),
+  token_required: () => t('errors.token_required'),
+  foreign_origin: () => t('errors.foreign_origin'),
+  host_not_allowed: () => t('errors.host_not_allowed'),
+  unknown_session: () => t('errors.unknown_session'),
+  session_in_progress: () => t('errors.session_in_progress'),
+  broken_session: () => t('errors.broken_session'),
+  no_endpoint: () => t('errors.no_endpoint'),
+  no_image: () => t('errors.no_image'),
+  internal: () => t('errors.internal'),
+  // The page's own.
+  unreachable: () => t('errors.unreachable'),
+  http_status: (p) => t('errors.http_status', { status: String(p.status), text: p.text }),
+};
+
+// The params a sentence cannot do without: a relay that does not give them is shown in its own words.
+const API_ERROR_PARAMS = {
+  experiment_open: ['state'],
+  below_minimum: ['model', 'min', 'connected'],
+  nothing_to_pause: ['state'],
+  nothing_to_resume: ['state'],
+  unknown_model: ['index'],
+  unknown_player: ['player'],
+  gama_lost: ['command'],
+  gama_busy: ['count'],
+  gama_timeout: ['command', 'seconds'],
+  gama_refused: ['command', 'message'],
+};
+
+/** What went wrong, in the page's language: the sentence for the relay's code, or else the relay's
+ *  own (English) words. */
+function errorText(e) {
+  const params = e?.params ?? {};
+  const sentenceFor = e?.code ? API_ERRORS[e.code] : null;
+  const complete = (API_ERROR_PARAMS[e?.code] ?? []).every((name) => params[name] != null);
+  if (sentenceFor && (complete || !e.message)) return sentenceFor(params);
+  return sentence(e?.message ?? String(e));
 }
 
 async function api(method, path, body) {
@@ -312,7 +413,7 @@ async function api(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch {
-    throw new ApiError(0, 'the relay cannot be reached');
+    throw new ApiError(0, 'the relay cannot be reached', 'unreachable');
   }
   let data = null;
   try {
@@ -320,13 +421,19 @@ async function api(method, path, body) {
   } catch {
     data = null;
   }
+  const params = data?.params !== null && typeof data?.params === 'object' ? data.params : {};
   if (response.status === 401) {
     askForToken(token ? 'refused' : 'missing');
-    throw new ApiError(401, data?.error ?? 'this admin API needs its access token');
+    throw new ApiError(401, data?.error ?? 'this admin API needs its access token', 'token_required', params);
   }
   if (!response.ok) {
-    const message = typeof data?.error === 'string' ? data.error : `the relay answered ${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, message, typeof data?.code === 'string' ? data.code : null);
+    if (typeof data?.error !== 'string') {
+      throw new ApiError(response.status, `the relay answered ${response.status} ${response.statusText}`, 'http_status', {
+        status: response.status,
+        text: response.statusText,
+      });
+    }
+    throw new ApiError(response.status, data.error, typeof data?.code === 'string' ? data.code : null, params);
   }
   return data;
 }
@@ -340,14 +447,19 @@ const message = $('message');
 const messageClose = $('message-close');
 let messageTimer = null;
 let messageSource = null;
+let messageText = null; // () => the message in the page's language
 
+/** Shows `text` (a function giving it in the page's language, so that it follows a change of
+ *  language; or a string) as an error or an info. */
 function showMessage(kind, text, source = 'action') {
   clearTimeout(messageTimer);
-  notice.dataset.kind = text ? kind : 'none';
-  setText(message, text);
-  show(messageClose, Boolean(text));
-  messageSource = text ? source : null;
-  if (text && kind === 'info') messageTimer = setTimeout(() => clearMessage(), INFO_MESSAGE_MS);
+  messageText = typeof text === 'function' ? text : () => text;
+  const value = messageText();
+  notice.dataset.kind = value ? kind : 'none';
+  setText(message, value);
+  show(messageClose, Boolean(value));
+  messageSource = value ? source : null;
+  if (value && kind === 'info') messageTimer = setTimeout(() => clearMessage(), INFO_MESSAGE_MS);
 }
 
 function clearMessage(source) {
@@ -365,17 +477,30 @@ messageClose.addEventListener('click', () => clearMessage());
 
 const dialog = $('confirm');
 
-/** Asks a question in a modal dialog; resolves to true when confirmed. */
+// The open question: {title, text, ok}, each a function giving it in the page's language.
+let question = null;
+
+function renderQuestion() {
+  if (!question) return;
+  setText($('confirm-title'), question.title());
+  setText($('confirm-text'), question.text());
+  setText($('confirm-ok'), question.ok());
+}
+
+const asFunction = (v) => (typeof v === 'function' ? v : () => v);
+
+/** Asks a question in a modal dialog; resolves to true when confirmed. `title`, `text` and `ok` are
+ *  functions giving the words in the page's language (or strings). */
 function confirmAction({ title, text, ok, danger = true }) {
   return new Promise((resolve) => {
     const okButton = $('confirm-ok');
     const cancelButton = $('confirm-cancel');
     const previous = document.activeElement;
-    setText($('confirm-title'), title);
-    setText($('confirm-text'), text);
-    setText(okButton, ok);
+    question = { title: asFunction(title), text: asFunction(text), ok: asFunction(ok) };
+    renderQuestion();
     okButton.className = danger ? 'danger' : 'primary';
     const finish = (answer) => {
+      question = null;
       okButton.onclick = null;
       cancelButton.onclick = null;
       dialog.oncancel = null;
@@ -407,23 +532,38 @@ const live = {
   up: false,
   waitingForToken: false,
   generation: 0,
+  link: 'connecting',
+  why: null, // why the token form shows: missing, refused, invalid
 };
 
-function setLink(state, text) {
+// The page's link to the relay, in words.
+const LINK = {
+  connecting: 'link.connecting',
+  live: 'link.live',
+  down: 'link.down',
+  locked: 'link.locked',
+};
+
+function setLink(state) {
   const link = $('relay-link');
   link.dataset.state = state;
-  setText($('relay-link-text'), text);
-  setIcon(link.querySelector('.link-icon'), { live: 'dot', down: 'cross', locked: 'warning' }[state] ?? 'ring');
+  live.link = state;
   live.up = state === 'live';
   $('main').dataset.live = String(live.up);
+  renderLink();
+  setIcon(link.querySelector('.link-icon'), { live: 'dot', down: 'cross', locked: 'warning' }[state] ?? 'ring');
+  if (lastState) updateControls(lastState);
+}
+
+function renderLink() {
+  const state = live.link;
+  const text = t(LINK[state]);
+  setText($('relay-link-text'), text);
   // Whatever is shown is the last state received: say so while the relay is away.
   const stale = $('stale');
   show(stale, state === 'down' && lastUpdate !== null);
-  if (state === 'down' && lastUpdate !== null) {
-    setText(stale, `The relay does not answer: what you see is from ${lastUpdate.toLocaleTimeString([], { hourCycle: 'h23' })} and may be out of date. The page reconnects by itself.`);
-  }
-  if (lastState) updateControls(lastState);
-  if (state === 'down' || state === 'locked') document.title = `${text} — GAMA VR relay`;
+  if (state === 'down' && lastUpdate !== null) setText(stale, t('link.stale', { time: fmtTime(lastUpdate) }));
+  if (state === 'down' || state === 'locked') document.title = t('title.page_status', { status: text });
 }
 
 function stopSocket() {
@@ -453,7 +593,7 @@ async function connect() {
   stopSocket();
   if (live.waitingForToken) return;
   const generation = ++live.generation;
-  if (!live.up && live.attempt === 0) setLink('connecting', 'Connecting to the relay…');
+  if (!live.up && live.attempt === 0) setLink('connecting');
   // A plain request first: it paints the page at once and tells "needs a token" (401) or "refused"
   // (403) apart from "not reachable", which a failed WebSocket handshake cannot.
   let state;
@@ -462,7 +602,7 @@ async function connect() {
   } catch (e) {
     if (generation !== live.generation) return;
     if (e.status === 401) return; // askForToken took over
-    if (e.status) showMessage('error', `The relay refused this page: ${e.message}`, 'link');
+    if (e.status) showMessage('error', () => t('link.refused', { reason: errorText(e) }), 'link');
     scheduleReconnect();
     return;
   }
@@ -483,7 +623,7 @@ async function connect() {
     }
     if (push?.type !== 'state' || !push.state) return;
     if (!live.up) {
-      setLink('live', 'Live');
+      setLink('live');
       clearMessage('link');
     }
     live.attempt = 0;
@@ -504,7 +644,7 @@ function scheduleReconnect() {
   clearTimeout(live.timer);
   const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** live.attempt);
   live.attempt += 1;
-  setLink('down', 'Relay unreachable, reconnecting…');
+  setLink('down');
   live.timer = setTimeout(connect, delay);
 }
 
@@ -530,14 +670,9 @@ function askForToken(why) {
   clearTimeout(live.timer);
   stopSocket();
   worldView?.stop();
-  setLink('locked', 'Access token needed');
-  const text =
-    why === 'refused'
-      ? 'The relay refused the saved access token (it changes at each start unless admin.token is set). ' +
-        'Open the address the relay printed when it started (it ends with #token=…), or paste the current token here.'
-      : "This relay's admin page is protected by an access token. Open the address the relay printed when it " +
-        'started (it ends with #token=…), or paste the token here.';
-  setText($('auth-why'), text);
+  setLink('locked');
+  live.why = why;
+  renderAuth();
   show($('auth'), true);
   show($('main'), false);
   show($('session'), false);
@@ -552,12 +687,25 @@ $('token-form').addEventListener('submit', (event) => {
   const value = input.value.trim();
   // Header values must be printable ASCII; anything else cannot be the relay's token.
   if (!value || !/^[\x21-\x7e]+$/.test(value)) {
-    setText($('auth-why'), 'That is not a valid token: it is the text after #token= in the address the relay printed.');
+    live.why = 'invalid';
+    renderAuth();
     input.focus();
     return;
   }
   useToken(value);
 });
+
+// Why the page asks for the token; {code} is the end of the address the relay prints.
+const AUTH_WHY = {
+  missing: ['auth.why_missing', '#token=…'],
+  refused: ['auth.why_refused', '#token=…'],
+  invalid: ['auth.why_invalid', '#token='],
+};
+
+function renderAuth() {
+  const [key, code] = AUTH_WHY[live.why] ?? AUTH_WHY.missing;
+  tInto($('auth-why'), key, null, { code: el('code', { text: code }) });
+}
 
 /** Starts over with a new token (typed in the form, or a #token=… link opened in this tab). */
 function useToken(value) {
@@ -586,63 +734,79 @@ let lastUpdate = null;
 // What the pushes cost this page: window.adminPage.stats(), for the browser tests and the curious.
 const renderStats = { pushes: 0, ms: 0, maxMs: 0 };
 
+// Each state: the key of its word (in the language files) and its icon's shape.
 const GAMA_CONNECTION = {
-  connecting: ['Connecting…', 'ring'],
-  connected: ['Connected', 'check'],
-  retrying: ['Connection lost, retrying', 'refresh'],
-  unreachable: ['Unreachable', 'cross'],
+  connecting: ['gama.connection.connecting', 'ring'],
+  connected: ['gama.connection.connected', 'check'],
+  retrying: ['gama.connection.retrying', 'refresh'],
+  unreachable: ['gama.connection.unreachable', 'cross'],
 };
 
 const EXPERIMENT = {
-  NONE: ['No experiment', 'none'],
-  NOTREADY: ['Loading…', 'hourglass'],
-  PAUSED: ['Paused', 'pause'],
-  RUNNING: ['Running', 'play'],
-  FINISHED: ['Finished', 'flag'],
+  NONE: ['experiment.state.none', 'none'],
+  NOTREADY: ['experiment.state.notready', 'hourglass'],
+  PAUSED: ['experiment.state.paused', 'pause'],
+  RUNNING: ['experiment.state.running', 'play'],
+  FINISHED: ['experiment.state.finished', 'flag'],
 };
 
 const PLAYER_STATE = {
-  connected: ['Connected', 'ring'],
-  joining: ['Joining the game…', 'half'],
-  in_game: ['In game', 'check'],
-  waiting: ['Waiting for a slot', 'hourglass'],
-  no_answer: ['GAMA did not answer in time', 'hourglass'],
-  refused: ['Refused by GAMA', 'cross'],
-  disconnected: ['Disconnected', 'slash'],
+  connected: ['player.state.connected', 'ring'],
+  joining: ['player.state.joining', 'half'],
+  in_game: ['player.state.in_game', 'check'],
+  waiting: ['player.state.waiting', 'hourglass'],
+  no_answer: ['player.state.no_answer', 'hourglass'],
+  refused: ['player.state.refused', 'cross'],
+  disconnected: ['player.state.disconnected', 'slash'],
 };
 
 // Said under the state where the word alone could mislead.
 const STATE_NOTE = {
-  disconnected: 'keeps its place during the grace time',
-  no_answer: 'GAMA may be busy with a long step; its answer still counts',
-  refused: 'reconnecting the headset tries again',
+  disconnected: 'player.note.disconnected',
+  no_answer: 'player.note.no_answer',
+  refused: 'player.note.refused',
 };
 
 // The state on a player's tile, short (the detail says it in full).
 const TILE_WORD = {
-  connected: 'Connected',
-  joining: 'Joining…',
-  in_game: 'In game',
-  waiting: 'Waiting',
-  no_answer: 'No answer',
-  refused: 'Refused',
-  disconnected: 'Disconnected',
+  connected: 'tile.connected',
+  joining: 'tile.joining',
+  in_game: 'tile.in_game',
+  waiting: 'tile.waiting',
+  no_answer: 'tile.no_answer',
+  refused: 'tile.refused',
+  disconnected: 'tile.disconnected',
 };
 
 // What needs the teacher's attention, most urgent first: its word and shape on the tile.
 const ATTENTION = {
-  disconnected: { level: 'bad', word: 'Disconnected', shape: 'slash' },
-  refused: { level: 'bad', word: 'Refused', shape: 'cross' },
-  starving: { level: 'bad', word: 'Starving', shape: 'warning' },
-  no_answer: { level: 'warn', word: 'No answer', shape: 'hourglass' },
-  waiting: { level: 'warn', word: 'Waiting', shape: 'hourglass' },
-  behind: { level: 'warn', word: 'Lagging', shape: 'warning' },
-  silent: { level: 'warn', word: 'Silent', shape: 'warning' },
-  slow: { level: 'warn', word: 'Slow ping', shape: 'warning' },
+  disconnected: { level: 'bad', word: 'tile.disconnected', shape: 'slash' },
+  refused: { level: 'bad', word: 'tile.refused', shape: 'cross' },
+  starving: { level: 'bad', word: 'tile.starving', shape: 'warning' },
+  no_answer: { level: 'warn', word: 'tile.no_answer', shape: 'hourglass' },
+  waiting: { level: 'warn', word: 'tile.waiting', shape: 'hourglass' },
+  behind: { level: 'warn', word: 'tile.behind', shape: 'warning' },
+  silent: { level: 'warn', word: 'tile.silent', shape: 'warning' },
+  slow: { level: 'warn', word: 'tile.slow', shape: 'warning' },
 };
 const ATTENTION_RANK = Object.fromEntries(Object.keys(ATTENTION).map((kind, i) => [kind, i]));
 
-const MODES = { desktop: 'GAMA desktop application', headless: 'gama-headless' };
+const MODES = { desktop: 'gama.mode.desktop' };
+
+/** A state's word in the page's language (a state the page does not know: as the relay says it).
+ *  `table`: state → key, or state → [key, shape]. */
+function word(table, state, raw = state) {
+  const entry = table[state];
+  if (!entry) return capitalise(lower(String(raw ?? '')));
+  return t(Array.isArray(entry) ? entry[0] : entry);
+}
+
+function shape(table, state) {
+  return table[state]?.[1] ?? 'dot';
+}
+
+const playerWord = (state) => word(PLAYER_STATE, state);
+const experimentWord = (state) => word(EXPERIMENT, state);
 
 /** The relay's clock when it made `state` (its `relay_ms`): rates measured on it do not depend on
  *  when this page got round to a push. The page's clock for a relay that does not say. */
@@ -669,9 +833,11 @@ function render(state) {
   auditCard?.update(state);
   if (state.catalog_version !== catalogVersion) loadModels(state.catalog_version);
   // The tab title tells the state too, for a teacher with many tabs open.
-  const [word] = EXPERIMENT[state.gama.experiment_state] ?? [state.gama.experiment_state];
-  const gama = state.gama.connection === 'connected' ? word : `GAMA ${GAMA_CONNECTION[state.gama.connection]?.[0].toLowerCase() ?? state.gama.connection}`;
-  const title = `${pace.state === 'stalled' ? 'Stalled · ' : ''}${gama} · ${state.counts.in_game} in game — GAMA VR relay`;
+  const gama =
+    state.gama.connection === 'connected'
+      ? experimentWord(state.gama.experiment_state)
+      : t('title.gama', { connection: lower(word(GAMA_CONNECTION, state.gama.connection)) });
+  const title = t(pace.state === 'stalled' ? 'title.page_stalled' : 'title.page', { state: gama, count: state.counts.in_game });
   if (document.title !== title) document.title = title;
   const spent = performance.now() - started;
   renderStats.pushes += 1;
@@ -696,10 +862,10 @@ const CLOCK = {
 // Output that goes on arriving while the experiment does not run (GAMA's own window, a model that
 // sends from its init): said as such rather than "no output expected".
 const OUTPUT_WHILE = {
-  PAUSED: 'Paused, but GAMA still sends output',
-  NOTREADY: 'Loading, and GAMA already sends output',
-  NONE: 'No experiment, but GAMA sends output',
-  FINISHED: 'Finished, but GAMA still sends output',
+  PAUSED: 'clock.output_while_paused',
+  NOTREADY: 'clock.output_while_loading',
+  NONE: 'clock.output_while_none',
+  FINISHED: 'clock.output_while_finished',
 };
 
 // Since when (page time) the experiment runs with players in game: GAMA then sends every step.
@@ -709,14 +875,14 @@ let stateSeen = { exp: null, outputs: 0 };
 
 /** A rate in words: whole numbers from 10 up, so a steady pace does not flicker. */
 function fmtPace(rate) {
-  return rate < 10 ? rate.toFixed(1) : String(Math.round(rate));
+  return rate < 10 ? fmtDecimal(rate) : fmtNumber(Math.round(rate));
 }
 
 function fmtSince(ms) {
-  if (ms == null) return 'none yet';
-  if (ms < 1000) return `${Math.round(ms)} ms ago`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s ago`;
-  return `${fmtDuration(ms)} ago`;
+  if (ms == null) return t('time.none_yet');
+  if (ms < 1000) return t('time.ms_ago', { ms: Math.round(ms) });
+  if (ms < 60000) return t('time.seconds_ago', { s: fmtDecimal(ms / 1000) });
+  return t('time.ago', { duration: fmtDuration(ms) });
 }
 
 // GAMA's outputs at each push, on the relay's clock: its rate is measured like the players' (so the
@@ -748,27 +914,28 @@ function renderClock(state, now) {
   let text;
   if (exp === 'RUNNING' && recent) {
     kind = 'flowing';
-    text = `Flowing: ${fmtPace(rate)} outputs a second`;
+    text = t('clock.flowing', { rate: fmtPace(rate) });
   } else if (exp === 'RUNNING' && !expecting) {
     kind = 'idle';
-    text = 'Running, no output: no player in game';
+    text = t('clock.idle');
   } else if (exp === 'RUNNING' && now - expectingSince > STALLED_MS) {
     // A resumed simulation is not stalled because its last output is old: it had its chance only
     // since it runs with players.
     kind = 'stalled';
-    text = `Stalled: no output for ${fmtDuration(ago ?? now - expectingSince)}`;
+    text = t('clock.stalled', { duration: fmtDuration(ago ?? now - expectingSince) });
   } else if (exp === 'RUNNING') {
     kind = 'waiting';
-    text = "Running: waiting for GAMA's output";
+    text = t('clock.waiting');
   } else if (recent && sinceState >= 2) {
     kind = 'unexpected';
-    text = `${OUTPUT_WHILE[exp] ?? `${capitalise(String(exp).toLowerCase())}, but GAMA sends output`}: ${fmtPace(rate)} a second`;
+    const what = OUTPUT_WHILE[exp] ? t(OUTPUT_WHILE[exp]) : t('clock.output_while_other', { state: capitalise(lower(exp)) });
+    text = t('clock.unexpected', { what, rate: fmtPace(rate) });
   } else if (exp === 'PAUSED') {
     kind = 'paused';
-    text = 'Paused: no output expected';
+    text = t('clock.paused');
   } else {
     kind = 'none';
-    text = 'No simulation running';
+    text = t('clock.none');
   }
   const status = $('clock-status');
   setAttr(status, 'data-state', kind);
@@ -776,7 +943,7 @@ function renderClock(state, now) {
   setText($('clock-status-text'), text);
   setIcon(status.querySelector('.status-icon'), CLOCK[kind]);
   const rateEl = $('clock-rate');
-  setText(rateEl, c ? rate.toFixed(1) : '—');
+  setText(rateEl, c ? fmtDecimal(rate) : '—');
   setAttr(rateEl, 'data-value', c ? String(rate) : null);
   setText($('clock-last'), c ? fmtSince(ago) : '—');
   setText($('clock-outputs'), c ? fmtCount(c.outputs) : '—');
@@ -795,19 +962,19 @@ function sampleTraffic(state, now) {
   const listed = new Set();
   for (const p of state.players ?? []) {
     listed.add(p.id);
-    const t = p.traffic;
-    if (!t || p.state === 'disconnected') {
+    const tr = p.traffic;
+    if (!tr || p.state === 'disconnected') {
       samples.delete(p.id);
       continue;
     }
     let list = samples.get(p.id);
     // A new connection counts from zero.
-    if (!list || (list.length && t.outputs < list[list.length - 1].m)) {
+    if (!list || (list.length && tr.outputs < list[list.length - 1].m)) {
       list = [];
       samples.set(p.id, list);
     }
     if (list.length && list[list.length - 1].t === now) continue; // the same document again
-    list.push({ t: now, m: t.outputs, outputs: state.clock?.outputs ?? 0 });
+    list.push({ t: now, m: tr.outputs, outputs: state.clock?.outputs ?? 0 });
     while (list.length > 2 && list[1].t < now - SAMPLES_KEEP_MS) list.shift();
   }
   for (const id of samples.keys()) if (!listed.has(id)) samples.delete(id);
@@ -850,22 +1017,22 @@ function starvingFor(p, list, flowing) {
 
 function renderGama(g) {
   const conn = $('gama-connection');
-  const [word, shape] = GAMA_CONNECTION[g.connection] ?? [capitalise(String(g.connection)), 'dot'];
   setAttr(conn, 'data-state', g.connection);
-  setText($('gama-connection-text'), word);
-  setIcon(conn.querySelector('.status-icon'), shape);
+  setText($('gama-connection-text'), word(GAMA_CONNECTION, g.connection));
+  setIcon(conn.querySelector('.status-icon'), shape(GAMA_CONNECTION, g.connection));
+  // The relay's reason is its own English words (README: GAMA is unreachable).
   const reason = g.connection === 'connected' ? '' : g.reason ?? '';
-  const retrying = g.connection === 'unreachable' ? ' The relay keeps trying by itself.' : '';
-  setText($('gama-reason'), reason ? `${sentence(reason)}${retrying}` : '');
+  const why = g.connection === 'unreachable' ? t('gama.reason_retrying', { reason: sentence(reason) }) : sentence(reason);
+  setText($('gama-reason'), reason ? why : '');
   show($('gama-reason'), Boolean(reason));
   setText($('gama-address'), g.address);
-  setText($('gama-mode'), g.mode ? MODES[g.mode] ?? g.mode : 'not known yet');
+  setText($('gama-mode'), g.mode ? (MODES[g.mode] ? t(MODES[g.mode]) : g.mode) : t('gama.mode_unknown'));
   setText($('gama-inflight'), fmtCount(g.commands_in_flight));
   show($('gama-inflight-row'), g.commands_in_flight > 0);
   const err = g.last_error;
   show($('gama-error'), Boolean(err));
   if (err) {
-    setText($('gama-error-at'), `at ${fmtClock(err.at)}`);
+    setText($('gama-error-at'), t('gama.error_at', { time: fmtClock(err.at) }));
     setText($('gama-error-text'), err.message);
   }
 }
@@ -873,25 +1040,28 @@ function renderGama(g) {
 function renderExperiment(state) {
   const g = state.gama;
   const exp = $('experiment-state');
-  const [word, shape] = EXPERIMENT[g.experiment_state] ?? [capitalise(String(g.experiment_state).toLowerCase()), 'dot'];
   setAttr(exp, 'data-state', g.experiment_state);
-  setText($('experiment-state-text'), word);
-  setIcon(exp.querySelector('.status-icon'), shape);
+  setText($('experiment-state-text'), experimentWord(g.experiment_state));
+  setIcon(exp.querySelector('.status-icon'), shape(EXPERIMENT, g.experiment_state));
   show($('operation'), Boolean(g.operation));
-  setText($('operation-text'), g.operation ? `${capitalise(g.operation)}…` : '');
-  setText($('model-name'), state.model ? `${state.model.name} (${state.model.experiment_name})` : 'none selected');
+  setText($('operation-text'), g.operation ? t('operation.in_progress', { operation: operationWord(g.operation) }) : '');
+  setText($('model-name'), state.model ? t('experiment.model_value', { model: state.model.name, experiment: state.model.experiment_name }) : t('experiment.no_model'));
   setText($('experiment-name'), g.experiment_name ?? '—');
   setText($('experiment-id'), g.experiment_state !== 'NONE' && g.experiment_id != null ? g.experiment_id : '—');
 }
 
-function limitsText(model) {
-  if (!model) return 'No model selected';
+/** The model's limits of players, as a sentence (`card`: the short words of its catalog card). */
+function limitsText(model, card = false) {
+  if (!model) return t('limits.no_model');
   const max = model.max_players;
   const min = model.min_players > 0 ? model.min_players : null;
-  if (min != null && max != null) return min === max ? `This model takes ${max} players` : `This model takes ${min} to ${max} players`;
-  if (min != null) return `This model needs at least ${min} players`;
-  if (max != null) return `This model takes up to ${max} players`;
-  return 'This model has no player limits';
+  if (min != null && max != null) {
+    if (min === max) return t(card ? 'catalog.limits_exactly' : 'limits.exactly', { count: max });
+    return t(card ? 'catalog.limits_range' : 'limits.range', { min, max });
+  }
+  if (min != null) return t(card ? 'catalog.limits_at_least' : 'limits.at_least', { count: min });
+  if (max != null) return t(card ? 'catalog.limits_up_to' : 'limits.up_to', { count: max });
+  return t(card ? 'catalog.limits_none' : 'limits.none');
 }
 
 function minimumShort(state) {
@@ -903,13 +1073,13 @@ function renderCounts(state) {
   const c = state.counts;
   setText($('count-in-game'), fmtCount(c.in_game));
   const max = state.model?.max_players;
-  setText($('count-max'), max != null ? `/ ${max}` : '');
+  setText($('count-max'), max != null ? `/ ${fmtCount(max)}` : '');
   setText($('count-connected'), fmtCount(c.connected));
   setText($('count-waiting'), fmtCount(c.waiting));
   setText($('count-disconnected'), fmtCount(c.disconnected));
   const limits = $('limits');
   const short = minimumShort(state);
-  setText(limits, short != null ? `${limitsText(state.model)} — ${c.connected} of ${short} connected` : limitsText(state.model));
+  setText(limits, short != null ? t('limits.short', { limits: limitsText(state.model), connected: c.connected, min: short }) : limitsText(state.model));
   setAttr(limits, 'data-short', String(short != null));
 }
 
@@ -926,7 +1096,11 @@ let filterText = '';
 let rover = null; // the id of the tile Tab lands on (arrow keys move between tiles)
 
 function fmtRate(rate) {
-  return rate == null ? '—' : `${fmtPace(rate)}/s`;
+  return rate == null ? '—' : t('units.per_second', { rate: fmtPace(rate) });
+}
+
+function fmtMs(ms) {
+  return t('units.ms', { ms });
 }
 
 function makeTile(id) {
@@ -961,13 +1135,13 @@ function attentionOf(p, starving, tile, now) {
     tile.hold = null;
     return { kind: p.state, rankKind: p.state };
   }
-  const t = p.traffic;
+  const tr = p.traffic;
   let kind = null;
-  if (t) {
+  if (tr) {
     if (starving != null) kind = 'starving';
-    else if (t.queue_messages >= QUEUE_BEHIND_MESSAGES) kind = 'behind';
-    else if (p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms) kind = 'silent';
-    else if (t.rtt_ms != null && t.rtt_ms >= SLOW_PING_MS) kind = 'slow';
+    else if (tr.queue_messages >= QUEUE_BEHIND_MESSAGES) kind = 'behind';
+    else if (p.heartbeat_ms > 0 && tr.last_seen_ms_ago > 1.5 * p.heartbeat_ms) kind = 'silent';
+    else if (tr.rtt_ms != null && tr.rtt_ms >= SLOW_PING_MS) kind = 'slow';
   }
   if (kind) tile.hold = { kind, until: now + ATTENTION_HOLD_MS };
   else if (tile.hold && !(now < tile.hold.until)) tile.hold = null;
@@ -977,35 +1151,35 @@ function attentionOf(p, starving, tile, now) {
 function updateTile(tile, p, d) {
   const att = d.kind ? ATTENTION[d.kind] : null;
   const level = att ? att.level : { in_game: 'ok', joining: 'info' }[p.state] ?? 'neutral';
-  const word = att ? att.word : TILE_WORD[p.state] ?? capitalise(p.state);
+  const tileWord = att ? t(att.word) : word(TILE_WORD, p.state);
   put(tile, 'state', p.state, (v) => (tile.li.dataset.state = v));
   put(tile, 'attention', d.kind ?? '', (v) => (tile.li.dataset.attention = v));
   put(tile, 'level', level, (v) => (tile.li.dataset.level = v));
   put(tile, 'shape', att ? att.shape : PLAYER_STATE[p.state]?.[1] ?? 'dot', (v) => setIcon(tile.shape, v));
-  put(tile, 'word', word, (v) => (tile.word.textContent = v));
-  const t = p.traffic;
-  const gone = p.state === 'disconnected' || !t;
+  put(tile, 'word', tileWord, (v) => (tile.word.textContent = v));
+  const tr = p.traffic;
+  const gone = p.state === 'disconnected' || !tr;
   put(tile, 'starving', gone ? '' : String(d.starving != null), (v) => setAttr(tile.li, 'data-starving', v || null));
   if (gone) {
     const since = p.disconnected_since ? parseTime(p.disconnected_since) : null;
     put(tile, 'labelA', '', (v) => (tile.labelA.textContent = v));
-    put(tile, 'a', since ? `Left ${fmtAgo(Date.now() - since.getTime())}` : '—', (v) => (tile.a.textContent = v));
+    put(tile, 'a', since ? t('tile.left', { ago: fmtAgo(Date.now() - since.getTime()) }) : '—', (v) => (tile.a.textContent = v));
     put(tile, 'labelB', '', (v) => (tile.labelB.textContent = v));
     put(tile, 'b', '', (v) => (tile.b.textContent = v));
     put(tile, 'rate', '', () => setAttr(tile.b, 'data-rate', null));
   } else {
-    put(tile, 'labelA', ', ping ', (v) => (tile.labelA.textContent = v));
-    put(tile, 'a', t.rtt_ms == null ? '—' : `${t.rtt_ms} ms`, (v) => (tile.a.textContent = v));
-    put(tile, 'labelB', ', GAMA updates a second ', (v) => (tile.labelB.textContent = v));
+    // Said by screen readers only: what the two numbers are.
+    put(tile, 'labelA', `, ${t('tile.ping_label')} `, (v) => (tile.labelA.textContent = v));
+    put(tile, 'a', tr.rtt_ms == null ? '—' : fmtMs(tr.rtt_ms), (v) => (tile.a.textContent = v));
+    put(tile, 'labelB', `, ${t('tile.rate_label')} `, (v) => (tile.labelB.textContent = v));
     // Not in the game and fed nothing: no rate worth showing.
     const rate = p.in_game || (d.rate ?? 0) > 0 ? d.rate : null;
     put(tile, 'b', fmtRate(rate), (v) => (tile.b.textContent = v));
     put(tile, 'rate', rate == null ? '' : rate.toFixed(2), (v) => setAttr(tile.b, 'data-rate', v || null));
   }
-  const full = PLAYER_STATE[p.state]?.[0] ?? capitalise(p.state);
-  put(tile, 'title', att && d.kind !== p.state ? `${p.id}: ${full}, ${att.word.toLowerCase()}` : `${p.id}: ${full}`, (v) =>
-    setAttr(tile.button, 'title', v),
-  );
+  const full = playerWord(p.state);
+  const title = att && d.kind !== p.state ? t('tile.title_attention', { player: p.id, state: full, attention: lower(t(att.word)) }) : t('tile.title', { player: p.id, state: full });
+  put(tile, 'title', title, (v) => setAttr(tile.button, 'title', v));
 }
 
 /** Puts `node` before `ref` in the grid: moveBefore keeps the focus where the browser has it;
@@ -1056,7 +1230,7 @@ function renderPlayers(players, flowing, now) {
     return tile;
   });
   ranked.sort((a, b) => a.rank - b.rank);
-  const order = ranked.map((t) => t.id).join('\n');
+  const order = ranked.map((x) => x.id).join('\n');
   if (order !== tileOrder) {
     tileOrder = order;
     const focused = grid.contains(document.activeElement) ? document.activeElement : null;
@@ -1070,7 +1244,7 @@ function renderPlayers(players, flowing, now) {
   updateRover();
   show(grid, players.length > 0);
   show($('players-empty'), players.length === 0);
-  setText($('players-total'), players.length ? `(${players.length})` : '');
+  setText($('players-total'), players.length ? `(${fmtCount(players.length)})` : '');
   renderAttention(players.length, attention);
   if (filterText) renderFilterStatus();
   if (detail.id != null) renderDetail();
@@ -1080,7 +1254,7 @@ function renderAttention(total, count) {
   const box = $('players-attention');
   show(box, total > 0);
   setAttr(box, 'data-count', String(count));
-  setText($('players-attention-text'), count === 0 ? 'No problem' : `${count} ${count === 1 ? 'needs' : 'need'} attention`);
+  setText($('players-attention-text'), count === 0 ? t('players.no_problem') : t('players.attention', { count }));
   setIcon(box.querySelector('.status-icon'), count === 0 ? 'check' : 'warning');
 }
 
@@ -1091,7 +1265,7 @@ function renderFilterStatus() {
   for (const tile of tiles.values()) if (!tile.li.hidden) shown += 1;
   let text = '';
   if (filterText && tiles.size) {
-    text = shown === 0 ? `No player matches “${filterText}”.` : `${shown} of ${tiles.size} ${tiles.size === 1 ? 'player' : 'players'} shown.`;
+    text = shown === 0 ? t('players.filter_none', { filter: filterText }) : t('players.filter_shown', { shown, count: tiles.size });
   }
   setText($('players-filter-status'), text);
   setAttr($('players-filter-status'), 'data-none', String(filterText !== '' && shown === 0));
@@ -1107,7 +1281,7 @@ $('players-filter').addEventListener('input', (event) => {
 // Enter in the box opens the only player it finds.
 $('players-filter').addEventListener('keydown', (event) => {
   if (event.key !== 'Enter') return;
-  const found = [...tiles.values()].filter((t) => !t.li.hidden);
+  const found = [...tiles.values()].filter((x) => !x.li.hidden);
   if (found.length === 1) {
     event.preventDefault();
     openDetail(found[0].id);
@@ -1203,36 +1377,35 @@ function renderDetail() {
   const f = detail.fields;
   setText($('detail-title'), p.id);
   const badge = $('detail-state');
-  const [word, shape] = PLAYER_STATE[p.state] ?? [capitalise(p.state), 'dot'];
   setAttr(badge, 'data-state', p.state);
-  setText(badge.querySelector('.badge-text'), word);
-  setIcon(badge, shape);
-  setText($('detail-note'), STATE_NOTE[p.state] ? capitalise(STATE_NOTE[p.state]) : '');
+  setText(badge.querySelector('.badge-text'), playerWord(p.state));
+  setIcon(badge, shape(PLAYER_STATE, p.state));
+  setText($('detail-note'), STATE_NOTE[p.state] ? t(STATE_NOTE[p.state]) : '');
   show($('detail-note'), Boolean(STATE_NOTE[p.state]));
-  const t = p.traffic;
-  const gone = p.state === 'disconnected' || !t;
+  const tr = p.traffic;
+  const gone = p.state === 'disconnected' || !tr;
   let problem = '';
-  if (!gone && d.kind === 'starving') problem = `Starving: nothing from GAMA for ${fmtDuration(d.starving)} while its output flows.`;
-  else if (!gone && d.kind === 'behind') problem = `Lagging: ${fmtMessages(t.queue_messages)} wait for this headset, which reads slower than GAMA sends.`;
-  else if (!gone && d.kind === 'silent') problem = `Silent for ${fmtDuration(t.last_seen_ms_ago)}: the headset should answer every ${fmtDuration(p.heartbeat_ms)}.`;
-  else if (!gone && d.kind === 'slow') problem = `Slow ping: ${t.rtt_ms} ms (${SLOW_PING_MS} ms or more slows the game down).`;
+  if (!gone && d.kind === 'starving') problem = t('detail.problem_starving', { duration: fmtDuration(d.starving) });
+  else if (!gone && d.kind === 'behind') problem = t('detail.problem_behind', { count: tr.queue_messages });
+  else if (!gone && d.kind === 'silent') problem = t('detail.problem_silent', { duration: fmtDuration(tr.last_seen_ms_ago), period: fmtDuration(p.heartbeat_ms) });
+  else if (!gone && d.kind === 'slow') problem = t('detail.problem_slow', { ms: tr.rtt_ms, limit: SLOW_PING_MS });
   setText($('detail-problem-text'), problem);
   show($('detail-problem'), Boolean(problem));
   setText(f.address, p.remote_address);
   const since = parseTime(p.connected_since);
-  setText(f.since, since && p.connected ? `${fmtClock(p.connected_since)} (for ${fmtDuration(Date.now() - since.getTime())})` : fmtClock(p.connected_since));
+  setText(f.since, since && p.connected ? t('detail.since_for', { time: fmtClock(p.connected_since), duration: fmtDuration(Date.now() - since.getTime()) }) : fmtClock(p.connected_since));
   if (gone) {
-    setText(f.seen, p.disconnected_since ? `Left at ${fmtClock(p.disconnected_since)}` : '—');
+    setText(f.seen, p.disconnected_since ? t('detail.left_at', { time: fmtClock(p.disconnected_since) }) : '—');
     for (const key of ['rtt', 'updates', 'received', 'sent', 'queue']) setText(f[key], '—');
   } else {
-    const late = p.heartbeat_ms > 0 && t.last_seen_ms_ago > 1.5 * p.heartbeat_ms;
-    setText(f.seen, late ? `Silent for ${fmtDuration(t.last_seen_ms_ago)}` : fmtAgo(t.last_seen_ms_ago));
-    setText(f.rtt, t.rtt_ms == null ? '—' : `${t.rtt_ms} ms`);
-    const rate = d.rate == null ? 'rate not known yet' : `${d.rate.toFixed(1)} a second`;
-    setText(f.updates, `${rate} · ${fmtCount(t.outputs)} in all · last ${fmtSince(t.last_output_ms_ago)}`);
-    setText(f.received, `${fmtMessages(t.messages_in)} · ${fmtBytes(t.bytes_in)}`);
-    setText(f.sent, `${fmtMessages(t.messages_out)} · ${fmtBytes(t.bytes_out)}`);
-    setText(f.queue, t.queue_messages > 0 ? `${fmtMessages(t.queue_messages)} (${fmtBytes(t.queue_bytes)})` : 'empty');
+    const late = p.heartbeat_ms > 0 && tr.last_seen_ms_ago > 1.5 * p.heartbeat_ms;
+    setText(f.seen, late ? t('detail.silent_for', { duration: fmtDuration(tr.last_seen_ms_ago) }) : fmtAgo(tr.last_seen_ms_ago));
+    setText(f.rtt, tr.rtt_ms == null ? '—' : fmtMs(tr.rtt_ms));
+    const rate = d.rate == null ? t('detail.rate_unknown') : t('detail.rate', { rate: fmtDecimal(d.rate) });
+    setText(f.updates, t('detail.updates_value', { rate, total: fmtCount(tr.outputs), last: fmtSince(tr.last_output_ms_ago) }));
+    setText(f.received, `${fmtMessages(tr.messages_in)} · ${fmtBytes(tr.bytes_in)}`);
+    setText(f.sent, `${fmtMessages(tr.messages_out)} · ${fmtBytes(tr.bytes_out)}`);
+    setText(f.queue, tr.queue_messages > 0 ? t('detail.queue_value', { messages: fmtMessages(tr.queue_messages), bytes: fmtBytes(tr.queue_bytes) }) : t('detail.queue_empty'));
   }
   setEnabled($('detail-follow'), p.connected);
 }
@@ -1285,19 +1458,23 @@ function updateControls(state) {
   updateConsole(state);
   let hint = '';
   if (!live.up) hint = '';
-  else if (!connected) hint = 'The controls come back once GAMA is connected.';
-  else if (g.operation) hint = `${capitalise(g.operation)}… the controls come back when it is done.`;
-  else if (!state.model) hint = 'Choose a learning package below to launch it.';
+  else if (!connected) hint = t('controls.hint_no_gama');
+  else if (g.operation) hint = t('controls.hint_busy', { operation: operationWord(g.operation) });
+  else if (!state.model) hint = t('controls.hint_no_model');
   else if (!open && minimumShort(state) != null) {
     const min = minimumShort(state);
-    hint = `${state.model.name} needs at least ${min} players and ${state.counts.connected} connected: Launch will ask before starting without them.`;
+    hint = t('controls.hint_below_minimum', { model: state.model.name, count: min, min, connected: state.counts.connected });
   }
   setText($('controls-hint'), hint);
 }
 
-/** Runs an action against the relay: busy button, then a confirmation or the relay's error. */
-async function run(button, what, request, done) {
-  pending = what;
+/**
+ * Runs an action against the relay: busy button, then a confirmation or the relay's error.
+ * `failed(reason)` and `done()` give the words in the page's language (done: none, the message
+ * goes away).
+ */
+async function run(button, { failed, done }, request) {
+  pending = button;
   setAttr(button, 'aria-busy', 'true');
   if (lastState) updateControls(lastState);
   try {
@@ -1306,7 +1483,7 @@ async function run(button, what, request, done) {
     else clearMessage('action');
     return { ok: true, result };
   } catch (e) {
-    if (e.status !== 401) showMessage('error', `${what} failed: ${e.message}`);
+    if (e.status !== 401) showMessage('error', () => failed(errorText(e)));
     return { ok: false, error: e };
   } finally {
     pending = null;
@@ -1315,40 +1492,50 @@ async function run(button, what, request, done) {
   }
 }
 
+// A relay that gives no code: its English words say the minimum was not reached.
 const MINIMUM_NOT_REACHED = /at least|minimum|launch anyway/i;
 
 async function launch() {
   const button = buttons.launch;
-  const first = await run(button, 'Launch', () => api('POST', '/api/experiment/launch'), 'Experiment launched.');
-  if (first.ok || first.error.status !== 409 || !MINIMUM_NOT_REACHED.test(first.error.message)) return;
+  const failed = (reason) => t('actions.launch_failed', { reason });
+  const first = await run(button, { failed, done: () => t('actions.launch_done') }, () => api('POST', '/api/experiment/launch'));
+  if (first.ok || first.error.status !== 409) return;
+  const e = first.error;
+  if (e.code ? e.code !== 'below_minimum' : !MINIMUM_NOT_REACHED.test(e.message)) return;
   const yes = await confirmAction({
-    title: 'Launch anyway?',
-    text: sentence(first.error.message),
-    ok: 'Launch anyway',
+    title: () => t('actions.launch_anyway_title'),
+    text: () => errorText(e),
+    ok: () => t('actions.launch_anyway'),
     danger: false,
   });
   if (!yes) return;
-  await run(button, 'Launch', () => api('POST', '/api/experiment/launch', { force: true }), 'Experiment launched without the minimum of players.');
+  await run(button, { failed, done: () => t('actions.launch_done_forced') }, () => api('POST', '/api/experiment/launch', { force: true }));
 }
 
 async function stop() {
   const yes = await confirmAction({
-    title: 'Stop the experiment?',
-    text: 'GAMA closes the experiment: the players leave the game (their headsets stay connected) and the simulation is lost.',
-    ok: 'Stop',
+    title: () => t('actions.stop_title'),
+    text: () => t('actions.stop_text'),
+    ok: () => t('controls.stop'),
   });
   if (!yes) return;
-  await run(buttons.stop, 'Stop', () => api('POST', '/api/experiment/stop'), 'Experiment stopped.');
+  await run(buttons.stop, { failed: (reason) => t('actions.stop_failed', { reason }), done: () => t('actions.stop_done') }, () =>
+    api('POST', '/api/experiment/stop'),
+  );
 }
 
 async function removePlayer(id, button) {
   const yes = await confirmAction({
-    title: `Remove ${id}?`,
-    text: `${id} leaves the game and its headset is disconnected. It can join again by reconnecting.`,
-    ok: 'Remove',
+    title: () => t('actions.remove_title', { player: id }),
+    text: () => t('actions.remove_text', { player: id }),
+    ok: () => t('detail.remove'),
   });
   if (!yes) return;
-  await run(button, `Removing ${id}`, () => api('DELETE', `/api/players/${encodeURIComponent(id)}`), `${id} removed.`);
+  await run(
+    button,
+    { failed: (reason) => t('actions.remove_failed', { player: id, reason }), done: () => t('actions.remove_done', { player: id }) },
+    () => api('DELETE', `/api/players/${encodeURIComponent(id)}`),
+  );
 }
 
 function guard(button, action) {
@@ -1358,8 +1545,16 @@ function guard(button, action) {
 }
 
 guard(buttons.launch, launch);
-guard(buttons.pause, () => run(buttons.pause, 'Pause', () => api('POST', '/api/experiment/pause'), 'Experiment paused.'));
-guard(buttons.resume, () => run(buttons.resume, 'Resume', () => api('POST', '/api/experiment/resume'), 'Experiment resumed.'));
+guard(buttons.pause, () =>
+  run(buttons.pause, { failed: (reason) => t('actions.pause_failed', { reason }), done: () => t('actions.pause_done') }, () =>
+    api('POST', '/api/experiment/pause'),
+  ),
+);
+guard(buttons.resume, () =>
+  run(buttons.resume, { failed: (reason) => t('actions.resume_failed', { reason }), done: () => t('actions.resume_done') }, () =>
+    api('POST', '/api/experiment/resume'),
+  ),
+);
 guard(buttons.stop, stop);
 
 
@@ -1369,6 +1564,7 @@ guard(buttons.stop, stop);
 
 let catalogVersion = null;
 let modelsLoading = false;
+let lastModels = null; // the last answer of GET /api/models, drawn again in another language
 
 async function loadModels(version) {
   if (modelsLoading) return;
@@ -1378,7 +1574,7 @@ async function loadModels(version) {
     catalogVersion = version;
     renderCatalog(data);
   } catch (e) {
-    if (e.status && e.status !== 401) showMessage('error', `Reading the learning packages failed: ${e.message}`);
+    if (e.status && e.status !== 401) showMessage('error', () => t('models.read_failed', { reason: errorText(e) }));
   } finally {
     modelsLoading = false;
   }
@@ -1397,18 +1593,17 @@ function modelCard(model, selected) {
     card.append(el('img', { src: withToken(model.splashscreen), alt: '', loading: 'lazy', decoding: 'async' }));
   }
   card.append(el('h3', { text: model.name }));
-  const players = limitsText(model).replace(/^This model /, '');
-  card.append(el('p', { text: `Experiment ${model.experiment_name} · ${players}` }));
+  card.append(el('p', { text: t('catalog.card', { experiment: model.experiment_name, players: limitsText(model, true) }) }));
   const file = model.model_file_path.split(/[\\/]/).pop();
   if (file) card.append(el('p', { class: 'sub', text: file }));
   const button = el('button', {
     type: 'button',
     class: selected ? 'primary' : '',
     'aria-pressed': String(selected),
-    'aria-label': `${selected ? 'Selected' : 'Select'}: ${model.name}`,
+    'aria-label': t(selected ? 'catalog.selected_label' : 'catalog.select_label', { model: model.name }),
     dataset: { model: String(model.index) },
   });
-  button.append(icon(selected ? 'check' : 'ring'), el('span', { text: selected ? 'Selected' : 'Select' }));
+  button.append(icon(selected ? 'check' : 'ring'), el('span', { text: t(selected ? 'catalog.selected' : 'catalog.select') }));
   setEnabled(button, live.up && !selected);
   card.append(button);
   return card;
@@ -1421,7 +1616,7 @@ function catalogNode(entries, data, path, closedPaths) {
     if (entry.type === 'catalog') {
       const summary = el('summary', {}, el('span', { text: entry.name }));
       const count = countModels(entry.entries);
-      summary.append(el('span', { class: 'muted', text: `${count} ${count === 1 ? 'model' : 'models'}` }));
+      summary.append(el('span', { class: 'muted', text: t('catalog.models', { count }) }));
       const details = el('details', { dataset: { path: key } }, summary, catalogNode(entry.entries ?? [], data, key, closedPaths));
       details.open = !closedPaths.has(key);
       list.append(el('li', { class: 'catalog-entry' }, details));
@@ -1438,6 +1633,7 @@ function countModels(entries = []) {
 }
 
 function renderCatalog(data) {
+  lastModels = data;
   const root = $('catalog');
   // Keep what the operator closed and where the keyboard focus was.
   const closedPaths = new Set();
@@ -1461,14 +1657,20 @@ $('catalog').addEventListener('click', async (event) => {
   const button = event.target.closest('button[data-model]');
   if (!button || !isEnabled(button)) return;
   const index = button.dataset.model;
-  const name = button.closest('.model-card')?.querySelector('h3')?.textContent ?? `model ${index}`;
-  const r = await run(button, `Selecting ${name}`, () => api('POST', `/api/models/${encodeURIComponent(index)}/select`), `${name} selected.`);
+  const name = button.closest('.model-card')?.querySelector('h3')?.textContent ?? index;
+  const r = await run(
+    button,
+    { failed: (reason) => t('actions.select_failed', { model: name, reason }), done: () => t('actions.select_done', { model: name }) },
+    () => api('POST', `/api/models/${encodeURIComponent(index)}/select`),
+  );
   if (r.ok) loadModels(lastState?.catalog_version ?? null);
 });
 
 guard($('rescan'), async () => {
   const button = $('rescan');
-  const r = await run(button, 'Rescanning the learning packages', () => api('POST', '/api/models/rescan'), 'Learning packages read again.');
+  const r = await run(button, { failed: (reason) => t('actions.rescan_failed', { reason }), done: () => t('actions.rescan_done') }, () =>
+    api('POST', '/api/models/rescan'),
+  );
   if (r.ok) renderCatalog(r.result);
 });
 
@@ -1516,11 +1718,21 @@ function saveSession(key, value) {
 }
 
 function saveConsoleLog() {
-  const clip = (t) => (typeof t === 'string' && t.length > CONSOLE_STORED_CHARS ? `${t.slice(0, CONSOLE_STORED_CHARS)}…` : t);
+  const clip = (v) => (typeof v === 'string' && v.length > CONSOLE_STORED_CHARS ? `${v.slice(0, CONSOLE_STORED_CHARS)}…` : v);
+  // An error is kept as the relay gave it (code, params, English words): it is put in words when shown.
+  const clipError = (e) =>
+    e && typeof e === 'object' ? { ...e, message: clip(e.message), params: { ...e.params, message: clip(e.params?.message) } } : clip(e);
   saveSession(
     CONSOLE_LOG_KEY,
-    consoleEntries.map(({ expr, at, status, result, error }) => ({ expr, at, status, result: clip(result), error: clip(error) })),
+    consoleEntries.map(({ expr, at, status, result, error }) => ({ expr, at, status, result: clip(result), error: clipError(error) })),
   );
+}
+
+/** A console error in the page's language (an error kept by an older page is its text). */
+function consoleError(error) {
+  if (typeof error === 'string') return error;
+  if (error?.code === 'reloaded') return t('console.reloaded');
+  return errorText(error);
 }
 
 /** Whether the console can evaluate now; says why not. */
@@ -1528,10 +1740,10 @@ function updateConsole(state) {
   const g = state.gama;
   const exp = g.experiment_state;
   let why = '';
-  if (!live.up) why = 'The console comes back when the relay answers again.';
-  else if (g.connection !== 'connected') why = 'GAMA is not connected: the console works once it is.';
-  else if (exp === 'NOTREADY') why = 'The experiment is loading: the console works once it is paused or running.';
-  else if (exp !== 'PAUSED' && exp !== 'RUNNING') why = 'No experiment is live: launch one to evaluate GAML in it.';
+  if (!live.up) why = t('console.why_relay');
+  else if (g.connection !== 'connected') why = t('console.why_no_gama');
+  else if (exp === 'NOTREADY') why = t('console.why_loading');
+  else if (exp !== 'PAUSED' && exp !== 'RUNNING') why = t('console.why_not_live');
   consoleReady = why === '';
   setAttr(consoleUi.input, 'aria-disabled', String(!consoleReady));
   consoleUi.input.readOnly = !consoleReady;
@@ -1541,7 +1753,7 @@ function updateConsole(state) {
 
 function entryTime(at) {
   const d = parseTime(at);
-  return d ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }) : '';
+  return d ? fmtTime(d) : '';
 }
 
 function consoleRow(entry) {
@@ -1564,23 +1776,23 @@ function fillConsoleRow(entry) {
   setAttr(entry.row, 'data-status', entry.status);
   const answer = entry.answer;
   if (entry.status === 'pending') {
-    answer.replaceChildren(el('span', { class: 'spinner', 'aria-hidden': 'true' }), el('span', { class: 'muted', text: 'Evaluating…' }));
+    answer.replaceChildren(el('span', { class: 'spinner', 'aria-hidden': 'true' }), el('span', { class: 'muted', text: t('console.evaluating') }));
     return;
   }
   const ok = entry.status === 'ok';
-  const text = ok ? entry.result : entry.error;
+  const text = ok ? entry.result : consoleError(entry.error);
   const out = el('pre', { class: ok ? 'console-result' : 'console-error' });
   if (!ok) {
-    out.append(icon('warning'), el('strong', { text: 'Error: ' }));
+    out.append(icon('warning'), el('strong', { text: `${t('console.error_label')} ` }));
   }
   out.append(el('span', { class: 'console-text', text }));
   const copy = el('button', {
     type: 'button',
     class: 'quiet console-copy',
-    'aria-label': `Copy the ${ok ? 'result' : 'error'} of ${entry.expr}`,
+    'aria-label': t(ok ? 'console.copy_result' : 'console.copy_error', { expr: entry.expr }),
     dataset: { action: 'copy' },
   });
-  copy.append(el('span', { text: 'Copy' }));
+  copy.append(el('span', { text: t('console.copy') }));
   answer.replaceChildren(out, copy);
 }
 
@@ -1605,7 +1817,7 @@ function restoreConsole() {
     const entry = { expr: saved.expr, at: saved.at, status: saved.status, result: saved.result, error: saved.error };
     if (entry.status !== 'ok' && entry.status !== 'error') {
       entry.status = 'error';
-      entry.error = 'no answer: the page was reloaded before GAMA answered';
+      entry.error = { code: 'reloaded' };
     }
     addConsoleEntry(entry);
   }
@@ -1627,7 +1839,7 @@ async function evaluate() {
     return;
   }
   if (!expr.trim()) {
-    setText(consoleUi.hint, 'Type a GAML expression first, for example cycle.');
+    setText(consoleUi.hint, t('console.type_first', { example: 'cycle' }));
     return;
   }
   remember(expr);
@@ -1642,7 +1854,7 @@ async function evaluate() {
     entry.result = answer?.result == null ? '' : String(answer.result);
   } catch (e) {
     entry.status = 'error';
-    entry.error = e.status === 401 ? 'the relay needs its access token' : e.message;
+    entry.error = { code: e.code, params: e.params, message: e.message };
   }
   if (entry.row.isConnected) {
     fillConsoleRow(entry);
@@ -1704,12 +1916,12 @@ async function copyText(text, source) {
       done = false;
     }
     if (!done) {
-      showMessage('info', 'The text is selected: copy it with Ctrl+C (⌘C on a Mac).');
+      showMessage('info', () => t('console.copy_selected'));
       return;
     }
     selection.removeAllRanges();
   }
-  showMessage('info', 'Copied to the clipboard.');
+  showMessage('info', () => t('console.copied'));
 }
 
 consoleUi.log.addEventListener('click', (event) => {
@@ -1740,9 +1952,22 @@ let auditCard = null;
 // Start
 // -------------------------------------------------------------------------------------------------
 
+// The page's words first: the language chosen before, or the browser's (English when neither is
+// one of the page's).
+await initI18n();
 for (const holder of document.querySelectorAll('[data-icon]')) setIcon(holder, holder.dataset.icon);
 restoreConsole();
-worldView = setupWorldView({ el, setText, setAttr, show, setIcon, withToken, blocked: () => live.waitingForToken });
+worldView = setupWorldView({
+  el,
+  setText,
+  setAttr,
+  show,
+  setIcon,
+  withToken,
+  fmtAgo,
+  playerWord,
+  blocked: () => live.waitingForToken,
+});
 sessionsPanel = setupSessions({
   el,
   setText,
@@ -1754,14 +1979,82 @@ sessionsPanel = setupSessions({
   withToken,
   confirmAction,
   showMessage,
+  errorText,
   fmtDuration,
   fmtBytes,
   fmtClock,
-  playerStates: PLAYER_STATE,
-  experimentStates: EXPERIMENT,
+  playerStates: Object.keys(PLAYER_STATE),
+  playerWord,
+  playerShape: (state) => shape(PLAYER_STATE, state),
+  experimentWord,
   worldView,
 });
-auditCard = setupAudit({ el, setText, setAttr, show, icon, api, changed: () => sessionsPanel.changed() });
+auditCard = setupAudit({ el, setText, setAttr, show, icon, api, errorText, changed: () => sessionsPanel.changed() });
+
+// -------------------------------------------------------------------------------------------------
+// Language: the choice in the header, remembered; the page re-renders in place (dialogs, focus,
+// the console and the world view stay as they are).
+// -------------------------------------------------------------------------------------------------
+
+const languageSelect = $('language');
+languageSelect.replaceChildren(...LANGUAGES.map(({ code, name }) => el('option', { value: code, lang: code, text: name })));
+languageSelect.value = lang();
+languageSelect.addEventListener('change', () => setLanguage(languageSelect.value));
+
+onLanguageChange(() => {
+  languageSelect.value = lang();
+  renderLink();
+  if (live.waitingForToken) renderAuth();
+  if (messageText) setText(message, messageText());
+  renderQuestion();
+  if (lastModels) renderCatalog(lastModels);
+  for (const entry of consoleEntries) {
+    if (!entry.row) continue;
+    const focused = entry.answer.contains(document.activeElement);
+    fillConsoleRow(entry);
+    if (focused) entry.answer.querySelector('.console-copy')?.focus();
+  }
+  if (lastState) render(lastState);
+  fitHeader();
+});
+
+// -------------------------------------------------------------------------------------------------
+// Header: one row when everything fits (the experiment and its buttons beside the name), else the
+// same without the word "Experiment" before its state, else two rows (the buttons on a row of their
+// own). Words differ in length from one language to another, so the page measures rather than
+// guesses.
+// -------------------------------------------------------------------------------------------------
+
+const topRow = $('topbar').querySelector('.topbar-row');
+
+function oneRowFits() {
+  const items = [...topRow.children].filter((e) => !e.hidden);
+  const first = items[0].getBoundingClientRect();
+  return items.every((e) => e.getBoundingClientRect().top < first.bottom - 1);
+}
+
+const buttonsBox = topRow.querySelector('.session .buttons');
+
+/** The four buttons in one row if they fit, else two by two (never three and one). */
+function fitButtons() {
+  if (buttonsBox.dataset.layout !== 'row') buttonsBox.dataset.layout = 'row';
+  const [first, ...others] = [...buttonsBox.children].map((b) => b.getBoundingClientRect());
+  if (first.width && others.some((r) => r.top > first.bottom - 1)) buttonsBox.dataset.layout = 'grid';
+}
+
+function fitHeader() {
+  fitButtons();
+  for (const rows of ['1', '1-compact']) {
+    if (topRow.dataset.rows !== rows) topRow.dataset.rows = rows;
+    if (oneRowFits()) return;
+  }
+  topRow.dataset.rows = '2';
+  fitButtons();
+}
+
+new ResizeObserver(() => fitHeader()).observe(topRow);
+for (const id of ['experiment-state', 'relay-link']) new ResizeObserver(() => fitHeader()).observe($(id));
+new ResizeObserver(() => fitHeader()).observe(buttonsBox);
 // For tests and the curious: the decoded view, with where everything is drawn; what the pushes cost;
 // the sessions panel and the recent changes as shown.
 window.worldView = { snapshot: () => worldView.snapshot() };

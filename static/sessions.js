@@ -11,85 +11,86 @@
 // ever go through textContent and attributes.
 
 import { fmtSessionTime } from './world.js';
+import { auditAction } from './audit.js';
+import { fmtNumber, fmtTime, onLanguageChange, t } from './i18n.js';
 
-// Every word this panel puts on the page.
+// Every word this panel puts on the page, in the page's language (i18n/*.json).
 const TEXT = {
-  title: 'Sessions',
-  refresh: 'Refresh',
-  intro: 'Each experiment run is kept for the debriefing: open one to see who did what, and when.',
-  empty: 'No session kept yet: each launch is kept until its stop.',
-  disabled: 'Sessions are not kept on this relay (sessions.enabled = false).',
-  loading: 'Reading the sessions…',
-  listFailed: (why) => `Cannot read the sessions: ${why}.`,
-  untitled: 'Session',
-  inProgress: 'Being kept',
-  players: (n) => `${n} ${n === 1 ? 'player' : 'players'}`,
-  open: 'Open',
-  openLabel: (name) => `Open ${name}`,
-  download: 'Download',
-  downloadLabel: (name) => `Download ${name} (its files, as one archive)`,
-  delete: 'Delete',
-  deleteLabel: (name) => `Delete ${name}`,
-  cannotDelete: 'This session is still being kept: stop the experiment first.',
-  confirmDeleteTitle: 'Delete this session?',
-  confirmDeleteText: (name) => `${name} and its recording are removed from this computer. This cannot be undone.`,
-  confirmDelete: 'Delete',
-  deleted: (name) => `${name} deleted.`,
-  deleteFailed: (why) => `Deleting the session failed: ${why}.`,
-  showAll: (n) => `Show all ${n}`,
-  showFewer: 'Show fewer',
+  title: () => t('sessions.title'),
+  refresh: () => t('sessions.refresh'),
+  intro: () => t('sessions.intro'),
+  empty: () => t('sessions.empty'),
+  disabled: () => t('sessions.disabled'),
+  loading: () => t('sessions.loading'),
+  listFailed: (why) => t('sessions.list_failed', { reason: why }),
+  untitled: () => t('sessions.untitled'),
+  inProgress: () => t('sessions.in_progress'),
+  players: (n) => t('sessions.players', { count: n }),
+  open: () => t('sessions.open'),
+  openLabel: (name) => t('sessions.open_label', { session: name }),
+  download: () => t('sessions.download'),
+  downloadLabel: (name) => t('sessions.download_label', { session: name }),
+  delete: () => t('sessions.delete'),
+  deleteLabel: (name) => t('sessions.delete_label', { session: name }),
+  cannotDelete: () => t('sessions.cannot_delete'),
+  confirmDeleteTitle: () => t('sessions.delete_title'),
+  confirmDeleteText: (name) => t('sessions.delete_text', { session: name }),
+  deleted: (name) => t('sessions.deleted', { session: name }),
+  deleteFailed: (why) => t('sessions.delete_failed', { reason: why }),
+  showAll: (n) => t('common.show_all', { count: n }),
+  showFewer: () => t('common.show_fewer'),
   // An open session
-  opening: 'Opening the session…',
-  openFailed: (why) => `Cannot open this session: ${why}.`,
-  playBack: 'Play back in the world view',
-  exportCsv: 'Export CSV',
-  exportCsvLabel: (name) => `Export the table of ${name} as CSV`,
-  close: 'Close',
+  opening: () => t('sessions.opening'),
+  openFailed: (why) => t('sessions.open_failed', { reason: why }),
+  playBack: () => t('sessions.play_back'),
+  exportCsv: () => t('sessions.export_csv'),
+  exportCsvLabel: (name) => t('sessions.export_csv_label', { session: name }),
+  close: () => t('common.close'),
   meta: (length, players, size) => `${length} · ${players} · ${size}`,
-  legend: 'Legend',
-  marks: 'Actions shown',
-  marksAll: 'All actions',
-  marksNoMoves: 'All but movement',
-  marksAsks: 'Asks only',
-  marksExpressions: 'Expressions only',
-  marksOne: (kind, name) => (kind === 'expression' ? `Expression: ${name}` : `Action: ${name}`),
-  rowTime: 'Time',
-  rowExperiment: 'Experiment',
-  rowChanges: 'Operator',
-  rowPace: 'GAMA pace',
-  paceUpTo: (v) => `up to ${v}/s`,
-  legendActions: 'actions (taller: more)',
-  legendChange: 'operator change',
-  legendPace: "GAMA's pace",
-  timelineHelp: 'Point at the timeline for details; click it to see that moment in the world view.',
-  headLabel: (length, changes) => `Timeline of ${length}: the experiment's states, ${changes}, and GAMA's pace.`,
-  changesSpoken: (list) => (list.length ? `operator changes: ${list.join('; ')}` : 'no operator change'),
-  lanesRegion: 'Players over time',
-  lanesLabel: (n) => `${n} ${n === 1 ? 'player' : 'players'}: their states and actions over time (the table below has the numbers).`,
-  at: (t, clock) => (clock ? `${t} (${clock})` : t),
-  noAction: 'No action',
-  actionsIn: (n, from, to) => `${n} ${n === 1 ? 'action' : 'actions'} from ${from} to ${to}:`,
-  moreActions: (n) => `and ${n} more`,
-  paceAt: (v) => `${v} outputs a second`,
-  experimentLine: (word) => `Experiment: ${word}`,
-  paceLine: (v) => `GAMA pace: ${v}`,
-  none: '—',
-  countOf: (n, name) => `${n} × ${name}`,
+  legend: () => t('timeline.legend'),
+  marks: () => t('timeline.marks'),
+  marksAll: () => t('timeline.marks_all'),
+  marksNoMoves: () => t('timeline.marks_no_moves'),
+  marksAsks: () => t('timeline.marks_asks'),
+  marksExpressions: () => t('timeline.marks_expressions'),
+  marksOne: (kind, name) => t(kind === 'expression' ? 'timeline.marks_expression' : 'timeline.marks_action', { name }),
+  rowTime: () => t('timeline.row_time'),
+  rowExperiment: () => t('timeline.row_experiment'),
+  rowChanges: () => t('timeline.row_changes'),
+  rowPace: () => t('timeline.row_pace'),
+  paceUpTo: (v) => t('timeline.pace_up_to', { rate: v }),
+  legendActions: () => t('timeline.legend_actions'),
+  legendChange: () => t('timeline.legend_change'),
+  legendPace: () => t('timeline.legend_pace'),
+  timelineHelp: () => t('timeline.help'),
+  headLabel: (length, changes) => t('timeline.head_label', { duration: length, changes }),
+  changesSpoken: (list) => (list.length ? t('timeline.changes_spoken', { changes: list.join('; ') }) : t('timeline.no_change')),
+  lanesRegion: () => t('timeline.lanes_region'),
+  lanesLabel: (n) => t('timeline.lanes_label', { count: n }),
+  at: (time, clock) => (clock ? `${time} (${clock})` : time),
+  noAction: () => t('timeline.no_action'),
+  actionsIn: (n, from, to) => t('timeline.actions_in', { count: n, from, to }),
+  moreActions: (n) => t('timeline.more', { count: n }),
+  paceAt: (v) => t('timeline.pace_at', { rate: v }),
+  experimentLine: (word) => t('timeline.experiment_line', { state: word }),
+  paceLine: (v) => t('timeline.pace_line', { pace: v }),
+  none: () => '—',
+  countOf: (n, name) => `${fmtNumber(n)} × ${name}`,
   laneTitle: (player, at) => `${player} · ${at}`,
-  changeAt: (t, line, why) => (why ? `${t} ${line} — ${why}` : `${t} ${line}`),
-  changeSpoken: (action, t) => `${action} at ${t}`,
-  changeLine: (e) => `${e.action} · ${e.source}${e.via === 'tool' ? ' (tool)' : ''}`,
-  notDone: (why) => `not done: ${why}`,
-  changesHere: (n) => `${n} operator changes:`,
-  tableTitle: 'Per player',
-  colPlayer: 'Player',
-  colInGame: 'In game',
-  colAsks: 'Asks',
-  colExpressions: 'Expressions',
-  colDisconnections: 'Disconnections',
-  allPlayers: 'All players',
-  kindExpression: 'expression',
-  noPlayers: 'No player joined this session.',
+  changeAt: (time, line, why) => (why ? `${time} ${line} — ${why}` : `${time} ${line}`),
+  changeSpoken: (action, time) => t('timeline.change_spoken', { action, time }),
+  changeLine: (e) => t(e.via === 'tool' ? 'timeline.change_line_tool' : 'timeline.change_line', { action: auditAction(e), source: e.source ?? '?' }),
+  notDone: (why) => t('audit.not_done_why', { reason: why }),
+  changesHere: (n) => t('timeline.changes_here', { count: n }),
+  tableTitle: () => t('timeline.table_title'),
+  colPlayer: () => t('timeline.col_player'),
+  colInGame: () => t('timeline.col_in_game'),
+  colAsks: () => t('timeline.col_asks'),
+  colExpressions: () => t('timeline.col_expressions'),
+  colDisconnections: () => t('timeline.col_disconnections'),
+  allPlayers: () => t('timeline.all_players'),
+  kindExpression: () => t('timeline.kind_expression'),
+  noPlayers: () => t('timeline.no_players'),
 };
 
 // The actions headsets send all the time to say where they are: left out of the marks by default.
@@ -179,13 +180,14 @@ function lowerBound(list, value, key) {
 
 /**
  * Sets up the Sessions panel. `deps`: the page's helpers (el, setText, setAttr, show, setIcon, icon,
- * api, withToken, confirmAction, showMessage, fmtDuration, fmtBytes, fmtClock), the words and shapes
- * of the players' and the experiment's states (`playerStates`, `experimentStates`: state → [word,
- * shape]) and the world view (`worldView`).
+ * api, withToken, confirmAction, showMessage, errorText, fmtDuration, fmtBytes, fmtClock), the
+ * players' states (`playerStates`: their names in the tiles' order) with their words and shapes
+ * (`playerWord`, `playerShape`), the experiment's states' words (`experimentWord`) and the world
+ * view (`worldView`).
  */
 export function setupSessions(deps) {
-  const { el, setText, setAttr, show, setIcon, icon, api, withToken, confirmAction, showMessage } = deps;
-  const { fmtDuration, fmtBytes, fmtClock, playerStates, experimentStates, worldView } = deps;
+  const { el, setText, setAttr, show, setIcon, icon, api, withToken, confirmAction, showMessage, errorText } = deps;
+  const { fmtDuration, fmtBytes, fmtClock, playerStates, playerWord, playerShape, experimentWord, worldView } = deps;
   const $ = (id) => document.getElementById(id);
 
   // ------------------------------------------------------------------------------- the panel
@@ -194,18 +196,29 @@ export function setupSessions(deps) {
   const listEl = el('ul', { id: 'sessions-list', class: 'session-list', 'aria-labelledby': 'sessions-title' });
   const status = el('p', { id: 'sessions-status', class: 'empty', role: 'status' });
   const more = el('button', { type: 'button', id: 'sessions-more', class: 'quiet', 'aria-expanded': 'false', hidden: '' });
-  const refreshButton = el('button', { type: 'button', id: 'sessions-refresh', class: 'quiet' }, el('span', { text: TEXT.refresh }));
+  const refreshText = el('span');
+  const refreshButton = el('button', { type: 'button', id: 'sessions-refresh', class: 'quiet' }, refreshText);
   setIcon(refreshButton, 'refresh');
   const viewEl = el('section', { id: 'session-view', class: 'session-view', 'aria-labelledby': 'session-view-title', hidden: '' });
-  card.replaceChildren(
-    el('div', { class: 'section-head' }, el('h2', { id: 'sessions-title', class: 'section-title', tabindex: '-1', text: TEXT.title }), refreshButton),
-    el('p', { class: 'sub sessions-intro', text: TEXT.intro }),
-    status,
-    listEl,
-    more,
-    viewEl,
-    patterns(),
-  );
+  const titleEl = el('h2', { id: 'sessions-title', class: 'section-title', tabindex: '-1' });
+  const introEl = el('p', { class: 'sub sessions-intro' });
+  card.replaceChildren(el('div', { class: 'section-head' }, titleEl, refreshButton), introEl, status, listEl, more, viewEl, patterns());
+  // What the status line says (a function: it follows a change of language).
+  let statusText = () => '';
+
+  function labelPanel() {
+    setText(refreshText, TEXT.refresh());
+    setText(titleEl, TEXT.title());
+    setText(introEl, TEXT.intro());
+    setText(status, statusText());
+  }
+
+  function setStatus(text) {
+    statusText = text;
+    setText(status, text());
+  }
+
+  labelPanel();
 
   let sessions = []; // newest first, from the relay
   let current = null; // the id of the session being kept
@@ -226,9 +239,10 @@ export function setupSessions(deps) {
   let cursorT = null; // the playback's time, when this session plays back
   let openGeneration = 0;
   let parts = null; // the open session's elements
+  let openStatus = () => ''; // what the open session's place says while it opens (or why it did not)
 
   function nameOf(s) {
-    return s.model ?? s.experiment ?? TEXT.untitled;
+    return s.model ?? s.experiment ?? TEXT.untitled();
   }
 
   function titleOf(s) {
@@ -251,7 +265,7 @@ export function setupSessions(deps) {
     }
     loading = true;
     lastLoad = performance.now();
-    if (!sessions.length) setText(status, TEXT.loading);
+    if (!sessions.length) setStatus(TEXT.loading);
     api('GET', '/api/sessions')
       .then((body) => {
         sessions = Array.isArray(body?.sessions) ? body.sessions : [];
@@ -260,7 +274,7 @@ export function setupSessions(deps) {
         renderList();
       })
       .catch((e) => {
-        if (e.status !== 401) setText(status, TEXT.listFailed(e.message));
+        if (e.status !== 401) setStatus(() => TEXT.listFailed(errorText(e)));
       })
       .finally(() => {
         loading = false;
@@ -277,12 +291,12 @@ export function setupSessions(deps) {
     listKey = key;
     const focusedId = listEl.contains(document.activeElement) ? document.activeElement.closest('[data-session]')?.dataset.session : null;
     const focusedAction = document.activeElement?.dataset?.action;
-    setText(status, sessions.length ? '' : enabled ? TEXT.empty : TEXT.disabled);
+    setStatus(sessions.length ? () => '' : enabled ? TEXT.empty : TEXT.disabled);
     show(status, sessions.length === 0);
     const shown = showAll ? sessions : sessions.slice(0, LIST_SHORT);
     listEl.replaceChildren(...shown.map(sessionItem));
     show(more, sessions.length > LIST_SHORT);
-    setText(more, showAll ? TEXT.showFewer : TEXT.showAll(sessions.length));
+    setText(more, showAll ? TEXT.showFewer() : TEXT.showAll(sessions.length));
     setAttr(more, 'aria-expanded', String(showAll));
     if (focusedId) {
       const item = listEl.querySelector(`[data-session="${CSS.escape(focusedId)}"]`);
@@ -308,12 +322,12 @@ export function setupSessions(deps) {
       el('span', { class: 'sub', text: meta, title: players.join(', ') || null }),
     );
     if (inProgress) {
-      const badge = el('span', { class: 'session-live' }, el('span', { text: TEXT.inProgress }));
+      const badge = el('span', { class: 'session-live' }, el('span', { text: TEXT.inProgress() }));
       setIcon(badge, 'dot');
       main.append(badge);
     }
     const open = el('button', { type: 'button', dataset: { action: 'open' }, 'aria-label': TEXT.openLabel(titleOf(s)), 'aria-controls': 'session-view' });
-    open.append(icon('timeline'), el('span', { text: TEXT.open }));
+    open.append(icon('timeline'), el('span', { text: TEXT.open() }));
     setAttr(open, 'aria-pressed', String(s.id === openId));
     const download = el('a', {
       class: 'button-link',
@@ -322,16 +336,16 @@ export function setupSessions(deps) {
       'aria-label': TEXT.downloadLabel(titleOf(s)),
       dataset: { action: 'download' },
     });
-    download.append(icon('download'), el('span', { text: TEXT.download }));
+    download.append(icon('download'), el('span', { text: TEXT.download() }));
     const remove = el('button', {
       type: 'button',
       class: 'danger-outline',
       dataset: { action: 'delete' },
       'aria-label': TEXT.deleteLabel(titleOf(s)),
-      title: inProgress ? TEXT.cannotDelete : null,
+      title: inProgress ? TEXT.cannotDelete() : null,
       'aria-disabled': String(inProgress),
     });
-    remove.append(icon('trash'), el('span', { text: TEXT.delete }));
+    remove.append(icon('trash'), el('span', { text: TEXT.delete() }));
     li.append(main, el('div', { class: 'session-actions' }, open, download, remove));
     return li;
   }
@@ -366,19 +380,19 @@ export function setupSessions(deps) {
       return;
     }
     const name = titleOf(s);
-    const yes = await confirmAction({ title: TEXT.confirmDeleteTitle, text: TEXT.confirmDeleteText(name), ok: TEXT.confirmDelete });
+    const yes = await confirmAction({ title: TEXT.confirmDeleteTitle, text: () => TEXT.confirmDeleteText(name), ok: TEXT.delete });
     if (!yes) return;
     setAttr(button, 'aria-busy', 'true');
     try {
       if (worldView.playback()?.id === s.id) worldView.stopPlayback();
       await api('DELETE', `/api/sessions/${encodeURIComponent(s.id)}`);
-      showMessage('info', TEXT.deleted(name));
+      showMessage('info', () => TEXT.deleted(name));
       if (openId === s.id) closeSession();
       sessions = sessions.filter((x) => x.id !== s.id);
       renderList();
       $('sessions-title').focus();
     } catch (e) {
-      if (e.status !== 401) showMessage('error', e.code === 'session_in_progress' ? TEXT.cannotDelete : TEXT.deleteFailed(e.message));
+      if (e.status !== 401) showMessage('error', e.code === 'session_in_progress' ? TEXT.cannotDelete : () => TEXT.deleteFailed(errorText(e)));
     } finally {
       setAttr(button, 'aria-busy', null);
       lastLoad = -Infinity;
@@ -398,14 +412,16 @@ export function setupSessions(deps) {
     listKey = '';
     renderList();
     show(viewEl, true);
-    viewEl.replaceChildren(el('h3', { id: 'session-view-title', class: 'session-view-title', text: titleOf(s) }), el('p', { class: 'empty', role: 'status', text: TEXT.opening }));
+    openStatus = TEXT.opening;
+    viewEl.replaceChildren(el('h3', { id: 'session-view-title', class: 'session-view-title', text: titleOf(s) }), el('p', { class: 'empty', role: 'status', text: openStatus() }));
     viewEl.scrollIntoView({ block: 'start' });
     let timeline;
     try {
       timeline = await api('GET', `/api/sessions/${encodeURIComponent(s.id)}`);
     } catch (e) {
       if (generation !== openGeneration) return;
-      viewEl.querySelector('[role="status"]').textContent = e.status === 401 ? '' : TEXT.openFailed(e.message);
+      openStatus = e.status === 401 ? () => '' : () => TEXT.openFailed(errorText(e));
+      viewEl.querySelector('[role="status"]').textContent = openStatus();
       return;
     }
     if (generation !== openGeneration) return;
@@ -483,7 +499,7 @@ export function setupSessions(deps) {
   function buildView() {
     const s = openInfo;
     const name = titleOf(s);
-    const play = el('button', { type: 'button', id: 'session-play', class: 'primary' }, el('span', { text: TEXT.playBack }));
+    const play = el('button', { type: 'button', id: 'session-play', class: 'primary' }, el('span', { text: TEXT.playBack() }));
     setIcon(play, 'replay');
     const csv = el('a', {
       class: 'button-link',
@@ -492,15 +508,16 @@ export function setupSessions(deps) {
       download: `${s.id}-players.csv`,
       'aria-label': TEXT.exportCsvLabel(name),
     });
-    csv.append(icon('download'), el('span', { text: TEXT.exportCsv }));
+    csv.append(icon('download'), el('span', { text: TEXT.exportCsv() }));
     const download = el('a', {
       class: 'button-link',
+      id: 'session-download',
       href: withToken(`/api/sessions/${encodeURIComponent(s.id)}/download`),
       download: `${s.id}.tar`,
       'aria-label': TEXT.downloadLabel(name),
     });
-    download.append(icon('download'), el('span', { text: TEXT.download }));
-    const close = el('button', { type: 'button', id: 'session-close', class: 'quiet', text: TEXT.close });
+    download.append(icon('download'), el('span', { text: TEXT.download() }));
+    const close = el('button', { type: 'button', id: 'session-close', class: 'quiet', text: TEXT.close() });
     const players = Array.isArray(s.players) ? s.players.length : data.lanes.length;
     const head = el(
       'div',
@@ -517,26 +534,26 @@ export function setupSessions(deps) {
 
     const filter = el('select', { id: 'timeline-marks' });
     const option = (value, text) => el('option', { value, text });
-    filter.append(option('noMoves', TEXT.marksNoMoves), option('all', TEXT.marksAll), option('ask', TEXT.marksAsks), option('expression', TEXT.marksExpressions));
+    filter.append(option('noMoves', TEXT.marksNoMoves()), option('all', TEXT.marksAll()), option('ask', TEXT.marksAsks()), option('expression', TEXT.marksExpressions()));
     for (const a of data.actions) filter.append(option(a.key, TEXT.marksOne(a.kind, a.name)));
     filter.value = marks;
     const toolbar = el(
       'div',
       { class: 'tl-toolbar' },
       legend(),
-      el('div', { class: 'tl-filter' }, el('label', { for: 'timeline-marks', text: TEXT.marks }), filter),
+      el('div', { class: 'tl-filter' }, el('label', { for: 'timeline-marks', text: TEXT.marks() }), filter),
     );
 
     const headSvg = svg('svg', { class: 'tl-svg tl-head', role: 'img' });
     const bodySvg = svg('svg', { class: 'tl-svg tl-body', role: 'img' });
     // Forty players or more scroll here, under the time and the experiment's states.
-    const lanesBox = el('div', { class: 'tl-lanes', role: 'region', tabindex: '0', 'aria-label': TEXT.lanesRegion }, bodySvg);
+    const lanesBox = el('div', { class: 'tl-lanes', role: 'region', tabindex: '0', 'aria-label': TEXT.lanesRegion() }, bodySvg);
     const tip = el('div', { class: 'tl-tip', 'aria-hidden': 'true', hidden: '' });
     const timeline = el('div', { class: 'timeline', id: 'timeline' }, headSvg, lanesBox, tip);
-    const help = el('p', { class: 'sub tl-help', text: TEXT.timelineHelp });
+    const help = el('p', { class: 'sub tl-help', text: TEXT.timelineHelp() });
     const table = summaryTable();
 
-    viewEl.replaceChildren(head, toolbar, timeline, help, el('h4', { class: 'tl-table-title', id: 'session-table-title', text: TEXT.tableTitle }), table);
+    viewEl.replaceChildren(head, toolbar, timeline, help, el('h4', { class: 'tl-table-title', id: 'session-table-title', text: TEXT.tableTitle() }), table);
     parts = { head, filter, headSvg, bodySvg, lanesBox, tip, timeline };
 
     play.addEventListener('click', () => {
@@ -562,37 +579,38 @@ export function setupSessions(deps) {
 
   /** The states in this session, drawn as in the lanes, with the tile's word and shape. */
   function legend() {
-    const list = el('ul', { class: 'tl-legend', 'aria-label': TEXT.legend });
+    const list = el('ul', { class: 'tl-legend', 'aria-label': TEXT.legend() });
     const seen = new Set();
     for (const lane of data.lanes) for (const span of lane.spans) seen.add(span.state);
-    for (const state of Object.keys(playerStates)) {
+    for (const state of playerStates) {
       if (!seen.has(state)) continue;
-      const [word, shape] = playerStates[state];
+      const word = playerWord(state);
+      const shape = playerShape(state);
       const swatch = svg('svg', { class: 'tl-swatch', viewBox: '0 0 28 14', 'aria-hidden': 'true' }, svg('rect', { x: 0.5, y: 0.5, width: 27, height: 13, rx: 3, class: 'tl-span', 'data-state': state }));
       list.append(el('li', { dataset: { state } }, swatch, icon(shape), el('span', { text: word })));
     }
     const mark = svg('svg', { class: 'tl-swatch', viewBox: '0 0 28 14', 'aria-hidden': 'true' }, svg('path', { d: 'M4 14v-5M8 14v-9M12 14v-3M16 14v-12M20 14v-6', class: 'tl-marks' }));
-    list.append(el('li', { dataset: { legend: 'actions' } }, mark, el('span', { text: TEXT.legendActions })));
+    list.append(el('li', { dataset: { legend: 'actions' } }, mark, el('span', { text: TEXT.legendActions() })));
     const flag = svg('svg', { class: 'tl-swatch', viewBox: '0 0 28 14', 'aria-hidden': 'true' }, svg('path', { d: 'M10 1h8l-4 7z', class: 'tl-change' }), svg('path', { d: 'M14 8v6', class: 'tl-change-stem' }));
-    list.append(el('li', { dataset: { legend: 'change' } }, flag, el('span', { text: TEXT.legendChange })));
+    list.append(el('li', { dataset: { legend: 'change' } }, flag, el('span', { text: TEXT.legendChange() })));
     const line = svg('svg', { class: 'tl-swatch', viewBox: '0 0 28 14', 'aria-hidden': 'true' }, svg('path', { d: 'M1 11l6-5 6 3 6-7 8 4', class: 'tl-pace' }));
-    list.append(el('li', { dataset: { legend: 'pace' } }, line, el('span', { text: TEXT.legendPace })));
+    list.append(el('li', { dataset: { legend: 'pace' } }, line, el('span', { text: TEXT.legendPace() })));
     return list;
   }
 
   function summaryTable() {
     const wrap = el('div', { class: 'tl-table-wrap', role: 'region', 'aria-labelledby': 'session-table-title', tabindex: '0' });
     if (!data.summary.length) {
-      wrap.append(el('p', { class: 'empty', text: TEXT.noPlayers }));
+      wrap.append(el('p', { class: 'empty', text: TEXT.noPlayers() }));
       return wrap;
     }
     const table = el('table', { class: 'tl-table', id: 'session-table' });
     const headRow = el('tr');
     const th = (text, attrs = {}) => el('th', { scope: 'col', ...attrs }, ...(Array.isArray(text) ? text : [document.createTextNode(text)]));
-    headRow.append(th(TEXT.colPlayer), th(TEXT.colInGame), th(TEXT.colAsks), th(TEXT.colExpressions), th(TEXT.colDisconnections));
+    headRow.append(th(TEXT.colPlayer()), th(TEXT.colInGame()), th(TEXT.colAsks()), th(TEXT.colExpressions()), th(TEXT.colDisconnections()));
     for (const a of data.actions) {
       // Expressions are said to be so; an action is an ask by name.
-      const kind = a.kind === 'expression' ? el('span', { class: 'tl-kind', text: TEXT.kindExpression }) : null;
+      const kind = a.kind === 'expression' ? el('span', { class: 'tl-kind', text: TEXT.kindExpression() }) : null;
       headRow.append(th([kind, el('span', { class: a.kind === 'expression' ? 'tl-expr' : '', text: clip(a.name, 150) })].filter(Boolean), { title: a.name, dataset: { action: a.key } }));
     }
     const body = el('tbody');
@@ -615,7 +633,7 @@ export function setupSessions(deps) {
     }
     const foot = el('tr', { class: 'tl-total', dataset: { player: '' } });
     foot.append(
-      el('th', { scope: 'row', text: TEXT.allPlayers }),
+      el('th', { scope: 'row', text: TEXT.allPlayers() }),
       el('td', { text: fmtDuration(totals.in_game_ms) }),
       el('td', { text: String(totals.asks) }),
       el('td', { text: String(totals.expressions) }),
@@ -657,7 +675,7 @@ export function setupSessions(deps) {
     const headNodes = [];
     const grid = svg('g', { class: 'tl-grid' });
     const axis = svg('g', { class: 'tl-axis' });
-    headNodes.push(svgText(6, AXIS_PX - 7, TEXT.rowTime, 'tl-row-label'));
+    headNodes.push(svgText(6, AXIS_PX - 7, TEXT.rowTime(), 'tl-row-label'));
     for (const t of tickList) {
       const tx = x(t);
       axis.append(svg('line', { x1: tx, x2: tx, y1: AXIS_PX - 5, y2: AXIS_PX }));
@@ -669,11 +687,11 @@ export function setupSessions(deps) {
     y = AXIS_PX + 2;
 
     const exp = svg('g', { class: 'tl-exp' });
-    exp.append(svgText(6, y + EXP_PX / 2, TEXT.rowExperiment, 'tl-row-label', { 'dominant-baseline': 'central' }));
+    exp.append(svgText(6, y + EXP_PX / 2, TEXT.rowExperiment(), 'tl-row-label', { 'dominant-baseline': 'central' }));
     for (const span of data.experiment) {
       const x0 = x(span.from);
       const w = Math.max(1, x(span.to) - x0);
-      const [word] = experimentStates[span.state] ?? [span.state];
+      const word = experimentWord(span.state);
       exp.append(svg('rect', { x: x0, y, width: w, height: EXP_PX, class: 'tl-exp-span', 'data-state': span.state, 'data-from': span.from, 'data-to': span.to }));
       if (w > word.length * CHAR_PX + 10) exp.append(svgText(x0 + 5, y + EXP_PX / 2, word, 'tl-span-word', { 'dominant-baseline': 'central' }));
     }
@@ -683,7 +701,7 @@ export function setupSessions(deps) {
 
     // Operator changes closer than a few pixels share one mark (its tooltip lists them).
     const changes = svg('g', { class: 'tl-changes' });
-    changes.append(svgText(6, y + CHANGES_PX / 2, TEXT.rowChanges, 'tl-row-label', { 'dominant-baseline': 'central' }));
+    changes.append(svgText(6, y + CHANGES_PX / 2, TEXT.rowChanges(), 'tl-row-label', { 'dominant-baseline': 'central' }));
     const groups = [];
     for (const a of data.audit) {
       const ax = x(a.t);
@@ -707,7 +725,7 @@ export function setupSessions(deps) {
     let paceMax = 0;
     for (const [, v] of data.pace) paceMax = Math.max(paceMax, v);
     const top = Math.max(1, Math.ceil(paceMax));
-    paceG.append(svgText(6, y + 11, TEXT.rowPace, 'tl-row-label', { 'dominant-baseline': 'central' }));
+    paceG.append(svgText(6, y + 11, TEXT.rowPace(), 'tl-row-label', { 'dominant-baseline': 'central' }));
     paceG.append(svgText(6, y + 26, TEXT.paceUpTo(fmtPace(paceMax)), 'tl-row-sub', { 'dominant-baseline': 'central' }));
     paceG.append(svg('line', { x1: labelPx, x2: labelPx + plotPx, y1: y + PACE_PX, y2: y + PACE_PX, class: 'tl-baseline' }));
     const paceBins = new Map();
@@ -821,7 +839,7 @@ export function setupSessions(deps) {
   function clockAt(t) {
     const start = data.started ? new Date(data.started) : null;
     if (!start || Number.isNaN(start.getTime())) return '';
-    return new Date(start.getTime() + t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    return fmtTime(new Date(start.getTime() + t));
   }
 
   function stateAt(spans, t) {
@@ -843,7 +861,7 @@ export function setupSessions(deps) {
       const row = layout.rows.find((w) => py >= w.top - 2 && py <= w.bottom + 2);
       if (row?.kind === 'experiment') {
         const state = stateAt(data.experiment, t);
-        lines.push(TEXT.experimentLine(experimentStates[state]?.[0] ?? state ?? TEXT.none));
+        lines.push(TEXT.experimentLine(state ? experimentWord(state) : TEXT.none()));
       } else if (row?.kind === 'changes') {
         const px = event.clientX - r.left;
         const near = row.groups.reduce((best, g) => (Math.abs(g.x - px) < Math.abs((best?.x ?? Infinity) - px) ? g : best), null);
@@ -858,7 +876,7 @@ export function setupSessions(deps) {
       } else if (row?.kind === 'pace') {
         const b = Math.min(layout.bins - 1, Math.floor(t / layout.binMs));
         const v = row.bins.get(b);
-        lines.push(TEXT.paceLine(v == null ? TEXT.none : TEXT.paceAt(fmtPace(v))));
+        lines.push(TEXT.paceLine(v == null ? TEXT.none() : TEXT.paceAt(fmtPace(v))));
       }
     } else {
       const lane = layout.lanes[Math.floor(py / LANE_PX)];
@@ -866,7 +884,7 @@ export function setupSessions(deps) {
         const spans = data.lanes.find((l) => l.player === lane.player)?.spans ?? [];
         const state = stateAt(spans, t);
         lines[0] = TEXT.laneTitle(lane.player, lines[0]);
-        lines.push(state ? playerStates[state]?.[0] ?? state : TEXT.none);
+        lines.push(state ? playerWord(state) : TEXT.none());
         // The actions of the bin under the pointer, the most frequent first.
         const b = Math.min(layout.bins - 1, Math.floor(t / layout.binMs));
         const from = b * layout.binMs;
@@ -883,7 +901,7 @@ export function setupSessions(deps) {
           byName.set(a.name, (byName.get(a.name) ?? 0) + a.n);
           n += a.n;
         }
-        if (!n) lines.push(TEXT.noAction);
+        if (!n) lines.push(TEXT.noAction());
         else {
           lines.push(TEXT.actionsIn(n, fmtSessionTime(lo), fmtSessionTime(hi)));
           const sorted = [...byName.entries()].sort((p, q) => q[1] - p[1]);
@@ -926,6 +944,36 @@ export function setupSessions(deps) {
     if (layout && Math.abs(width - layout.width) < 2) return;
     requestAnimationFrame(draw);
   }).observe(viewEl);
+
+  // Another language: the panel, the list and the open session again, where the keyboard and the
+  // scrolling were.
+  onLanguageChange(() => {
+    labelPanel();
+    listKey = '';
+    renderList();
+    setText(more, showAll ? TEXT.showFewer() : TEXT.showAll(sessions.length));
+    if (!openId) return;
+    if (!data || !parts) {
+      const title = viewEl.querySelector('#session-view-title');
+      if (title) setText(title, titleOf(openInfo));
+      const waiting = viewEl.querySelector('[role="status"]');
+      if (waiting) setText(waiting, openStatus());
+      return;
+    }
+    const focused = viewEl.contains(document.activeElement) ? document.activeElement : null;
+    const focusId = focused?.id || null;
+    const focusAction = focused?.closest('[data-action]')?.dataset.action ?? null;
+    const scroll = { lanes: parts.lanesBox.scrollTop, table: viewEl.querySelector('.tl-table-wrap')?.scrollLeft ?? 0 };
+    buildView();
+    draw();
+    parts.lanesBox.scrollTop = scroll.lanes;
+    const wrap = viewEl.querySelector('.tl-table-wrap');
+    if (wrap) wrap.scrollLeft = scroll.table;
+    if (focused) {
+      const again = (focusId && viewEl.querySelector(`#${CSS.escape(focusId)}`)) || (focusAction && viewEl.querySelector(`[data-action="${CSS.escape(focusAction)}"]`));
+      (again ?? (focused.classList.contains('tl-lanes') ? parts.lanesBox : viewEl.querySelector('.tl-table-wrap')))?.focus({ preventScroll: true });
+    }
+  });
 
   // ------------------------------------------------------------------------------------ API
 

@@ -12,28 +12,59 @@
 // of one player, every player's position with its trail over the last seconds, and a clock. A bar
 // above the canvas says it is a recording and leads back to the live view.
 
-// What the playback says on the page (the live view's words are still in the code below).
+import { fmtNumber, onLanguageChange, t } from './i18n.js';
+
+// Every word the view puts on the page or the canvas, in the page's language (i18n/*.json).
 const TEXT = {
-  playbackOf: (title) => `Playback of ${title}`,
-  notLive: 'Recording, not live',
-  backToLive: 'Back to live',
-  play: 'Play',
-  pause: 'Pause',
-  playAgain: 'Play again',
-  speed: 'Speed',
+  playbackOf: (title) => t('playback.of', { title }),
+  notLive: () => t('playback.not_live'),
+  backToLive: () => t('playback.back_to_live'),
+  play: () => t('playback.play'),
+  pause: () => t('playback.pause'),
+  playAgain: () => t('playback.play_again'),
+  speed: () => t('playback.speed'),
   speedLabel: (s) => `×${s}`,
-  speedAria: (s) => (s === 1 ? 'Normal speed' : `${s} times as fast`),
-  scrubber: 'Time in the recording',
-  time: (t, d) => `${t} / ${d}`,
-  timeSpoken: (t, d) => `${t} of ${d}`,
-  opening: 'Opening the recording…',
-  lost: 'Connection to the recording lost, reconnecting…',
-  following: (player) => `Playback: what ${player} saw`,
-  nothingYet: (player) => `Playback: ${player} had received no world yet`,
-  ended: (player) => `Playback: end of the recording (following ${player})`,
-  badge: (t) => `Recording · ${t}`,
-  label: (player, t, agents, players) =>
-    `Recorded view at ${t}, as ${player} received it: ${agents} ${agents === 1 ? 'agent' : 'agents'}, ${players} ${players === 1 ? 'player' : 'players'}.`,
+  speedAria: (s) => (s === 1 ? t('playback.speed_normal') : t('playback.speed_times', { speed: s })),
+  scrubber: () => t('playback.scrubber'),
+  time: (now, end) => `${now} / ${end}`,
+  timeSpoken: (now, end) => t('playback.time_spoken', { time: now, duration: end }),
+  opening: () => t('playback.opening'),
+  lost: () => t('playback.lost'),
+  following: (player) => t('playback.following', { player }),
+  nothingYet: (player) => t('playback.nothing_yet', { player }),
+  ended: (player) => t('playback.ended', { player }),
+  badge: (time) => t('playback.badge', { time }),
+  agents: (count) => t('world.agents_count', { count }),
+  players: (count) => t('world.players_count', { count }),
+  label: (player, time, agents, players) => t('playback.label', { player, time, agents: TEXT.agents(agents), players: TEXT.players(players) }),
+  // The live view
+  noPlayerInGame: () => t('world.status_no_player_in_game'),
+  noPlayer: () => t('world.status_no_player'),
+  lostLive: (player) => t('world.status_lost', { player }),
+  connecting: (player) => t('world.status_connecting', { player }),
+  gameOver: (player, why) => t('world.status_game_over', { player, reason: why || t('world.status_game_ended') }),
+  waiting: (player) => t('world.status_waiting', { player }),
+  live: (player, ago) => t('world.status_live', { player, ago }),
+  firstInGame: (player) => (player ? t('world.first_in_game', { player }) : t('world.first_in_game_none')),
+  option: (player, state) => t('world.option', { player, state }),
+  precisionDefault: (precision) => t('world.precision_default', { precision }),
+  agentsWithBackground: (count, background) =>
+    background ? t('world.agents_background', { count: String(count), background: String(background) }) : String(count),
+  legendKind: (prefab) => t(prefab ? 'world.legend_marker' : 'world.legend_shape'),
+  viewLabel: (player, agents, players) =>
+    player ? t('world.canvas_label', { player, agents: TEXT.agents(agents), players: TEXT.players(players) }) : t('world.canvas_label_none'),
+  hoverPlayer: (followed) => t(followed ? 'world.hover_player_followed' : 'world.hover_player'),
+  hoverAtFacing: (x, y, angle) => t('world.hover_at_facing', { x, y, angle: String(angle) }),
+  hoverStart: (player) => t('world.hover_start', { player }),
+  hoverPlaced: () => t('world.hover_placed'),
+  hoverAt: (x, y) => t('world.hover_at', { x, y }),
+  hoverHeading: (x, y, angle) => t('world.hover_heading', { x, y, angle: String(angle) }),
+  hoverProperty: (property, background) =>
+    t(background ? 'world.hover_property_background' : 'world.hover_property', { property: property ?? t('world.hover_no_property') }),
+  followed: (player) => t('world.followed', { player }),
+  canvasNoPlayer: () => t('world.canvas_no_player'),
+  canvasWaiting: () => t('world.canvas_waiting'),
+  canvasConnecting: () => t('world.canvas_connecting'),
 };
 
 const SPEEDS = [1, 4, 16];
@@ -339,12 +370,15 @@ function segmentDistance(px, py, [ax, ay], [bx, by]) {
   return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
 }
 
+/** A coordinate in the page's language (25.5; 25,5 in French), whole from 1000 up. */
 function fmtCoord(v) {
-  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(1);
+  const digits = Math.abs(v) >= 1000 ? 0 : 1;
+  return fmtNumber(v, { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
 }
 
+/** A length of the world: at most two decimals, none when whole. */
 function fmtSize(v) {
-  return Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/\.?0+$/, '');
+  return fmtNumber(v, { maximumFractionDigits: 2, useGrouping: false });
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -356,7 +390,7 @@ function fmtSize(v) {
  * setIcon, withToken, and blocked() (true while the page waits for an access token).
  */
 export function setupWorldView(deps) {
-  const { el, setText, setAttr, show, setIcon, withToken, blocked } = deps;
+  const { el, setText, setAttr, show, setIcon, withToken, fmtAgo, playerWord, blocked } = deps;
   const $ = (id) => document.getElementById(id);
   const canvas = $('world-canvas');
   const ctx = canvas.getContext('2d');
@@ -425,36 +459,24 @@ export function setupWorldView(deps) {
     setIcon(statusEl.querySelector('.status-icon'), shape);
   }
 
-  function ago(ms) {
-    if (ms < 1500) return 'just now';
-    const s = Math.round(ms / 1000);
-    return s < 60 ? `${s} s ago` : `${Math.floor(s / 60)} min ago`;
-  }
-
   function refreshStatus() {
     if (playback) {
-      if (!socketOpen) setStatus(attempt > 0 ? 'down' : 'connecting', attempt > 0 ? TEXT.lost : TEXT.opening, attempt > 0 ? 'cross' : 'ring');
+      if (!socketOpen) setStatus(attempt > 0 ? 'down' : 'connecting', attempt > 0 ? TEXT.lost() : TEXT.opening(), attempt > 0 ? 'cross' : 'ring');
       else if (playback.ended) setStatus('playback', TEXT.ended(playback.player), 'flag');
       else if (model.lastWorldAt == null) setStatus('playback', TEXT.nothingYet(playback.player), 'replay');
       else setStatus('playback', TEXT.following(playback.player), 'replay');
       return;
     }
     if (!target) {
-      setStatus(
-        'none',
-        players.length
-          ? 'No player is in the game: choose one to follow, or launch the experiment.'
-          : 'No player to follow yet: the view shows what a headset receives once one joins.',
-        'none',
-      );
+      setStatus('none', players.length ? TEXT.noPlayerInGame() : TEXT.noPlayer(), 'none');
     } else if (!socketOpen) {
-      setStatus(attempt > 0 ? 'down' : 'connecting', attempt > 0 ? `Connection to ${target}'s view lost, reconnecting…` : `Connecting to ${target}'s view…`, attempt > 0 ? 'cross' : 'ring');
+      setStatus(attempt > 0 ? 'down' : 'connecting', attempt > 0 ? TEXT.lostLive(target) : TEXT.connecting(target), attempt > 0 ? 'cross' : 'ring');
     } else if (model.endOfGame != null) {
-      setStatus('ended', `Game over for ${target}: ${model.endOfGame || 'the game ended'}`, 'flag');
+      setStatus('ended', TEXT.gameOver(target, model.endOfGame), 'flag');
     } else if (model.lastWorldAt == null) {
-      setStatus('waiting', `Following ${target}: nothing received yet (GAMA sends the world when the headset asks for it).`, 'hourglass');
+      setStatus('waiting', TEXT.waiting(target), 'hourglass');
     } else {
-      setStatus('live', `Following ${target} · last world update ${ago(Date.now() - model.lastWorldAt)}`, 'check');
+      setStatus('live', TEXT.live(target, fmtAgo(Date.now() - model.lastWorldAt)), 'check');
     }
   }
 
@@ -614,10 +636,9 @@ export function setupWorldView(deps) {
     const key = JSON.stringify([auto, players.map((p) => [p.id, p.state])]);
     if (key !== optionsKey) {
       optionsKey = key;
-      const options = [el('option', { value: '', text: auto ? `First player in game (${auto})` : 'First player in game (none yet)' })];
+      const options = [el('option', { value: '', text: TEXT.firstInGame(auto) })];
       for (const p of players) {
-        const word = p.in_game ? 'in game' : p.state.replace('_', ' ');
-        options.push(el('option', { value: p.id, text: `${p.id} (${word})` }));
+        options.push(el('option', { value: p.id, text: TEXT.option(p.id, playerWord(p.in_game ? 'in_game' : p.state)) }));
       }
       select.replaceChildren(...options);
     }
@@ -638,6 +659,7 @@ export function setupWorldView(deps) {
   // ------------------------------------------------------------------------------------- facts
 
   let legendKey = '';
+  let languageGeneration = 0; // the legend is drawn again in another language
 
   function prefabColour(prop) {
     return PREFAB_PALETTE[(prop?.index ?? 0) % PREFAB_PALETTE.length];
@@ -665,16 +687,16 @@ export function setupWorldView(deps) {
   function renderFacts() {
     const w = model.world;
     setText($('world-size'), w ? `${fmtSize(w.width)} × ${fmtSize(w.height)}` : '—');
-    setText($('world-precision'), !followedId() || !socketOpen ? '—' : model.precisionGiven ? String(model.precision) : `${model.precision} (default)`);
+    setText($('world-precision'), !followedId() || !socketOpen ? '—' : model.precisionGiven ? String(model.precision) : TEXT.precisionDefault(String(model.precision)));
     let background = 0;
     for (const a of model.agents.values()) if (a.static) background += 1;
     const n = model.agents.size;
-    setText($('world-agents'), socketOpen ? `${n}${background ? ` (${background} in the background)` : ''}` : '—');
+    setText($('world-agents'), socketOpen ? TEXT.agentsWithBackground(n, background) : '—');
     setText($('world-players'), socketOpen ? String(model.positions.size) : '—');
     const counts = new Map();
     for (const a of model.agents.values()) counts.set(a.property, (counts.get(a.property) ?? 0) + 1);
     const props = [...model.properties.values()];
-    const key = JSON.stringify(props.map((p) => [p.id, p.prefab, p.colour, counts.get(p.id) ?? 0]));
+    const key = JSON.stringify([languageGeneration, props.map((p) => [p.id, p.prefab, p.colour, counts.get(p.id) ?? 0])]);
     if (key !== legendKey) {
       legendKey = key;
       $('world-legend').replaceChildren(
@@ -685,17 +707,13 @@ export function setupWorldView(deps) {
             { dataset: { property: p.id } },
             swatch(p),
             el('span', { class: 'legend-name', text: p.id }),
-            el('span', { class: 'sub', text: `${p.prefab ? 'marker' : 'shape'} · ${count} ${count === 1 ? 'agent' : 'agents'}` }),
+            el('span', { class: 'sub', text: `${TEXT.legendKind(p.prefab)} · ${TEXT.agents(count)}` }),
           );
         }),
       );
     }
     show($('world-legend'), props.length > 0);
-    const label = playback
-      ? TEXT.label(playback.player, fmtSessionTime(playback.t), n, model.positions.size)
-      : target
-      ? `Top-down view of the simulation as ${target} receives it: ${n} ${n === 1 ? 'agent' : 'agents'}, ${model.positions.size} ${model.positions.size === 1 ? 'player' : 'players'}.`
-      : 'Top-down view of the simulation: no player followed.';
+    const label = playback ? TEXT.label(playback.player, fmtSessionTime(playback.t), n, model.positions.size) : TEXT.viewLabel(target, n, model.positions.size);
     setAttr(canvas, 'aria-label', label);
   }
 
@@ -854,17 +872,17 @@ export function setupWorldView(deps) {
       if (!p) return null;
       return {
         title: h.id,
-        lines: [h.id === followedId() ? 'player (followed)' : 'player', `at ${fmtCoord(p.x)}, ${fmtCoord(p.y)} · facing ${Math.round(p.angle)}°`],
+        lines: [TEXT.hoverPlayer(h.id === followedId()), TEXT.hoverAtFacing(fmtCoord(p.x), fmtCoord(p.y), Math.round(p.angle))],
       };
     }
     if (h.kind === 'placed') {
       if (!model.placed) return null;
-      return { title: `${followedId()}: start`, lines: ['where GAMA placed this player', `at ${fmtCoord(model.placed.x)}, ${fmtCoord(model.placed.y)}`] };
+      return { title: TEXT.hoverStart(followedId()), lines: [TEXT.hoverPlaced(), TEXT.hoverAt(fmtCoord(model.placed.x), fmtCoord(model.placed.y))] };
     }
     const a = model.agents.get(h.id);
     if (!a) return null;
-    const where = `at ${fmtCoord(a.x)}, ${fmtCoord(a.y)}${a.kind === 'prefab' ? ` · heading ${Math.round(a.heading)}°` : ''}`;
-    return { title: a.name, lines: [`property ${a.property ?? 'none'}${a.static ? ' (background)' : ''}`, where] };
+    const where = a.kind === 'prefab' ? TEXT.hoverHeading(fmtCoord(a.x), fmtCoord(a.y), Math.round(a.heading)) : TEXT.hoverAt(fmtCoord(a.x), fmtCoord(a.y));
+    return { title: a.name, lines: [TEXT.hoverProperty(a.property, a.static), where] };
   }
 
   function setHover(h, pin = false) {
@@ -1029,7 +1047,7 @@ export function setupWorldView(deps) {
       ctx.strokeStyle = colour;
       ctx.stroke();
     }
-    label(followed ? `${id} (followed)` : id, sx, sy + r + 14, colours, { bold: true, size: 13, align: 'center' });
+    label(followed ? TEXT.followed(id) : id, sx, sy + r + 14, colours, { bold: true, size: 13, align: 'center' });
   }
 
   function drawTooltip(colours) {
@@ -1084,7 +1102,7 @@ export function setupWorldView(deps) {
     transform();
     frames += 1;
     if (!followedId() || (!model.world && model.agents.size === 0 && model.positions.size === 0)) {
-      const text = !followedId() ? 'No player followed' : socketOpen ? 'Waiting for the world…' : 'Connecting…';
+      const text = !followedId() ? TEXT.canvasNoPlayer() : socketOpen ? TEXT.canvasWaiting() : TEXT.canvasConnecting();
       ctx.font = `600 16px ${colours.font}`;
       ctx.fillStyle = colours.muted;
       ctx.textAlign = 'center';
@@ -1396,28 +1414,37 @@ export function setupWorldView(deps) {
       'p',
       { class: 'playback-title', id: 'playback-title' },
       el('span', { class: 'status-icon' }),
-      el('span', {}, titleText, el('span', { class: 'playback-note', text: TEXT.notLive })),
+      el('span', {}, titleText, el('span', { class: 'playback-note' })),
     );
     setIcon(title.querySelector('.status-icon'), 'replay');
-    const live = el('button', { type: 'button', id: 'playback-live', class: 'primary' }, el('span', { text: TEXT.backToLive }));
+    const live = el('button', { type: 'button', id: 'playback-live', class: 'primary' }, el('span'));
     setIcon(live, 'dot');
-    const toggleText = el('span', { text: TEXT.play });
+    const toggleText = el('span', { text: TEXT.play() });
     const toggle = el('button', { type: 'button', id: 'playback-toggle', class: 'playback-toggle' }, toggleText);
     setIcon(toggle, 'play');
     const speeds = el(
       'div',
-      { class: 'playback-speed', role: 'group', 'aria-label': TEXT.speed },
-      ...SPEEDS.map((speed) =>
-        el('button', { type: 'button', 'aria-pressed': String(speed === 1), 'aria-label': TEXT.speedAria(speed), dataset: { speed: String(speed) }, text: TEXT.speedLabel(speed) }),
-      ),
+      { class: 'playback-speed', role: 'group' },
+      ...SPEEDS.map((speed) => el('button', { type: 'button', 'aria-pressed': String(speed === 1), dataset: { speed: String(speed) }, text: TEXT.speedLabel(speed) })),
     );
-    const scrubber = el('input', { type: 'range', id: 'playback-scrubber', class: 'scrubber', min: '0', max: '0', step: '100', value: '0', 'aria-label': TEXT.scrubber });
+    const scrubber = el('input', { type: 'range', id: 'playback-scrubber', class: 'scrubber', min: '0', max: '0', step: '100', value: '0' });
     // The scrubber tells screen readers the time (aria-valuetext); this is for the eyes.
     const time = el('span', { id: 'playback-time', class: 'playback-time', 'aria-hidden': 'true' });
     root.replaceChildren(el('div', { class: 'playback-banner' }, title, live), el('div', { class: 'playback-controls' }, toggle, speeds, scrubber, time));
     root.setAttribute('role', 'region');
     root.setAttribute('aria-labelledby', 'playback-title');
-    return { root, titleText, live, toggle, toggleText, speeds, scrubber, time };
+    const parts = { root, titleText, note: title.querySelector('.playback-note'), live, toggle, toggleText, speeds, scrubber, time };
+    labelBar(parts);
+    return parts;
+  }
+
+  /** The playback bar's fixed words, in the page's language. */
+  function labelBar(b) {
+    setText(b.note, TEXT.notLive());
+    setText(b.live.querySelector('span'), TEXT.backToLive());
+    setAttr(b.speeds, 'aria-label', TEXT.speed());
+    for (const button of b.speeds.querySelectorAll('button[data-speed]')) setAttr(button, 'aria-label', TEXT.speedAria(Number(button.dataset.speed)));
+    setAttr(b.scrubber, 'aria-label', TEXT.scrubber());
   }
 
   function playbackInfo() {
@@ -1442,7 +1469,7 @@ export function setupWorldView(deps) {
     setText(bar.titleText, TEXT.playbackOf(playback.title));
     const shape = playback.playing ? 'pause' : playback.ended ? 'replay' : 'play';
     setIcon(bar.toggle, shape);
-    setText(bar.toggleText, playback.playing ? TEXT.pause : playback.ended ? TEXT.playAgain : TEXT.play);
+    setText(bar.toggleText, playback.playing ? TEXT.pause() : playback.ended ? TEXT.playAgain() : TEXT.play());
     for (const b of bar.speeds.querySelectorAll('button[data-speed]')) {
       setAttr(b, 'aria-pressed', String(Number(b.dataset.speed) === playback.speed));
     }
@@ -1683,6 +1710,17 @@ export function setupWorldView(deps) {
       messages,
     };
   }
+
+  // Another language: every word again (the selector's options, the legend, the bar, the canvas).
+  onLanguageChange(() => {
+    languageGeneration += 1;
+    optionsKey = '';
+    labelBar(bar);
+    renderSelect();
+    renderBar();
+    refreshAll();
+    requestRender();
+  });
 
   requestRender();
   refreshAll();
