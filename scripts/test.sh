@@ -4,7 +4,8 @@
 #   * target/test-deps/venv: a Python venv with the real PyPI gama-client (pinned in
 #     testkit/python/requirements.txt), which testkit/python/check_gama_client.py drives;
 #   * Debian's chromium (/usr/bin/chromium) and, in tests/browser, the npm package playwright-core
-#     that drives it for the admin page's browser tests (no browser is ever downloaded).
+#     that drives it for the admin page's browser tests (no browser is ever downloaded);
+#   * Debian's fonts-noto-core, whose Noto Sans Thai, Lao and Khmer draw the page in those languages.
 # Arguments go to `cargo test` (e.g. scripts/test.sh --test routing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,12 +24,19 @@ export GAMA_CLIENT_PYTHON="$PWD/$venv/bin/python"
 # A test whose tool is missing fails here instead of being skipped.
 export GAMA_VR_RELAY_TEST_TOOLS=required
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ ! -x /usr/bin/chromium ]; then
   echo "== installing Debian's chromium"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+# Fonts with Thai, Lao and Khmer letters (Noto Sans Thai, Lao, Khmer), so that the admin page's
+# browser test sees real glyphs in those languages, not boxes.
+if [ ! -e /usr/share/fonts/truetype/noto/NotoSansKhmer-Regular.ttf ]; then
+  echo "== installing Debian's fonts-noto-core (Thai, Lao and Khmer letters)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fonts-noto-core >/dev/null
 fi
 want=$(node -p "require('./tests/browser/package-lock.json').packages['node_modules/playwright-core'].version")
 have=$(node -p "require('./tests/browser/node_modules/playwright-core/package.json').version" 2>/dev/null || true)

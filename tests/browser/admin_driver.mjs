@@ -31,9 +31,15 @@
 //                                                  TaskDuration, LayoutDuration, Timestamp… in s)
 //   {"cmd":"screenshot","path":P,"full_page":true}
 //   {"cmd":"screenshot","path":P,"selector":S}     only the element S
+//   {"cmd":"fonts","selector":S}                   -> {"fonts":[{"familyName":…,"glyphCount":N}…]}: the
+//                                                  fonts Chromium drew S's text with (CDP
+//                                                  CSS.getPlatformFontsForNode)
 //   {"cmd":"grant","permissions":[…]}              e.g. clipboard-read, for the current page's origin
 //   {"cmd":"clear_storage"}                        localStorage of the page's origin
 //   {"cmd":"errors"}                               -> {"page_errors":[…],"console_errors":[…]}
+//
+// The browser's language is ADMIN_PAGE_LOCALE (a BCP 47 tag, e.g. th-TH; English, en-US, unless
+// said), as navigator.languages and Accept-Language give it to the page.
 //
 // Never downloads a browser: Chromium is the Debian package at /usr/bin/chromium.
 
@@ -45,6 +51,7 @@ import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.ADMIN_PAGE_CHROMIUM || '/usr/bin/chromium';
 const DEFAULT_TIMEOUT_MS = 5000;
+const LOCALE = process.env.ADMIN_PAGE_LOCALE || 'en-US';
 
 function reply(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -58,7 +65,9 @@ try {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
+    locale: LOCALE,
     args: [
+      `--lang=${LOCALE}`,
       '--no-sandbox',
       '--disable-gpu',
       '--no-first-run',
@@ -247,6 +256,16 @@ const commands = {
     if (full_page) await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: file, fullPage: full_page });
     return {};
+  },
+  async fonts({ selector }) {
+    const cdp = await cdpSession();
+    await cdp.send('DOM.enable');
+    await cdp.send('CSS.enable');
+    const { root } = await cdp.send('DOM.getDocument', { depth: 0 });
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+    if (!nodeId) throw new Error(`no element matches ${selector}`);
+    const { fonts } = await cdp.send('CSS.getPlatformFontsForNode', { nodeId });
+    return { fonts };
   },
   async grant({ permissions }) {
     await context.grantPermissions(permissions, { origin: new URL(page.url()).origin });

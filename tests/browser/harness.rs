@@ -60,7 +60,15 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The browser in English (`en-US`), whatever the machine's language: the tests that read the
+    /// page's words read them in English.
     pub async fn start() -> Browser {
+        Browser::start_in("en-US").await
+    }
+
+    /// The browser with `locale` (a BCP 47 tag such as `th-TH`) as its language, as a browser
+    /// set up in that language gives it to pages (navigator.languages, Accept-Language).
+    pub async fn start_in(locale: &str) -> Browser {
         // Chromium's profile and every temporary file of the driver go in a folder removed even
         // when the test fails and the driver is killed.
         let scratch = tempfile::tempdir().unwrap();
@@ -70,6 +78,7 @@ impl Browser {
             .arg(DRIVER)
             .current_dir(browser_dir())
             .env("ADMIN_PAGE_PROFILE_DIR", &profile)
+            .env("ADMIN_PAGE_LOCALE", locale)
             .env("TMPDIR", scratch.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
