@@ -4,12 +4,14 @@
 // JSON API and never puts data into the page as HTML: player ids and GAMA's messages are untrusted,
 // so everything goes through textContent. No inline scripts or styles (the relay's CSP forbids them).
 // The world view (world.js) decodes and draws what a headset receives; the GAML console and the
-// simulation clock are here.
+// simulation clock are here. Every word comes from i18n.js (static/i18n/<language>.json), the relay's
+// refusals included (from their code and params, README "Admin API"): nothing here is written in one
+// language only.
 
 import { setupWorldView } from './world.js';
 import { setupSessions } from './sessions.js';
 import { setupAudit } from './audit.js';
-import { LANGUAGES, applyI18n, fmtDay, fmtNumber, fmtTime, initI18n, lang, onLanguageChange, setLanguage, t, tInto } from './i18n.js';
+import { LANGUAGES, fmtDay, fmtNumber, fmtTime, initI18n, lang, onLanguageChange, setLanguage, t, tInto } from './i18n.js';
 
 const TOKEN_KEY = 'gama-vr-relay.token';
 const RECONNECT_MIN_MS = 500;
@@ -1999,7 +2001,11 @@ auditCard = setupAudit({ el, setText, setAttr, show, icon, api, errorText, chang
 const languageSelect = $('language');
 languageSelect.replaceChildren(...LANGUAGES.map(({ code, name }) => el('option', { value: code, lang: code, text: name })));
 languageSelect.value = lang();
-languageSelect.addEventListener('change', () => setLanguage(languageSelect.value));
+languageSelect.addEventListener('change', async () => {
+  await setLanguage(languageSelect.value);
+  // A language whose file could not be read: the choice shows the language still in use.
+  languageSelect.value = lang();
+});
 
 onLanguageChange(() => {
   languageSelect.value = lang();

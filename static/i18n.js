@@ -222,15 +222,17 @@ function use(code, map) {
   document.documentElement.lang = code;
 }
 
+let requested = 0; // the last choice wins when files come back out of order
+
 /** Switches the page to language `code` (remembered on this browser) and re-renders it. */
 export async function setLanguage(code) {
   const wanted = languageOf(code) ?? FALLBACK;
+  const request = ++requested;
   try {
     localStorage.setItem(STORAGE_KEY, wanted);
   } catch {
     // Storage disabled: the choice lasts as long as the page.
   }
-  if (wanted === current) return;
   let map;
   try {
     map = await load(wanted);
@@ -238,6 +240,7 @@ export async function setLanguage(code) {
     console.warn(`i18n: cannot load the ${wanted} texts (${e.message}); keeping ${current}`);
     return;
   }
+  if (request !== requested || wanted === current) return;
   use(wanted, map);
   applyI18n();
   for (const listener of listeners) listener(wanted);
