@@ -35,12 +35,9 @@ impl View {
                 return Some(frame);
             }
         }
-        if let Some(gone) = line
-            .player
-            .as_ref()
-            .filter(|p| p.state == "gone" || p.state == "disconnected")
-        {
-            // No headset, nobody standing there.
+        if let Some(gone) = line.player.as_ref().filter(|p| p.state == "gone") {
+            // Removed from the game, as the live view forgets it (a dropped headset keeps its
+            // place until it is back or removed).
             self.positions.remove(&gone.id);
             self.trails.remove(&gone.id);
         }
@@ -155,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn a_player_that_leaves_stops_standing_in_the_world() {
+    fn a_player_removed_from_the_game_stops_standing_in_the_world() {
         let mut view = View::default();
         take(
             &mut view,
@@ -170,6 +167,9 @@ mod tests {
             r#"{"t":20,"player":{"id":"p2","state":"disconnected"}}"#,
         );
         let shown: serde_json::Value = serde_json::from_str(&view.positions_message(20)).unwrap();
+        assert!(shown["players"].get("p2").is_some(), "{shown}");
+        take(&mut view, r#"{"t":25,"player":{"id":"p2","state":"gone"}}"#);
+        let shown: serde_json::Value = serde_json::from_str(&view.positions_message(25)).unwrap();
         assert!(shown["players"].get("p1").is_some());
         assert!(shown["players"].get("p2").is_none(), "{shown}");
         take(

@@ -229,15 +229,13 @@ impl Writer {
                     self.info.players.push(id.clone());
                 }
                 if state == "gone" {
+                    // Removed from the game: later snapshots leave it out, as playback does.
                     self.states.remove(&id);
                     self.cache.remove(&id);
-                } else {
-                    self.states.insert(id.clone(), state.clone());
-                }
-                if state == "gone" || state == "disconnected" {
-                    // Nobody stands there any more: later snapshots leave it out, as playback does.
                     self.positions.remove(&id);
                     self.pending_position.retain(|p| p != &id);
+                } else {
+                    self.states.insert(id.clone(), state.clone());
                 }
                 let line = format!(
                     "{{\"t\":{t},\"player\":{{\"id\":{},\"state\":{}}}}}\n",
