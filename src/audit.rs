@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use tracing::info;
 
 use crate::record::Recorder;
+use crate::said::Said;
 use crate::sessions::Sessions;
 use crate::util::{Changes, now_rfc3339};
 
@@ -43,11 +45,21 @@ pub struct AuditEntry {
     pub via: Via,
     /// What was asked, in plain words (`launch`, `remove Player_101`, `console: cycle`…).
     pub action: String,
+    /// The same as a code, for the page's language (`launch`, `remove`, `console`, `tool`…).
+    pub kind: &'static str,
+    /// The values in it (`player`, `expr`, `command`…).
+    pub params: Map<String, Value>,
     /// Whether it was done.
     pub ok: bool,
     /// Why not, or what came back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Why not, as a code (an API error's, or `gama_said` with GAMA's `message`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail_code: Option<&'static str>,
+    /// The values in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail_params: Option<Map<String, Value>>,
 }
 
 /// The audit trail; cheap to clone.
@@ -72,8 +84,8 @@ impl Audit {
     }
 
     /// Records a change and its outcome (`Err` carries why it was not done).
-    pub fn record(&self, source: IpAddr, via: Via, action: String, outcome: Result<(), String>) {
-        let (ok, detail) = match outcome {
+    pub fn record(&self, source: IpAddr, via: Via, action: Said, outcome: Result<(), Said>) {
+        let (ok, why) = match outcome {
             Ok(()) => (true, None),
             Err(why) => (false, Some(why)),
         };
@@ -81,9 +93,13 @@ impl Audit {
             at: now_rfc3339(),
             source: source.to_string(),
             via,
-            action,
+            action: action.text,
+            kind: action.code,
+            params: action.params,
             ok,
-            detail,
+            detail_code: why.as_ref().map(|w| w.code),
+            detail: why.as_ref().map(|w| w.text.clone()),
+            detail_params: why.map(|w| w.params),
         };
         match &entry.detail {
             None => info!(source = %entry.source, via = ?via, "operator: {}", entry.action),
@@ -114,6 +130,11 @@ impl Audit {
     }
 }
 
+/// A command a tool sent through the gama-server endpoint (`load`, `play`, `stop`…).
+pub fn tool_command(kind: &str) -> Said {
+    Said::new("tool", [("command", json!(kind))], kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,19 +149,26 @@ mod tests {
         let audit = Audit::new(None, sessions, Changes::default());
         let ip: IpAddr = "10.0.0.7".parse().unwrap();
         for i in 0..(KEEP + 5) {
-            audit.record(ip, Via::Admin, format!("launch {i}"), Ok(()));
+            let action = Said::new("remove", [("player", json!(i))], format!("remove {i}"));
+            audit.record(ip, Via::Admin, action, Ok(()));
         }
         audit.record(
             ip,
             Via::Tool,
-            "stop".into(),
-            Err("GAMA is not connected".into()),
+            tool_command("stop"),
+            Err(Said::new("gama_said", [("message", json!("no"))], "no")),
         );
         let recent = audit.recent(KEEP + 10);
         assert_eq!(recent.len(), KEEP);
         assert_eq!(recent[0].action, "stop");
         assert!(!recent[0].ok);
         assert_eq!(recent[0].via, Via::Tool);
-        assert_eq!(recent[1].action, format!("launch {}", KEEP + 4));
+        let newest = serde_json::to_value(&recent[0]).unwrap();
+        assert_eq!(newest["kind"], "tool");
+        assert_eq!(newest["params"], json!({"command": "stop"}));
+        assert_eq!(newest["detail_code"], "gama_said");
+        assert_eq!(newest["detail_params"], json!({"message": "no"}));
+        assert_eq!(recent[1].action, format!("remove {}", KEEP + 4));
+        assert_eq!(recent[1].params["player"], KEEP + 4);
     }
 }

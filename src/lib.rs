@@ -63,6 +63,7 @@ mod record;
 mod refusals;
 mod replay;
 mod routing;
+mod said;
 mod server;
 mod session;
 mod sessions;

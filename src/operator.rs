@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::gama::{ExperimentState, GamaError, GamaLink, GamaStatus, LinkState};
 use crate::packages::{Catalog, Model};
 use crate::players::Players;
+use crate::said::Said;
 use crate::session::Limits;
 use crate::sessions::Sessions;
 use crate::util::{Changes, Tasks};
@@ -73,7 +74,7 @@ pub enum OpError {
     NoSuchPlayer(String),
     /// GAMA is not connected.
     #[error("GAMA is not connected ({0})")]
-    Unavailable(String),
+    Unavailable(Said),
     /// GAMA failed or did not answer.
     #[error(transparent)]
     Gama(#[from] GamaError),
@@ -121,7 +122,11 @@ impl OpError {
             } => json!({ "model": model, "min": min, "connected": connected }),
             OpError::NoSuchModel(index) => json!({ "index": index }),
             OpError::NoSuchPlayer(id) => json!({ "player": id }),
-            OpError::Unavailable(reason) => json!({ "reason": reason }),
+            OpError::Unavailable(reason) => json!({
+                "reason": reason.text,
+                "reason_code": reason.code,
+                "reason_params": reason.params,
+            }),
             OpError::Gama(GamaError::Timeout { command, timeout }) => {
                 json!({ "command": command.name(), "seconds": timeout.as_secs_f64() })
             }
@@ -132,6 +137,20 @@ impl OpError {
             OpError::Gama(GamaError::Busy(n)) => json!({ "count": n }),
             OpError::Internal(why) => json!({ "reason": why }),
             _ => json!({}),
+        }
+    }
+}
+
+impl From<&OpError> for Said {
+    fn from(e: &OpError) -> Said {
+        let params = match e.params() {
+            serde_json::Value::Object(params) => params,
+            _ => serde_json::Map::new(),
+        };
+        Said {
+            text: e.to_string(),
+            code: e.code(),
+            params,
         }
     }
 }
@@ -341,10 +360,14 @@ impl Operator {
         let status = self.inner.gama.status();
         if status.link != LinkState::Connected {
             return Err(OpError::Unavailable(
-                status
-                    .link_reason
-                    .clone()
-                    .unwrap_or_else(|| format!("trying {}", self.inner.gama.address())),
+                status.link_reason.clone().unwrap_or_else(|| {
+                    let address = self.inner.gama.address();
+                    Said::new(
+                        "trying",
+                        [("address", serde_json::json!(address))],
+                        format!("trying {address}"),
+                    )
+                }),
             ));
         }
         Ok(status)

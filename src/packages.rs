@@ -10,9 +10,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use tracing::{debug, warn};
+
+use crate::said::Said;
 
 /// A launchable model.
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +76,7 @@ pub struct Catalog {
     /// Top-level entries.
     pub entries: Vec<Entry>,
     /// Problems found while reading the packages, for the operator.
-    pub problems: Vec<String>,
+    pub problems: Vec<Said>,
     /// Catalog splash images, by the index in their URL.
     #[serde(skip)]
     pub catalog_splashes: Vec<PathBuf>,
@@ -87,10 +89,15 @@ impl Catalog {
         for folder in folders {
             let folder = native_absolute(cwd, folder);
             if !folder.is_dir() {
-                catalog.problem(format!(
-                    "learning-package folder {} does not exist",
-                    folder.display()
-                ));
+                catalog.problem(
+                    "folder_missing",
+                    &folder,
+                    [],
+                    format!(
+                        "learning-package folder {} does not exist",
+                        folder.display()
+                    ),
+                );
                 continue;
             }
             let mut files = Vec::new();
@@ -105,7 +112,12 @@ impl Catalog {
                     .filter(|p| p.is_dir())
                     .collect(),
                 Err(e) => {
-                    catalog.problem(format!("cannot list {}: {e}", folder.display()));
+                    catalog.problem(
+                        "cannot_list",
+                        &folder,
+                        [("message", json!(e.to_string()))],
+                        format!("cannot list {}: {e}", folder.display()),
+                    );
                     Vec::new()
                 }
             };
@@ -124,9 +136,19 @@ impl Catalog {
         catalog
     }
 
-    fn problem(&mut self, message: String) {
-        warn!("{message}");
-        self.problems.push(message);
+    /// Something wrong in `path`: logged, and listed on the admin page.
+    fn problem<const N: usize>(
+        &mut self,
+        code: &'static str,
+        path: &Path,
+        params: [(&str, Value); N],
+        text: String,
+    ) {
+        warn!("{text}");
+        let mut said = Said::new(code, params, text);
+        said.params
+            .insert("path".into(), json!(path.display().to_string()));
+        self.problems.push(said);
     }
 
     /// The catalog one `settings.json` text describes, as if read from `file`.
@@ -139,7 +161,12 @@ impl Catalog {
     fn read_file(&mut self, file: &Path, cwd: &Path) {
         match std::fs::read_to_string(file) {
             Ok(text) => self.read_text(&text, file, cwd),
-            Err(e) => self.problem(format!("cannot read {}: {e}", file.display())),
+            Err(e) => self.problem(
+                "cannot_read",
+                file,
+                [("message", json!(e.to_string()))],
+                format!("cannot read {}: {e}", file.display()),
+            ),
         }
     }
 
@@ -147,10 +174,15 @@ impl Catalog {
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
-                return self.problem(format!(
-                    "{} is not valid JSON ({e}); its models are not offered",
-                    file.display()
-                ));
+                return self.problem(
+                    "invalid_json",
+                    file,
+                    [("message", json!(e.to_string()))],
+                    format!(
+                        "{} is not valid JSON ({e}); its models are not offered",
+                        file.display()
+                    ),
+                );
             }
         };
         let dir = file.parent().unwrap_or(cwd).to_path_buf();
@@ -166,10 +198,12 @@ impl Catalog {
 
     fn entry(&mut self, value: Value, file: &Path, dir: &Path, cwd: &Path) -> Option<Entry> {
         let Value::Object(obj) = value else {
-            self.problem(format!(
-                "{}: an entry is not a JSON object; skipped",
-                file.display()
-            ));
+            self.problem(
+                "not_an_object",
+                file,
+                [],
+                format!("{}: an entry is not a JSON object; skipped", file.display()),
+            );
             return None;
         };
         let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
@@ -182,11 +216,16 @@ impl Catalog {
                     .filter_map(|v| self.entry(v, file, dir, cwd))
                     .collect(),
                 _ => {
-                    self.problem(format!(
-                        "{}: catalog {:?} has no \"entries\" list",
-                        file.display(),
-                        name.as_deref().unwrap_or("")
-                    ));
+                    self.problem(
+                        "catalog_without_entries",
+                        file,
+                        [("name", json!(name.as_deref().unwrap_or("")))],
+                        format!(
+                            "{}: catalog {:?} has no \"entries\" list",
+                            file.display(),
+                            name.as_deref().unwrap_or("")
+                        ),
+                    );
                     Vec::new()
                 }
             };
@@ -206,11 +245,16 @@ impl Catalog {
         let (Some(model_path), Some(experiment)) =
             (text("model_file_path"), text("experiment_name"))
         else {
-            self.problem(format!(
-                "{}: model {:?} needs \"model_file_path\" and \"experiment_name\"; skipped",
-                file.display(),
-                name.as_deref().unwrap_or("")
-            ));
+            self.problem(
+                "model_incomplete",
+                file,
+                [("name", json!(name.as_deref().unwrap_or("")))],
+                format!(
+                    "{}: model {:?} needs \"model_file_path\" and \"experiment_name\"; skipped",
+                    file.display(),
+                    name.as_deref().unwrap_or("")
+                ),
+            );
             return None;
         };
         let model_file_path = normalize(&absolute(dir, Path::new(&model_path)));
@@ -228,10 +272,15 @@ impl Catalog {
                 _ => None,
             };
             if parsed.is_none() {
-                self.problem(format!(
-                    "{}: {key} {v} is not a whole number; ignored",
-                    file.display()
-                ));
+                self.problem(
+                    "not_a_whole_number",
+                    file,
+                    [("key", json!(key)), ("value", json!(v.to_string()))],
+                    format!(
+                        "{}: {key} {v} is not a whole number; ignored",
+                        file.display()
+                    ),
+                );
             }
             parsed
         };
@@ -247,10 +296,15 @@ impl Catalog {
                 serde_json::value::to_raw_value(p).ok()
             }
             Some(_) => {
-                self.problem(format!(
-                    "{}: \"parameters\" must be a list of {{\"name\":…,\"value\":…}}; ignored",
-                    file.display()
-                ));
+                self.problem(
+                    "bad_parameters",
+                    file,
+                    [],
+                    format!(
+                        "{}: \"parameters\" must be a list of {{\"name\":…,\"value\":…}}; ignored",
+                        file.display()
+                    ),
+                );
                 None
             }
         };
@@ -414,21 +468,23 @@ mod tests {
         assert_eq!(json[2]["entries"][0]["name"], "Flat");
         assert_eq!(json[2]["entries"][1]["name"], "Advanced");
         assert_eq!(json[2]["entries"][1]["entries"][0]["model_index"], 2);
-        assert!(
-            c.problems.iter().any(|p| p.contains("zbad")),
-            "{:?}",
+        // Each problem names its file, with a code and values the page words in its language.
+        let said = |code: &str| {
             c.problems
-        );
+                .iter()
+                .find(|p| p.code == code)
+                .unwrap_or_else(|| panic!("no {code} in {:?}", c.problems))
+        };
+        assert!(said("invalid_json").text.contains("zbad"));
         assert!(
-            c.problems.iter().any(|p| p.contains("Broken")),
-            "{:?}",
-            c.problems
+            said("invalid_json").params["path"]
+                .as_str()
+                .unwrap()
+                .contains("zbad")
         );
-        assert!(
-            c.problems.iter().any(|p| p.contains("minimal_players")),
-            "{:?}",
-            c.problems
-        );
+        assert_eq!(said("model_incomplete").params["name"], "Broken");
+        assert_eq!(said("not_a_whole_number").params["key"], "minimal_players");
+        assert!(said("not_a_whole_number").text.contains("minimal_players"));
     }
 
     #[test]
@@ -437,6 +493,7 @@ mod tests {
         let c = Catalog::discover(&[PathBuf::from("nope")], tmp.path());
         assert!(c.models.is_empty());
         assert_eq!(c.problems.len(), 1);
+        assert_eq!(c.problems[0].code, "folder_missing");
     }
 
     #[test]

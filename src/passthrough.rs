@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -26,11 +27,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::access::{Guesses, same_token};
-use crate::audit::{Audit, Via};
+use crate::audit::{Audit, Via, tool_command};
 use crate::config::Config;
 use crate::gama::{ClientReply, GamaLink};
 use crate::listen::{self, Listener};
 use crate::protocol::Frame;
+use crate::said::Said;
 
 /// Frames waiting for one tool; a tool that lets them pile up is disconnected.
 const CLIENT_QUEUE: usize = 4096;
@@ -263,9 +265,10 @@ fn command(
     let kind = head.kind.as_deref().unwrap_or_default();
     if kind == "exit" {
         let why = "the relay does not forward exit: GAMA also serves the VR session";
+        let refused = Said::new("exit_not_forwarded", [], why);
         endpoint
             .audit
-            .record(peer.ip(), Via::Tool, "exit".into(), Err(why.into()));
+            .record(peer.ip(), Via::Tool, tool_command("exit"), Err(refused));
         reply.error(&echo, "UnableToExecuteRequest", why);
         return;
     }
@@ -281,14 +284,18 @@ fn command(
 
 /// `reply`, writing down in the audit trail how the command `kind` went before passing the answer on.
 fn audited(endpoint: &Endpoint, peer: SocketAddr, kind: &str, reply: &ClientReply) -> ClientReply {
-    let (audit, inner, action) = (endpoint.audit.clone(), reply.clone(), kind.to_string());
+    let (audit, inner, action) = (endpoint.audit.clone(), reply.clone(), tool_command(kind));
     let once = std::sync::Once::new();
     ClientReply(Arc::new(move |frame: Frame| {
         once.call_once(|| {
+            let gama_said =
+                |message: String| Said::new("gama_said", [("message", json!(message))], message);
             let outcome = match crate::protocol::gama::Envelope::parse(frame.as_str()) {
-                Ok(e) if e.message_type().is_command_failure() => Err(e.content_message()),
+                Ok(e) if e.message_type().is_command_failure() => {
+                    Err(gama_said(e.content_message()))
+                }
                 Ok(_) => Ok(()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(gama_said(e.to_string())),
             };
             audit.record(peer.ip(), Via::Tool, action.clone(), outcome);
         });

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::said::Said;
 use crate::util::{Changes, now_rfc3339};
 
 /// Refusals kept for the admin page.
@@ -26,6 +27,10 @@ pub struct Refusal {
     pub player: Option<String>,
     /// Why, in the words the headset was told.
     pub reason: String,
+    /// The same as a code, for the page's language (`crate::said`).
+    pub code: &'static str,
+    /// The values in it.
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The recent refusals; cheap to clone.
@@ -45,7 +50,7 @@ impl Refusals {
     }
 
     /// Someone was turned away.
-    pub fn record(&self, source: IpAddr, player: Option<&str>, reason: &str) {
+    pub fn record(&self, source: IpAddr, player: Option<&str>, reason: Said) {
         {
             let mut recent = self.recent.lock();
             if recent.len() == KEEP {
@@ -55,7 +60,9 @@ impl Refusals {
                 at: now_rfc3339(),
                 source: source.to_string(),
                 player: player.map(str::to_string),
-                reason: reason.to_string(),
+                reason: reason.text,
+                code: reason.code,
+                params: reason.params,
             });
         }
         self.changes.notify();

@@ -1652,7 +1652,7 @@ function renderCatalog(data) {
   show($('models-empty'), data.models.length === 0);
   const problems = data.problems ?? [];
   show($('problems'), problems.length > 0);
-  $('problems-list').replaceChildren(...problems.map((p) => el('li', { text: p })));
+  $('problems-list').replaceChildren(...problems.map((p) => el('li', { text: p.text ?? p })));
 }
 
 $('catalog').addEventListener('click', async (event) => {

@@ -37,6 +37,7 @@ use crate::metrics::{Metrics, SessionGauges};
 use crate::operator::{OpError, Operator};
 use crate::players::Players;
 use crate::refusals::Refusals;
+use crate::said::Said;
 use crate::sessions::Sessions;
 use crate::util::Changes;
 use crate::world::World;
@@ -197,7 +198,7 @@ async fn readyz(State(app): State<App>) -> impl IntoResponse {
             "address": app.gama.address(),
             "connection": gama.link,
             "reachable": gama.link == LinkState::Connected,
-            "reason": gama.link_reason,
+            "reason": gama.link_reason.map(|r| r.text),
         },
     }))
 }
@@ -286,7 +287,7 @@ async fn rescan(
     audited(
         &app,
         peer,
-        "rescan the learning packages".into(),
+        Said::new("rescan", [], "rescan the learning packages"),
         &Ok::<(), OpError>(()),
     );
     models(State(app)).await
@@ -310,8 +311,16 @@ async fn select(
     let index = parse_index(&index)?;
     let result = app.operator.select_model(index);
     let action = match &result {
-        Ok(model) => format!("select model {index} ({})", model.name),
-        Err(_) => format!("select model {index}"),
+        Ok(model) => Said::new(
+            "select",
+            [("index", json!(index)), ("model", json!(model.name))],
+            format!("select model {index} ({})", model.name),
+        ),
+        Err(_) => Said::new(
+            "select",
+            [("index", json!(index))],
+            format!("select model {index}"),
+        ),
     };
     audited(&app, peer, action, &result);
     let model = result?;
@@ -435,8 +444,12 @@ async fn launch(
     let force = parse_launch_body(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e))?;
     let result = app.operator.launch(force).await;
-    let action = if force { "launch anyway" } else { "launch" };
-    audited(&app, peer, action.into(), &result);
+    let action = if force {
+        Said::new("launch_anyway", [], "launch anyway")
+    } else {
+        Said::new("launch", [], "launch")
+    };
+    audited(&app, peer, action, &result);
     result?;
     Ok(DONE)
 }
@@ -446,7 +459,7 @@ async fn pause(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
     let result = app.operator.pause().await;
-    audited(&app, peer, "pause".into(), &result);
+    audited(&app, peer, Said::new("pause", [], "pause"), &result);
     result?;
     Ok(DONE)
 }
@@ -456,7 +469,7 @@ async fn resume(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
     let result = app.operator.resume().await;
-    audited(&app, peer, "resume".into(), &result);
+    audited(&app, peer, Said::new("resume", [], "resume"), &result);
     result?;
     Ok(DONE)
 }
@@ -466,7 +479,7 @@ async fn stop(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
     let result = app.operator.stop().await;
-    audited(&app, peer, "stop".into(), &result);
+    audited(&app, peer, Said::new("stop", [], "stop"), &result);
     result?;
     Ok(DONE)
 }
@@ -477,20 +490,33 @@ async fn remove_player(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let result = app.operator.remove_player(&id);
-    audited(&app, peer, format!("remove {id}"), &result);
+    let action = Said::new("remove", [("player", json!(id))], format!("remove {id}"));
+    audited(&app, peer, action, &result);
     result?;
     Ok(DONE)
 }
 
 /// Records an operator's change made through the admin API.
-fn audited<T, E: std::fmt::Display>(
-    app: &App,
-    peer: SocketAddr,
-    action: String,
-    result: &Result<T, E>,
-) {
-    let outcome = result.as_ref().map(drop).map_err(ToString::to_string);
+fn audited<T, E>(app: &App, peer: SocketAddr, action: Said, result: &Result<T, E>)
+where
+    for<'e> Said: From<&'e E>,
+{
+    let outcome = result.as_ref().map(drop).map_err(Said::from);
     app.audit.record(peer.ip(), Via::Admin, action, outcome);
+}
+
+impl From<&ApiError> for Said {
+    fn from(e: &ApiError) -> Said {
+        let params = match &e.params {
+            Some(serde_json::Value::Object(params)) => params.clone(),
+            _ => serde_json::Map::new(),
+        };
+        Said {
+            text: e.message.clone(),
+            code: e.code,
+            params,
+        }
+    }
 }
 
 /// `GET /api/audit`: the most recent changes and refusals at the headset port, newest first.
@@ -541,7 +567,12 @@ async fn console(
         ));
     }
     let result = app.operator.evaluate(&expr).await;
-    audited(&app, peer, format!("console: {expr}"), &result);
+    let action = Said::new(
+        "console",
+        [("expr", json!(expr))],
+        format!("console: {expr}"),
+    );
+    audited(&app, peer, action, &result);
     Ok(axum::Json(json!({ "expr": expr, "result": result? })))
 }
 

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, App, audited};
+use crate::said::Said;
 use crate::sessions::read::{self, DataLine, ReadError, Session};
 use crate::sessions::view::{READ_AHEAD_MS, View, lines_after, view_at};
 
@@ -156,7 +157,12 @@ pub(super) async fn delete(
     let folder = app.sessions.folder().to_path_buf();
     let target = id.clone();
     let result = blocking(move || Ok(read::delete(&folder, &target)?)).await;
-    audited(&app, peer, format!("delete session {id}"), &result);
+    let action = Said::new(
+        "delete_session",
+        [("session", json!(id))],
+        format!("delete session {id}"),
+    );
+    audited(&app, peer, action, &result);
     result?;
     Ok(axum::Json(json!({ "ok": true })))
 }

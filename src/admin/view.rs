@@ -46,6 +46,11 @@ pub struct GamaView {
     pub connection_since: String,
     /// Why not connected, in plain words.
     pub reason: Option<String>,
+    /// The same as a code, for the page's language (`crate::said`).
+    pub reason_code: Option<&'static str>,
+    /// The values in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_params: Option<serde_json::Map<String, serde_json::Value>>,
     /// `desktop` or `headless`, once known.
     pub mode: Option<ServerMode>,
     /// `NONE`, `NOTREADY`, `PAUSED`, `RUNNING`, `FINISHED`.
@@ -121,7 +126,9 @@ pub(crate) fn snapshot(app: &App) -> StateView {
             address: app.gama.address(),
             connection: gama.link,
             connection_since: gama.link_since,
-            reason: gama.link_reason,
+            reason_code: gama.link_reason.as_ref().map(|r| r.code),
+            reason_params: gama.link_reason.as_ref().map(|r| r.params.clone()),
+            reason: gama.link_reason.map(|r| r.text),
             mode: gama.mode,
             experiment_state: gama.experiment.name().to_string(),
             experiment_id: gama.exp_id,

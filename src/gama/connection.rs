@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -21,6 +22,7 @@ use crate::protocol::Frame;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::gama::{Envelope, MessageType};
 use crate::protocol::linker::{self, Output, Read};
+use crate::said::Said;
 use crate::util::{Backoff, LogLimiter, truncate};
 
 /// Time between the two probes that tell a running experiment from a paused one.
@@ -74,9 +76,13 @@ pub(super) async fn supervise(
             failure => {
                 let reason = match failure {
                     Ok(Err(e)) => describe_connect_error(&e, &config.host, config.port),
-                    _ => format!(
-                        "no answer within {} ms (is a firewall dropping the connection?)",
-                        config.connect_timeout_ms
+                    _ => Said::new(
+                        "no_answer",
+                        [("ms", json!(config.connect_timeout_ms))],
+                        format!(
+                            "no answer within {} ms (is a firewall dropping the connection?)",
+                            config.connect_timeout_ms
+                        ),
                     ),
                 };
                 if outage_reported {
@@ -97,41 +103,62 @@ pub(super) async fn supervise(
 }
 
 /// Plain words for a failed connection attempt.
-fn describe_connect_error(e: &tungstenite::Error, host: &str, port: u16) -> String {
+fn describe_connect_error(e: &tungstenite::Error, host: &str, port: u16) -> Said {
     use std::io::ErrorKind;
     match e {
         tungstenite::Error::Io(io) => match io.kind() {
-            ErrorKind::ConnectionRefused => format!(
-                "connection refused: nothing listens on port {port} (is GAMA running with its server enabled?)"
+            ErrorKind::ConnectionRefused => Said::new(
+                "connection_refused",
+                [("port", json!(port))],
+                format!(
+                    "connection refused: nothing listens on port {port} (is GAMA running with its server enabled?)"
+                ),
             ),
-            ErrorKind::TimedOut => "the connection timed out".to_string(),
+            ErrorKind::TimedOut => Said::new("timed_out", [], "the connection timed out"),
             ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-                "the connection was reset during the handshake".to_string()
+                Said::new("reset", [], "the connection was reset during the handshake")
             }
             _ if io.to_string().contains("lookup") || io.to_string().contains("resolve") => {
-                format!("cannot resolve the host name `{host}`")
+                Said::new(
+                    "unknown_host",
+                    [("host", json!(host))],
+                    format!("cannot resolve the host name `{host}`"),
+                )
             }
-            _ => io.to_string(),
+            _ => other_error(io),
         },
-        tungstenite::Error::Http(response) => format!(
-            "port {port} answered HTTP {} instead of a WebSocket upgrade: is that GAMA's server port?",
-            response.status()
+        tungstenite::Error::Http(response) => Said::new(
+            "not_websocket",
+            [
+                ("port", json!(port)),
+                ("status", json!(response.status().as_u16())),
+            ],
+            format!(
+                "port {port} answered HTTP {} instead of a WebSocket upgrade: is that GAMA's server port?",
+                response.status()
+            ),
         ),
-        other => other.to_string(),
+        other => other_error(other),
     }
+}
+
+/// An error the relay has no words of its own for: the system's, as they are.
+fn other_error(e: &dyn std::fmt::Display) -> Said {
+    let message = e.to_string();
+    Said::new("other", [("message", json!(message))], message)
 }
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Serves one connection until it ends; returns why it ended, in plain words.
+/// Serves one connection until it ends; returns why it ended.
 async fn run_connection(
     link: &GamaLink,
     ws: Ws,
     events: &dyn GamaEvents,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
-) -> String {
+) -> Said {
     let config = &link.inner.config;
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Message>(config.max_in_flight + 16);
@@ -178,12 +205,20 @@ async fn run_connection(
                     metrics.gama_messages_out.inc_by(received as u64);
                     metrics.gama_bytes_out.inc_by(bytes);
                 }
-                Ok(Err(e)) => return format!("writing to GAMA failed: {e}"),
-                Err(_) => return "GAMA stopped reading our messages".to_string(),
+                Ok(Err(e)) => {
+                    return Said::new(
+                        "write_failed",
+                        [("message", json!(e.to_string()))],
+                        format!("writing to GAMA failed: {e}"),
+                    );
+                }
+                Err(_) => {
+                    return Said::new("stopped_reading", [], "GAMA stopped reading our messages");
+                }
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-        String::new()
+        Said::new("closed", [], "the relay closed the connection")
     });
 
     let probe_link = link.clone();
@@ -202,8 +237,8 @@ async fn run_connection(
     let mut writer = writer;
     let reason = loop {
         tokio::select! {
-            () = shutdown.cancelled() => break "relay shutting down".to_string(),
-            r = &mut writer => break r.unwrap_or_else(|e| format!("writer task failed: {e}")),
+            () = shutdown.cancelled() => break Said::new("shutting_down", [], "relay shutting down"),
+            r = &mut writer => break r.unwrap_or_else(|e| other_error(&e)),
             _ = sweep.tick() => expire(&pending, events, &link.inner.metrics),
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
@@ -217,18 +252,26 @@ async fn run_connection(
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    break match frame {
-                        Some(f) if !f.reason.is_empty() => format!("GAMA closed the connection: {} ({})", f.reason, u16::from(f.code)),
-                        Some(f) => format!("GAMA closed the connection (code {})", u16::from(f.code)),
-                        None => "GAMA closed the connection".to_string(),
+                    let (code, why) = frame.map_or((None, String::new()), |f| {
+                        (Some(u16::from(f.code)), f.reason.to_string())
+                    });
+                    let text = match (code, why.as_str()) {
+                        (Some(code), "") => format!("GAMA closed the connection (code {code})"),
+                        (Some(code), why) => format!("GAMA closed the connection: {why} ({code})"),
+                        (None, _) => "GAMA closed the connection".to_string(),
                     };
+                    break Said::new("closed_by_gama", [("code", json!(code)), ("message", json!(why))], text);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(tungstenite::Error::Capacity(e))) => {
-                    break format!("GAMA sent a message over gama.max_message_bytes ({e})");
+                    break Said::new(
+                        "message_too_big",
+                        [("max", json!(config.max_message_bytes))],
+                        format!("GAMA sent a message over gama.max_message_bytes ({e})"),
+                    );
                 }
-                Some(Err(e)) => break format!("connection error: {e}"),
-                None => break "the connection dropped".to_string(),
+                Some(Err(e)) => break Said::new("connection_error", [("message", json!(e.to_string()))], format!("connection error: {e}")),
+                None => break Said::new("dropped", [], "the connection dropped"),
             },
         }
     };

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::GamaError;
+use crate::said::Said;
 use crate::util;
 
 /// Which of GAMA's two servers the relay talks to (protocol.md §3.3).
@@ -96,8 +97,8 @@ pub struct GamaStatus {
     pub link: LinkState,
     /// Since when (RFC 3339).
     pub link_since: String,
-    /// Why the relay is not connected, in plain words.
-    pub link_reason: Option<String>,
+    /// Why the relay is not connected.
+    pub link_reason: Option<Said>,
     /// Connections made since start.
     pub connections: u64,
     /// The server mode, once known.
@@ -150,7 +151,7 @@ impl GamaStatus {
         self.experiment = state;
     }
 
-    pub(super) fn set_link(&mut self, link: LinkState, reason: Option<String>) {
+    pub(super) fn set_link(&mut self, link: LinkState, reason: Option<Said>) {
         if self.link != link {
             self.link_since = util::now_rfc3339();
         }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::config::HeadsetConfig;
@@ -18,6 +19,7 @@ use crate::protocol::command::Command;
 use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
 use crate::record::Recorder;
 use crate::refusals::Refusals;
+use crate::said::Said;
 use crate::session::{Keepalive, RegisterError, validate_id};
 use crate::sessions::{ActKind, Sessions};
 use crate::util::{LogLimiter, truncate};
@@ -176,12 +178,16 @@ impl Input {
             }
             Err(e) => {
                 let code = match &e {
-                    RegisterError::InUse { .. } => {
+                    RegisterError::InUse { id, address } => {
                         self.metrics.takeovers_refused.inc();
                         self.refusals.record(
                             conn.remote.ip().to_canonical(),
-                            Some(&id),
-                            &e.to_string(),
+                            Some(id),
+                            Said::new(
+                                "id_in_use",
+                                [("player", json!(id)), ("address", json!(address))],
+                                e.to_string(),
+                            ),
                         );
                         1008
                     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -20,6 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 pub use inbound::Input;
 
 use crate::listen::{self, Listener};
+use crate::said::Said;
 use crate::util::LogLimiter;
 
 /// Read buffer of a headset connection (larger messages are assembled across reads).
@@ -78,7 +80,15 @@ pub fn serve(
                         "{source} is not on the classroom's network (headsets.allowed_networks)"
                     );
                     input.metrics.headsets_refused_network.inc();
-                    input.refusals.record(source, None, &reason);
+                    input.refusals.record(
+                        source,
+                        None,
+                        Said::new(
+                            "outside_network",
+                            [("source", json!(source))],
+                            reason.clone(),
+                        ),
+                    );
                     if let Some(suppressed) = OUTSIDE.check() {
                         warn!(suppressed, "headset connection refused: {reason}");
                     }
