@@ -357,7 +357,10 @@ const API_ERRORS = {
   no_live_experiment: (p) => (p.state ? t('errors.no_live_experiment_state', { state: stateInSentence(p.state) }) : t('errors.no_live_experiment')),
   unknown_model: (p) => t('errors.unknown_model', { index: String(p.index ?? '') }),
   unknown_player: (p) => t('errors.unknown_player', { player: p.player }),
-  gama_not_connected: (p) => (p.reason ? t('errors.gama_not_connected_reason', { reason: p.reason }) : t('errors.gama_not_connected')),
+  gama_not_connected: (p) =>
+    p.reason || p.reason_code
+      ? t('errors.gama_not_connected_reason', { reason: gamaWhy(p.reason_code, p.reason_params, p.reason) })
+      : t('errors.gama_not_connected'),
   gama_lost: (p) => t('errors.gama_lost', { command: p.command }),
   gama_busy: (p) => t('errors.gama_busy', { count: p.count }),
   gama_timeout: (p) => t('errors.gama_timeout', { command: p.command, seconds: fmtNumber(Number(p.seconds), { maximumFractionDigits: 1 }) }),
@@ -374,6 +377,9 @@ const API_ERRORS = {
   no_endpoint: () => t('errors.no_endpoint'),
   no_image: () => t('errors.no_image'),
   internal: () => t('errors.internal'),
+  // What a tool's command got from GAMA (Recent changes): GAMA's own words.
+  gama_said: (p) => sentence(p.message),
+  exit_not_forwarded: () => t('errors.exit_not_forwarded'),
   // The page's own.
   unreachable: () => t('errors.unreachable'),
   http_status: (p) => t('errors.http_status', { status: String(p.status), text: p.text }),
@@ -391,6 +397,76 @@ const API_ERROR_PARAMS = {
   gama_busy: ['count'],
   gama_timeout: ['command', 'seconds'],
   gama_refused: ['command', 'message'],
+  gama_said: ['message'],
+};
+
+/** Why GAMA is not connected (README: the codes of `state.gama.reason`) → its sentence in the
+ *  page's language. */
+const GAMA_WHY = {
+  connection_refused: (p) => t('gama.why.connection_refused', { port: String(p.port) }),
+  timed_out: () => t('gama.why.timed_out'),
+  reset: () => t('gama.why.reset'),
+  unknown_host: (p) => t('gama.why.unknown_host', { host: p.host }),
+  not_websocket: (p) => t('gama.why.not_websocket', { port: String(p.port), status: String(p.status) }),
+  no_answer: (p) => t('gama.why.no_answer', { duration: fmtDuration(Number(p.ms)) }),
+  stopped_reading: () => t('gama.why.stopped_reading'),
+  write_failed: (p) => t('gama.why.write_failed', { message: p.message }),
+  closed_by_gama: (p) => (p.message ? t('gama.why.closed_by_gama_why', { message: p.message }) : t('gama.why.closed_by_gama')),
+  message_too_big: (p) => t('gama.why.message_too_big', { size: fmtBytes(Number(p.max)) }),
+  connection_error: (p) => t('gama.why.connection_error', { message: p.message }),
+  dropped: () => t('gama.why.dropped'),
+  closed: () => t('gama.why.closed'),
+  shutting_down: () => t('gama.why.shutting_down'),
+  trying: (p) => t('gama.why.trying', { address: p.address }),
+};
+
+const GAMA_WHY_PARAMS = {
+  connection_refused: ['port'],
+  unknown_host: ['host'],
+  not_websocket: ['port', 'status'],
+  no_answer: ['ms'],
+  write_failed: ['message'],
+  message_too_big: ['max'],
+  connection_error: ['message'],
+  trying: ['address'],
+};
+
+/** A message of the relay with a code (README, "Admin API") in the page's language, from `words`
+ *  (code → sentence) when the code is known and its params are there, else the relay's own words. */
+function saidText(words, required, code, params, text) {
+  const p = params ?? {};
+  const sentenceFor = code ? words[code] : null;
+  if (sentenceFor && (required[code] ?? []).every((name) => p[name] != null)) return sentenceFor(p);
+  return text ? sentence(text) : '';
+}
+
+function gamaWhy(code, params, text) {
+  return saidText(GAMA_WHY, GAMA_WHY_PARAMS, code, params, text);
+}
+
+/** What is wrong in a learning package (GET /api/models `problems`), in the page's language. */
+const PROBLEMS = {
+  folder_missing: (p) => t('models.problem.folder_missing', { path: p.path }),
+  cannot_list: (p) => t('models.problem.cannot_list', { path: p.path, message: p.message }),
+  cannot_read: (p) => t('models.problem.cannot_read', { path: p.path, message: p.message }),
+  invalid_json: (p) => t('models.problem.invalid_json', { path: p.path, message: p.message }),
+  not_an_object: (p) => t('models.problem.not_an_object', { path: p.path }),
+  catalog_without_entries: (p) => t('models.problem.catalog_without_entries', { path: p.path, name: p.name }),
+  model_incomplete: (p) => t('models.problem.model_incomplete', { path: p.path, name: p.name }),
+  not_a_whole_number: (p) => t('models.problem.not_a_whole_number', { path: p.path, key: p.key, value: p.value }),
+  bad_parameters: (p) => t('models.problem.bad_parameters', { path: p.path }),
+};
+
+const PROBLEM_PARAMS = {
+  folder_missing: ['path'],
+  cannot_list: ['path', 'message'],
+  cannot_read: ['path', 'message'],
+  invalid_json: ['path', 'message'],
+  not_an_object: ['path'],
+  catalog_without_entries: ['path', 'name'],
+  model_incomplete: ['path', 'name'],
+  not_a_whole_number: ['path', 'key', 'value'],
+  bad_parameters: ['path'],
 };
 
 /** What went wrong, in the page's language: the sentence for the relay's code, or else the relay's
@@ -1022,9 +1098,9 @@ function renderGama(g) {
   setAttr(conn, 'data-state', g.connection);
   setText($('gama-connection-text'), word(GAMA_CONNECTION, g.connection));
   setIcon(conn.querySelector('.status-icon'), shape(GAMA_CONNECTION, g.connection));
-  // The relay's reason is its own English words (README: GAMA is unreachable).
-  const reason = g.connection === 'connected' ? '' : g.reason ?? '';
-  const why = g.connection === 'unreachable' ? t('gama.reason_retrying', { reason: sentence(reason) }) : sentence(reason);
+  // Why, from the relay's code (README: GAMA is unreachable); its own words for a code not known here.
+  const reason = g.connection === 'connected' ? '' : gamaWhy(g.reason_code, g.reason_params, g.reason);
+  const why = g.connection === 'unreachable' ? t('gama.reason_retrying', { reason }) : reason;
   setText($('gama-reason'), reason ? why : '');
   show($('gama-reason'), Boolean(reason));
   setText($('gama-address'), g.address);
@@ -1652,7 +1728,9 @@ function renderCatalog(data) {
   show($('models-empty'), data.models.length === 0);
   const problems = data.problems ?? [];
   show($('problems'), problems.length > 0);
-  $('problems-list').replaceChildren(...problems.map((p) => el('li', { text: p.text ?? p })));
+  $('problems-list').replaceChildren(
+    ...problems.map((p) => el('li', { text: saidText(PROBLEMS, PROBLEM_PARAMS, p.code, p.params, p.text ?? String(p)) })),
+  );
 }
 
 $('catalog').addEventListener('click', async (event) => {

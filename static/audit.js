@@ -23,32 +23,41 @@ const TEXT = {
   failed: (why) => t('audit.failed', { reason: why }),
 };
 
-// The changes made from the admin page, as the relay writes them down (English words, with the
-// player, model or expression in them) → their words in the page's language. Those of tools are
-// gama-server's command names (load, play…): they stay as they are, like anything not listed here.
-const ACTIONS = [
-  [/^launch$/, () => t('audit.action_launch')],
-  [/^launch anyway$/, () => t('audit.action_launch_anyway')],
-  [/^pause$/, () => t('audit.action_pause')],
-  [/^resume$/, () => t('audit.action_resume')],
-  [/^stop$/, () => t('audit.action_stop')],
-  [/^rescan the learning packages$/, () => t('audit.action_rescan')],
-  [/^remove (.+)$/s, (m) => t('audit.action_remove', { player: m[1] })],
-  [/^console: (.*)$/s, (m) => t('audit.action_console', { expr: m[1] })],
-  [/^select model (\d+) \((.*)\)$/s, (m) => t('audit.action_select', { index: m[1], model: m[2] })],
-  [/^select model (\d+)$/, (m) => t('audit.action_select_index', { index: m[1] })],
-  [/^delete session (.+)$/s, (m) => t('audit.action_delete_session', { session: m[1] })],
-];
+// The changes the relay writes down, by kind (README, "Admin API") → their words in the page's
+// language, from their params; null when a param is missing. A tool's command is gama-server's name
+// for it (load, play…): it stays as it is. Anything else shows the relay's own words.
+const KINDS = {
+  launch: () => t('audit.action_launch'),
+  launch_anyway: () => t('audit.action_launch_anyway'),
+  pause: () => t('audit.action_pause'),
+  resume: () => t('audit.action_resume'),
+  stop: () => t('audit.action_stop'),
+  rescan: () => t('audit.action_rescan'),
+  remove: (p) => (p.player == null ? null : t('audit.action_remove', { player: String(p.player) })),
+  console: (p) => (p.expr == null ? null : t('audit.action_console', { expr: p.expr })),
+  select: (p) => {
+    if (p.index == null) return null;
+    const index = String(p.index);
+    return p.model == null ? t('audit.action_select_index', { index }) : t('audit.action_select', { index, model: p.model });
+  },
+  delete_session: (p) => (p.session == null ? null : t('audit.action_delete_session', { session: p.session })),
+  tool: (p) => p.command ?? null,
+};
 
-/** An operator change's action in the page's language (entry: {action, via}). */
+/** An operator change's action in the page's language (entry: {action, kind, params}). */
 export function auditAction(entry) {
-  const action = entry?.action ?? '';
-  if (entry?.via === 'tool') return action;
-  for (const [re, words] of ACTIONS) {
-    const m = re.exec(action);
-    if (m) return words(m);
-  }
-  return action;
+  const words = KINDS[entry?.kind]?.(entry.params ?? {});
+  return words ?? entry?.action ?? '';
+}
+
+// Why a headset was turned away, by code → its words in the page's language.
+const REFUSED = {
+  id_in_use: (p) => (p.player == null || p.address == null ? null : t('audit.refused.id_in_use', { player: p.player, address: p.address })),
+  outside_network: (p) => (p.source == null ? null : t('audit.refused.outside_network', { source: p.source })),
+};
+
+function refusalWhy(refusal) {
+  return REFUSED[refusal?.code]?.(refusal.params ?? {}) ?? refusal?.reason ?? '';
 }
 
 const AUDIT_MIN_MS = 2000;
@@ -106,7 +115,9 @@ export function setupAudit(deps) {
       el('span', { class: 'audit-action', text: auditAction(e) }),
       el('span', { class: 'audit-source', text: TEXT.from(e.source ?? '?', TEXT.via[e.via]?.() ?? e.via ?? '') }),
     );
-    if (!ok) li.append(el('span', { class: 'audit-why', text: TEXT.notDone(e.detail ?? '') }));
+    // Why not: the relay's error code, in the page's language (its own words for one not known here).
+    const why = e.detail_code || e.detail ? errorText({ code: e.detail_code, params: e.detail_params, message: e.detail }) : '';
+    if (!ok) li.append(el('span', { class: 'audit-why', text: TEXT.notDone(why) }));
     return li;
   }
 
@@ -116,7 +127,7 @@ export function setupAudit(deps) {
       el('time', { datetime: r.at ?? null, text: time(r.at) }),
       el('span', { class: 'audit-mark' }, icon('slash')),
       el('span', { class: 'audit-action', text: TEXT.refusal(r.player, r.source ?? '?') }),
-      el('span', { class: 'audit-why', text: r.reason ?? '' }),
+      el('span', { class: 'audit-why', text: refusalWhy(r) }),
     );
     return li;
   }
