@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use harness::*;
-use relay_testkit::FakeGama;
+use relay_testkit::{FakeGama, Headset};
 use serde_json::json;
 
 /// Each language, and the locale of the browser that asks for it (a region variant, as browsers
@@ -265,6 +265,12 @@ async fn the_page_speaks_each_language() {
     for id in PLAYERS {
         headsets.push(relay.join(id).await);
     }
+    // A student's laptop claims a player's id: turned away, which Recent changes says.
+    let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
+        .await
+        .unwrap();
+    intruder.register(PLAYERS[0]).await.unwrap();
+    intruder.wait_closed(Duration::from_secs(5)).await.unwrap();
     let english = texts("en");
     let base = format!("{}/", relay.base);
 
@@ -297,6 +303,22 @@ async fn the_page_speaks_each_language() {
         );
         let refusal = fill(&words["actions.launch_failed"], &[("reason", &reason)]);
         browser.wait_text("#message", &refusal).await;
+        // Recent changes: the launch not done, and the headset turned away, in the same words.
+        browser
+            .wait_text(
+                "#audit-card",
+                &fill(&words["audit.not_done_why"], &[("reason", &reason)]),
+            )
+            .await;
+        browser
+            .wait_text(
+                "#audit-card",
+                &fill(
+                    &words["audit.refused.id_in_use"],
+                    &[("player", PLAYERS[0]), ("address", "127.0.0.1")],
+                ),
+            )
+            .await;
         browser.wait("#confirm[open]").await;
         browser
             .wait_text("#confirm-title", &words["actions.launch_anyway_title"])
@@ -384,6 +406,7 @@ async fn the_page_speaks_each_language() {
     }
 
     switching_keeps_the_page(&relay, &gama).await;
+    gama_away_in_french(&relay, &gama).await;
     drop(headsets);
     relay.shutdown().await;
     eprintln!(
@@ -391,6 +414,27 @@ async fn the_page_speaks_each_language() {
         started.elapsed().as_secs_f64(),
         target_dir().join("admin-lang-*.png").display()
     );
+}
+
+/// GAMA goes away: a French page says why, from the relay's code, with the port in it.
+async fn gama_away_in_french(relay: &TestRelay, gama: &Arc<FakeGama>) {
+    let fr = texts("fr");
+    let port = gama.port();
+    gama.kill().await;
+    let mut browser = Browser::start_in("fr-FR").await;
+    browser.open(&format!("{}/", relay.base)).await;
+    let why = fill(
+        &fr["gama.why.connection_refused"],
+        &[("port", &port.to_string())],
+    );
+    let expected = fill(&fr["gama.reason_retrying"], &[("reason", &why)]);
+    let shown = format!(
+        "document.querySelector('#gama-reason').textContent === {}",
+        json!(expected)
+    );
+    browser.wait_fn(&shown, 15_000).await;
+    browser.assert_no_page_errors().await;
+    browser.close().await;
 }
 
 /// In an English browser: French chosen in the header while a player's detail is open, the console
