@@ -420,7 +420,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .wait_text(
             "#refusals-list",
-            "A is in use by a live headset at 127.0.0.1",
+            "A is already used by a headset at 127.0.0.1.",
         )
         .await;
     browser
