@@ -357,9 +357,10 @@ fn init_logging(config: &Config, rust_log: Option<&str>) -> anyhow::Result<Optio
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let server = Server::bind(config).await?;
     let handle = server.spawn();
-    let signal = shutdown_signal().await;
+    let signal = stop.await;
     info!(signal, "shutting down");
     if !handle.shutdown(Duration::from_secs(2)).await {
         info!("some connections did not close in time; exiting anyway");
@@ -375,6 +376,7 @@ async fn replay(
     exit_when_done: bool,
 ) -> anyhow::Result<()> {
     use gama_vr_relay::{Recording, ReplayGama, ReplayOptions};
+    let stop = shutdown_signal();
     let recording = Recording::read(&file)?;
     let stand_in = ReplayGama::bind()
         .await
@@ -387,7 +389,7 @@ async fn replay(
     let handle = server.spawn();
     let mut done = stand_in.spawn(recording, ReplayOptions { speed, players }, &handle);
     tokio::select! {
-        signal = shutdown_signal() => info!(signal, "shutting down"),
+        signal = stop => info!(signal, "shutting down"),
         _ = done.wait_for(|d| *d), if exit_when_done => info!("shutting down"),
     }
     handle.shutdown(Duration::from_secs(2)).await;
@@ -395,8 +397,9 @@ async fn replay(
 }
 
 async fn demo(config: Config, headsets: usize) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let demo = gama_vr_relay::demo::Demo::start(config, headsets).await?;
-    let signal = shutdown_signal().await;
+    let signal = stop.await;
     info!(signal, "shutting down");
     demo.shutdown(Duration::from_secs(2)).await;
     Ok(())
@@ -431,8 +434,10 @@ fn sessions(config: &Config, command: &SessionsCommand) -> ExitCode {
 
 /// Waits for a request to stop and says which: Ctrl-C, SIGTERM or SIGHUP (its terminal window
 /// closed) on Unix; Ctrl-C, Ctrl-Break or the console window being closed on Windows (Windows ends the process about 5 s after a close,
-/// more than the 2 s the shutdown may take).
-async fn shutdown_signal() -> &'static str {
+/// more than the 2 s the shutdown may take). The listeners are set up when this is called, so a
+/// request that comes while the relay is still starting is not lost (nor does it kill the
+/// process the default way): call it first.
+fn shutdown_signal() -> impl Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -446,10 +451,12 @@ async fn shutdown_signal() -> &'static str {
         let hangup = listen("SIGHUP", signal(SignalKind::hangup()), async |s| {
             s.recv().await
         });
-        tokio::select! {
-            () = ctrl_c => "Ctrl-C",
-            () = terminate => "SIGTERM",
-            () = hangup => "SIGHUP (terminal closed)",
+        async move {
+            tokio::select! {
+                () = ctrl_c => "Ctrl-C",
+                () = terminate => "SIGTERM",
+                () = hangup => "SIGHUP (terminal closed)",
+            }
         }
     }
     #[cfg(windows)]
@@ -460,16 +467,20 @@ async fn shutdown_signal() -> &'static str {
         let close = listen("the console window closing", ctrl_close(), async |s| {
             s.recv().await
         });
-        tokio::select! {
-            () = ctrl_c => "Ctrl-C",
-            () = ctrl_break => "Ctrl-Break",
-            () = close => "console window closed",
+        async move {
+            tokio::select! {
+                () = ctrl_c => "Ctrl-C",
+                () = ctrl_break => "Ctrl-Break",
+                () = close => "console window closed",
+            }
         }
     }
     #[cfg(not(any(unix, windows)))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 

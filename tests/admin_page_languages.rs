@@ -537,11 +537,13 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
     );
     browser.press("Escape").await;
     browser.wait_hidden("#player-detail").await;
+    // The dialog's close event (a task after it hides) gives the focus back to the player's tile.
+    browser
+        .wait_fn("document.activeElement?.classList.contains('tile')", 5000)
+        .await;
 
     // With the keyboard on the choice: the focus stays there.
-    browser
-        .eval("document.querySelector('#language').focus()")
-        .await;
+    browser.focus("#language").await;
     browser.select("#language", "th").await;
     browser
         .wait_fn("document.documentElement.lang === 'th'", 5000)

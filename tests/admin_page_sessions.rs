@@ -691,13 +691,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         )
         .await;
     // Its keys: Home goes to the start, an arrow 5 s on.
-    browser
-        .eval("document.querySelector('#playback-scrubber').focus()")
-        .await;
-    browser.press("Home").await;
-    browser
-        .wait_fn(&format!("{SNAPSHOT}.playback.t === 0"), 3000)
-        .await;
+    playback_to_start(&mut browser).await;
     browser.press("ArrowRight").await;
     browser
         .wait_fn(&format!("{SNAPSHOT}.playback.t === 5000"), 3000)
@@ -720,13 +714,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser.select("#world-player", "A").await;
 
     // Playing from the start at ×4, then ×16 to the end; the timeline's cursor follows.
-    browser
-        .eval("document.querySelector('#playback-scrubber').focus()")
-        .await;
-    browser.press("Home").await;
-    browser
-        .wait_fn(&format!("{SNAPSHOT}.playback.t === 0"), 3000)
-        .await;
+    playback_to_start(&mut browser).await;
     browser
         .click(r#"#playback .playback-speed button[data-speed="4"]"#)
         .await;
@@ -1169,4 +1157,13 @@ async fn the_panel_says_when_no_session_is_kept() {
     browser.assert_no_page_errors().await;
     browser.close().await;
     relay.shutdown().await;
+}
+
+/// With the keyboard on the scrubber, Home: the playback is back at its start.
+async fn playback_to_start(browser: &mut Browser) {
+    browser.focus("#playback-scrubber").await;
+    browser.press("Home").await;
+    browser
+        .wait_fn(&format!("{SNAPSHOT}.playback.t === 0"), 3000)
+        .await;
 }

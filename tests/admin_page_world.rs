@@ -590,9 +590,7 @@ async fn the_world_view_draws_what_a_headset_receives() {
         .await;
     browser.wait_text("#world-hover", "car2").await;
     // The keyboard: N goes through players and agents, Escape hides the tooltip.
-    browser
-        .eval("document.querySelector('#world-canvas').focus()")
-        .await;
+    browser.focus("#world-canvas").await;
     browser.press("Escape").await;
     browser
         .wait_fn(&format!("{SNAPSHOT}.hover === null"), 3000)

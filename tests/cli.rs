@@ -135,11 +135,7 @@ fn the_webplatform_dot_env_is_read_from_the_working_directory() {
     let mut child = cmd.spawn().unwrap();
     let log = wait_for_line(&mut child, "headsets: ws://");
     assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
-    let env_file = dir.path().join(".env");
-    assert!(
-        log.contains(&format!("read settings from {}", env_file.display())),
-        "{log}"
-    );
+    assert_read_settings_from(&log, &dir.path().join(".env"));
     // Its relative path leads from its folder.
     let packages = dir.path().join("learning-packages");
     assert!(
@@ -515,11 +511,7 @@ fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_fold
     let (app, exe) = install_with_a_webplatform_dotenv();
     let work = tempfile::tempdir().unwrap();
     let (log, models) = start_and_list_models(&exe, work.path());
-    let env_file = app.path().join(".env");
-    assert!(
-        log.contains(&format!("read settings from {}", env_file.display())),
-        "{log}"
-    );
+    assert_read_settings_from(&log, &app.path().join(".env"));
     assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
     let packages = app.path().join("learning-packages");
     assert_eq!(
@@ -535,11 +527,7 @@ fn a_dotenv_in_the_working_directory_wins_over_the_one_beside_the_program() {
     std::fs::write(work.path().join(".env"), "LEARNING_PACKAGE_PATH=lp\n").unwrap();
     write_package(&work.path().join("lp"), "Here");
     let (log, models) = start_and_list_models(&exe, work.path());
-    let env_file = work.path().join(".env");
-    assert!(
-        log.contains(&format!("read settings from {}", env_file.display())),
-        "{log}"
-    );
+    assert_read_settings_from(&log, &work.path().join(".env"));
     assert!(
         !log.contains("MONITOR_WS_PORT"),
         "the other .env is not read:\n{log}"
@@ -628,5 +616,14 @@ fn the_example_env_shipped_in_the_archives_names_real_settings() {
     assert_eq!(
         effective["session"]["learning_package_path"].as_str(),
         dir.path().join("learning-packages").to_str()
+    );
+}
+
+/// The relay's log says it read its settings from `file`.
+fn assert_read_settings_from(log: &str, file: &Path) {
+    assert!(
+        log.contains(&format!("read settings from {}", file.display())),
+        "not read from {}:\n{log}",
+        file.display()
     );
 }

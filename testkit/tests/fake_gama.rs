@@ -750,13 +750,15 @@ async fn create_and_remove_player_follow_the_linker_rules() -> anyhow::Result<()
             .await?["content"],
         "null"
     );
+    // The player count is one the demo asks; any other expression is unknown.
     let r = c
         .request(r#"{"type":"expression","expr":"length(unity_player)"}"#)
         .await?;
-    assert_eq!(
-        r["content"],
-        "> Error: unknown expression length(unity_player)"
-    );
+    assert_eq!(r["content"], "0");
+    let r = c
+        .request(r#"{"type":"expression","expr":"length(people)"}"#)
+        .await?;
+    assert_eq!(r["content"], "> Error: unknown expression length(people)");
     let r = c.request(r#"{"type":"expression"}"#).await?;
     assert_eq!(r["type"], "MalformedRequest");
     Ok(())

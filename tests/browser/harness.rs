@@ -216,6 +216,18 @@ impl Browser {
             .take()
     }
 
+    /// Puts the keyboard focus on the first element matching `selector` (and checks it is there).
+    pub async fn focus(&mut self, selector: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        self.eval(&format!("document.querySelector({sel}).focus()"))
+            .await;
+        self.wait_fn(
+            &format!("document.activeElement === document.querySelector({sel})"),
+            5000,
+        )
+        .await;
+    }
+
     pub async fn press(&mut self, key: &str) {
         self.call(json!({"cmd": "press", "key": key})).await;
     }
