@@ -37,6 +37,10 @@ use crate::world::Position;
 pub const CHUNK_MS: u64 = 10_000;
 /// zstd level: fast, and consecutive worlds compress well anyway.
 const LEVEL: i32 = 3;
+/// Lines are handed to the compressor in slices of about this size, so the writer holds the
+/// compressor's window and the compressed bytes of a frame, never a whole frame's text (at 40
+/// headsets with their own worlds, 10 s of text is about 40 MB).
+const STAGE_BYTES: usize = 256 * 1024;
 
 pub(super) struct Writer {
     info: SessionInfo,
@@ -44,8 +48,12 @@ pub(super) struct Writer {
     started: Instant,
     data: BufWriter<File>,
     timeline: BufWriter<File>,
-    /// The frame being filled.
+    /// The frame being filled: lines not yet handed to `encoder`.
     chunk: Vec<u8>,
+    /// The frame being filled, compressed as it goes.
+    encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    /// Bytes of the frame already handed to `encoder`.
+    encoded: usize,
     chunk_started: u64,
     /// Least time between two kept world updates (and positions) of one player.
     world_gap_ms: u64,
@@ -104,7 +112,9 @@ impl Writer {
             started,
             data,
             timeline,
-            chunk: Vec::with_capacity(1 << 20),
+            chunk: Vec::with_capacity(STAGE_BYTES * 2),
+            encoder: frame_encoder()?,
+            encoded: 0,
             chunk_started: 0,
             world_gap_ms: (1000.0 / rate) as u64,
             last_world: HashMap::new(),
@@ -150,7 +160,7 @@ impl Writer {
                 until = Some(linger);
                 continue;
             }
-            if let Err(e) = self.event(event) {
+            if let Err(e) = self.event(event).and_then(|()| self.compress_staged()) {
                 warn!(session = %self.info.id, error = %e, "writing the kept session failed; it stops here");
                 break;
             }
@@ -185,11 +195,24 @@ impl Writer {
             self.flush_bin();
             self.bin_second = t / 1000;
         }
-        if t >= self.chunk_started + CHUNK_MS {
-            if let Err(e) = self.finish_chunk(t) {
-                warn!(session = %self.info.id, error = %e, "writing the kept session failed");
-            }
+        let written = if t >= self.chunk_started + CHUNK_MS {
+            self.finish_chunk(t)
+        } else {
+            self.compress_staged()
+        };
+        if let Err(e) = written {
+            warn!(session = %self.info.id, error = %e, "writing the kept session failed");
         }
+    }
+
+    /// Hands the staged lines to the compressor once there are enough of them.
+    fn compress_staged(&mut self) -> std::io::Result<()> {
+        if self.chunk.len() >= STAGE_BYTES {
+            self.encoder.write_all(&self.chunk)?;
+            self.encoded += self.chunk.len();
+            self.chunk.clear();
+        }
+        Ok(())
     }
 
     fn event(&mut self, event: Event) -> std::io::Result<()> {
@@ -409,8 +432,11 @@ impl Writer {
     /// Compresses the frame being filled, appends it to the data file, indexes it, and starts the
     /// next one with a snapshot.
     fn finish_chunk(&mut self, t: u64) -> std::io::Result<()> {
-        if !self.chunk.is_empty() {
-            let compressed = zstd::bulk::compress(&self.chunk, LEVEL)?;
+        if self.encoded > 0 || !self.chunk.is_empty() {
+            self.encoder.write_all(&self.chunk)?;
+            let encoder = std::mem::replace(&mut self.encoder, frame_encoder()?);
+            self.encoded = 0;
+            let compressed = encoder.finish()?;
             self.data.write_all(&compressed)?;
             self.data.flush()?;
             let offset = self.info.chunks.last().map_or(0, |c| c.offset + c.len);
@@ -540,6 +566,11 @@ fn write_position(out: &mut Vec<u8>, t: u64, player: &str, p: &Position, snap: b
     );
 }
 
+/// A compressor for the next zstd frame.
+fn frame_encoder() -> std::io::Result<zstd::stream::write::Encoder<'static, Vec<u8>>> {
+    zstd::stream::write::Encoder::new(Vec::new(), LEVEL)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -549,19 +580,7 @@ mod tests {
 
     #[test]
     fn lines_never_go_back_in_time() {
-        let folder = tempfile::tempdir().unwrap();
-        let config = SessionsConfig {
-            enabled: true,
-            folder_path: folder.path().to_path_buf(),
-            max_total_bytes: u64::MAX,
-            max_count: 10,
-            world_updates_per_second: 5.0,
-            max_queued_messages: 16,
-        };
-        let start = Start::default();
-        let id = new_id(folder.path(), &start);
-        let started = Instant::now();
-        let writer = Writer::create(folder.path(), &id, &start, &config, started).unwrap();
+        let (folder, id, started, writer) = new_writer();
         let at = |ms| started + Duration::from_millis(ms);
         let (tx, rx) = crate::queue::bounded(16);
         // Two threads' events, queued in the other order than they happened.
@@ -589,5 +608,74 @@ mod tests {
             })
             .unwrap();
         assert_eq!(times, [2000, 2000]);
+    }
+
+    #[test]
+    fn frames_larger_than_a_slice_are_compressed_as_they_fill_and_read_back_whole() {
+        let (folder, id, started, writer) = new_writer();
+        let at = |ms| started + Duration::from_millis(ms);
+        const PLAYERS: u64 = 3000;
+        let (tx, rx) = crate::queue::bounded(PLAYERS as usize + 1);
+        // 3 000 player lines of about 190 bytes over 15 s: two frames, each several slices.
+        for i in 0..PLAYERS {
+            let event = Event::Player {
+                at: at(i * 5),
+                id: format!("{i:0>120}"),
+                state: "in_game".into(),
+            };
+            assert!(tx.try_send(event).is_ok());
+        }
+        let end = Event::End {
+            at: at(PLAYERS * 5),
+            until: Instant::now(),
+        };
+        assert!(tx.try_send(end).is_ok());
+        writer.run(rx);
+
+        let session = read::open(folder.path(), &id).unwrap();
+        assert_eq!(session.info.chunks.len(), 2, "{:?}", session.info.chunks);
+        let (mut lines, mut snapshot, mut text, mut last) = (Vec::new(), 0, 0, 0);
+        session
+            .lines_from(0, |line| {
+                text += line.len() + 1;
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                let t = value["t"].as_u64().unwrap();
+                assert!(t >= last, "{t} after {last}");
+                last = t;
+                if value["snap"] == true {
+                    snapshot += 1;
+                } else {
+                    lines.push(value["player"]["id"].as_str().unwrap().to_string());
+                }
+                true
+            })
+            .unwrap();
+        let expected: Vec<String> = (0..PLAYERS).map(|i| format!("{i:0>120}")).collect();
+        assert_eq!(lines, expected);
+        // The second frame starts with every player's state so far.
+        assert_eq!(snapshot, 2000);
+        assert!(text > 2 * STAGE_BYTES, "{text} bytes");
+        let compressed: u64 = session.info.chunks.iter().map(|c| c.len).sum();
+        assert!(
+            (compressed as usize) < text / 4,
+            "{compressed} of {text} bytes"
+        );
+    }
+
+    fn new_writer() -> (tempfile::TempDir, String, Instant, Writer) {
+        let folder = tempfile::tempdir().unwrap();
+        let config = SessionsConfig {
+            enabled: true,
+            folder_path: folder.path().to_path_buf(),
+            max_total_bytes: u64::MAX,
+            max_count: 10,
+            world_updates_per_second: 5.0,
+            max_queued_messages: 16,
+        };
+        let start = Start::default();
+        let id = new_id(folder.path(), &start);
+        let started = Instant::now();
+        let writer = Writer::create(folder.path(), &id, &start, &config, started).unwrap();
+        (folder, id, started, writer)
     }
 }
