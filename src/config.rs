@@ -826,7 +826,7 @@ impl Config {
                 let body = match fields {
                     serde_json::Value::Object(fields) => fields
                         .into_iter()
-                        .map(|(k, v)| format!("{k}={v}"))
+                        .map(|(k, v)| format!("{k}={}", shown(&section, &k, &v)))
                         .collect::<Vec<_>>()
                         .join(" "),
                     other => other.to_string(),
@@ -834,6 +834,28 @@ impl Config {
                 format!("[{section}] {body}")
             })
             .collect()
+    }
+}
+
+/// A setting's value as the start-up log shows it: the admin token only as set or not (the log
+/// may be sent to someone for help; the page's address with the token is logged on purpose, once),
+/// text in quotes with Windows paths' backslashes as they are.
+fn shown(section: &str, key: &str, value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) if section == "admin" && key == "token" => {
+            if text.is_empty() {
+                "(none set)"
+            } else {
+                "(set)"
+            }
+            .to_string()
+        }
+        serde_json::Value::String(text)
+            if !text.contains(['"']) && !text.contains(char::is_control) =>
+        {
+            format!("\"{text}\"")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -904,6 +926,28 @@ pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_start_up_log_shows_settings_plainly_and_never_the_token() {
+        let mut config = Config::default();
+        config.admin.token = "s3cret-token".into();
+        config.sessions.folder_path = PathBuf::from(r"C:\Users\Lan\sessions");
+        config.session.learning_package_path = PathBuf::from(r#"odd "name""#);
+        let lines = config.describe().join("\n");
+        assert!(!lines.contains("s3cret-token"), "{lines}");
+        assert!(lines.contains("token=(set)"), "{lines}");
+        assert!(
+            lines.contains(r#"folder_path="C:\Users\Lan\sessions""#),
+            "{lines}"
+        );
+        assert!(
+            lines.contains(r#"learning_package_path="odd \"name\"""#),
+            "{lines}"
+        );
+        assert!(lines.contains("port=1000 "), "{lines}");
+        config.admin.token.clear();
+        assert!(config.describe().join("\n").contains("token=(none set)"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -67,8 +67,9 @@ pub async fn start_binary_with_admin(
         .spawn()
         .unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Both lines, in either order: GAMA's link may log before the addresses do.
     let admin = tokio::time::timeout(T, async {
-        let mut admin = None;
+        let (mut admin, mut is_ready) = (None, false);
         while let Some(line) = log.next_line().await.unwrap() {
             if let Some(rest) = line.split("admin: http://").nth(1) {
                 admin = rest
@@ -76,16 +77,17 @@ pub async fn start_binary_with_admin(
                     .next()
                     .and_then(|a| a.rsplit(':').next())
                     .and_then(|p| p.parse::<u16>().ok());
+                assert!(admin.is_some(), "no admin port in {line:?}");
             }
-            if line.contains(ready) {
+            is_ready |= line.contains(ready);
+            if let (Some(admin), true) = (admin, is_ready) {
                 return admin;
             }
         }
-        panic!("the relay ended before logging {ready:?}");
+        panic!("the relay ended before logging {ready:?} and the admin page's address");
     })
     .await
-    .unwrap_or_else(|_| panic!("the relay did not log {ready:?}"))
-    .expect("the start-up log names the admin page's address");
+    .unwrap_or_else(|_| panic!("the relay did not log {ready:?} and the admin page's address"));
     tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
     (child, admin)
 }
