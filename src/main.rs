@@ -177,6 +177,35 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
+    let code = relay_main();
+    if code != ExitCode::SUCCESS {
+        hold_window_open();
+    }
+    code
+}
+
+/// On Windows, a double-clicked program gets a console window of its own that closes the moment
+/// it ends: an error (a port in use, a bad `.env`) would flash by unread. When this process is
+/// alone on its console and reads from it, it waits for Enter before ending. Started from a
+/// terminal, a script or a service, it ends at once.
+#[cfg(windows)]
+fn hold_window_open() {
+    use windows_sys::Win32::System::Console::GetConsoleProcessList;
+    let mut attached = [0u32; 2];
+    // SAFETY: the buffer holds the 2 process ids the call is told it may write.
+    #[allow(unsafe_code)]
+    let count = unsafe { GetConsoleProcessList(attached.as_mut_ptr(), 2) };
+    if count == 1 && std::io::stdin().is_terminal() {
+        eprintln!();
+        eprintln!("Press Enter to close this window.");
+        let _ = std::io::stdin().read_line(&mut String::new());
+    }
+}
+
+#[cfg(not(windows))]
+fn hold_window_open() {}
+
+fn relay_main() -> ExitCode {
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", config::DEFAULT_TOML);

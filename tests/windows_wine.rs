@@ -110,26 +110,13 @@ struct WineRelay {
 impl WineRelay {
     /// Starts `exe` under `wine` in `cwd` with `args`, on loopback and ephemeral ports.
     fn start(wine: &Path, exe: &Path, cwd: &Path, args: &[&str]) -> WineRelay {
-        let prefix = std::env::var_os("WINEPREFIX").map_or_else(
-            || Path::new(env!("CARGO_TARGET_TMPDIR")).join("wineprefix"),
-            PathBuf::from,
-        );
-        let mut child = Command::new(wine)
+        let mut child = Command::from(wine_command(wine))
             .arg(exe)
             .args(["--admin-host", "127.0.0.1", "--admin-port", "0"])
             .args(["--headset-port", "0", "--set", "headsets.host=127.0.0.1"])
             .args(["--set", "passthrough.port=0"])
             .args(args)
             .current_dir(cwd)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-            .env("WINEPREFIX", prefix)
-            .env("WINEDEBUG", "-all")
-            // No Mono or Gecko (nothing to download), and the stand-in DLL beside the program
-            // before any of Wine's own.
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=;bcryptprimitives=n,b")
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -177,6 +164,25 @@ impl WineRelay {
             .unwrap();
         assert!(status.success());
     }
+}
+
+/// `program` (Wine or what runs it) with a clean environment for Wine: the prefix, quiet, no
+/// Mono or Gecko (nothing to download), and the stand-in DLL beside the program before Wine's own.
+fn wine_command(program: &Path) -> std::process::Command {
+    let prefix = std::env::var_os("WINEPREFIX").map_or_else(
+        || Path::new(env!("CARGO_TARGET_TMPDIR")).join("wineprefix"),
+        PathBuf::from,
+    );
+    let mut command = std::process::Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=;bcryptprimitives=n,b")
+        .env("RUST_LOG", "info");
+    command
 }
 
 async fn get(http: &reqwest::Client, admin: u16, path: &str) -> (u16, Value) {
@@ -321,4 +327,90 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
         "GAMA was sent {sent}\nthe relay's log:\n{}",
         relay.log.text()
     );
+}
+
+/// Double-clicked, the program has a console window of its own, which closes when it ends: after
+/// an error it waits for Enter, so the teacher can read why. A terminal (`script`'s) stands for
+/// that window: Wine makes it the program's console, with no other process on it.
+#[test]
+fn after_an_error_its_own_console_window_stays_open_until_enter() {
+    let test = "after_an_error_its_own_console_window_stays_open_until_enter";
+    let found = tools().and_then(|found| {
+        which("script")
+            .map(|script| (found, script))
+            .ok_or_else(|| "`script` (Debian's bsdutils) is not installed".to_string())
+    });
+    let ((exe, wine), script) = match found {
+        Ok(found) => found,
+        Err(missing) => {
+            prereq::ready(test, Some(missing));
+            return;
+        }
+    };
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    // A port that is not a number: the start-up stops with a configuration error.
+    let line = format!(
+        "{} {} --set headsets.port=eighty; echo relay-exit=$?",
+        quote(&wine),
+        quote(&exe)
+    );
+    let mut child = wine_command(&script)
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buf) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |needle: &str, timeout: Duration| {
+        let deadline = std::time::Instant::now() + timeout;
+        while !screen.lock().unwrap().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline
+                    && !screen.lock().unwrap().contains("relay-exit="),
+                "{needle:?} not shown (within {timeout:?}, before the program ended); the window shows:\n{}",
+                screen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("Press Enter to close this window.", START);
+    let shown = screen.lock().unwrap().clone();
+    assert!(
+        shown.contains("headsets.port") && shown.contains("eighty"),
+        "the reason is in the window: {shown}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !screen.lock().unwrap().contains("relay-exit="),
+        "the program ended without waiting for Enter"
+    );
+    // Enter, as a terminal sends it.
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\r").unwrap();
+    std::io::Write::flush(&mut stdin).unwrap();
+    wait_for("relay-exit=", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    let shown = screen.lock().unwrap().clone();
+    assert!(shown.contains("relay-exit=2"), "exit code 2: {shown}");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The program named `name` on the PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
 }
