@@ -69,15 +69,7 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser
         .wait_text(&detail_field("address"), "127.0.0.1")
         .await;
-    browser.press("Escape").await;
-    browser.wait_hidden("#player-detail").await;
-    assert_eq!(
-        browser
-            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
-            .await,
-        ids[0],
-        "closing the detail did not give the focus back to the tile"
-    );
+    browser.close_detail_back_to(ids[0]).await;
 
     // Keyboard focus survives the live updates (tiles are updated in place).
     let focus_first = format!(

@@ -393,14 +393,7 @@ async fn forty_headsets_on_one_screen() {
     browser
         .call(json!({"cmd": "screenshot", "path": target_dir().join("admin-classroom-detail.png"), "full_page": false}))
         .await;
-    browser.press("Escape").await;
-    browser.wait_hidden("#player-detail").await;
-    assert_eq!(
-        browser
-            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
-            .await,
-        FOUND
-    );
+    browser.close_detail_back_to(FOUND).await;
     // From the detail, the world view follows the player.
     browser.click(&format!("{} .tile", tile(FOUND))).await;
     browser.wait("#player-detail[open]").await;

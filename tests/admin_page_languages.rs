@@ -535,12 +535,7 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
         true,
         "the page was reloaded"
     );
-    browser.press("Escape").await;
-    browser.wait_hidden("#player-detail").await;
-    // The dialog's close event (a task after it hides) gives the focus back to the player's tile.
-    browser
-        .wait_fn("document.activeElement?.classList.contains('tile')", 5000)
-        .await;
+    browser.close_detail_back_to(PLAYERS[0]).await;
 
     // With the keyboard on the choice: the focus stays there.
     browser.focus("#language").await;

@@ -228,6 +228,19 @@ impl Browser {
         .await;
     }
 
+    /// Closes the open player detail with Escape and waits until the focus is back on `id`'s tile
+    /// (the dialog's close event, a task after it hides, moves it there).
+    pub async fn close_detail_back_to(&mut self, id: &str) {
+        self.press("Escape").await;
+        self.wait_hidden("#player-detail").await;
+        let id = serde_json::to_string(id).unwrap();
+        self.wait_fn(
+            &format!("document.activeElement.closest('[data-player]')?.dataset.player === {id}"),
+            5000,
+        )
+        .await;
+    }
+
     pub async fn press(&mut self, key: &str) {
         self.call(json!({"cmd": "press", "key": key})).await;
     }
