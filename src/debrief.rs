@@ -14,12 +14,46 @@ use tokio_util::task::TaskTracker;
 
 use crate::gama::GamaLink;
 use crate::players::Players;
+use crate::session::PlayerView;
 use crate::sessions::Sessions;
 use crate::util::Changes;
 use crate::world::World;
 
 /// How often GAMA's pace is written down.
 const PACE_EVERY: Duration = Duration::from_secs(1);
+
+/// What the session was last told of each player: its state and how many times it had dropped.
+type Seen = HashMap<String, (&'static str, u64)>;
+
+/// The players' state changes since `seen` (which becomes `players`), in order. This task looks
+/// when it is woken, and a busy machine may wake it after a headset dropped *and* came back: its
+/// drop count says so, and the drop is told before the state it came back to. A player no longer
+/// listed is `gone`.
+fn changes_since(seen: &mut Seen, players: Vec<PlayerView>) -> Vec<(String, &'static str)> {
+    let mut changes = Vec::new();
+    let mut now = Seen::with_capacity(players.len());
+    for p in players {
+        match seen.get(&p.id) {
+            Some(&(state, drops)) => {
+                let missed_drop =
+                    p.drops > drops && state != "disconnected" && p.state != "disconnected";
+                if missed_drop {
+                    changes.push((p.id.clone(), "disconnected"));
+                }
+                if missed_drop || state != p.state {
+                    changes.push((p.id.clone(), p.state));
+                }
+            }
+            None => changes.push((p.id.clone(), p.state)),
+        }
+        now.insert(p.id, (p.state, p.drops));
+    }
+    let mut gone: Vec<&String> = seen.keys().filter(|id| !now.contains_key(*id)).collect();
+    gone.sort();
+    changes.extend(gone.into_iter().map(|id| (id.clone(), "gone")));
+    *seen = now;
+    changes
+}
 
 /// The parts followed.
 pub struct Debrief {
@@ -43,7 +77,7 @@ impl Debrief {
             let mut pace = tokio::time::interval(PACE_EVERY);
             let mut session = None;
             let mut experiment = String::new();
-            let mut states: HashMap<String, &'static str> = HashMap::new();
+            let mut states = Seen::new();
             loop {
                 let status = self.gama.status();
                 let current = self.sessions.current();
@@ -59,17 +93,9 @@ impl Debrief {
                         self.sessions.experiment(&experiment);
                     }
                     let (players, _) = self.players.view();
-                    let mut seen = HashMap::with_capacity(players.len());
-                    for p in players {
-                        if states.get(&p.id) != Some(&p.state) {
-                            self.sessions.player(&p.id, p.state);
-                        }
-                        seen.insert(p.id, p.state);
+                    for (id, state) in changes_since(&mut states, players) {
+                        self.sessions.player(&id, state);
                     }
-                    for id in states.keys().filter(|id| !seen.contains_key(*id)) {
-                        self.sessions.player(id, "gone");
-                    }
-                    states = seen;
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -83,5 +109,59 @@ impl Debrief {
             }
             self.sessions.end();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn player(id: &str, state: &'static str, drops: u64) -> PlayerView {
+        PlayerView {
+            id: id.into(),
+            remote_address: "127.0.0.1:5000".into(),
+            connected: state != "disconnected",
+            in_game: state == "in_game",
+            joining: false,
+            waiting: false,
+            state,
+            connected_since: String::new(),
+            disconnected_since: None,
+            grace_until: None,
+            arrival: 0,
+            heartbeat_ms: 5000,
+            drops,
+        }
+    }
+
+    #[test]
+    fn a_drop_between_two_looks_is_told_and_each_change_once() {
+        let mut seen = Seen::new();
+        let first = changes_since(
+            &mut seen,
+            vec![player("A", "in_game", 0), player("B", "in_game", 0)],
+        );
+        assert_eq!(first, [("A".into(), "in_game"), ("B".into(), "in_game")]);
+        // Nothing changed: nothing told.
+        let same = changes_since(
+            &mut seen,
+            vec![player("A", "in_game", 0), player("B", "in_game", 0)],
+        );
+        assert!(same.is_empty(), "{same:?}");
+        // B dropped and came back in before this look; A left.
+        let later = changes_since(&mut seen, vec![player("B", "in_game", 1)]);
+        assert_eq!(
+            later,
+            [
+                ("B".into(), "disconnected"),
+                ("B".into(), "in_game"),
+                ("A".into(), "gone")
+            ]
+        );
+        // A drop seen as it is, then the return: told once each.
+        let dropped = changes_since(&mut seen, vec![player("B", "disconnected", 2)]);
+        assert_eq!(dropped, [("B".into(), "disconnected")]);
+        let back = changes_since(&mut seen, vec![player("B", "connected", 2)]);
+        assert_eq!(back, [("B".into(), "connected")]);
     }
 }

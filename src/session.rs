@@ -117,6 +117,8 @@ struct Player<C> {
     grace_until: Option<String>,
     /// Set on a disconnection, so a stale grace timer does nothing.
     grace_token: u64,
+    /// How many times its connection dropped.
+    drops: u64,
     /// Why GAMA did not take this player: not retried before a reconnection or a new experiment.
     join_failure: Option<JoinOutcome>,
 }
@@ -200,6 +202,10 @@ pub struct PlayerView {
     pub arrival: u64,
     /// Announced keep-alive period.
     pub heartbeat_ms: u64,
+    /// How many times its connection dropped (for the kept session: a drop and a reconnection
+    /// between two looks still count).
+    #[serde(skip)]
+    pub drops: u64,
 }
 
 /// Counts shown next to the player list.
@@ -331,6 +337,7 @@ impl<C: Clone + PartialEq> Session<C> {
                 disconnected_since: None,
                 grace_until: None,
                 grace_token: 0,
+                drops: 0,
                 join_failure: None,
             };
             effects.push(Effect::Route {
@@ -363,6 +370,7 @@ impl<C: Clone + PartialEq> Session<C> {
         p.disconnected_since = Some(util::now_rfc3339());
         p.grace_until = Some(util::rfc3339_in(self.policy.grace));
         p.grace_token += 1;
+        p.drops += 1;
         if self.policy.aggressive_disconnect || self.policy.grace.is_zero() {
             self.remove(id, &mut effects);
         } else {
@@ -613,6 +621,7 @@ impl<C: Clone + PartialEq> Session<C> {
                     grace_until: p.grace_until.clone(),
                     arrival: p.arrival,
                     heartbeat_ms: p.keepalive.ms,
+                    drops: p.drops,
                 }
             })
             .collect();
