@@ -169,9 +169,7 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser.viewport(390, 844).await;
     let mobile = browser.screenshot("admin-page-mobile.png").await;
     // Phones get the tiles in fewer columns, nothing wider than the screen.
-    let overflow = browser
-        .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        .await;
+    let overflow = browser.horizontal_overflow().await;
     assert_eq!(overflow, 0, "the page scrolls sideways at 390 px");
     browser.viewport(1280, 800).await;
 

@@ -494,9 +494,7 @@ async fn forty_headsets_on_one_screen() {
         .call(json!({"cmd": "screenshot", "path": target_dir().join("admin-classroom-phone.png"), "full_page": false}))
         .await;
     assert_eq!(
-        browser
-            .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            .await,
+        browser.horizontal_overflow().await,
         0,
         "the page scrolls sideways at 390 px"
     );

@@ -370,9 +370,7 @@ async fn the_page_speaks_each_language() {
         // Nothing wider than the screen, the controls at hand; then the pictures.
         for (width, height) in [(1280, 800), (820, 1180), (390, 844)] {
             browser.viewport(width, height).await;
-            let sideways = browser
-                .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                .await;
+            let sideways = browser.horizontal_overflow().await;
             assert_eq!(
                 sideways, 0,
                 "{code}: the page scrolls sideways at {width} px"

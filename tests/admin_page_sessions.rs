@@ -350,13 +350,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     relay.wait_experiment("RUNNING").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     b.abort();
-    relay
-        .wait("B disconnected", |s| {
-            s.players
-                .iter()
-                .any(|p| p.player.id == "B" && !p.player.connected)
-        })
-        .await;
+    relay.wait_disconnected("B").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     b = relay.join("B").await;
     relay.wait_in_game(&ids).await;
@@ -782,9 +776,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         .wait_fn(&format!("{SESSIONS}.timeline.width < 800"), 3000)
         .await;
     assert_eq!(
-        browser
-            .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            .await,
+        browser.horizontal_overflow().await,
         0,
         "the page scrolls sideways on a tablet"
     );
@@ -1094,9 +1086,7 @@ async fn an_hour_with_forty_players_stays_readable() {
             .call(json!({"cmd": "screenshot", "path": target_dir().join(shot), "full_page": false}))
             .await;
         assert_eq!(
-            browser
-                .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                .await,
+            browser.horizontal_overflow().await,
             0,
             "{width} px: the page scrolls sideways"
         );

@@ -646,9 +646,7 @@ async fn the_world_view_draws_what_a_headset_receives() {
         .screenshot_of("#console-card", "admin-console-mobile.png")
         .await;
     assert_eq!(
-        browser
-            .eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            .await,
+        browser.horizontal_overflow().await,
         0,
         "the page scrolls sideways at 390 px"
     );

@@ -247,11 +247,7 @@ async fn an_oversized_message_closes_with_1009_and_spares_the_others() {
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("max_message_bytes = 1024"), "{message}");
 
-    let state = relay
-        .wait("P1 disconnected", |s| {
-            player(s, "P1").is_some_and(|p| !p.player.connected)
-        })
-        .await;
+    let state = relay.wait_disconnected("P1").await;
     assert!(player(&state, "P2").unwrap().player.connected);
     expect_delivery(&gama, &other, "P2", r#"{"enableMove":true}"#).await;
     expect_pong(&other, "p2").await;
@@ -385,11 +381,7 @@ async fn a_peer_vanishing_mid_frame_does_not_hurt_the_relay() {
     tcp.flush().await.unwrap();
     drop(ws);
 
-    let state = relay
-        .wait("P1 disconnected", |s| {
-            player(s, "P1").is_some_and(|p| !p.player.connected)
-        })
-        .await;
+    let state = relay.wait_disconnected("P1").await;
     assert!(player(&state, "P2").unwrap().player.connected);
     assert!(relay.healthy_within(T).await);
     expect_delivery(&gama, &other, "P2", r#"{"fine":true}"#).await;

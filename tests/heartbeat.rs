@@ -110,11 +110,7 @@ async fn a_silent_headset_is_dropped_after_the_missed_heartbeats() {
     );
     assert!(h.pings_received() >= 2, "{} pings", h.pings_received());
 
-    let state = relay
-        .wait("Player_101 disconnected", |s| {
-            player(s, "Player_101").is_some_and(|p| !p.player.connected)
-        })
-        .await;
+    let state = relay.wait_disconnected("Player_101").await;
     assert_eq!(
         player(&state, "Player_101").unwrap().player.state,
         "disconnected"

@@ -75,13 +75,7 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     // B drops and comes back.
     drop(b);
-    relay
-        .wait("B disconnected", |s| {
-            s.players
-                .iter()
-                .any(|p| p.player.id == "B" && !p.player.connected)
-        })
-        .await;
+    relay.wait_disconnected("B").await;
     let b = relay.join("B").await;
     relay.wait_in_game(&["A", "B"]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

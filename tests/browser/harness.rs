@@ -241,6 +241,12 @@ impl Browser {
         .await;
     }
 
+    /// How many pixels the page is wider than the window (0: no sideways scrolling).
+    pub async fn horizontal_overflow(&mut self) -> Value {
+        self.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            .await
+    }
+
     pub async fn press(&mut self, key: &str) {
         self.call(json!({"cmd": "press", "key": key})).await;
     }

@@ -253,6 +253,16 @@ impl TestRelay {
             .unwrap()
     }
 
+    /// Waits until player `id` is listed with its connection gone (kept during its grace time).
+    pub async fn wait_disconnected(&self, id: &str) -> StateView {
+        self.wait(&format!("{id} disconnected"), |s| {
+            s.players
+                .iter()
+                .any(|p| p.player.id == id && !p.player.connected)
+        })
+        .await
+    }
+
     /// Waits until exactly these players are in the game.
     pub async fn wait_in_game(&self, ids: &[&str]) -> StateView {
         let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
