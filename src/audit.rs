@@ -107,11 +107,11 @@ impl Audit {
                 info!(source = %entry.source, via = ?via, "operator: {} (not done: {why})", entry.action)
             }
         }
-        if let Some(recorder) = &self.recorder {
-            recorder.audit(&entry);
-        }
-        // The session in progress, or the next one if it starts within moments (a launch).
         if let Ok(json) = serde_json::to_vec(&entry) {
+            if let Some(recorder) = &self.recorder {
+                recorder.audit(json.clone());
+            }
+            // The session in progress, or the next one if it starts within moments (a launch).
             self.sessions.audit(json);
         }
         {

@@ -145,11 +145,9 @@ impl Recorder {
         });
     }
 
-    /// A change made by an operator ([`crate::audit`]).
-    pub fn audit(&self, entry: &crate::audit::AuditEntry) {
-        if let Ok(json) = serde_json::to_vec(entry) {
-            self.push(Entry::Audit(Instant::now(), json));
-        }
+    /// A change made by an operator, already serialised (one JSON object).
+    pub fn audit(&self, json: Vec<u8>) {
+        self.push(Entry::Audit(Instant::now(), json));
     }
 
     /// Never waits: a full queue drops the entry and counts it.
