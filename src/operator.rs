@@ -1,12 +1,11 @@
 //! What the operator does from the admin page: the learning-package catalog, the selected model,
 //! and the operations on GAMA's experiment (launch, pause, resume, stop), one at a time.
 //!
-//! Catalog, selection and the operation in progress are one state behind one lock. An operation
-//! runs in its own task on the server's tracker, so it runs to its end even when the HTTP client
-//! that asked for it goes away (a tablet dropping off the Wi-Fi mid-launch); its "in progress"
-//! label is held by a guard that clears it however the operation ends.
+//! Catalog, selection and the operation in progress are one state behind one lock. The operation's
+//! "in progress" label is held by a guard that clears it however the operation ends. (The admin API
+//! runs each action in a task of the server's, so that a client going away mid-launch does not cut
+//! it short: see `crate::admin`.)
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -342,20 +341,6 @@ impl Operator {
         }
     }
 
-    /// Runs `work` holding `turn`, in a task of its own: it finishes even if the caller goes away.
-    async fn run<T: Send + 'static>(
-        &self,
-        turn: Turn,
-        work: impl Future<Output = Result<T, OpError>> + Send + 'static,
-    ) -> Result<T, OpError> {
-        let task = self.inner.tracker.spawn(async move {
-            let _turn = turn;
-            work.await
-        });
-        task.await
-            .unwrap_or_else(|e| Err(OpError::Internal(e.to_string())))
-    }
-
     fn require_connected(&self) -> Result<GamaStatus, OpError> {
         let status = self.inner.gama.status();
         if status.link != LinkState::Connected {
@@ -376,10 +361,8 @@ impl Operator {
     /// Loads the selected model's experiment. Refused below the model's minimum of players unless
     /// `force`.
     pub async fn launch(&self, force: bool) -> Result<(), OpError> {
-        let turn = self.try_turn("launching")?;
-        let me = self.clone();
-        self.run(turn, async move { me.launch_now(force).await })
-            .await
+        let _turn = self.try_turn("launching")?;
+        self.launch_now(force).await
     }
 
     async fn launch_now(&self, force: bool) -> Result<(), OpError> {
@@ -430,25 +413,21 @@ impl Operator {
         from: ExperimentState,
         verb: &'static str,
     ) -> Result<(), OpError> {
-        let turn = self.try_turn(name)?;
-        let me = self.clone();
-        self.run(turn, async move {
-            let status = me.require_connected()?;
-            if status.experiment != from {
-                return Err(OpError::NothingTo {
-                    verb,
-                    state: status.experiment.name().to_string(),
-                });
-            }
-            let gama = &me.inner.gama;
-            if from == ExperimentState::Running {
-                gama.pause().await?;
-            } else {
-                gama.play().await?;
-            }
-            Ok(())
-        })
-        .await
+        let _turn = self.try_turn(name)?;
+        let status = self.require_connected()?;
+        if status.experiment != from {
+            return Err(OpError::NothingTo {
+                verb,
+                state: status.experiment.name().to_string(),
+            });
+        }
+        let gama = &self.inner.gama;
+        if from == ExperimentState::Running {
+            gama.pause().await?;
+        } else {
+            gama.play().await?;
+        }
+        Ok(())
     }
 
     /// Stops the experiment (pause, then stop). Waits for an operation in progress (a launch) to
@@ -459,14 +438,10 @@ impl Operator {
         let lock = tokio::time::timeout(wait, self.inner.turn.clone().lock_owned())
             .await
             .map_err(|_| OpError::StillBusy)?;
-        let turn = self.turn(lock, "stopping");
-        let me = self.clone();
-        self.run(turn, async move {
-            me.inner.players.disarm_auto_launch();
-            me.require_connected()?;
-            Ok(me.inner.gama.stop().await?)
-        })
-        .await
+        let _turn = self.turn(lock, "stopping");
+        self.inner.players.disarm_auto_launch();
+        self.require_connected()?;
+        Ok(self.inner.gama.stop().await?)
     }
 
     /// Evaluates GAML in the live experiment (the admin page's console).

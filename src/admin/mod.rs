@@ -24,6 +24,7 @@ use serde_json::json;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -443,14 +444,19 @@ async fn launch(
     let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
     let force = parse_launch_body(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e))?;
-    let result = app.operator.launch(force).await;
     let action = if force {
         Said::new("launch_anyway", [], "launch anyway")
     } else {
         Said::new("launch", [], "launch")
     };
-    audited(&app, peer, action, &result);
-    result?;
+    let operator = app.operator.clone();
+    to_the_end(
+        &app,
+        peer,
+        action,
+        async move { operator.launch(force).await },
+    )
+    .await?;
     Ok(DONE)
 }
 
@@ -458,9 +464,9 @@ async fn pause(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
-    let result = app.operator.pause().await;
-    audited(&app, peer, Said::new("pause", [], "pause"), &result);
-    result?;
+    let operator = app.operator.clone();
+    let action = Said::new("pause", [], "pause");
+    to_the_end(&app, peer, action, async move { operator.pause().await }).await?;
     Ok(DONE)
 }
 
@@ -468,9 +474,9 @@ async fn resume(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
-    let result = app.operator.resume().await;
-    audited(&app, peer, Said::new("resume", [], "resume"), &result);
-    result?;
+    let operator = app.operator.clone();
+    let action = Said::new("resume", [], "resume");
+    to_the_end(&app, peer, action, async move { operator.resume().await }).await?;
     Ok(DONE)
 }
 
@@ -478,9 +484,9 @@ async fn stop(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
-    let result = app.operator.stop().await;
-    audited(&app, peer, Said::new("stop", [], "stop"), &result);
-    result?;
+    let operator = app.operator.clone();
+    let action = Said::new("stop", [], "stop");
+    to_the_end(&app, peer, action, async move { operator.stop().await }).await?;
     Ok(DONE)
 }
 
@@ -494,6 +500,31 @@ async fn remove_player(
     audited(&app, peer, action, &result);
     result?;
     Ok(DONE)
+}
+
+/// Runs an operator's action and writes it down in the audit trail, both in a task of the server's
+/// that the handler only awaits. A client that goes away (a tablet dropping off the Wi-Fi during a
+/// launch) makes the server drop its handler; the action and its audit entry still see their end.
+pub(crate) async fn to_the_end<T, E>(
+    app: &App,
+    peer: SocketAddr,
+    action: Said,
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<OpError> + Send + 'static,
+    for<'e> Said: From<&'e E>,
+{
+    let app = app.clone();
+    let tracker = app.tracker.clone();
+    let task = tracker.spawn(async move {
+        let result = work.await;
+        audited(&app, peer, action, &result);
+        result
+    });
+    task.await
+        .unwrap_or_else(|e| Err(OpError::Internal(e.to_string()).into()))
 }
 
 /// Records an operator's change made through the admin API.
@@ -566,14 +597,16 @@ async fn console(
             "the expression is empty",
         ));
     }
-    let result = app.operator.evaluate(&expr).await;
     let action = Said::new(
         "console",
         [("expr", json!(expr))],
         format!("console: {expr}"),
     );
-    audited(&app, peer, action, &result);
-    Ok(axum::Json(json!({ "expr": expr, "result": result? })))
+    let (operator, asked) = (app.operator.clone(), expr.clone());
+    let result = to_the_end(&app, peer, action, async move {
+        operator.evaluate(&asked).await
+    });
+    Ok(axum::Json(json!({ "expr": expr, "result": result.await? })))
 }
 
 /// The admin page's live sockets (events, world view): the half the page writes to, which only

@@ -23,7 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, App, audited};
+use super::{ApiError, App, to_the_end};
 use crate::said::Said;
 use crate::sessions::read::{self, DataLine, ReadError, Session};
 use crate::sessions::view::{READ_AHEAD_MS, View, lines_after, view_at};
@@ -156,14 +156,13 @@ pub(super) async fn delete(
     }
     let folder = app.sessions.folder().to_path_buf();
     let target = id.clone();
-    let result = blocking(move || Ok(read::delete(&folder, &target)?)).await;
     let action = Said::new(
         "delete_session",
         [("session", json!(id))],
         format!("delete session {id}"),
     );
-    audited(&app, peer, action, &result);
-    result?;
+    let work = blocking(move || Ok(read::delete(&folder, &target)?));
+    to_the_end(&app, peer, action, work).await?;
     Ok(axum::Json(json!({ "ok": true })))
 }
 
