@@ -22,6 +22,20 @@ pub const T: Duration = Duration::from_secs(5);
 pub const EXPERIMENT: &str = "vr_xp";
 
 /// A port nobody listens on right now, for the tests that start the relay's binary.
+/// Fails the test (ends its process) if it is still running after `limit`: for a test whose
+/// failure would block the runtime it runs on, where no timeout inside the test could fire.
+/// Dropping the returned guard stops the watch.
+pub fn watchdog(test: &'static str, limit: Duration) -> std::sync::mpsc::Sender<()> {
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(limit) {
+            eprintln!("{test}: still running after {limit:?}; the runtime is stuck");
+            std::process::exit(101);
+        }
+    });
+    done
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
