@@ -29,7 +29,9 @@ pub fn watchdog(test: &'static str, limit: Duration) -> std::sync::mpsc::Sender<
     let (done, watch) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(limit) {
-            eprintln!("{test}: still running after {limit:?}; the runtime is stuck");
+            // Past the harness's capture, which would be lost with the process.
+            let line = format!("{test}: still running after {limit:?}; the runtime is stuck\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             std::process::exit(101);
         }
     });
