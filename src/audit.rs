@@ -16,10 +16,11 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tracing::info;
 
+use crate::changes::Changes;
+use crate::clock::now_rfc3339;
 use crate::record::Recorder;
 use crate::said::Said;
 use crate::sessions::Sessions;
-use crate::util::{Changes, now_rfc3339};
 
 /// Entries kept for the admin page.
 const KEEP: usize = 200;

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::outbox::{Full, Outbox, QueueLimits};
+use crate::pace::LogLimiter;
 use crate::protocol::Frame;
 use crate::protocol::linker::PayloadKind;
-use crate::util::LogLimiter;
 
 /// Traffic counters of one connection.
 #[derive(Debug, Default)]

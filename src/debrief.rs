@@ -12,11 +12,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::changes::Changes;
 use crate::gama::GamaLink;
 use crate::players::Players;
 use crate::session::PlayerView;
 use crate::sessions::Sessions;
-use crate::util::Changes;
 use crate::world::World;
 
 /// How often GAMA's pace is written down.

@@ -41,10 +41,13 @@
 mod access;
 mod admin;
 mod audit;
+mod changes;
+mod clock;
 pub mod config;
 mod conn;
 mod debrief;
 pub mod demo;
+mod excerpt;
 mod gama;
 mod gaml;
 mod headset;
@@ -54,6 +57,7 @@ mod logfile;
 mod metrics;
 mod operator;
 mod outbox;
+mod pace;
 mod packages;
 mod passthrough;
 mod players;
@@ -67,7 +71,7 @@ mod said;
 mod server;
 mod session;
 mod sessions;
-mod util;
+mod tasks;
 mod world;
 
 pub use admin::view::{GamaView, HeadsetsView, PlayerState, SelectedModel, StateView};
@@ -81,7 +85,7 @@ pub use replay::{Recording, ReplayError, ReplayGama, ReplayOptions};
 pub use server::{Server, ServerError, ServerHandle};
 pub use session::{Counts, PlayerView};
 pub use sessions::export::{Export, ExportError, export_session, list_sessions};
-pub use util::panic_message;
+pub use tasks::panic_message;
 pub use world::ClockView;
 
 /// What `relay-bench session-size` measures a kept session with. Not an API.

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::util::{LogLimiter, TokenBucket, supervised};
+use crate::pace::{LogLimiter, TokenBucket};
+use crate::tasks::supervised;
 
 /// What is accepted on a listener.
 pub struct Listener {

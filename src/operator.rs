@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::changes::Changes;
 use crate::config::Config;
 use crate::gama::{ExperimentState, GamaError, GamaLink, GamaStatus, LinkState};
 use crate::packages::{Catalog, Model};
@@ -22,7 +23,7 @@ use crate::players::Players;
 use crate::said::Said;
 use crate::session::Limits;
 use crate::sessions::Sessions;
-use crate::util::{Changes, Tasks};
+use crate::tasks::Tasks;
 
 /// Why an operator action was refused or failed. Each has a stable [`OpError::code`] the admin page
 /// translates, and the plain English words of its `Display` for logs and scripts.

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::changes::Changes;
 use crate::config::{Config, Takeover};
 use crate::conn::{Conn, ConnRef};
 use crate::gama::{ExperimentState, GamaError, GamaLink, LinkState};
@@ -28,7 +29,7 @@ use crate::session::{
     Counts, Effect, JoinOutcome, Keepalive, Limits, PlayerView, Policy, RegisterError, Session,
 };
 use crate::sessions::Sessions;
-use crate::util::{Changes, Tasks};
+use crate::tasks::Tasks;
 use crate::world::World;
 
 /// Handle to the players; cheap to clone.

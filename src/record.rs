@@ -29,9 +29,9 @@ use tracing::{info, warn};
 
 use crate::config::RecordConfig;
 use crate::metrics::Metrics;
+use crate::pace::LogLimiter;
 use crate::protocol::Frame;
 use crate::queue::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
-use crate::util::LogLimiter;
 
 /// The `format` of the first line.
 pub const FORMAT: &str = "gama-vr-relay recording";
@@ -185,7 +185,7 @@ impl Writer {
         let mut header = serde_json::json!({
             "format": FORMAT,
             "version": VERSION,
-            "started": crate::util::now_rfc3339(),
+            "started": crate::clock::now_rfc3339(),
         })
         .to_string()
         .into_bytes();

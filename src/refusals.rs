@@ -9,8 +9,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::changes::Changes;
+use crate::clock::now_rfc3339;
 use crate::said::Said;
-use crate::util::{Changes, now_rfc3339};
 
 /// Refusals kept for the admin page.
 const KEEP: usize = 50;

@@ -16,13 +16,13 @@ use tracing::{debug, warn};
 use crate::conn::Conn;
 use crate::gama::{GamaError, GamaEvents};
 use crate::metrics::Metrics;
+use crate::pace::LogLimiter;
 use crate::passthrough::Tools;
 use crate::protocol::Frame;
 use crate::protocol::headset::error_frame;
 use crate::protocol::linker::Delivery;
 use crate::record::Recorder;
 use crate::sessions::Sessions;
-use crate::util::LogLimiter;
 use crate::world::World;
 
 static UNKNOWN_RECIPIENT: LogLimiter = LogLimiter::new(Duration::from_secs(10));

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::access::{Guesses, generate_token};
 use crate::admin::{self, App, view::StateView};
 use crate::audit::Audit;
+use crate::changes::Changes;
 use crate::config::{Config, is_loopback, listen_addr};
 use crate::debrief::Debrief;
 use crate::gama::GamaLink;
@@ -29,7 +30,7 @@ use crate::record::Recorder;
 use crate::refusals::Refusals;
 use crate::routing::{Router, Routes};
 use crate::sessions::Sessions;
-use crate::util::{Changes, Tasks};
+use crate::tasks::Tasks;
 use crate::world::World;
 
 /// Why the server could not start.

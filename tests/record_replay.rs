@@ -209,7 +209,10 @@ async fn replay_exit_when_done_delivers_the_whole_recording_first() {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_stuck_recording_never_stalls_relaying() {
-    let _watch = watchdog("a_stuck_recording_never_stalls_relaying", Duration::from_secs(60));
+    let _watch = watchdog(
+        "a_stuck_recording_never_stalls_relaying",
+        Duration::from_secs(60),
+    );
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("stuck.jsonl");
     let made = std::process::Command::new("mkfifo")

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{Audit, Via};
+use crate::changes::Changes;
 use crate::config::Config;
 use crate::gama::{GamaError, GamaLink, LinkState};
 use crate::metrics::{Metrics, SessionGauges};
@@ -40,7 +41,6 @@ use crate::players::Players;
 use crate::refusals::Refusals;
 use crate::said::Said;
 use crate::sessions::Sessions;
-use crate::util::Changes;
 use crate::world::World;
 
 /// The parts of the relay the admin side reads and drives.
@@ -560,7 +560,7 @@ async fn audit(State(app): State<App>) -> impl IntoResponse {
 
 /// A handler bug answers 500 with a JSON error instead of dropping the connection.
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = crate::util::panic_message(panic.as_ref()).to_string();
+    let message = crate::tasks::panic_message(panic.as_ref()).to_string();
     tracing::error!(panic = %message, "admin request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,13 +17,14 @@ use super::{
     Entry, ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode,
     Waiter,
 };
+use crate::excerpt::truncate;
 use crate::metrics::Metrics;
+use crate::pace::{Backoff, LogLimiter};
 use crate::protocol::Frame;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::gama::{Envelope, MessageType};
 use crate::protocol::linker::{self, Output, Read};
 use crate::said::Said;
-use crate::util::{Backoff, LogLimiter, truncate};
 
 /// Time between the two probes that tell a running experiment from a paused one.
 const PROBE_GAP: Duration = Duration::from_millis(250);

@@ -25,7 +25,6 @@ use tokio_util::task::TaskTracker;
 use crate::config::GamaConfig;
 use crate::metrics::Metrics;
 use crate::protocol::command::{Command, CommandKind};
-use crate::util;
 
 pub use pending::{ClientReply, Entry, Pending, Waiter};
 pub use status::{ExperimentState, GamaStatus, LastError, LinkState, ServerMode};
@@ -211,7 +210,7 @@ impl GamaLink {
         let link = self.clone();
         let tracker2 = tracker.clone();
         tracker.spawn(async move {
-            util::supervised("gama link", shutdown.clone(), || {
+            crate::tasks::supervised("gama link", shutdown.clone(), || {
                 // A panic may have left a connection registered: forget it before starting over.
                 *link.inner.live.lock() = None;
                 connection::supervise(

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::GamaError;
 use crate::said::Said;
-use crate::util;
 
 /// Which of GAMA's two servers the relay talks to (protocol.md §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,7 +120,7 @@ impl GamaStatus {
     pub(super) fn new() -> Self {
         GamaStatus {
             link: LinkState::Connecting,
-            link_since: util::now_rfc3339(),
+            link_since: crate::clock::now_rfc3339(),
             link_reason: None,
             connections: 0,
             mode: None,
@@ -153,7 +152,7 @@ impl GamaStatus {
 
     pub(super) fn set_link(&mut self, link: LinkState, reason: Option<Said>) {
         if self.link != link {
-            self.link_since = util::now_rfc3339();
+            self.link_since = crate::clock::now_rfc3339();
         }
         self.link = link;
         self.link_reason = reason;
@@ -161,7 +160,7 @@ impl GamaStatus {
 
     pub(super) fn record_error(&mut self, message: String) {
         self.last_error = Some(LastError {
-            at: util::now_rfc3339(),
+            at: crate::clock::now_rfc3339(),
             message,
         });
     }

@@ -11,9 +11,11 @@ use tracing::{debug, info, warn};
 
 use crate::config::HeadsetConfig;
 use crate::conn::Conn;
+use crate::excerpt::truncate;
 use crate::gama::GamaLink;
 use crate::gaml;
 use crate::metrics::{DropReason, Metrics};
+use crate::pace::LogLimiter;
 use crate::players::Players;
 use crate::protocol::command::Command;
 use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
@@ -22,7 +24,6 @@ use crate::refusals::Refusals;
 use crate::said::Said;
 use crate::session::{Keepalive, RegisterError, validate_id};
 use crate::sessions::{ActKind, Sessions};
-use crate::util::{LogLimiter, truncate};
 use crate::world::World;
 
 static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(1));

@@ -21,8 +21,8 @@ use tracing::{Instrument, debug, info_span, warn};
 pub use inbound::Input;
 
 use crate::listen::{self, Listener};
+use crate::pace::LogLimiter;
 use crate::said::Said;
-use crate::util::LogLimiter;
 
 /// Read buffer of a headset connection (larger messages are assembled across reads).
 const HEADSET_READ_BUFFER: usize = 8 * 1024;

@@ -21,10 +21,11 @@ use tracing::{Instrument, debug, info, warn};
 use super::Input;
 use super::inbound::complain;
 use crate::conn::Conn;
+use crate::excerpt::truncate;
 use crate::outbox::QueueLimits;
+use crate::pace::TokenBucket;
 use crate::protocol::Frame;
 use crate::protocol::headset::{error_frame, ping_frame};
-use crate::util::{TokenBucket, truncate};
 
 /// Serves one connection until it closes.
 pub(super) async fn run(

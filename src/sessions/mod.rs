@@ -32,10 +32,10 @@ use tracing::{info, warn};
 
 use crate::config::SessionsConfig;
 use crate::metrics::Metrics;
+use crate::pace::LogLimiter;
 use crate::protocol::Frame;
 use crate::protocol::linker::{Delivery, PayloadKind};
 use crate::queue::{self, TrySendError};
-use crate::util::LogLimiter;
 
 static DROPPED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 

@@ -25,12 +25,12 @@ use tracing::{info, warn};
 
 use super::read::{Chunk, SessionInfo};
 use super::{ActKind, Event, Start};
+use crate::clock::now_rfc3339;
 use crate::config::SessionsConfig;
 use crate::json::write_str;
 use crate::protocol::Frame;
 use crate::protocol::linker::{PayloadKind, payload_key, payload_of, replay_rank};
 use crate::queue::{Receiver, RecvTimeoutError};
-use crate::util::now_rfc3339;
 use crate::world::Position;
 
 /// Session time covered by one zstd frame.
@@ -382,7 +382,7 @@ impl Writer {
     ) -> std::io::Result<()> {
         let (k, name) = match kind {
             ActKind::Ask => ("ask", name),
-            ActKind::Expression => ("expression", crate::util::truncate(&name, 60)),
+            ActKind::Expression => ("expression", crate::excerpt::truncate(&name, 60)),
         };
         if name == "move_player_external" {
             if let Some(position) = args.and_then(Position::of_ask) {

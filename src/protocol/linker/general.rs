@@ -10,8 +10,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{Delivery, FRAME_PREFIX, FRAME_SUFFIX, Output};
+use crate::excerpt::truncate;
 use crate::json;
-use crate::util::truncate;
 
 /// Parses `{"contents":[{"id":[…],"contents":{…}},…],"type":"output"}` or a console object
 /// `{"message":…,"color":…}`.

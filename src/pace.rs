@@ -1,116 +1,11 @@
-//! Small shared helpers: wall-clock formatting, text truncation, change notification, log rate
-//! limiting, capped backoff, pacing.
+//! Pacing: how often something may happen. One log line per interval for a flood of identical
+//! problems, capped and jittered delays between reconnection attempts, and a token bucket that
+//! slows a burst down instead of dropping it.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use parking_lot::Mutex;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
-/// Current time as an RFC 3339 string in UTC, for the admin API.
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
-/// The time `after` from now, as an RFC 3339 string in UTC.
-pub fn rfc3339_in(after: Duration) -> String {
-    let now = jiff::Timestamp::now();
-    jiff::SignedDuration::try_from(after)
-        .ok()
-        .and_then(|d| now.checked_add(d).ok())
-        .unwrap_or(now)
-        .to_string()
-}
-
-/// Local wall-clock `HH:MM`, the format of `json_state.date_connection`.
-pub fn local_hh_mm() -> String {
-    jiff::Zoned::now().strftime("%H:%M").to_string()
-}
-
-/// Cuts text to at most `max` bytes on a character boundary, marking the cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-/// "Something the admin page shows changed": a counter every part bumps and the page's event
-/// sockets watch. Cheap to clone; bumping never waits.
-#[derive(Debug, Clone)]
-pub struct Changes(Arc<watch::Sender<u64>>);
-
-impl Default for Changes {
-    fn default() -> Self {
-        Changes(Arc::new(watch::channel(0).0))
-    }
-}
-
-impl Changes {
-    /// Records a change.
-    pub fn notify(&self) {
-        self.0.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// A receiver woken by every change.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
-    }
-}
-
-/// Where a part runs its long-lived tasks: the server's shutdown signal and its task tracker
-/// (shutdown waits for every task started on it).
-#[derive(Debug, Clone)]
-pub struct Tasks {
-    /// Cancelled when the server stops.
-    pub shutdown: CancellationToken,
-    /// Every task of the server.
-    pub tracker: tokio_util::task::TaskTracker,
-}
-
-/// Runs a long-lived task, restarting it if it panics, until it returns or `shutdown`. A bug that
-/// panics on some input must cost a log line and a restart, not the GAMA link or the accept loop
-/// for the rest of the session.
-pub async fn supervised<F, Fut>(name: &str, shutdown: CancellationToken, mut task: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    loop {
-        match AssertUnwindSafe(task()).catch_unwind().await {
-            Ok(()) => return,
-            Err(panic) => {
-                tracing::error!(
-                    task = name,
-                    panic = panic_message(panic.as_ref()),
-                    "task panicked; restarting it"
-                );
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            }
-        }
-    }
-}
-
-/// The message of a panic payload.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
-}
 
 /// Lets one log line through per interval and counts the ones it held back, so a flood of identical
 /// problems (50 failing asks a second) costs one line a second, not fifty.
@@ -269,13 +164,5 @@ mod tests {
         // Time refills it.
         let later = start + Duration::from_secs(1);
         assert_eq!(b.take(later), Duration::ZERO);
-    }
-
-    #[test]
-    fn clock_formats() {
-        let hm = local_hh_mm();
-        assert_eq!(hm.len(), 5, "{hm}");
-        assert_eq!(&hm[2..3], ":");
-        assert!(now_rfc3339().ends_with('Z'));
     }
 }
