@@ -3,7 +3,7 @@
 //! sessions past the bounds.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -359,25 +359,43 @@ impl Session {
         })
     }
 
-    /// The lines of the data file's frame `index`.
-    fn chunk(&self, index: usize) -> Result<String, ReadError> {
+    /// Gives the lines of the data file's frame `index` to `each` until it returns `false`
+    /// (`Ok(false)` then). The frame is decompressed as it is read: it holds 10 s of the session,
+    /// tens of MB of text in a big classroom, and a seek usually stops half way through it.
+    fn frame_lines(
+        &self,
+        index: usize,
+        each: &mut impl FnMut(&str) -> bool,
+    ) -> Result<bool, ReadError> {
         let broken = |why: String| ReadError::Broken {
             id: self.info.id.clone(),
             why,
         };
         let Some(chunk) = self.info.chunks.get(index) else {
-            return Ok(String::new());
+            return Ok(true);
         };
         let mut file = std::fs::File::open(&files(&self.folder, &self.info.id)[1])
             .map_err(|e| broken(e.to_string()))?;
         file.seek(SeekFrom::Start(chunk.offset))
             .map_err(|e| broken(e.to_string()))?;
-        let mut compressed = vec![0; chunk.len as usize];
-        file.read_exact(&mut compressed)
+        let decoder = zstd::stream::read::Decoder::new(file.take(chunk.len))
             .map_err(|e| broken(e.to_string()))?;
-        let bytes =
-            zstd::stream::decode_all(compressed.as_slice()).map_err(|e| broken(e.to_string()))?;
-        String::from_utf8(bytes).map_err(|e| broken(e.to_string()))
+        let mut lines = BufReader::with_capacity(1 << 16, decoder);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines
+                .read_line(&mut line)
+                .map_err(|e| broken(e.to_string()))?
+                == 0
+            {
+                return Ok(true);
+            }
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            if !each(text.strip_suffix('\r').unwrap_or(text)) {
+                return Ok(false);
+            }
+        }
     }
 
     /// The frame that holds session time `t`.
@@ -393,11 +411,8 @@ impl Session {
         mut each: impl FnMut(&str) -> bool,
     ) -> Result<(), ReadError> {
         for index in self.chunk_at(from)..self.info.chunks.len() {
-            let text = self.chunk(index)?;
-            for line in text.lines() {
-                if !each(line) {
-                    return Ok(());
-                }
+            if !self.frame_lines(index, &mut each)? {
+                break;
             }
         }
         Ok(())

@@ -652,6 +652,15 @@ mod tests {
             .unwrap();
         let expected: Vec<String> = (0..PLAYERS).map(|i| format!("{i:0>120}")).collect();
         assert_eq!(lines, expected);
+        // Told to stop, reading stops there, in the middle of a frame too.
+        let mut calls = 0;
+        session
+            .lines_from(0, |_| {
+                calls += 1;
+                calls < 10
+            })
+            .unwrap();
+        assert_eq!(calls, 10);
         // The second frame starts with every player's state so far.
         assert_eq!(snapshot, 2000);
         assert!(text > 2 * STAGE_BYTES, "{text} bytes");
