@@ -851,7 +851,7 @@ fn shown(section: &str, key: &str, value: &serde_json::Value) -> String {
             .to_string()
         }
         serde_json::Value::String(text)
-            if !text.contains(['"']) && !text.contains(char::is_control) =>
+            if !text.contains('"') && !text.contains(char::is_control) =>
         {
             format!("\"{text}\"")
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::clock;
 use crate::protocol::Frame;
 use crate::protocol::headset::JsonState;
 
@@ -298,7 +299,7 @@ impl<C: Clone + PartialEq> Session<C> {
             return Err(RegisterError::Full(self.policy.max_players));
         }
         let mut effects = Vec::new();
-        let now = crate::clock::now_rfc3339();
+        let now = clock::now_rfc3339();
         if let Some(p) = self.players.get_mut(id) {
             if let Some(old) = p.conn.take() {
                 if old != conn {
@@ -316,7 +317,7 @@ impl<C: Clone + PartialEq> Session<C> {
             });
             p.remote = remote;
             p.keepalive = keepalive;
-            p.date_connection = crate::clock::local_hh_mm();
+            p.date_connection = clock::local_hh_mm();
             p.disconnected_since = None;
             p.grace_until = None;
             p.grace_token += 1;
@@ -331,7 +332,7 @@ impl<C: Clone + PartialEq> Session<C> {
                 game: Game::Out,
                 arrival: self.arrivals,
                 keepalive,
-                date_connection: crate::clock::local_hh_mm(),
+                date_connection: clock::local_hh_mm(),
                 connected_since: now,
                 disconnected_since: None,
                 grace_until: None,
@@ -366,8 +367,8 @@ impl<C: Clone + PartialEq> Session<C> {
             id: p.id.clone(),
             conn: None,
         });
-        p.disconnected_since = Some(crate::clock::now_rfc3339());
-        p.grace_until = Some(crate::clock::rfc3339_in(self.policy.grace));
+        p.disconnected_since = Some(clock::now_rfc3339());
+        p.grace_until = Some(clock::rfc3339_in(self.policy.grace));
         p.grace_token += 1;
         p.drops += 1;
         if self.policy.aggressive_disconnect || self.policy.grace.is_zero() {

@@ -12,18 +12,9 @@ use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Waits (polling the API: the session is written on a thread of its own) until `pred` holds.
+/// Waits until the session list satisfies `pred` (sessions are written on a thread of their own).
 async fn sessions_until(relay: &TestRelay, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = relay.get("/api/sessions").await;
-        assert_eq!(status, 200, "{body}");
-        if pred(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{what}: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    relay.get_until("/api/sessions", what, pred).await
 }
 
 async fn moved(h: &Headset, id: &str, x: i64, y: i64) {

@@ -195,17 +195,16 @@ impl Writer {
             self.flush_bin();
             self.bin_second = t / 1000;
         }
-        let written = if t >= self.chunk_started + CHUNK_MS {
-            self.finish_chunk(t)
-        } else {
-            self.compress_staged()
-        };
-        if let Err(e) = written {
-            warn!(session = %self.info.id, error = %e, "writing the kept session failed");
+        if t >= self.chunk_started + CHUNK_MS {
+            if let Err(e) = self.finish_chunk(t) {
+                warn!(session = %self.info.id, error = %e, "writing the kept session failed");
+            }
         }
     }
 
-    /// Hands the staged lines to the compressor once there are enough of them.
+    /// Hands the staged lines to the compressor once there are enough of them. Called after each
+    /// event (which includes its tick); between events a tick writes at most each player's
+    /// held-back update, which the next event or the frame's end compresses.
     fn compress_staged(&mut self) -> std::io::Result<()> {
         if self.chunk.len() >= STAGE_BYTES {
             self.encoder.write_all(&self.chunk)?;

@@ -21,7 +21,6 @@ pub const T: Duration = Duration::from_secs(5);
 /// The learning package the tests launch: its model path and experiment.
 pub const EXPERIMENT: &str = "vr_xp";
 
-/// A port nobody listens on right now, for the tests that start the relay's binary.
 /// Fails the test (ends its process) if it is still running after `limit`: for a test whose
 /// failure would block the runtime it runs on, where no timeout inside the test could fire.
 /// Dropping the returned guard stops the watch.
@@ -38,6 +37,7 @@ pub fn watchdog(test: &'static str, limit: Duration) -> std::sync::mpsc::Sender<
     done
 }
 
+/// A port nobody listens on right now, for the tests that start the relay's binary.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -294,6 +294,23 @@ impl TestRelay {
             got == want
         })
         .await
+    }
+
+    /// Polls `GET path` until it answers 200 with a body that satisfies `pred` (for what has no
+    /// change notification: the audit trail, sessions written on a thread of their own).
+    pub async fn get_until(&self, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && pred(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
