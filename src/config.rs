@@ -241,6 +241,11 @@ pub struct PassthroughConfig {
     pub port: u16,
     /// Most tools at once.
     pub max_connections: usize,
+    /// How long a tool's command waits for GAMA's answer before the relay answers it with an
+    /// error; 0: as long as GAMA takes, as with GAMA itself.
+    pub command_timeout_ms: u64,
+    /// Desktop GAMA: how long the answer to a tool's `load` waits for the experiment to be ready.
+    pub load_ready_ms: u64,
 }
 
 /// `[record]`: session recording.
@@ -660,6 +665,7 @@ impl Config {
             ("headsets.write_timeout_ms", h.write_timeout_ms),
             ("headsets.min_heartbeat_ms", h.min_heartbeat_ms),
             ("admin.push_refresh_ms", self.admin.push_refresh_ms),
+            ("passthrough.load_ready_ms", self.passthrough.load_ready_ms),
         ] {
             if value == 0 {
                 return fail(

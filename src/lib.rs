@@ -77,7 +77,7 @@ mod world;
 pub use admin::view::{GamaView, HeadsetsView, PlayerState, SelectedModel, StateView};
 pub use config::Config;
 pub use conn::ConnView;
-pub use gama::{LastError, LinkState, ServerMode};
+pub use gama::{LastError, LinkState, ServerMode, ToolHold};
 pub use logfile::RotatingFile;
 pub use packages::{Catalog, Entry, Model};
 pub use record::RecordError;

@@ -368,7 +368,9 @@ impl Operator {
 
     async fn launch_now(&self, force: bool) -> Result<(), OpError> {
         let status = self.require_connected()?;
-        if status.experiment.is_live() || status.experiment == ExperimentState::NotReady {
+        // A tool's experiment in desktop GAMA is replaced by the session's.
+        let open = status.experiment.is_live() || status.experiment == ExperimentState::NotReady;
+        if open && status.tool_hold.is_none() {
             return Err(OpError::AlreadyOpen(status.experiment.name().to_string()));
         }
         let model = self.selected_model().ok_or(OpError::NoModel)?;

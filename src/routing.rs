@@ -3,8 +3,8 @@
 //! [`Routes`] maps a player id to its current connection; the players' state machine
 //! ([`crate::players`]) is its only writer, GAMA's reader task its hot reader. [`Router`] is what
 //! the GAMA link hands its messages to: linker output to the listed players' queues (then to the
-//! world view, which must never delay them), every frame to the recording, GAMA's unsolicited
-//! messages to the tools connected through the relay, and GAMA's refusal of a headset's command to
+//! world view, which must never delay them), every frame to the recording, the messages of a
+//! tool's experiment in desktop GAMA to that tool, and GAMA's refusal of a headset's command to
 //! that headset.
 
 use std::sync::Arc;
@@ -108,10 +108,8 @@ impl GamaEvents for Router {
         }
     }
 
-    fn unsolicited(&self, frame: &Frame) {
-        if !self.tools.is_empty() {
-            self.tools.broadcast(frame);
-        }
+    fn tool_frame(&self, tool: u64, frame: &Frame) {
+        self.tools.send_to(tool, frame);
     }
 
     fn player_command_failed(&self, player: &str, error: &GamaError) {

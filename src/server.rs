@@ -238,6 +238,10 @@ impl Server {
                     tools,
                     gama: gama.clone(),
                     audit: audit.clone(),
+                    settings: Arc::new(passthrough::Settings {
+                        passthrough: config.passthrough.clone(),
+                        gama: config.gama.clone(),
+                    }),
                     token: tools_token.as_deref().map(Arc::from),
                     guesses: guesses.clone(),
                     shutdown: shutdown.clone(),

@@ -1103,6 +1103,13 @@ function renderGama(g) {
   const why = g.connection === 'unreachable' ? t('gama.reason_retrying', { reason }) : reason;
   setText($('gama-reason'), reason ? why : '');
   show($('gama-reason'), Boolean(reason));
+  // Desktop GAMA runs an experiment a tool loaded in place of the session's: say which, and who.
+  const held = g.tool_experiment;
+  const heldArgs = held ? { address: held.address, model: held.model, experiment: held.experiment } : null;
+  let heldWords = '';
+  if (held) heldWords = held.connected ? t('gama.tool_experiment', heldArgs) : t('gama.tool_experiment_left', heldArgs);
+  setText($('gama-tool'), heldWords);
+  show($('gama-tool'), Boolean(held));
   setText($('gama-address'), g.address);
   setText($('gama-mode'), g.mode ? (MODES[g.mode] ? t(MODES[g.mode]) : g.mode) : t('gama.mode_unknown'));
   setText($('gama-inflight'), fmtCount(g.commands_in_flight));
@@ -1524,7 +1531,8 @@ function updateControls(state) {
   const free = live.up && connected && !g.operation && !pending;
   const exp = g.experiment_state;
   const open = exp === 'PAUSED' || exp === 'RUNNING' || exp === 'NOTREADY';
-  setEnabled(buttons.launch, free && Boolean(state.model) && !open);
+  // A tool's experiment in desktop GAMA is replaced by the session's at launch.
+  setEnabled(buttons.launch, free && Boolean(state.model) && (!open || Boolean(g.tool_experiment)));
   setEnabled(buttons.pause, free && exp === 'RUNNING');
   setEnabled(buttons.resume, free && exp === 'PAUSED');
   setEnabled(buttons.stop, free && exp !== 'NONE');

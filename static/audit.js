@@ -41,7 +41,9 @@ const KINDS = {
     return p.model == null ? t('audit.action_select_index', { index }) : t('audit.action_select', { index, model: p.model });
   },
   delete_session: (p) => (p.session == null ? null : t('audit.action_delete_session', { session: p.session })),
-  tool: (p) => p.command ?? null,
+  tool: (p) => (p.command == null ? null : p.model == null ? p.command : `${p.command} ${p.model}`),
+  tool_left: (p) => (Array.isArray(p.experiments) ? t('audit.action_tool_left', { experiments: p.experiments.join(', ') }) : null),
+  tool_left_kept: (p) => (p.experiment == null || p.model == null ? null : t('audit.action_tool_left_kept', { experiment: p.experiment, model: p.model })),
 };
 
 /** An operator change's action in the page's language (entry: {action, kind, params}). */

@@ -1,13 +1,16 @@
-//! The gama-server endpoint for tools: the real PyPI gama-client works through the relay while the
-//! headsets keep receiving their output, and replies go to the tool that asked, alone.
+//! The gama-server endpoint for tools: each tool sees GAMA as if it had it to itself. The real PyPI
+//! gama-client works through the relay; a tool gets its own answers and its own experiments'
+//! messages, nothing of the session's or another tool's; its experiments end with it on
+//! gama-headless; on the desktop server its `load` ends the session cleanly; its commands wait for
+//! GAMA as long as GAMA takes, without holding up the relay's own.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use relay_testkit::gama_client::{self, Finish};
+use relay_testkit::gama_client::{self, Finish, Unasked};
 use relay_testkit::{FakeGama, FakeGamaOptions};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -47,65 +50,86 @@ async fn reply_to(ws: &mut Ws, api_id: &str) -> Value {
     }
 }
 
-async fn with_gama_client_running(test: &str, mode: FakeGamaOptions) {
+/// The gama-client check through the relay on gama-headless, while the session's headset is fed:
+/// the tool has its own connection to GAMA and hears nothing of the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_gama_client_works_through_the_relay_headless() {
+    let test = "the_real_gama_client_works_through_the_relay_headless";
     let Some(python) = gama_client::python_or_skip(test) else {
         return;
     };
-    let gama = FakeGama::start(mode).await.unwrap();
+    let gama = headless().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
+    relay.launch().await;
+    relay.wait_in_game(&["A"]).await;
+    let session = relay.handle().state().gama.experiment_id.unwrap();
     let port = relay.handle().passthrough_addr().unwrap().port();
-    // The real gama-client runs every check through the relay while GAMA keeps feeding the
-    // headset. Each answer must echo exactly what the tool sent, none of the relay's own fields.
-    let smoke =
-        tokio::spawn(async move { gama_client::run_check(&python, port, Finish::Close).await });
+    // Each answer must echo exactly what the tool sent, none of the relay's own fields, and every
+    // message it gets unasked must be of its own experiments.
+    let smoke = tokio::spawn(async move {
+        gama_client::run_check_with(&python, port, Finish::Close, Unasked::OwnExperimentsOnly).await
+    });
     let mut rounds = 0;
     while !smoke.is_finished() {
         rounds += 1;
-        let contents = format!(r#"{{"round":{rounds}}}"#);
-        gama.send_linker_output(&linker_output(&["A"], &contents));
-        loop {
-            let (raw, _) = a.recv_json_output(T).await.unwrap();
-            if raw == json_output(&contents) {
-                break;
-            }
-        }
+        deliver(&gama, &session, &a, &format!(r#"{{"round":{rounds}}}"#)).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let checks = smoke.await.unwrap().unwrap();
-    assert_eq!(checks.len(), 16, "{checks:#?}");
+    assert_eq!(checks.len(), 17, "{checks:#?}");
     assert!(rounds > 1, "the headset was fed during the run");
     assert_eq!(
         gama.accepted_connections(),
-        1,
-        "the tool used the relay's connection"
+        2,
+        "the tool had a connection of its own to gama-headless"
     );
-    // The tool's commands reached GAMA with its own api_id.
     assert!(gama.commands_of_type("describe")[0]["api_id"].is_string());
+    // Its experiments ended with it; the session's goes on.
+    gama.wait_for(T, "the tool's experiments closed", |g| {
+        g.experiment_count() == 1
+    })
+    .await
+    .unwrap();
+    assert!(relay.snapshot_player("A").player.in_game);
     relay.shutdown().await;
 }
 
+/// The gama-client check through the relay on GAMA's desktop server: it works, and its `load`
+/// (one experiment at a time) ends the session, which a launch from the page starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_gama_client_works_through_the_relay_desktop() {
-    with_gama_client_running(
-        "the_real_gama_client_works_through_the_relay_desktop",
-        FakeGamaOptions::desktop(),
-    )
-    .await;
+    let test = "the_real_gama_client_works_through_the_relay_desktop";
+    let Some(python) = gama_client::python_or_skip(test) else {
+        return;
+    };
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let a = relay.join("A").await;
+    relay.launch().await;
+    relay.wait_in_game(&["A"]).await;
+    let port = relay.handle().passthrough_addr().unwrap().port();
+    let checks = gama_client::run_check(&python, port, Finish::Close)
+        .await
+        .unwrap();
+    assert_eq!(checks.len(), 16, "{checks:#?}");
+    assert_eq!(
+        gama.accepted_connections(),
+        1,
+        "one connection: GAMA's newest gets the output"
+    );
+    expect_in_game(&a, false).await;
+    relay.launch().await;
+    relay.wait_in_game(&["A"]).await;
+    relay.shutdown().await;
 }
 
+/// Answers go to the tool that asked, alone; the messages of its experiment too (item 2 of
+/// issue 19: they used to reach every tool).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_real_gama_client_works_through_the_relay_headless() {
-    with_gama_client_running(
-        "the_real_gama_client_works_through_the_relay_headless",
-        FakeGamaOptions::headless(),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replies_go_to_their_tool_alone_and_status_goes_to_everyone() {
+async fn replies_and_statuses_go_to_the_tool_that_loaded_alone() {
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;
@@ -129,21 +153,20 @@ async fn replies_go_to_their_tool_alone_and_status_goes_to_everyone() {
         serde_json::json!({"type":"load","model":"/m/demo.gaml","experiment":"vr_xp","api_id":"7","my_tag":{"k":[1,2]}}),
         "the tool gets back exactly what it sent"
     );
-    // Both tools see the experiment's status; only the first got the reply.
-    for ws in [&mut one, &mut two] {
-        loop {
-            let m = next(ws).await;
-            assert_ne!(
-                m["command"]["api_id"], "7",
-                "a reply reached the other tool"
-            );
-            if m["type"] == "SimulationStatus" && m["content"] == "PAUSED" {
-                break;
-            }
-        }
-    }
-    // The relay follows the experiment the tool opened (one GAMA, one frontmost experiment).
+    // The experiment's status reached the tool that loaded it (before its answer: the answer
+    // waits for the experiment to be ready).
     relay.wait_experiment("PAUSED").await;
+    // The other tool got nothing of it: its next message is the answer to its own command.
+    two.send(Message::text(
+        r#"{"type":"expression","exp_id":"0","expr":"cycle","api_id":"x"}"#,
+    ))
+    .await
+    .unwrap();
+    let first = next(&mut two).await;
+    assert_eq!(
+        first["command"]["api_id"], "x",
+        "got {first} before its answer"
+    );
 
     // exit is not forwarded; a tool cannot kill GAMA for the classroom.
     one.send(Message::text(r#"{"type":"exit","api_id":"8"}"#))
@@ -182,4 +205,346 @@ async fn replies_go_to_their_tool_alone_and_status_goes_to_everyone() {
         "{reply}"
     );
     relay.shutdown().await;
+}
+
+/// On gama-headless a tool hears nothing of the session running beside it, only its own
+/// experiment (item 2 of issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_hears_nothing_of_the_session_headless() {
+    let gama = headless().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let a = relay.join("A").await;
+    relay.launch().await;
+    relay.wait_in_game(&["A"]).await;
+    let mut t = tool(&relay).await;
+    assert_eq!(next(&mut t).await["type"], "ConnectionSuccessful");
+    // The session's output flows…
+    let session = relay.handle().state().gama.experiment_id.unwrap();
+    deliver(&gama, &session, &a, r#"{"n":1}"#).await;
+    deliver(&gama, &session, &a, r#"{"n":2}"#).await;
+    // …and the tool's own experiment is all it hears of.
+    t.send(Message::text(
+        r#"{"type":"load","model":"/m/tool.gaml","experiment":"tool_xp","api_id":"1"}"#,
+    ))
+    .await
+    .unwrap();
+    let mut own = None;
+    loop {
+        let m = next(&mut t).await;
+        if m["command"]["api_id"] == "1" {
+            assert_eq!(m["type"], "CommandExecutedSuccessfully");
+            own = m["content"].as_str().map(str::to_string);
+            continue;
+        }
+        assert!(m.get("command").is_none(), "an answer to someone else: {m}");
+        assert_ne!(
+            m["type"], "SimulationOutput",
+            "the session's output reached the tool: {m}"
+        );
+        assert_eq!(
+            Some(m["exp_id"].as_str().unwrap().to_string()),
+            own,
+            "a status of another experiment: {m}"
+        );
+        if m["content"] == "PAUSED" {
+            break;
+        }
+    }
+    deliver(&gama, &session, &a, r#"{"n":3}"#).await;
+    t.send(Message::text(
+        r#"{"type":"expression","exp_id":"1","expr":"cycle","api_id":"2"}"#,
+    ))
+    .await
+    .unwrap();
+    let m = next(&mut t).await;
+    assert_eq!(m["command"]["api_id"], "2", "got {m} before its answer");
+    relay.shutdown().await;
+}
+
+/// gama-headless disposes of a client's experiments when its socket closes; through the relay too
+/// (item 1 of issue 19: they outlived their tool), and the audit trail says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tools_experiments_end_with_it_headless() {
+    let gama = headless().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let _a = relay.join("A").await;
+    relay.launch().await;
+    relay.wait_in_game(&["A"]).await;
+    let mut t = tool(&relay).await;
+    next(&mut t).await;
+    let mut ids = Vec::new();
+    for api_id in ["1", "2"] {
+        t.send(Message::text(format!(
+            r#"{{"type":"load","model":"/m/tool.gaml","experiment":"tool_xp","api_id":"{api_id}"}}"#
+        )))
+        .await
+        .unwrap();
+        let reply = reply_to(&mut t, api_id).await;
+        ids.push(reply["content"].as_str().unwrap().to_string());
+    }
+    assert_eq!(gama.experiment_count(), 3);
+    t.close(None).await.unwrap();
+    gama.wait_for(T, "the tool's experiments closed", |g| {
+        g.experiment_count() == 1
+    })
+    .await
+    .unwrap();
+    let audit = relay
+        .get_until("/api/audit", "the tool's leaving in the audit trail", |b| {
+            b["entries"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["kind"] == "tool_left"))
+        })
+        .await;
+    let left = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "tool_left")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        left["params"]["experiments"],
+        serde_json::json!(ids),
+        "{left}"
+    );
+    assert_eq!(left["via"], "tool");
+    // The session was never touched.
+    assert!(relay.snapshot_player("A").player.in_game);
+    relay.shutdown().await;
+}
+
+/// On GAMA's desktop server a tool's `load` replaces the session's experiment: the session ends
+/// cleanly, the page says which tool loaded what, and no player is pushed into the tool's model,
+/// not after its load nor after its reload (item 3 of issue 19). A launch from the page brings the
+/// session back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tools_load_ends_the_session_desktop() {
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let a = relay.join("Player_gym").await;
+    relay.launch().await;
+    relay.wait_in_game(&["Player_gym"]).await;
+    expect_in_game(&a, true).await;
+    let mut t = tool(&relay).await;
+    next(&mut t).await;
+    let address = t.get_ref().get_ref().local_addr().unwrap().to_string();
+    t.send(Message::text(
+        r#"{"type":"load","model":"/m/gym_walk.gaml","experiment":"gym_xp","api_id":"1"}"#,
+    ))
+    .await
+    .unwrap();
+    let reply = reply_to(&mut t, "1").await;
+    assert_eq!(reply["type"], "CommandExecutedSuccessfully");
+    let creates_before = creates(&gama, "Player_gym");
+    expect_in_game(&a, false).await;
+    let state = relay.state_json().await;
+    let held = &state["gama"]["tool_experiment"];
+    assert_eq!(held["address"], address, "{state}");
+    assert_eq!(held["model"], "/m/gym_walk.gaml");
+    assert_eq!(held["experiment"], "gym_xp");
+    assert_eq!(held["connected"], true);
+    t.send(Message::text(
+        r#"{"type":"reload","exp_id":"gym_xp","api_id":"2"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        reply_to(&mut t, "2").await["type"],
+        "CommandExecutedSuccessfully"
+    );
+    // Everything the relay would do after GAMA's statuses has had time to happen.
+    t.send(Message::text(
+        r#"{"type":"expression","exp_id":"gym_xp","expr":"cycle","api_id":"3"}"#,
+    ))
+    .await
+    .unwrap();
+    reply_to(&mut t, "3").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        creates(&gama, "Player_gym"),
+        creates_before,
+        "create_player went into the tool's experiment"
+    );
+    assert!(!relay.snapshot_player("Player_gym").player.in_game);
+    let audit = relay
+        .get_until("/api/audit", "the tool's load in the audit trail", |b| {
+            b["entries"].as_array().is_some_and(|e| {
+                e.iter()
+                    .any(|e| e["kind"] == "tool" && e["params"]["command"] == "load")
+            })
+        })
+        .await;
+    let load = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "tool" && e["params"]["command"] == "load")
+        .unwrap()
+        .clone();
+    assert_eq!(load["params"]["model"], "/m/gym_walk.gaml", "{load}");
+    assert_eq!(load["ok"], true);
+    // The tool leaves: desktop GAMA keeps its experiment, the page and the audit say so.
+    t.close(None).await.unwrap();
+    relay
+        .get_until("/api/state", "the tool gone", |s| {
+            s["gama"]["tool_experiment"]["connected"] == false
+        })
+        .await;
+    relay
+        .get_until("/api/audit", "the tool's leaving in the audit trail", |b| {
+            b["entries"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["kind"] == "tool_left_kept"))
+        })
+        .await;
+    // A launch from the page works as usual.
+    relay.launch().await;
+    relay.wait_in_game(&["Player_gym"]).await;
+    expect_in_game(&a, true).await;
+    assert!(relay.state_json().await["gama"]["tool_experiment"].is_null());
+    assert_eq!(gama.experiment_name().as_deref(), Some(EXPERIMENT));
+    relay.shutdown().await;
+}
+
+/// A tool's synchronous step slower than `gama.command_timeout_ms` is answered by GAMA, as it
+/// would be directly, and the relay's own work goes on meanwhile where GAMA allows it: on
+/// gama-headless, a headset joining gets into the game during the step (item 4 of issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_step_is_answered_by_gama_and_holds_up_nothing_headless() {
+    let gama = FakeGama::start(FakeGamaOptions {
+        step_ms: 3000,
+        ..FakeGamaOptions::headless()
+    })
+    .await
+    .unwrap();
+    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 1500).await;
+    relay.wait_gama().await;
+    let _a = relay.join("A").await;
+    relay.launch().await;
+    relay.wait_in_game(&["A"]).await;
+    let mut t = tool(&relay).await;
+    next(&mut t).await;
+    t.send(Message::text(
+        r#"{"type":"load","model":"/m/gym_walk.gaml","experiment":"gym_xp","api_id":"1"}"#,
+    ))
+    .await
+    .unwrap();
+    let exp = reply_to(&mut t, "1").await["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sent = Instant::now();
+    t.send(Message::text(format!(
+        r#"{{"type":"step","exp_id":"{exp}","sync":true,"api_id":"2"}}"#
+    )))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A headset joins during the step: GAMA creates its player on the session's connection.
+    let b = relay.join("B").await;
+    expect_in_game(&b, true).await;
+    assert!(
+        sent.elapsed() < Duration::from_millis(2500),
+        "B got into the game only after the tool's step ({:?})",
+        sent.elapsed()
+    );
+    let reply = reply_to(&mut t, "2").await;
+    assert_eq!(reply["type"], "CommandExecutedSuccessfully", "{reply}");
+    assert!(sent.elapsed() >= Duration::from_millis(2900));
+    relay.shutdown().await;
+}
+
+/// On GAMA's desktop server too, a slow synchronous step is answered by GAMA, not cut short by the
+/// relay's deadline (item 4 of issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_step_is_answered_by_gama_desktop() {
+    let gama = FakeGama::start(FakeGamaOptions {
+        step_ms: 2500,
+        ..FakeGamaOptions::desktop()
+    })
+    .await
+    .unwrap();
+    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 1500).await;
+    relay.wait_gama().await;
+    let mut t = tool(&relay).await;
+    next(&mut t).await;
+    t.send(Message::text(
+        r#"{"type":"load","model":"/m/gym_walk.gaml","experiment":"gym_xp","api_id":"1"}"#,
+    ))
+    .await
+    .unwrap();
+    reply_to(&mut t, "1").await;
+    let sent = Instant::now();
+    t.send(Message::text(
+        r#"{"type":"step","exp_id":"gym_xp","sync":true,"api_id":"2"}"#,
+    ))
+    .await
+    .unwrap();
+    let reply = reply_to(&mut t, "2").await;
+    assert_eq!(reply["type"], "CommandExecutedSuccessfully", "{reply}");
+    assert!(sent.elapsed() >= Duration::from_millis(2400));
+    relay.shutdown().await;
+}
+
+/// Desktop GAMA answers `load` before the experiment is built; through the relay the answer comes
+/// once the experiment takes commands, so a tool can use it at once (item 5 of issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tools_load_is_answered_once_the_experiment_is_ready_desktop() {
+    let gama = FakeGama::start(FakeGamaOptions {
+        open_delay: Duration::from_millis(1500),
+        ..FakeGamaOptions::desktop()
+    })
+    .await
+    .unwrap();
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    relay.wait_gama().await;
+    let mut t = tool(&relay).await;
+    next(&mut t).await;
+    let sent = Instant::now();
+    t.send(Message::text(
+        r#"{"type":"load","model":"/m/gym_walk.gaml","experiment":"gym_xp","api_id":"1"}"#,
+    ))
+    .await
+    .unwrap();
+    let reply = reply_to(&mut t, "1").await;
+    assert_eq!(reply["type"], "CommandExecutedSuccessfully");
+    assert_eq!(reply["content"], "gym_xp", "GAMA's answer, unchanged");
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        sent.elapsed()
+    );
+    t.send(Message::text(
+        r#"{"type":"expression","exp_id":"gym_xp","expr":"GymAgent[0].action_space","api_id":"2"}"#,
+    ))
+    .await
+    .unwrap();
+    let reply = reply_to(&mut t, "2").await;
+    assert_eq!(reply["type"], "CommandExecutedSuccessfully", "{reply}");
+    assert_eq!(reply["content"]["type"], "Discrete");
+    relay.shutdown().await;
+}
+
+/// How many `create_player` expressions for `id` GAMA received.
+fn creates(gama: &FakeGama, id: &str) -> usize {
+    let expr = format!("do create_player(\"{id}\");");
+    gama.commands_of_type("expression")
+        .iter()
+        .filter(|c| c["expr"] == expr.as_str())
+        .count()
+}
+
+/// Sends a linker output of the session's experiment to headset A and waits until A has it.
+async fn deliver(gama: &FakeGama, session: &str, a: &relay_testkit::Headset, contents: &str) {
+    gama.send_linker_output_of(session, &linker_output(&["A"], contents));
+    loop {
+        let (raw, _) = a.recv_json_output(T).await.unwrap();
+        if raw == json_output(contents) {
+            return;
+        }
+    }
 }

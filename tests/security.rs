@@ -289,7 +289,12 @@ async fn the_tool_endpoint_beyond_loopback_needs_the_token_and_changes_are_audit
                 "127.0.0.1".into()
             ),
             ("admin".into(), "stop".into(), true, "127.0.0.1".into()),
-            ("tool".into(), "load".into(), true, "127.0.0.1".into()),
+            (
+                "tool".into(),
+                "load /m/demo.gaml".into(),
+                true,
+                "127.0.0.1".into()
+            ),
         ]
     );
     relay.shutdown().await;

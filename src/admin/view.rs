@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::App;
 use crate::conn::ConnView;
-use crate::gama::{LastError, LinkState, ServerMode};
+use crate::gama::{LastError, LinkState, ServerMode, ToolHold};
 use crate::session::{Counts, PlayerView};
 use crate::world::ClockView;
 
@@ -65,6 +65,8 @@ pub struct GamaView {
     pub last_error: Option<LastError>,
     /// Commands awaiting GAMA's reply.
     pub commands_in_flight: usize,
+    /// Desktop GAMA: the experiment a tool loaded in place of the session's (who, which model).
+    pub tool_experiment: Option<ToolHold>,
 }
 
 /// The headset server.
@@ -136,6 +138,7 @@ pub(crate) fn snapshot(app: &App) -> StateView {
             operation: app.operator.operation(),
             last_error: gama.last_error,
             commands_in_flight: app.gama.in_flight(),
+            tool_experiment: gama.tool_hold,
         },
         model,
         clock: app.world.clock(),

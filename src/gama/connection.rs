@@ -284,7 +284,7 @@ async fn run_connection(
     // Tools connected through the relay hear it from the relay; the relay's own waiters see the
     // senders dropped.
     for entry in pending.drain() {
-        if let Waiter::Client { reply, command } = entry.waiter {
+        if let Waiter::Client { reply, command, .. } = entry.waiter {
             reply.error(
                 &command,
                 "GamaServerError",
@@ -297,6 +297,7 @@ async fn run_connection(
         s.set_experiment(ExperimentState::None);
         s.mode = None;
         s.exp_id = None;
+        s.tool_hold = None;
     });
     reason
 }
@@ -380,7 +381,7 @@ fn expire(pending: &Pending, events: &dyn GamaEvents, metrics: &Metrics) {
             Waiter::Reply(tx) => {
                 let _ = tx.send(Err(error));
             }
-            Waiter::Client { reply, command } => {
+            Waiter::Client { reply, command, .. } => {
                 reply.error(&command, "UnableToExecuteRequest", &error.to_string());
             }
         }
@@ -390,11 +391,23 @@ fn expire(pending: &Pending, events: &dyn GamaEvents, metrics: &Metrics) {
 fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, frame: &Frame) {
     events.gama_frame(frame);
     let text = frame.as_str();
+    // Desktop GAMA holds a tool's experiment: what it says is that tool's, not the headsets'.
+    let holder = link.holder();
+    if holder != 0 {
+        match Envelope::parse(text) {
+            Ok(envelope) => handle_message(link, pending, events, &envelope, frame, holder),
+            Err(e) => {
+                if let Some(suppressed) = UNREADABLE.check() {
+                    warn!(error = %e, suppressed, frame = %truncate(text, 120), "unreadable message from GAMA, ignored");
+                }
+            }
+        }
+        return;
+    }
     // The hot path: linker output is read straight from the frame, each element delivered as soon
     // as it is read.
     let envelope = match linker::read(text, &mut |d| events.deliver(d)) {
         Read::Output(output) => {
-            events.unsolicited(frame);
             match output {
                 Output::Linker(elements) => events.linker_output(elements),
                 Output::Pong => debug!("GAMA linker answered ping_GAMA"),
@@ -415,6 +428,20 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
             return;
         }
     };
+    handle_message(link, pending, events, &envelope, frame, 0);
+}
+
+/// A message other than the session's linker output: a reply goes to whoever sent the command;
+/// anything else updates what the relay knows of GAMA and, when GAMA holds tool `holder`'s
+/// experiment (not 0), goes to that tool.
+fn handle_message(
+    link: &GamaLink,
+    pending: &Pending,
+    events: &dyn GamaEvents,
+    envelope: &Envelope<'_>,
+    frame: &Frame,
+    holder: u64,
+) {
     let kind = envelope.message_type();
     if envelope.command.is_some()
         && matches!(
@@ -427,11 +454,11 @@ fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, fra
         )
     {
         // Replies go to whoever sent the command (the relay or one tool), never to everyone.
-        resolve(link, pending, events, &envelope, kind, frame);
+        resolve(link, pending, events, envelope, kind, frame);
         return;
     }
-    if kind != MessageType::ConnectionSuccessful {
-        events.unsolicited(frame);
+    if holder != 0 && kind != MessageType::ConnectionSuccessful {
+        events.tool_frame(holder, frame);
     }
     match kind {
         MessageType::SimulationStatus => {
@@ -520,6 +547,7 @@ fn resolve(
     if let Waiter::Client {
         reply,
         command: sent,
+        ..
     } = &waiter
     {
         if kind.is_command_failure() {
@@ -587,6 +615,10 @@ fn apply_success(link: &GamaLink, command: CommandKind, experiment: Option<&str>
                 _ => ServerMode::Headless,
             });
             s.experiment_name = experiment.map(str::to_string);
+            // The relay's own experiment replaces a tool's: the session is back, once it opens.
+            if s.tool_hold.take().is_some() {
+                s.set_experiment(ExperimentState::NotReady);
+            }
             match mode {
                 // The desktop server answers before the experiment opens; statuses follow.
                 ServerMode::Desktop => {}

@@ -26,8 +26,8 @@ use crate::config::GamaConfig;
 use crate::metrics::Metrics;
 use crate::protocol::command::{Command, CommandKind};
 
-pub use pending::{ClientReply, Entry, Pending, Waiter};
-pub use status::{ExperimentState, GamaStatus, LastError, LinkState, ServerMode};
+pub use pending::{ClientReply, Entry, FOREVER, Pending, Waiter};
+pub use status::{ExperimentState, GamaStatus, LastError, LinkState, ServerMode, ToolHold};
 
 /// Why a GAMA command did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -83,9 +83,9 @@ pub trait GamaEvents: Send + Sync + 'static {
     fn player_command_failed(&self, player: &str, error: &GamaError);
     /// Every frame from GAMA, as received, before it is handled (recording).
     fn gama_frame(&self, _frame: &crate::protocol::Frame) {}
-    /// A frame that answers none of the relay's own commands (status, output, errors, and replies
-    /// to tools' commands), for the tools connected through the relay.
-    fn unsolicited(&self, _frame: &crate::protocol::Frame) {}
+    /// A message of the experiment tool `tool` loaded in GAMA's desktop server (status, output,
+    /// errors): that tool's alone.
+    fn tool_frame(&self, _tool: u64, _frame: &crate::protocol::Frame) {}
 }
 
 /// A command sent to GAMA whose reply has not been awaited yet.
@@ -176,6 +176,9 @@ struct Inner {
     changes: watch::Sender<u64>,
     live: Mutex<Option<Live>>,
     seq: AtomicU64,
+    /// The tool whose experiment GAMA's desktop server holds ([`GamaStatus::tool_hold`]), 0 for
+    /// none: read by the connection's reader for every frame.
+    holder: AtomicU64,
 }
 
 /// Handle to the GAMA connection; cheap to clone.
@@ -196,6 +199,7 @@ impl GamaLink {
                 changes,
                 live: Mutex::new(None),
                 seq: AtomicU64::new(1),
+                holder: AtomicU64::new(0),
             }),
         }
     }
@@ -249,9 +253,73 @@ impl GamaLink {
     }
 
     fn update<R>(&self, f: impl FnOnce(&mut GamaStatus) -> R) -> R {
-        let r = f(&mut self.inner.status.lock());
+        let r = {
+            let mut status = self.inner.status.lock();
+            let r = f(&mut status);
+            let holder = status.tool_hold.as_ref().map_or(0, |h| h.tool);
+            self.inner.holder.store(holder, Ordering::Relaxed);
+            r
+        };
         self.inner.changes.send_modify(|v| *v = v.wrapping_add(1));
         r
+    }
+
+    /// The tool whose experiment the desktop server holds, 0 for none.
+    fn holder(&self) -> u64 {
+        self.inner.holder.load(Ordering::Relaxed)
+    }
+
+    /// A tool's `load` succeeded on the desktop server: its experiment replaced the session's. The
+    /// session's players leave the game, and GAMA's messages go to that tool alone from now on.
+    pub fn hold_for_tool(&self, hold: ToolHold) {
+        self.update(|s| {
+            s.tool_hold = Some(hold);
+            // GAMA answered before opening it (protocol.md §3.3).
+            s.set_experiment(ExperimentState::NotReady);
+        });
+    }
+
+    /// Waits until the experiment is live (PAUSED or RUNNING), at most `bound`.
+    pub async fn until_live(&self, bound: Duration) -> Result<(), GamaError> {
+        let mut changes = self.subscribe();
+        let wait = async {
+            loop {
+                {
+                    let status = self.inner.status.lock();
+                    if status.experiment.is_live() {
+                        return Ok(());
+                    }
+                    if status.link != LinkState::Connected {
+                        return Err(GamaError::Disconnected(CommandKind::Load));
+                    }
+                }
+                if changes.changed().await.is_err() {
+                    return Err(GamaError::Disconnected(CommandKind::Load));
+                }
+            }
+        };
+        tokio::time::timeout(bound, wait)
+            .await
+            .unwrap_or(Err(GamaError::Timeout {
+                command: CommandKind::Load,
+                timeout: bound,
+            }))
+    }
+
+    /// Tool `tool` left: its commands still waiting are forgotten, and if GAMA holds its
+    /// experiment, that is said (desktop GAMA keeps it). Returns the hold, if it had one.
+    pub fn tool_left(&self, tool: u64) -> Option<ToolHold> {
+        if let Some(live) = self.inner.live.lock().as_ref() {
+            live.pending.forget_tool(tool);
+        }
+        if self.holder() != tool {
+            return None;
+        }
+        self.update(|s| {
+            let hold = s.tool_hold.as_mut().filter(|h| h.tool == tool)?;
+            hold.connected = false;
+            Some(hold.clone())
+        })
     }
 
     /// Queues a command and registers who waits for its reply, until `deadline` from now.
@@ -355,32 +423,25 @@ impl GamaLink {
     }
 
     /// Forwards a tool's command (the JSON text it sent) on the relay's connection; GAMA's reply,
-    /// echoing the tool's own fields, goes to `reply`. `Err` when it cannot be sent; the caller
-    /// answers the tool.
-    pub fn forward_client(&self, text: &str, reply: ClientReply) -> Result<(), GamaError> {
+    /// echoing the tool's own fields, goes to `reply`. The tool waits for it at most `timeout`
+    /// (`None`: as long as GAMA takes). `Err` when it cannot be sent; the caller answers the tool.
+    pub fn forward_client(
+        &self,
+        tool: u64,
+        text: &str,
+        reply: ClientReply,
+        timeout: Option<Duration>,
+    ) -> Result<(), GamaError> {
         let cmd = Command::client(text).ok_or(GamaError::Rejected {
             command: CommandKind::Client,
             kind: "MalformedRequest".into(),
             message: "a command must be a JSON object".into(),
         })?;
-        #[derive(serde::Deserialize)]
-        struct Head<'a> {
-            #[serde(rename = "type", borrow, default)]
-            kind: Option<std::borrow::Cow<'a, str>>,
-        }
-        let is_load = serde_json::from_str::<Head<'_>>(text)
-            .ok()
-            .and_then(|h| h.kind)
-            .is_some_and(|k| k == "load");
-        let timeout = if is_load {
-            self.inner.config.load_timeout()
-        } else {
-            self.inner.config.command_timeout()
-        };
         self.submit(
             &cmd,
-            timeout,
+            timeout.unwrap_or(pending::FOREVER),
             Submit::waiter(Waiter::Client {
+                tool,
                 reply,
                 command: crate::protocol::Frame::from(text.trim().to_string()),
             }),
@@ -429,7 +490,6 @@ impl GamaLink {
     ) -> Result<(), GamaError> {
         let timeout = self.inner.config.load_timeout();
         let started = Instant::now();
-        let mut changes = self.subscribe();
         self.pending_reply(
             &Command::load(model, experiment, parameters),
             timeout,
@@ -439,29 +499,12 @@ impl GamaLink {
         )?
         .wait()
         .await?;
-        let wait = async {
-            loop {
-                {
-                    let status = self.inner.status.lock();
-                    if status.experiment.is_live() {
-                        return Ok(());
-                    }
-                    if status.link != LinkState::Connected {
-                        return Err(GamaError::Disconnected(CommandKind::Load));
-                    }
-                }
-                if changes.changed().await.is_err() {
-                    return Err(GamaError::Disconnected(CommandKind::Load));
-                }
-            }
-        };
-        match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), wait).await {
-            Ok(result) => result,
-            Err(_) => Err(GamaError::Timeout {
-                command: CommandKind::Load,
-                timeout,
-            }),
-        }
+        self.until_live(timeout.saturating_sub(started.elapsed()))
+            .await
+            .map_err(|e| match e {
+                GamaError::Timeout { command, .. } => GamaError::Timeout { command, timeout },
+                other => other,
+            })
     }
 
     /// `play`.

@@ -23,6 +23,8 @@ pub enum Waiter {
     },
     /// A tool connected through the relay's gama-server endpoint: it gets GAMA's reply as is.
     Client {
+        /// The tool's connection.
+        tool: u64,
         /// Where the reply goes.
         reply: ClientReply,
         /// The tool's command, echoed in an error the relay answers itself (timeout, lost link).
@@ -54,6 +56,10 @@ impl ClientReply {
         (self.0)(crate::protocol::frame_from_vec(out));
     }
 }
+
+/// The deadline of a command that waits as long as GAMA takes (a tool's, by default): far enough
+/// never to come, near enough for `Instant` arithmetic.
+pub const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A command in flight.
 #[derive(Debug)]
@@ -130,6 +136,13 @@ impl Pending {
             .into_iter()
             .filter_map(|seq| entries.remove(&seq))
             .collect()
+    }
+
+    /// Forgets the commands of a tool that left: GAMA's late answers go nowhere.
+    pub fn forget_tool(&self, tool: u64) {
+        self.entries
+            .lock()
+            .retain(|_, e| !matches!(&e.waiter, Waiter::Client { tool: t, .. } if *t == tool));
     }
 
     /// Takes every entry (the connection is gone).

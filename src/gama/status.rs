@@ -89,6 +89,30 @@ pub struct LastError {
     pub message: String,
 }
 
+/// A tool's experiment in GAMA's desktop server, which holds one experiment at a time: a tool's
+/// `load` through the relay replaced the session's. Players are not created in it, and its
+/// messages go to that tool alone, until the relay loads its own again or the experiment closes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolHold {
+    /// The tool's connection (its number on the endpoint).
+    #[serde(skip)]
+    pub tool: u64,
+    /// Where the tool connected from.
+    pub address: String,
+    /// The model it loaded.
+    pub model: String,
+    /// The experiment it loaded.
+    pub experiment: String,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// Whether the tool is still connected (desktop GAMA keeps the experiment when it leaves).
+    pub connected: bool,
+    /// Whether the tool's experiment has been live: until then, the end of an experiment is the
+    /// session's, which GAMA closes to open the tool's.
+    #[serde(skip)]
+    pub opened: bool,
+}
+
 /// What the relay knows of GAMA.
 #[derive(Debug, Clone)]
 pub struct GamaStatus {
@@ -113,6 +137,8 @@ pub struct GamaStatus {
     pub live_epoch: Option<u64>,
     /// The last error GAMA reported.
     pub last_error: Option<LastError>,
+    /// Desktop: a tool's experiment replaced the session's.
+    pub tool_hold: Option<ToolHold>,
     pub(super) epochs: u64,
 }
 
@@ -129,13 +155,18 @@ impl GamaStatus {
             experiment_name: None,
             live_epoch: None,
             last_error: None,
+            tool_hold: None,
             epochs: 0,
         }
     }
 
-    /// Moves the experiment to `state`, opening a new live epoch when it becomes live.
+    /// Moves the experiment to `state`, opening a new live epoch when it becomes live (never in a
+    /// tool's experiment: the session's players have no place in it).
     pub(super) fn set_experiment(&mut self, state: ExperimentState) {
-        if state.is_live() {
+        if let Some(hold) = self.tool_hold.as_mut().filter(|_| state.is_live()) {
+            hold.opened = true;
+        }
+        if state.is_live() && self.tool_hold.is_none() {
             if self.live_epoch.is_none() {
                 self.epochs += 1;
                 self.live_epoch = Some(self.epochs);
@@ -146,6 +177,9 @@ impl GamaStatus {
         if state == ExperimentState::None {
             self.exp_id = None;
             self.experiment_name = None;
+            if self.tool_hold.as_ref().is_none_or(|h| h.opened) {
+                self.tool_hold = None;
+            }
         }
         self.experiment = state;
     }

@@ -7,10 +7,14 @@ sent once through its awaitable API; each answer must be correlated (gama-client
 `api_id` inside `command`), carry a known message type, and echo under `command` exactly the object
 gama-client put on the wire: no field lost, none added.
 
+With `--own-experiments-only` (gama-headless, where each experiment has its own id), every message
+gama-server sent unasked must belong to an experiment this client loaded: nothing of anybody else's.
+
 Output: one JSON object per line, `{"check": name, "ok": bool, "detail": text}`, then
 `{"passed": n, "failed": m}`. Exit status 0 when nothing failed.
 
     python check_gama_client.py --port 6868 [--host 127.0.0.1] [--timeout 5] [--finish exit|close]
+                               [--own-experiments-only]
 """
 
 import argparse
@@ -120,6 +124,14 @@ async def main(args):
                                       until="cycle > 10", additional_data={"lesson": "flood"}),
         also=lambda a: None if "content" in a else "no content (the experiment id)")
     exp_id = str(loaded.get("content", "0"))
+    if exp_id == experiment:
+        # GAMA's desktop server answers `load` with the experiment's name before the experiment is
+        # built: a client waits for its status before using it (gama-headless answers once built).
+        deadline = asyncio.get_running_loop().time() + args.timeout
+        while asyncio.get_running_loop().time() < deadline and not any(
+                m.get("type") == "SimulationStatus" and m.get("content") in ("PAUSED", "RUNNING")
+                for m in unsolicited):
+            await asyncio.sleep(0.02)
     await run("play", lambda: client.play_awaitable(exp_id, additional_data={"seat": 7}))
     await run("pause", lambda: client.pause_awaitable(exp_id))
     await run("step", lambda: client.step_awaitable(exp_id, nb_step=3, sync=True))
@@ -151,6 +163,11 @@ async def main(args):
     report.add("an untagged command's answer carries its own fields",
                len(answered) == 1 and answered[0]["command"] == wire.untagged[-1],
                json.dumps(answered)[:300])
+    if args.own_experiments_only:
+        own = {exp_id} | {str(m.get("content")) for m in answered}
+        foreign = [m for m in unsolicited if m.get("exp_id") is not None and str(m.get("exp_id")) not in own]
+        report.add("unasked messages are of this client's experiments only", not foreign,
+                   f"{len(unsolicited)} unasked, of others: " + json.dumps(foreign)[:300])
 
     if args.finish == "exit":
         await client.exit_async()
@@ -168,6 +185,8 @@ if __name__ == "__main__":
     parser.add_argument("--experiment", default="vr_xp")
     parser.add_argument("--finish", choices=["close", "exit"], default="close",
                         help="end with a plain close, or with gama-client's exit command first")
+    parser.add_argument("--own-experiments-only", action="store_true",
+                        help="fail on an unasked message of an experiment this client did not load")
     result = asyncio.run(main(parser.parse_args()))
     print(json.dumps({"passed": result.passed, "failed": result.failed}), flush=True)
     sys.exit(1 if result.failed else 0)

@@ -47,6 +47,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+mod gym;
+
 /// Interval of the WebSocket ping control frames real gama-server sends
 /// (`IGamaServer.DEFAULT_PING_INTERVAL`, protocol.md §3.1).
 pub const GAMA_PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -134,6 +136,11 @@ pub struct FakeGamaOptions {
     pub open_delay: Duration,
     /// What the linker's worlds show. Default [`Scene::Minimal`].
     pub scene: Scene,
+    /// How long one simulation cycle run by a `step` command takes, in milliseconds. A `step`
+    /// with `sync: true` is answered once its cycles ran, and the commands its socket sent after
+    /// it wait meanwhile (GAMA handles one socket's commands one after the other); other sockets
+    /// are not held up. Default 0.
+    pub step_ms: u64,
 }
 
 /// What the emulated linker's worlds show.
@@ -161,6 +168,7 @@ impl Default for FakeGamaOptions {
             ping_interval: Some(GAMA_PING_INTERVAL),
             open_delay: Duration::from_millis(5),
             scene: Scene::Minimal,
+            step_ms: 0,
         }
     }
 }
@@ -463,6 +471,8 @@ struct Experiment {
     positions: HashMap<String, (i64, i64, i64, i64)>,
     /// Desktop: which opening this experiment belongs to (guards the delayed open step).
     generation: u64,
+    /// The `GymAgent` of a gym model (see [`gym`]).
+    gym: Option<gym::GymAgent>,
 }
 
 impl Experiment {
@@ -473,6 +483,7 @@ impl Experiment {
         owner: Option<String>,
         state: ExpState,
     ) -> Self {
+        let gym = gym::is_gym_model(&model).then(gym::GymAgent::new);
         Experiment {
             id,
             name,
@@ -482,12 +493,16 @@ impl Experiment {
             cycle: 0,
             players: Vec::new(),
             ready: Vec::new(),
+            gym,
             positions: HashMap::new(),
             generation: 0,
         }
     }
 
     fn clear_run(&mut self) {
+        if self.gym.is_some() {
+            self.gym = Some(gym::GymAgent::new());
+        }
         self.cycle = 0;
         self.players.clear();
         self.ready.clear();
@@ -741,6 +756,9 @@ impl State {
             return;
         };
         exp.cycle += 1;
+        if let Some(agent) = &mut exp.gym {
+            agent.step();
+        }
         if !opts.linker || exp.ready.is_empty() {
             return;
         }
@@ -1211,13 +1229,11 @@ impl Ctx<'_> {
     /// `retrieveExperimentPlan`: the frontmost experiment (desktop) or the (socket, exp_id) one.
     fn lookup(&self, cmd: &Value, ty: &str) -> Result<ExpKey, Resp> {
         match self.opts().mode {
-            ServerMode::Desktop => {
-                if self.st.sim.desktop.is_some() {
-                    Ok(ExpKey::Desktop)
-                } else {
-                    Err(Resp::unable(NO_EXPERIMENT))
-                }
-            }
+            // An experiment still opening has no agent yet: GAMA cannot find it.
+            ServerMode::Desktop => match &self.st.sim.desktop {
+                Some(e) if e.state != ExpState::NotReady => Ok(ExpKey::Desktop),
+                _ => Err(Resp::unable(NO_EXPERIMENT)),
+            },
             ServerMode::Headless => {
                 let Some(exp_id) = non_empty_field(cmd, "exp_id") else {
                     return Err(Resp::malformed(&format!(
@@ -1434,6 +1450,21 @@ impl Ctx<'_> {
             return Resp::unable(message);
         }
         let entered = expr.trim();
+        if let Some(outcome) = self
+            .st
+            .exp_mut(key)
+            .and_then(|e| e.gym.as_mut())
+            .and_then(|agent| agent.evaluate(entered))
+        {
+            return match outcome {
+                Ok(gym::Outcome::Value(content)) => Resp {
+                    ty: "CommandExecutedSuccessfully",
+                    content,
+                },
+                Ok(gym::Outcome::Done) => Resp::ok("null"),
+                Err(message) => Resp::unable(&message),
+            };
+        }
         if entered == "cycle" {
             let cycle = self.st.exp(key).map(|e| e.cycle).unwrap_or(0);
             return Resp::ok(cycle.to_string().as_str());
@@ -2252,6 +2283,25 @@ impl FakeGama {
         });
     }
 
+    /// Sends a linker JSON text as a `SimulationOutput` of experiment `exp_id` (headless: to the
+    /// socket that loaded it; desktop: the one experiment, to the newest socket).
+    pub fn send_linker_output_of(&self, exp_id: &str, linker_json: &str) {
+        let opts = &self.inner.opts;
+        self.inner.with_state(|st| {
+            let key = match opts.mode {
+                ServerMode::Desktop => ExpKey::Desktop,
+                ServerMode::Headless => match exp_id.parse() {
+                    Ok(n) => ExpKey::Headless(n),
+                    Err(_) => return,
+                },
+            };
+            if st.exp(key).is_some() {
+                let frame = linker_output_frame(opts.content_shape, linker_json, exp_id);
+                st.queue_output(opts.mode, key, frame);
+            }
+        });
+    }
+
     /// Sends a console `write` output: `{"type":"SimulationOutput","content":{"message":..,
     /// "color":{..}},"exp_id":..}`.
     pub fn send_console(&self, message: &str) {
@@ -2430,6 +2480,46 @@ async fn serve(
     mut ws: WebSocketStream<TcpStream>,
     mut rx: mpsc::UnboundedReceiver<Out>,
 ) {
+    // The socket's commands are handled one after the other, as GAMA does, while what GAMA sends
+    // to the socket goes on being written.
+    let (commands, mut queued) = mpsc::unbounded_channel::<String>();
+    let handler = async {
+        while let Some(text) = queued.recv().await {
+            if let Some(busy) = sync_step_duration(&inner.opts, &text) {
+                tokio::time::sleep(busy).await;
+            }
+            inner.handle_text(conn, &text);
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = handler => {}
+        () = write_and_read(inner, conn, &mut ws, &mut rx, commands) => {}
+    }
+}
+
+/// How long a synchronous `step` command keeps its socket busy ([`FakeGamaOptions::step_ms`]).
+fn sync_step_duration(opts: &FakeGamaOptions, text: &str) -> Option<Duration> {
+    if opts.step_ms == 0 {
+        return None;
+    }
+    let cmd: Value = serde_json::from_str(text).ok()?;
+    let sync = field_text(&cmd, "sync").is_some_and(|s| s.trim() == "true");
+    if cmd.get("type").and_then(Value::as_str) != Some("step") || !sync {
+        return None;
+    }
+    let steps = nb_step(&cmd).ok()?.clamp(0, MAX_STEPS_PER_COMMAND);
+    Some(Duration::from_millis(opts.step_ms) * u32::try_from(steps).unwrap_or(0))
+}
+
+/// Writes what is queued for the connection and reads its frames, handing commands to `commands`.
+async fn write_and_read(
+    inner: &Arc<Inner>,
+    conn: u64,
+    ws: &mut WebSocketStream<TcpStream>,
+    rx: &mut mpsc::UnboundedReceiver<Out>,
+    commands: mpsc::UnboundedSender<String>,
+) {
     let mut delayed: VecDeque<(Instant, String)> = VecDeque::new();
     let ping_period = inner.opts.ping_interval.filter(|d| !d.is_zero());
     let mut ping = tokio::time::interval_at(
@@ -2442,7 +2532,7 @@ async fn serve(
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     tracing::trace!("fake-gama: <- {conn}: {}", text.as_str());
-                    inner.handle_text(conn, text.as_str());
+                    let _ = commands.send(text.as_str().to_owned());
                 }
                 Some(Ok(Message::Binary(b))) => {
                     tracing::info!("fake-gama: ignoring a binary frame of {} bytes from connection {conn}", b.len());
@@ -2465,7 +2555,7 @@ async fn serve(
                     delayed.push_back((at, frame));
                 }
                 Some(Out::Close(code, reason)) => {
-                    close_gracefully(&mut ws, code, &reason).await;
+                    close_gracefully(ws, code, &reason).await;
                     return;
                 }
                 None => return,

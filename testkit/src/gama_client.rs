@@ -59,6 +59,16 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What the run checks besides every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unasked {
+    /// Messages sent unasked are not looked at.
+    #[default]
+    Any,
+    /// Every message sent unasked belongs to an experiment the client loaded (gama-headless).
+    OwnExperimentsOnly,
+}
+
 /// How the run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -71,6 +81,16 @@ pub enum Finish {
 /// Runs the check script with `python` against a gama-server on 127.0.0.1:`port`. `Ok` carries
 /// every check when all passed; an error lists the failed ones with the script's whole output.
 pub async fn run_check(python: &Path, port: u16, finish: Finish) -> anyhow::Result<Vec<Check>> {
+    run_check_with(python, port, finish, Unasked::Any).await
+}
+
+/// [`run_check`], also checking what the server sent unasked.
+pub async fn run_check_with(
+    python: &Path,
+    port: u16,
+    finish: Finish,
+    unasked: Unasked,
+) -> anyhow::Result<Vec<Check>> {
     let script = testkit_dir().join("python/check_gama_client.py");
     let finish = match finish {
         Finish::Close => "close",
@@ -80,6 +100,11 @@ pub async fn run_check(python: &Path, port: u16, finish: Finish) -> anyhow::Resu
         .arg(&script)
         .args(["--host", "127.0.0.1", "--timeout", "5", "--finish", finish])
         .args(["--port", &port.to_string()])
+        .args(
+            (unasked == Unasked::OwnExperimentsOnly)
+                .then_some("--own-experiments-only")
+                .iter(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

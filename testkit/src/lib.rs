@@ -10,7 +10,8 @@
 //!   the real SIMPLE Unity package sends, answers the relay's application pings, and can stall,
 //!   stop reading or vanish;
 //! * [`gama_client`]: the real PyPI `gama-client`, to check that a gama-server (the fake, or the
-//!   relay's endpoint for tools) is credible;
+//!   relay's endpoint for tools) is credible; [`gymnasium`]: the real PyPI gama-gymnasium, a
+//!   training run's whole conversation, to compare a run through the relay with a direct one;
 //! * [`prereq`]: tests that need a tool from outside Cargo skip under a plain `cargo test` when it
 //!   is missing, and fail under `scripts/test.sh`.
 //!
@@ -23,6 +24,7 @@
 
 pub mod fake_gama;
 pub mod gama_client;
+pub mod gymnasium;
 pub mod headset;
 pub mod prereq;
 
