@@ -33,6 +33,8 @@ pub enum Via {
     Admin,
     /// A tool connected to the gama-server endpoint.
     Tool,
+    /// A client of the monitor socket (the Unity editor tool).
+    Monitor,
 }
 
 /// One change.

@@ -23,6 +23,19 @@ pub fn local_hh_mm() -> String {
     jiff::Zoned::now().strftime("%H:%M").to_string()
 }
 
+/// The local wall-clock `HH:MM` of an RFC 3339 time (as [`local_hh_mm`] gave it then); empty if it
+/// is not one.
+pub fn local_hh_mm_of(rfc3339: &str) -> String {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +46,7 @@ mod tests {
         assert_eq!(hm.len(), 5, "{hm}");
         assert_eq!(&hm[2..3], ":");
         assert!(now_rfc3339().ends_with('Z'));
+        assert_eq!(local_hh_mm_of(&now_rfc3339()).len(), 5);
+        assert_eq!(local_hh_mm_of("not a time"), "");
     }
 }

@@ -33,6 +33,7 @@ pub const LEGACY_ENV: &[(&str, &str)] = &[
     ("GAMA_IP_ADDRESS", "gama.host"),
     ("GAMA_WS_PORT", "gama.port"),
     ("HEADSET_WS_PORT", "headsets.port"),
+    ("MONITOR_WS_PORT", "monitor.port"),
     ("WEB_APPLICATION_HOST", "admin.host"),
     ("WEB_APPLICATION_PORT", "admin.port"),
     ("LEARNING_PACKAGE_PATH", "session.learning_package_path"),
@@ -47,10 +48,6 @@ pub const LEGACY_ENV: &[(&str, &str)] = &[
 /// Webplatform variables that have no meaning here; they are accepted (an existing `.env` must load)
 /// and explained once at start.
 pub const IGNORED_LEGACY_ENV: &[(&str, &str)] = &[
-    (
-        "MONITOR_WS_PORT",
-        "the admin page's live updates use the admin port (WEB_APPLICATION_PORT)",
-    ),
     (
         "VIDEO_WS_PORT",
         "headset screen streaming is not part of this relay",
@@ -76,6 +73,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The gama-server endpoint for tools.
     pub passthrough: PassthroughConfig,
+    /// The webplatform's monitor socket (the Unity editor tool).
+    pub monitor: MonitorConfig,
     /// Session recording.
     pub record: RecordConfig,
     /// Learning packages and session policy.
@@ -246,6 +245,28 @@ pub struct PassthroughConfig {
     pub command_timeout_ms: u64,
     /// Desktop GAMA: how long the answer to a tool's `load` waits for the experiment to be ready.
     pub load_ready_ms: u64,
+}
+
+/// Longest `monitor.refresh_ms`: the Unity editor tool gives up on a socket silent for 2 s.
+pub const MONITOR_MAX_SILENCE_MS: u64 = 1500;
+
+/// `[monitor]`: the webplatform's monitor WebSocket, for the programs that drive it (the SIMPLE
+/// Unity plugin's editor tool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Whether the socket runs.
+    pub enabled: bool,
+    /// Listen address; `localhost` listens on both loopback addresses (IPv4 and IPv6).
+    pub host: String,
+    /// Listen port (0 picks a free one, for tests).
+    pub port: u16,
+    /// Longest time between two `json_state` messages to a client.
+    pub refresh_ms: u64,
+    /// Most clients at once.
+    pub max_connections: usize,
+    /// Size of one message from a client.
+    pub max_message_bytes: usize,
 }
 
 /// `[record]`: session recording.
@@ -666,6 +687,7 @@ impl Config {
             ("headsets.min_heartbeat_ms", h.min_heartbeat_ms),
             ("admin.push_refresh_ms", self.admin.push_refresh_ms),
             ("passthrough.load_ready_ms", self.passthrough.load_ready_ms),
+            ("monitor.refresh_ms", self.monitor.refresh_ms),
         ] {
             if value == 0 {
                 return fail(
@@ -691,6 +713,8 @@ impl Config {
             ("headsets.max_queue_bytes", h.max_queue_bytes),
             ("headsets.max_player_id_bytes", h.max_player_id_bytes),
             ("admin.max_body_bytes", self.admin.max_body_bytes),
+            ("monitor.max_connections", self.monitor.max_connections),
+            ("monitor.max_message_bytes", self.monitor.max_message_bytes),
             (
                 "record.max_queued_messages",
                 self.record.max_queued_messages,
@@ -749,6 +773,15 @@ impl Config {
                 ),
             );
         }
+        if self.monitor.refresh_ms > MONITOR_MAX_SILENCE_MS {
+            return fail(
+                "monitor.refresh_ms",
+                format!(
+                    "{} is too long: the Unity editor tool drops a monitor connection silent for 2 s (at most {MONITOR_MAX_SILENCE_MS})",
+                    self.monitor.refresh_ms
+                ),
+            );
+        }
         if h.missed_heartbeats == 0 {
             return fail(
                 "headsets.missed_heartbeats",
@@ -760,6 +793,7 @@ impl Config {
             ("headsets.host", &h.host),
             ("admin.host", &self.admin.host),
             ("passthrough.host", &self.passthrough.host),
+            ("monitor.host", &self.monitor.host),
         ] {
             if host.parse::<IpAddr>().is_err() && host != "localhost" {
                 return fail(
@@ -1015,7 +1049,7 @@ mod tests {
                 ("EXTRA_LEARNING_PACKAGE_PATH", "/opt/more"),
                 ("AGGRESSIVE_DISCONNECT", "YES"),
                 ("VERBOSE", "false"),
-                ("MONITOR_WS_PORT", "8001"),
+                ("MONITOR_WS_PORT", "8002"),
                 ("UNRELATED", "x"),
             ]),
             ..Sources::default()
@@ -1026,6 +1060,7 @@ mod tests {
         assert_eq!(c.headsets.port, 8181);
         assert_eq!(c.admin.host, "127.0.0.1");
         assert_eq!(c.admin.port, 8001);
+        assert_eq!(c.monitor.port, 8002);
         assert_eq!(c.session.learning_package_path, PathBuf::from("./lp"));
         assert_eq!(
             c.session.extra_learning_package_paths,

@@ -20,7 +20,8 @@
 //! * `operator`: the learning-package catalog, the selected model, the operations on GAMA's
 //!   experiment, one at a time; `packages`: learning-package discovery;
 //! * `headset`: the WebSocket server headsets connect to and what they send; `passthrough`: the
-//!   gama-server endpoint for Python tools; `listen`: the accept loop they share;
+//!   gama-server endpoint for Python tools; `monitor`: the webplatform's monitor socket for the
+//!   programs that drive it (the Unity editor tool); `listen`: the accept loop they share;
 //! * `world`: the admin page's world view and GAMA's pace; `admin`: the HTTP API, the live-update
 //!   and world-view sockets, the embedded page; `audit`: who changed what, from where;
 //!   `metrics`: Prometheus metrics;
@@ -55,6 +56,7 @@ mod json;
 mod listen;
 mod logfile;
 mod metrics;
+mod monitor;
 mod operator;
 mod outbox;
 mod pace;

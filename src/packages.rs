@@ -41,6 +41,10 @@ pub struct Model {
     pub parameters: Option<Box<RawValue>>,
     /// The `settings.json` this model comes from.
     pub settings_file: PathBuf,
+    /// Its entry in that file, as the webplatform showed it to its monitor clients: the file's
+    /// fields, `model_file_path` made absolute (see [`settings_json`]).
+    #[serde(skip)]
+    pub settings: std::sync::Arc<RawValue>,
 }
 
 /// A node of the catalog tree shown to the operator.
@@ -309,6 +313,7 @@ impl Catalog {
             }
         };
         let index = self.models.len();
+        let settings = settings_json(&obj, &model_file_path);
         let name = name.unwrap_or_else(|| experiment.clone());
         self.models.push(Model {
             index,
@@ -321,12 +326,64 @@ impl Catalog {
             selected_monitoring: text("selected_monitoring"),
             parameters,
             settings_file: file.to_path_buf(),
+            settings,
         });
         Some(Entry::Model {
             name,
             model_index: index,
         })
     }
+}
+
+/// A model's entry as the webplatform showed it to its monitor clients: its fields in the order a
+/// learning package writes them (then any other, by name), `type` `json_settings` unless the file
+/// says otherwise, and `model_file_path` the absolute path the relay sends GAMA.
+fn settings_json(
+    entry: &serde_json::Map<String, Value>,
+    model_file_path: &Path,
+) -> std::sync::Arc<RawValue> {
+    const ORDER: &[&str] = &[
+        "type",
+        "name",
+        "splashscreen",
+        "model_file_path",
+        "experiment_name",
+        "minimal_players",
+        "maximal_players",
+        "selected_monitoring",
+        "parameters",
+    ];
+    let path = Value::String(model_file_path.to_string_lossy().into_owned());
+    let value = |key: &str| match key {
+        "model_file_path" => Some(&path),
+        _ => entry.get(key),
+    };
+    let mut fields: Vec<(&str, Value)> = Vec::new();
+    for key in ORDER {
+        match (*key, value(key)) {
+            (_, Some(v)) => fields.push((key, v.clone())),
+            ("type", None) => fields.push((key, Value::from("json_settings"))),
+            _ => {}
+        }
+    }
+    for (key, v) in entry {
+        if !ORDER.contains(&key.as_str()) {
+            fields.push((key, v.clone()));
+        }
+    }
+    let mut text = String::from("{");
+    for (i, (key, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&Value::from(*key).to_string());
+        text.push(':');
+        text.push_str(&v.to_string());
+    }
+    text.push('}');
+    RawValue::from_string(text)
+        .map(std::sync::Arc::from)
+        .unwrap_or_else(|_| std::sync::Arc::from(RawValue::NULL.to_owned()))
 }
 
 /// Models before sub-catalogs, each group in file order.

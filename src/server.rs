@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::access::{Guesses, generate_token};
 use crate::admin::{self, App, view::StateView};
@@ -22,6 +22,7 @@ use crate::debrief::Debrief;
 use crate::gama::GamaLink;
 use crate::headset;
 use crate::metrics::Metrics;
+use crate::monitor;
 use crate::operator::Operator;
 use crate::packages::Catalog;
 use crate::passthrough::{self, Tools};
@@ -59,6 +60,7 @@ pub struct Server {
     headsets: TcpListener,
     admin: TcpListener,
     passthrough: Option<TcpListener>,
+    monitor: Vec<TcpListener>,
     recording: Option<std::fs::File>,
 }
 
@@ -92,6 +94,11 @@ impl Server {
         } else {
             None
         };
+        let monitor = if config.monitor.enabled {
+            listen_monitor(&config.monitor.host, config.monitor.port).await?
+        } else {
+            Vec::new()
+        };
         let recording = if config.record.file.as_os_str().is_empty() {
             None
         } else {
@@ -102,6 +109,7 @@ impl Server {
             headsets,
             admin,
             passthrough,
+            monitor,
             recording,
         })
     }
@@ -127,6 +135,7 @@ impl Server {
             .local_addr()
             .unwrap_or_else(|_| listen_addr("0.0.0.0", 0));
         let passthrough_addr = self.passthrough.as_ref().and_then(|l| l.local_addr().ok());
+        let monitor_addr = self.monitor.first().and_then(|l| l.local_addr().ok());
         info!(
             models = catalog.models.len(),
             "learning packages: {}",
@@ -223,7 +232,8 @@ impl Server {
         let guesses = Guesses::new(metrics.clone());
         let admin_open = !is_loopback(&config.admin.host);
         let tools_open = config.passthrough.enabled && !is_loopback(&config.passthrough.host);
-        let generated = config.admin.token.is_empty() && (admin_open || tools_open);
+        let monitor_open = config.monitor.enabled && !is_loopback(&config.monitor.host);
+        let generated = config.admin.token.is_empty() && (admin_open || tools_open || monitor_open);
         let token = if generated {
             Some(generate_token())
         } else {
@@ -260,6 +270,7 @@ impl Server {
             }
         }
 
+        let monitor_guesses = guesses.clone();
         let access = admin::Access::new(&config.admin, token.as_deref(), guesses);
         announce_admin(
             &config.admin.host,
@@ -283,6 +294,18 @@ impl Server {
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
+        if !self.monitor.is_empty() {
+            let token = token.clone().filter(|_| monitor_open);
+            announce_monitor(monitor_addr, token.as_deref());
+            monitor::serve(
+                self.monitor,
+                monitor::Endpoint {
+                    app: app.clone(),
+                    token: token.as_deref().map(Arc::from),
+                    guesses: monitor_guesses,
+                },
+            );
+        }
         let routes = admin::router(app.clone(), access);
         let admin_shutdown = shutdown.clone();
         let admin_listener = self.admin;
@@ -304,12 +327,40 @@ impl Server {
             headset_addr,
             admin_addr,
             passthrough_addr,
+            monitor_addr,
             admin_token,
             tools_token,
             shutdown,
             tracker,
         }
     }
+}
+
+/// Logs where the monitor socket listens, with its token when one is needed.
+fn announce_monitor(addr: Option<SocketAddr>, token: Option<&str>) {
+    let Some(addr) = addr else { return };
+    match token {
+        Some(t) => info!("monitor socket (Unity editor tool): ws://{addr}/?token={t}"),
+        None => info!("monitor socket (Unity editor tool): ws://{addr}/"),
+    }
+}
+
+/// Binds the monitor socket: `localhost` on both loopback addresses (a client asking for
+/// localhost may try either first, and a refused one costs it a second or two), at the same port.
+async fn listen_monitor(host: &str, port: u16) -> Result<Vec<TcpListener>, ServerError> {
+    const WHAT: &str = "the monitor socket";
+    const SETTING: &str = "monitor.port / MONITOR_WS_PORT (or monitor.enabled = false)";
+    if host != "localhost" {
+        return Ok(vec![listen(host, port, WHAT, SETTING).await?]);
+    }
+    let v4 = listen("127.0.0.1", port, WHAT, SETTING).await?;
+    let port = v4.local_addr().map_or(port, |a| a.port());
+    let mut listeners = vec![v4];
+    match TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, port)).await {
+        Ok(v6) => listeners.push(v6),
+        Err(e) => debug!(error = %e, "the monitor socket listens on IPv4 only"),
+    }
+    Ok(listeners)
 }
 
 /// Logs where the admin page is, with its token when one is needed.
@@ -372,6 +423,7 @@ pub struct ServerHandle {
     headset_addr: SocketAddr,
     admin_addr: SocketAddr,
     passthrough_addr: Option<SocketAddr>,
+    monitor_addr: Option<SocketAddr>,
     admin_token: Option<String>,
     tools_token: Option<String>,
     shutdown: CancellationToken,
@@ -392,6 +444,11 @@ impl ServerHandle {
     /// Where tools reach GAMA through the relay, if enabled.
     pub fn passthrough_addr(&self) -> Option<SocketAddr> {
         self.passthrough_addr
+    }
+
+    /// Where the monitor socket listens (its IPv4 address on `localhost`), if enabled.
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor_addr
     }
 
     /// The token the admin API requires, if any.

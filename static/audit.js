@@ -13,7 +13,7 @@ const TEXT = {
   title: () => t('audit.title'),
   empty: () => t('audit.empty'),
   refusals: () => t('audit.refusals'),
-  via: { admin: () => t('audit.via_admin'), tool: () => t('audit.via_tool') },
+  via: { admin: () => t('audit.via_admin'), tool: () => t('audit.via_tool'), monitor: () => t('audit.via_monitor') },
   from: (source, via) => `${source} · ${via}`,
   done: () => t('audit.done'),
   notDone: (why) => (why ? t('audit.not_done_why', { reason: why }) : t('audit.not_done')),

@@ -50,6 +50,8 @@ fn loopback_args(cmd: &mut Command) -> u16 {
         &free_port().to_string(),
         "--set",
         "passthrough.port=0",
+        "--set",
+        "monitor.port=0",
     ]);
     admin_port
 }
@@ -119,7 +121,7 @@ fn the_webplatform_dot_env_is_read_from_the_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(".env"),
-        "GAMA_WS_PORT=1000\nGAMA_IP_ADDRESS=localhost\n\nHEADSET_WS_PORT=8080\n\nMONITOR_WS_PORT=8001\n\n\
+        "GAMA_WS_PORT=1000\nGAMA_IP_ADDRESS=localhost\n\nHEADSET_WS_PORT=8080\n\nMONITOR_WS_PORT=8001\n\nVIDEO_WS_PORT=8082\n\n\
          WEB_APPLICATION_HOST=0.0.0.0\nWEB_APPLICATION_PORT=8000\n#WEB_HOSTNAME=simple\n\nVERBOSE=notabool\n\n\
          LEARNING_PACKAGE_PATH=\"./learning-packages\"\n#AGGRESSIVE_DISCONNECT=false\n",
     )
@@ -134,7 +136,7 @@ fn the_webplatform_dot_env_is_read_from_the_working_directory() {
     loopback_args(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let log = wait_for_line(&mut child, "headsets: ws://");
-    assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
+    assert!(log.contains("VIDEO_WS_PORT is ignored"), "{log}");
     assert_read_settings_from(&log, &dir.path().join(".env"));
     // Its relative path leads from its folder.
     let packages = dir.path().join("learning-packages");
@@ -163,6 +165,8 @@ fn a_port_in_use_stops_the_relay_with_a_message_naming_it() {
         &free_port().to_string(),
         "--set",
         "passthrough.port=0",
+        "--set",
+        "monitor.port=0",
     ]));
     assert_ne!(code, 0, "{err}");
     assert!(
@@ -499,7 +503,7 @@ fn install_with_a_webplatform_dotenv() -> (tempfile::TempDir, PathBuf) {
     let (app, exe) = install_folder();
     std::fs::write(
         app.path().join(".env"),
-        "LEARNING_PACKAGE_PATH=./learning-packages\nMONITOR_WS_PORT=8001\n",
+        "LEARNING_PACKAGE_PATH=./learning-packages\nVIDEO_WS_PORT=8082\n",
     )
     .unwrap();
     write_package(&app.path().join("learning-packages"), "Beside");
@@ -512,7 +516,7 @@ fn a_dotenv_and_learning_packages_beside_the_program_are_found_from_another_fold
     let work = tempfile::tempdir().unwrap();
     let (log, models) = start_and_list_models(&exe, work.path());
     assert_read_settings_from(&log, &app.path().join(".env"));
-    assert!(log.contains("MONITOR_WS_PORT is ignored"), "{log}");
+    assert!(log.contains("VIDEO_WS_PORT is ignored"), "{log}");
     let packages = app.path().join("learning-packages");
     assert_eq!(
         models,
@@ -529,7 +533,7 @@ fn a_dotenv_in_the_working_directory_wins_over_the_one_beside_the_program() {
     let (log, models) = start_and_list_models(&exe, work.path());
     assert_read_settings_from(&log, &work.path().join(".env"));
     assert!(
-        !log.contains("MONITOR_WS_PORT"),
+        !log.contains("VIDEO_WS_PORT"),
         "the other .env is not read:\n{log}"
     );
     let packages = work.path().join("lp");

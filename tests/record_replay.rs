@@ -133,6 +133,7 @@ fn replaying_something_else_is_a_clear_error() {
         .arg("replay")
         .arg(&file)
         .args(["--exit-when-done", "--set", "passthrough.port=0"])
+        .args(["--set", "monitor.port=0"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -114,7 +114,7 @@ impl WineRelay {
             .arg(exe)
             .args(["--admin-host", "127.0.0.1", "--admin-port", "0"])
             .args(["--headset-port", "0", "--set", "headsets.host=127.0.0.1"])
-            .args(["--set", "passthrough.port=0"])
+            .args(["--set", "passthrough.port=0", "--set", "monitor.port=0"])
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
@@ -217,7 +217,7 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
     let program = app.path().join(exe.file_name().unwrap());
     std::fs::write(
         app.path().join(".env"),
-        "LEARNING_PACKAGE_PATH=./learning-packages\r\nMONITOR_WS_PORT=8001\r\n",
+        "LEARNING_PACKAGE_PATH=./learning-packages\r\nVIDEO_WS_PORT=8082\r\n",
     )
     .unwrap();
     write_package(&app.path().join("learning-packages"), "Demo", "", "");
@@ -249,7 +249,7 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
         "{read}\n{}",
         log.text()
     );
-    log.wait_line("MONITOR_WS_PORT is ignored", T).await;
+    log.wait_line("VIDEO_WS_PORT is ignored", T).await;
     log.wait_line("GAMA server probed", START).await;
 
     // The admin API answers; the package beside the program is offered with a Windows path.

@@ -146,6 +146,8 @@ async fn spawn(
             &admin_port.to_string(),
         ])
         .args(["--set", "headsets.host=127.0.0.1"])
+        // Every other port ephemeral too: another relay may run on this machine.
+        .args(["--set", "passthrough.port=0", "--set", "monitor.port=0"])
         .args(args)
         .current_dir(&workdir)
         .stdin(Stdio::null())

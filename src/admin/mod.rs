@@ -516,11 +516,28 @@ where
     E: From<OpError> + Send + 'static,
     for<'e> Said: From<&'e E>,
 {
+    to_the_end_via(app, peer, Via::Admin, action, work).await
+}
+
+/// [`to_the_end`] for a change that came `via` another way (the monitor socket).
+pub(crate) async fn to_the_end_via<T, E>(
+    app: &App,
+    peer: SocketAddr,
+    via: Via,
+    action: Said,
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<OpError> + Send + 'static,
+    for<'e> Said: From<&'e E>,
+{
     let app = app.clone();
     let tracker = app.tracker.clone();
     let task = tracker.spawn(async move {
         let result = work.await;
-        audited(&app, peer, action, &result);
+        let outcome = result.as_ref().map(drop).map_err(Said::from);
+        app.audit.record(peer.ip(), via, action, outcome);
         result
     });
     task.await

@@ -195,7 +195,7 @@ pub fn serve(listener: tokio::net::TcpListener, config: &Config, endpoint: Endpo
 }
 
 /// The token in a handshake: `?token=` in its URL, or `Authorization: Bearer`.
-fn token_of(request: &Request) -> Option<String> {
+pub(crate) fn token_of(request: &Request) -> Option<String> {
     let from_query = request.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|pair| pair.strip_prefix("token="))

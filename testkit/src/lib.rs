@@ -12,6 +12,8 @@
 //! * [`gama_client`]: the real PyPI `gama-client`, to check that a gama-server (the fake, or the
 //!   relay's endpoint for tools) is credible; [`gymnasium`]: the real PyPI gama-gymnasium, a
 //!   training run's whole conversation, to compare a run through the relay with a direct one;
+//! * [`monitor`]: a client of the webplatform's monitor socket that behaves like the SIMPLE Unity
+//!   plugin's editor tool (its steps, waits, and its 2 s limit on a silent connection);
 //! * [`prereq`]: tests that need a tool from outside Cargo skip under a plain `cargo test` when it
 //!   is missing, and fail under `scripts/test.sh`.
 //!
@@ -26,6 +28,7 @@ pub mod fake_gama;
 pub mod gama_client;
 pub mod gymnasium;
 pub mod headset;
+pub mod monitor;
 pub mod prereq;
 
 pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, Scene, ServerMode};

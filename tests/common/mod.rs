@@ -76,7 +76,7 @@ pub async fn start_binary_with_admin(
         .args(["--headset-port", &headset_port.to_string()])
         .args(["--admin-host", "127.0.0.1", "--admin-port", "0"])
         .args(["--set", "headsets.host=127.0.0.1"])
-        .args(["--set", "passthrough.port=0"])
+        .args(["--set", "passthrough.port=0", "--set", "monitor.port=0"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -124,6 +124,7 @@ pub fn test_config(gama_port: u16) -> Config {
     c.admin.host = "127.0.0.1".into();
     c.admin.port = 0;
     c.passthrough.port = 0;
+    c.monitor.port = 0;
     // Kept sessions go where each test says (TestRelay: its own temporary folder).
     c.sessions.enabled = false;
     c
