@@ -45,6 +45,12 @@ struct Args {
     /// The linker's min_num_players.
     #[arg(long, default_value_t = 0)]
     min_players: usize,
+    /// Desktop mode: milliseconds between the `load` answer and the experiment being ready.
+    #[arg(long, default_value_t = 5)]
+    open_delay_ms: u64,
+    /// Milliseconds one cycle of a `step` command takes (a `sync` step is answered after it).
+    #[arg(long, default_value_t = 0)]
+    step_ms: u64,
 }
 
 /// `--mode`.
@@ -102,6 +108,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         autorun: args.autorun,
         max_players: args.max_players,
         min_players: args.min_players,
+        open_delay: std::time::Duration::from_millis(args.open_delay_ms),
+        step_ms: args.step_ms,
         bind,
         ..FakeGamaOptions::default()
     };
