@@ -273,6 +273,7 @@ impl GamaLink {
     /// session's players leave the game, and GAMA's messages go to that tool alone from now on.
     pub fn hold_for_tool(&self, hold: ToolHold) {
         self.update(|s| {
+            s.experiment_name = Some(hold.experiment.clone());
             s.tool_hold = Some(hold);
             // GAMA answered before opening it (protocol.md §3.3).
             s.set_experiment(ExperimentState::NotReady);
