@@ -28,16 +28,26 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 /// Sources tracked at once (the oldest are forgotten first).
 const MAX_SOURCES: usize = 4096;
 
-/// 128 random bits from the operating system, as 32 hex digits.
-pub fn generate_token() -> String {
+/// The operating system could not give random bits for a token.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot make the admin token: the operating system gave no random bits ({0}); set admin.token \
+     (GAMA_VR_RELAY_ADMIN__TOKEN) to a long secret of your own, or keep the admin page, the tool \
+     endpoint and the monitor socket on this computer (127.0.0.1)"
+)]
+pub struct TokenError(String);
+
+/// 128 random bits from the operating system, as 32 hex digits. Without the operating system's
+/// randomness there is no token: a guessable one would open the classroom to anyone on its network.
+pub fn generate_token() -> Result<String, TokenError> {
+    token_from(|bytes| getrandom::fill(bytes).map_err(|e| e.to_string()))
+}
+
+/// A token from the random bits `fill` writes.
+fn token_from(fill: impl FnOnce(&mut [u8]) -> Result<(), String>) -> Result<String, TokenError> {
     let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS randomness: still unguessable enough for a classroom, never a fixed value.
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = fastrand::u8(..) ^ (i as u8);
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    fill(&mut bytes).map_err(TokenError)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Compares without an early exit, so timing does not tell how much of a guess was right.
@@ -156,7 +166,22 @@ mod tests {
         assert!(same_token("s3cret", "s3cret"));
         assert!(!same_token("s3cre", "s3cret"));
         assert!(!same_token("s3creT", "s3cret"));
-        assert_eq!(generate_token().len(), 32);
-        assert_ne!(generate_token(), generate_token());
+        assert_eq!(generate_token().unwrap().len(), 32);
+        assert_ne!(generate_token().unwrap(), generate_token().unwrap());
+    }
+
+    #[test]
+    fn no_token_without_the_operating_systems_randomness() {
+        let failing = token_from(|_| Err("getrandom: unavailable".into()));
+        let message = failing
+            .expect_err("a token was made without randomness")
+            .to_string();
+        assert!(message.contains("admin.token"), "{message}");
+        let token = token_from(|b| {
+            b.fill(0xab);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(token, "ab".repeat(16));
     }
 }

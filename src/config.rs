@@ -151,6 +151,8 @@ pub struct HeadsetConfig {
     pub max_queue_bytes: usize,
     /// Longest accepted player id.
     pub max_player_id_bytes: usize,
+    /// Most connections waiting at once for an id in use by a live headset.
+    pub max_waiting_for_id: usize,
     /// Age of a waiting world update that makes the headset "behind".
     pub coalesce_after_ms: u64,
     /// Deadline of the WebSocket handshake.
@@ -826,6 +828,14 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Whether the admin page, the tool endpoint or the monitor socket listens beyond this
+    /// machine: then they need a token.
+    pub fn reachable_from_network(&self) -> bool {
+        !is_loopback(&self.admin.host)
+            || (self.passthrough.enabled && !is_loopback(&self.passthrough.host))
+            || (self.monitor.enabled && !is_loopback(&self.monitor.host))
     }
 
     /// Every learning-package folder, main one first.

@@ -51,6 +51,8 @@ impl Demo {
             scene: Scene::Town,
             autorun: true,
             cycle_ms: 100,
+            // Any headset that joins sees the town, whether or not it asks for it.
+            push_worlds: true,
             ..FakeGamaOptions::desktop()
         })
         .await

@@ -40,6 +40,7 @@
 )]
 
 mod access;
+mod addresses;
 mod admin;
 mod audit;
 mod changes;

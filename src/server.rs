@@ -52,6 +52,9 @@ pub enum ServerError {
         /// The OS error (part of the message, so not repeated as a source).
         cause: std::io::Error,
     },
+    /// No admin token could be made.
+    #[error(transparent)]
+    Token(#[from] crate::access::TokenError),
 }
 
 /// A relay with its listeners bound, not yet running.
@@ -62,6 +65,10 @@ pub struct Server {
     passthrough: Option<TcpListener>,
     monitor: Vec<TcpListener>,
     recording: Option<std::fs::File>,
+    /// The token of the admin API, the tool endpoint and the monitor socket, and whether the relay
+    /// made it (no `admin.token`).
+    token: Option<String>,
+    generated: bool,
 }
 
 impl Server {
@@ -99,6 +106,14 @@ impl Server {
         } else {
             Vec::new()
         };
+        // One token for the admin API, the tool endpoint and the monitor socket, when one of them is
+        // reachable from the network (or admin.token is set).
+        let generated = config.admin.token.is_empty() && config.reachable_from_network();
+        let token = if generated {
+            Some(generate_token()?)
+        } else {
+            Some(config.admin.token.clone()).filter(|t| !t.is_empty())
+        };
         let recording = if config.record.file.as_os_str().is_empty() {
             None
         } else {
@@ -111,6 +126,8 @@ impl Server {
             passthrough,
             monitor,
             recording,
+            token,
+            generated,
         })
     }
 
@@ -172,7 +189,7 @@ impl Server {
             metrics.clone(),
         );
         let audit = Audit::new(recorder.clone(), sessions.clone(), changes.clone());
-        let refusals = Refusals::new(changes.clone());
+        let refusals = Refusals::new(changes.clone(), config.headsets.max_waiting_for_id);
         let gama = GamaLink::new(config.gama.clone(), metrics.clone());
         let players = Players::new(
             &config,
@@ -227,18 +244,11 @@ impl Server {
             shutdown.clone(),
             &tracker,
         );
-        // One token for the admin API and the tool endpoint, when either is reachable from the
-        // network (or admin.token is set).
         let guesses = Guesses::new(metrics.clone());
         let admin_open = !is_loopback(&config.admin.host);
         let tools_open = config.passthrough.enabled && !is_loopback(&config.passthrough.host);
         let monitor_open = config.monitor.enabled && !is_loopback(&config.monitor.host);
-        let generated = config.admin.token.is_empty() && (admin_open || tools_open || monitor_open);
-        let token = if generated {
-            Some(generate_token())
-        } else {
-            Some(config.admin.token.clone()).filter(|t| !t.is_empty())
-        };
+        let (token, generated) = (self.token, self.generated);
         let tools_token = token.clone().filter(|_| tools_open);
         if let Some(listener) = self.passthrough {
             passthrough::serve(
@@ -291,6 +301,7 @@ impl Server {
             sessions,
             changes,
             headset_addr,
+            addresses: Arc::default(),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };

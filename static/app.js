@@ -11,6 +11,8 @@
 import { setupWorldView } from './world.js';
 import { setupSessions } from './sessions.js';
 import { setupAudit } from './audit.js';
+import { $, el, setAttr, setText, show } from './dom.js';
+import { renderConnectHelp } from './connect.js';
 import { LANGUAGES, fmtDay, fmtNumber, fmtTime, initI18n, lang, onLanguageChange, setLanguage, t, tInto } from './i18n.js';
 
 const TOKEN_KEY = 'gama-vr-relay.token';
@@ -35,8 +37,6 @@ const QUEUE_BEHIND_MESSAGES = 10;
 // A problem seen in the numbers (starving, silent, slow, behind) keeps the tile flagged this long
 // after it clears, so tiles do not jump back and forth.
 const ATTENTION_HOLD_MS = 3000;
-
-const $ = (id) => document.getElementById(id);
 
 // -------------------------------------------------------------------------------------------------
 // Icons: small inline SVGs built as DOM nodes, so states are told by shape as well as by colour.
@@ -124,37 +124,6 @@ function setIcon(holder, name) {
 // -------------------------------------------------------------------------------------------------
 // Small DOM helpers
 // -------------------------------------------------------------------------------------------------
-
-/** Sets text only when it changed, so screen readers and selections are not disturbed. */
-function setText(el, text) {
-  const value = text == null ? '' : String(text);
-  if (el.textContent !== value) el.textContent = value;
-}
-
-function setAttr(el, name, value) {
-  if (value == null) {
-    if (el.hasAttribute(name)) el.removeAttribute(name);
-  } else if (el.getAttribute(name) !== String(value)) {
-    el.setAttribute(name, String(value));
-  }
-}
-
-function show(el, visible) {
-  if (el.hidden === visible) el.hidden = !visible;
-}
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v == null) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else node.setAttribute(k, String(v));
-  }
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
 
 /** Buttons are never `disabled` (that would drop keyboard focus when a push disables the focused
  *  one); they are aria-disabled and ignore activation instead. */
@@ -905,6 +874,7 @@ function render(state) {
   const pace = renderClock(state, started);
   renderCounts(state);
   renderPlayers(state.players ?? [], pace.flowing, now);
+  renderConnectHelp(state);
   updateControls(state);
   worldView?.update(state);
   sessionsPanel?.update(state);

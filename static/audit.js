@@ -55,6 +55,7 @@ export function auditAction(entry) {
 // Why a headset was turned away, by code → its words in the page's language.
 const REFUSED = {
   id_in_use: (p) => (p.player == null || p.address == null ? null : t('audit.refused.id_in_use', { player: p.player, address: p.address })),
+  id_in_use_waiting: (p) => (p.player == null || p.address == null ? null : t('audit.refused.id_in_use_waiting', { player: p.player, address: p.address })),
   outside_network: (p) => (p.source == null ? null : t('audit.refused.outside_network', { source: p.source })),
 };
 

@@ -21,10 +21,9 @@ use serde_json::json;
 const LIVE_UPDATE_BUDGET_MS: u64 = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_admin_page_follows_and_drives_the_relay() {
-    if !browser_ready("the_admin_page_follows_and_drives_the_relay") {
-        return;
-    }
+    require_browser("the_admin_page_follows_and_drives_the_relay");
     let started = Instant::now();
     let gama = desktop_autorun().await;
     let relay = TestRelay::start(&gama, "3", "4", |c| c.session.auto_launch = false).await;
@@ -239,10 +238,9 @@ async fn the_admin_page_follows_and_drives_the_relay() {
 const SPLASH_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180"><rect width="320" height="180" fill="#2f6f4e"/><circle cx="250" cy="50" r="28" fill="#f6d365"/><path d="M0 180l90-90 60 60 40-40 130 70z" fill="#1d3b2a"/></svg>"##;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_admin_page_asks_for_the_token_and_keeps_it() {
-    if !browser_ready("the_admin_page_asks_for_the_token_and_keeps_it") {
-        return;
-    }
+    require_browser("the_admin_page_asks_for_the_token_and_keeps_it");
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "0", "4", |c| {
         c.session.auto_launch = false;

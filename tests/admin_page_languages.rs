@@ -227,9 +227,9 @@ async fn stop(relay: &TestRelay, feeder: tokio::task::JoinHandle<()>) {
     relay.wait_experiment("NONE").await;
 }
 
-/// Whether the fonts the page asks for in Thai, Lao and Khmer are installed (fontconfig, which
-/// Chromium uses on Linux): Debian's fonts-noto-core.
-fn fonts_ready(test: &str) -> bool {
+/// Fails `test` unless the fonts the page asks for in Thai, Lao and Khmer are installed
+/// (fontconfig, which Chromium uses on Linux): Debian's fonts-noto-core.
+fn require_fonts(test: &str) {
     let missing: Vec<&str> = ["Noto Sans Thai", "Noto Sans Lao", "Noto Sans Khmer"]
         .into_iter()
         .filter(|family| {
@@ -239,7 +239,7 @@ fn fonts_ready(test: &str) -> bool {
                 .map_or(true, |o| o.stdout.is_empty())
         })
         .collect();
-    relay_testkit::prereq::ready(
+    relay_testkit::prereq::require(
         test,
         (!missing.is_empty()).then(|| {
             format!("the fonts {missing:?} are not installed (Debian package fonts-noto-core)")
@@ -248,12 +248,10 @@ fn fonts_ready(test: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_page_speaks_each_language() {
-    if !browser_ready("the_page_speaks_each_language")
-        || !fonts_ready("the_page_speaks_each_language")
-    {
-        return;
-    }
+    require_browser("the_page_speaks_each_language");
+    require_fonts("the_page_speaks_each_language");
     let started = Instant::now();
     let gama = Arc::new(desktop_autorun().await);
     let relay = TestRelay::start(&gama, &MIN.to_string(), &MAX.to_string(), |c| {
@@ -265,12 +263,16 @@ async fn the_page_speaks_each_language() {
     for id in PLAYERS {
         headsets.push(relay.join(id).await);
     }
-    // A student's laptop claims a player's id: turned away, which Recent changes says.
+    // A student's laptop claims a player's id: it waits, which Recent changes and the Players
+    // panel say.
     let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
         .await
         .unwrap();
     intruder.register(PLAYERS[0]).await.unwrap();
-    intruder.wait_closed(Duration::from_secs(5)).await.unwrap();
+    intruder
+        .recv_type("error", Duration::from_secs(5))
+        .await
+        .unwrap();
     let english = texts("en");
     let base = format!("{}/", relay.base);
 
@@ -314,7 +316,7 @@ async fn the_page_speaks_each_language() {
             .wait_text(
                 "#audit-card",
                 &fill(
-                    &words["audit.refused.id_in_use"],
+                    &words["audit.refused.id_in_use_waiting"],
                     &[("player", PLAYERS[0]), ("address", "127.0.0.1")],
                 ),
             )

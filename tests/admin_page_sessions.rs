@@ -237,10 +237,9 @@ fn inside_pause(experiment: &Value, nth: usize, fraction: f64) -> (f64, f64, f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
-    if !browser_ready("a_kept_session_is_listed_drawn_as_a_timeline_and_played_back") {
-        return;
-    }
+    require_browser("a_kept_session_is_listed_drawn_as_a_timeline_and_played_back");
     let started = Instant::now();
     let gama = FakeGama::start(FakeGamaOptions {
         cycle_ms: 100,
@@ -1010,10 +1009,9 @@ const OVERLAPS: &str = "(() => {
 })()";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn an_hour_with_forty_players_stays_readable() {
-    if !browser_ready("an_hour_with_forty_players_stays_readable") {
-        return;
-    }
+    require_browser("an_hour_with_forty_players_stays_readable");
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
     let relay = TestRelay::start(&gama, "", "", |c| {
         c.session.auto_launch = false;
@@ -1127,10 +1125,9 @@ async fn an_hour_with_forty_players_stays_readable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_panel_says_when_no_session_is_kept() {
-    if !browser_ready("the_panel_says_when_no_session_is_kept") {
-        return;
-    }
+    require_browser("the_panel_says_when_no_session_is_kept");
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
     let relay = TestRelay::start(&gama, "", "", |c| {
         c.session.auto_launch = false;

@@ -14,10 +14,9 @@ use harness::*;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_page_says_which_tool_took_gama_and_launch_takes_it_back() {
-    if !browser_ready("the_page_says_which_tool_took_gama_and_launch_takes_it_back") {
-        return;
-    }
+    require_browser("the_page_says_which_tool_took_gama_and_launch_takes_it_back");
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;

@@ -37,10 +37,9 @@ fn with_token(c: &mut gama_vr_relay::Config) {
 const INPUT: &str = "document.querySelector('#console-input').value";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_console_evaluates_gaml_and_keeps_a_history() {
-    if !browser_ready("the_console_evaluates_gaml_and_keeps_a_history") {
-        return;
-    }
+    require_browser("the_console_evaluates_gaml_and_keeps_a_history");
     let started = Instant::now();
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", with_token).await;
@@ -269,10 +268,9 @@ fn assert_drawn_at(v: &Value, origin: &Value, scale: f64, what: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_world_view_draws_what_a_headset_receives() {
-    if !browser_ready("the_world_view_draws_what_a_headset_receives") {
-        return;
-    }
+    require_browser("the_world_view_draws_what_a_headset_receives");
     let started = Instant::now();
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", with_token).await;
@@ -682,10 +680,9 @@ fn rate_of(id: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn the_page_shows_gama_s_pace_and_who_starves() {
-    if !browser_ready("the_page_shows_gama_s_pace_and_who_starves") {
-        return;
-    }
+    require_browser("the_page_shows_gama_s_pace_and_who_starves");
     let started = Instant::now();
     let gama = FakeGama::start(FakeGamaOptions {
         cycle_ms: 50,

@@ -56,11 +56,10 @@ fn assert_own_messages_only(report: &Value, direct: &Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn gymnasium_runs_through_the_relay_as_directly_headless() {
     let test = "gymnasium_runs_through_the_relay_as_directly_headless";
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     let run = Run::default();
     let alone = headless().await;
     let direct = gymnasium::run(&python, alone.port(), &run).await.unwrap();
@@ -89,11 +88,10 @@ async fn gymnasium_runs_through_the_relay_as_directly_headless() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn gymnasium_runs_through_the_relay_as_directly_desktop() {
     let test = "gymnasium_runs_through_the_relay_as_directly_desktop";
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     // Directly, gama-gymnasium waits 8 s after `load` only on port 1000: an experiment that
     // opens at once lets the direct run work on another port.
     let options = FakeGamaOptions {
@@ -139,9 +137,7 @@ async fn gymnasium_runs_through_the_relay_as_directly_desktop() {
 
 /// A synchronous step slower than `gama.command_timeout_ms` completes with GAMA's answer.
 async fn slow_steps(test: &str, options: FakeGamaOptions) {
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     let gama = FakeGama::start(FakeGamaOptions {
         step_ms: 2000,
         open_delay: Duration::ZERO,
@@ -163,6 +159,7 @@ async fn slow_steps(test: &str, options: FakeGamaOptions) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn a_sync_step_slower_than_the_relays_deadline_completes_headless() {
     slow_steps(
         "a_sync_step_slower_than_the_relays_deadline_completes_headless",
@@ -172,6 +169,7 @@ async fn a_sync_step_slower_than_the_relays_deadline_completes_headless() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn a_sync_step_slower_than_the_relays_deadline_completes_desktop() {
     slow_steps(
         "a_sync_step_slower_than_the_relays_deadline_completes_desktop",
@@ -184,11 +182,10 @@ async fn a_sync_step_slower_than_the_relays_deadline_completes_desktop() {
 /// sleeps 8 s for it on port 1000 only. Through the tool port it needs no sleep: the relay answers
 /// once the experiment is ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn gymnasium_needs_no_sleep_on_the_tool_port_desktop() {
     let test = "gymnasium_needs_no_sleep_on_the_tool_port_desktop";
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     let gama = FakeGama::start(FakeGamaOptions {
         open_delay: Duration::from_millis(1500),
         ..FakeGamaOptions::desktop()
@@ -211,11 +208,10 @@ async fn gymnasium_needs_no_sleep_on_the_tool_port_desktop() {
 /// A plain gama-client tool beside a training run, both through the relay on gama-headless: each
 /// gets its own answers and its own experiments' messages only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn a_gama_client_tool_beside_gymnasium_gets_only_its_own_answers() {
     let test = "a_gama_client_tool_beside_gymnasium_gets_only_its_own_answers";
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     let gama = headless().await;
     let (relay, _a) = session(&gama).await;
     let feeding = feed(&gama, &relay);

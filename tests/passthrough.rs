@@ -53,11 +53,10 @@ async fn reply_to(ws: &mut Ws, api_id: &str) -> Value {
 /// The gama-client check through the relay on gama-headless, while the session's headset is fed:
 /// the tool has its own connection to GAMA and hears nothing of the session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn the_real_gama_client_works_through_the_relay_headless() {
     let test = "the_real_gama_client_works_through_the_relay_headless";
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     let gama = headless().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;
@@ -99,11 +98,10 @@ async fn the_real_gama_client_works_through_the_relay_headless() {
 /// The gama-client check through the relay on GAMA's desktop server: it works, and its `load`
 /// (one experiment at a time) ends the session, which a launch from the page starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn the_real_gama_client_works_through_the_relay_desktop() {
     let test = "the_real_gama_client_works_through_the_relay_desktop";
-    let Some(python) = gama_client::python_or_skip(test) else {
-        return;
-    };
+    let python = gama_client::python_for(test);
     let gama = desktop().await;
     let relay = TestRelay::start(&gama, "", "", |_| {}).await;
     relay.wait_gama().await;

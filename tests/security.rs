@@ -39,7 +39,8 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
     relay.wait_gama().await;
     let live = join_from(&relay, "127.0.0.2", "Player_2").await;
 
-    // A student's laptop claims the same id: refused, told why, the live headset untouched.
+    // A student's laptop claims the same id: not admitted, told why, the live headset untouched.
+    // It is not closed either (the Unity app would never try again): it waits, out of the game.
     let intruder = Headset::connect_from(relay.headset_addr(), ip("127.0.0.3"))
         .await
         .unwrap();
@@ -52,18 +53,14 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
             .contains("Player_2 is in use by a live headset at 127.0.0.2"),
         "{error}"
     );
-    let close = intruder.wait_closed(T).await.unwrap();
-    assert_eq!(
-        close,
-        Some((
-            1008,
-            "Player_2 is in use by a live headset at 127.0.0.2".to_string()
-        ))
-    );
+    let waiting = intruder.recv_type("json_state", T).await.unwrap();
+    assert_eq!(waiting["in_game"], false);
+    assert_eq!(waiting["id"], "Player_2");
     live.expect_silence(Duration::from_millis(200))
         .await
         .unwrap();
     assert!(!live.is_closed());
+    assert!(!intruder.is_closed());
     let state = relay.state_json().await;
     assert_eq!(
         state["players"][0]["remote_address"]
@@ -81,12 +78,91 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
     let refusal = &audit["refusals"][0];
     assert_eq!(refusal["source"], "127.0.0.3");
     assert_eq!(refusal["player"], "Player_2");
+    assert_eq!(refusal["code"], "id_in_use_waiting");
+    assert_eq!(audit["waiting"][0]["player"], "Player_2");
+    assert_eq!(audit["waiting"][0]["source"], "127.0.0.3");
+    let waits = &relay.state_json().await["headsets"]["waiting_for_id"];
+    assert_eq!(waits[0]["holder"], "127.0.0.2", "{waits}");
 
-    // The same device reconnecting (same address) takes its player over, as before.
+    // The same device reconnecting (same address) takes its player over, as before; the other
+    // one still waits.
     let again = join_from(&relay, "127.0.0.2", "Player_2").await;
     let old = live.wait_closed(T).await.unwrap();
     assert_eq!(old.map(|(code, _)| code), Some(1000));
-    drop(again);
+    intruder
+        .expect_silence(Duration::from_millis(600))
+        .await
+        .unwrap();
+    relay.launch().await;
+    relay.wait_in_game(&["Player_2"]).await;
+    assert_eq!(
+        relay
+            .snapshot_player("Player_2")
+            .player
+            .remote_address
+            .split(':')
+            .next(),
+        Some("127.0.0.2")
+    );
+    // The live headset leaves: the one that waited is admitted at once, as a newcomer would be,
+    // and put in the game.
+    again.close().await.unwrap();
+    expect_in_game(&intruder, true).await;
+    assert_eq!(
+        relay
+            .snapshot_player("Player_2")
+            .player
+            .remote_address
+            .split(':')
+            .next(),
+        Some("127.0.0.3")
+    );
+    assert!(
+        relay.get("/api/audit").await.1["waiting"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    relay.shutdown().await;
+}
+
+/// A headset that waits for its id is admitted when the live one goes silent (misses its
+/// keep-alives), and no more connections wait than `headsets.max_waiting_for_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_headset_is_admitted_when_the_live_one_goes_silent() {
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.max_waiting_for_id = 1).await;
+    relay.wait_gama().await;
+    let live = Headset::connect_from(relay.headset_addr(), ip("127.0.0.2"))
+        .await
+        .unwrap();
+    live.register_with_heartbeat("Player_7", "300")
+        .await
+        .unwrap();
+    live.recv_type("json_state", T).await.unwrap();
+    let waiting = Headset::connect_from(relay.headset_addr(), ip("127.0.0.3"))
+        .await
+        .unwrap();
+    waiting.register("Player_7").await.unwrap();
+    waiting.recv_type("error", T).await.unwrap();
+    // One waiting is the limit here: the next claim is closed with the reason.
+    let third = Headset::connect_from(relay.headset_addr(), ip("127.0.0.4"))
+        .await
+        .unwrap();
+    third.register("Player_7").await.unwrap();
+    let (code, reason) = third.wait_closed(T).await.unwrap().expect("a close frame");
+    assert_eq!(code, 1008);
+    assert!(reason.contains("max_waiting_for_id"), "{reason}");
+    // The live headset vanishes without closing: once it missed a keep-alive, the waiting one
+    // takes the player.
+    live.set_auto_pong(false);
+    relay
+        .wait("Player_7 from 127.0.0.3", |s| {
+            s.players.iter().any(|p| {
+                p.player.id == "Player_7" && p.player.remote_address.starts_with("127.0.0.3")
+            })
+        })
+        .await;
     relay.shutdown().await;
 }
 

@@ -195,12 +195,13 @@ async fn get(http: &reqwest::Client, admin: u16, path: &str) -> (u16, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Wine and the Windows build: scripts/test.sh runs it"]
 async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl_c() {
     let test = "the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl_c";
     let (exe, wine) = match tools() {
         Ok(found) => found,
         Err(missing) => {
-            prereq::ready(test, Some(missing));
+            prereq::require(test, Some(missing));
             return;
         }
     };
@@ -333,6 +334,7 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
 /// an error it waits for Enter, so the teacher can read why. A terminal (`script`'s) stands for
 /// that window: Wine makes it the program's console, with no other process on it.
 #[test]
+#[ignore = "needs Wine and the Windows build: scripts/test.sh runs it"]
 fn after_an_error_its_own_console_window_stays_open_until_enter() {
     let test = "after_an_error_its_own_console_window_stays_open_until_enter";
     let found = tools().and_then(|found| {
@@ -343,7 +345,7 @@ fn after_an_error_its_own_console_window_stays_open_until_enter() {
     let ((exe, wine), script) = match found {
         Ok(found) => found,
         Err(missing) => {
-            prereq::ready(test, Some(missing));
+            prereq::require(test, Some(missing));
             return;
         }
     };

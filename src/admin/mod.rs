@@ -57,6 +57,8 @@ pub(crate) struct App {
     pub sessions: Sessions,
     pub changes: Changes,
     pub headset_addr: SocketAddr,
+    /// This machine's addresses, for the headsets' settings.
+    pub addresses: Arc<crate::addresses::Addresses>,
     pub shutdown: CancellationToken,
     /// The event and world sockets run under it, so shutdown waits for them.
     pub tracker: TaskTracker,
@@ -572,6 +574,7 @@ async fn audit(State(app): State<App>) -> impl IntoResponse {
     axum::Json(json!({
         "entries": app.audit.recent(200),
         "refusals": app.refusals.recent(),
+        "waiting": app.refusals.waiting(),
     }))
 }
 

@@ -7,8 +7,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::App;
+use crate::addresses::HeadsetAddress;
 use crate::conn::ConnView;
 use crate::gama::{LastError, LinkState, ServerMode, ToolHold};
+use crate::refusals::Waiting;
 use crate::session::{Counts, PlayerView};
 use crate::world::ClockView;
 
@@ -76,6 +78,11 @@ pub struct HeadsetsView {
     pub listen: Option<String>,
     /// Its port (what Unity apps are configured with).
     pub port: u16,
+    /// This machine's addresses a headset can connect to (what to type into the app), the likely
+    /// classroom one first; empty when the port listens on loopback only.
+    pub addresses: Vec<HeadsetAddress>,
+    /// Connections waiting for an id a live headset has.
+    pub waiting_for_id: Vec<Waiting>,
 }
 
 /// The selected model, briefly.
@@ -145,6 +152,8 @@ pub(crate) fn snapshot(app: &App) -> StateView {
         headsets: HeadsetsView {
             listen: Some(app.headset_addr.to_string()),
             port: app.headset_addr.port(),
+            addresses: app.addresses.for_listener(app.headset_addr),
+            waiting_for_id: app.refusals.waiting(),
         },
         catalog_version: app.operator.catalog_version(),
         counts,

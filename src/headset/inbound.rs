@@ -18,9 +18,9 @@ use crate::metrics::{DropReason, Metrics};
 use crate::pace::LogLimiter;
 use crate::players::Players;
 use crate::protocol::command::Command;
-use crate::protocol::headset::{self as wire, Inbound, error_frame, pong_frame};
+use crate::protocol::headset::{self as wire, Inbound, JsonState, error_frame, pong_frame};
 use crate::record::Recorder;
-use crate::refusals::Refusals;
+use crate::refusals::{Refusals, WaitTicket, Waiting};
 use crate::said::Said;
 use crate::session::{Keepalive, RegisterError, validate_id};
 use crate::sessions::{ActKind, Sessions};
@@ -50,8 +50,15 @@ pub struct Input {
 }
 
 impl Input {
-    /// Handles one text frame. `player` is the id this connection registered, if it did.
-    pub fn text(&self, conn: &Arc<Conn>, player: &mut Option<Arc<str>>, text: &str) {
+    /// Handles one text frame. `player` is the id this connection registered, if it did;
+    /// `waiting`, the id it waits for, if another live headset has it.
+    pub fn text(
+        &self,
+        conn: &Arc<Conn>,
+        player: &mut Option<Arc<str>>,
+        waiting: &mut Option<WaitingFor>,
+        text: &str,
+    ) {
         if let Some(recorder) = &self.recorder {
             recorder.headset(conn.serial, player.as_ref(), text);
         }
@@ -60,7 +67,10 @@ impl Input {
             Err(e) => return complain(conn, &format!("{e}: {}", truncate(text, 80))),
         };
         match message {
-            Inbound::Connection { id, heartbeat } => self.register(conn, player, id, heartbeat),
+            Inbound::Connection { id, heartbeat } => {
+                *waiting = None;
+                self.register(conn, player, waiting, id, heartbeat)
+            }
             Inbound::Pong => conn.pong_received(),
             Inbound::Ping { id } => {
                 let _ = conn.send(pong_frame(id));
@@ -70,7 +80,10 @@ impl Input {
                     info!(player = %id, "player disconnected properly");
                     self.players.leave(&id, "disconnected properly");
                 }
-                None => conn.close(1000, "disconnected properly"),
+                None => {
+                    *waiting = None;
+                    conn.close(1000, "disconnected properly")
+                }
             },
             Inbound::Expression { expr } => {
                 let Some(id) = registered(conn, player) else {
@@ -141,6 +154,7 @@ impl Input {
         &self,
         conn: &Arc<Conn>,
         player: &mut Option<Arc<str>>,
+        waiting: &mut Option<WaitingFor>,
         id: String,
         heartbeat: wire::Heartbeat,
     ) {
@@ -167,42 +181,122 @@ impl Input {
             ms,
             as_text: heartbeat.as_text,
         };
+        conn.set_heartbeat(Duration::from_millis(ms));
         match self
             .players
             .register(conn, player.as_deref(), &id, keepalive)
         {
-            Ok(()) => {
-                conn.set_heartbeat(Duration::from_millis(ms));
-                tracing::Span::current().record("player", id.as_str());
-                *player = Some(Arc::from(id.as_str()));
-                info!(player = %id, heartbeat_ms = ms, "player registered");
+            Ok(()) => self.registered(player, &id, ms),
+            Err(RegisterError::InUse { id, address }) => {
+                self.metrics.takeovers_refused.inc();
+                let source = conn.remote.ip().to_canonical();
+                let ticket = self.refusals.wait(
+                    conn.serial,
+                    Waiting {
+                        player: id.clone(),
+                        source: source.to_string(),
+                        holder: address.to_string(),
+                        since: crate::clock::now_rfc3339(),
+                    },
+                );
+                let waits = ticket.is_some();
+                let text = if waits {
+                    format!(
+                        "{id} is in use by a live headset at {address}; waiting until it leaves"
+                    )
+                } else {
+                    format!(
+                        "{id} is in use by a live headset at {address} (and {} other headsets already wait: headsets.max_waiting_for_id)",
+                        self.config.max_waiting_for_id
+                    )
+                };
+                self.refusals.record(
+                    source,
+                    Some(&id),
+                    Said::new(
+                        if waits {
+                            "id_in_use_waiting"
+                        } else {
+                            "id_in_use"
+                        },
+                        [("player", json!(id)), ("address", json!(address))],
+                        text.clone(),
+                    ),
+                );
+                if let Some(suppressed) = REFUSED.check() {
+                    warn!(player = %id, suppressed, "registration refused: {text}");
+                }
+                *player = None;
+                match ticket {
+                    // It waits, told why: an error, then its state, out of the game. The Unity
+                    // app stays connected and is admitted as soon as the live headset leaves.
+                    Some(ticket) => {
+                        let _ = conn.send(error_frame(&text));
+                        let date = crate::clock::local_hh_mm();
+                        let _ = conn.send(
+                            JsonState::new(&id, ms, keepalive.as_text, false, &date).to_frame(),
+                        );
+                        *waiting = Some(WaitingFor {
+                            id,
+                            keepalive,
+                            _ticket: ticket,
+                        });
+                    }
+                    None => {
+                        let _ = conn.send(error_frame(&format!("connection refused: {text}")));
+                        conn.close(1008, text);
+                    }
+                }
             }
             Err(e) => {
-                let code = match &e {
-                    RegisterError::InUse { id, address } => {
-                        self.metrics.takeovers_refused.inc();
-                        self.refusals.record(
-                            conn.remote.ip().to_canonical(),
-                            Some(id),
-                            Said::new(
-                                "id_in_use",
-                                [("player", json!(id)), ("address", json!(address))],
-                                e.to_string(),
-                            ),
-                        );
-                        1008
-                    }
-                    _ => 1013,
-                };
                 if let Some(suppressed) = REFUSED.check() {
                     warn!(player = %id, suppressed, "registration refused: {e}");
                 }
                 let _ = conn.send(error_frame(&format!("connection refused: {e}")));
-                conn.close(code, e.to_string());
+                conn.close(1013, e.to_string());
                 *player = None;
             }
         }
     }
+
+    /// A connection waiting for its id tries again: admitted, as any newcomer, once the live
+    /// headset that has the id left or missed a keep-alive.
+    pub fn retry(
+        &self,
+        conn: &Arc<Conn>,
+        player: &mut Option<Arc<str>>,
+        waiting: &mut Option<WaitingFor>,
+    ) {
+        let Some(w) = waiting.take() else {
+            return;
+        };
+        match self.players.register(conn, None, &w.id, w.keepalive) {
+            Ok(()) => {
+                info!(player = %w.id, "the headset that had this id left; the waiting one takes it");
+                self.registered(player, &w.id, w.keepalive.ms);
+            }
+            Err(RegisterError::InUse { .. }) => *waiting = Some(w),
+            Err(e) => {
+                warn!(player = %w.id, "registration refused: {e}");
+                let _ = conn.send(error_frame(&format!("connection refused: {e}")));
+                conn.close(1013, e.to_string());
+            }
+        }
+    }
+
+    fn registered(&self, player: &mut Option<Arc<str>>, id: &str, ms: u64) {
+        tracing::Span::current().record("player", id);
+        *player = Some(Arc::from(id));
+        info!(player = %id, heartbeat_ms = ms, "player registered");
+    }
+}
+
+/// A connection waiting for the id it claimed, in use by another live headset.
+pub struct WaitingFor {
+    id: String,
+    keepalive: Keepalive,
+    /// Its place on the page's list; dropped with it.
+    _ticket: WaitTicket,
 }
 
 fn registered(conn: &Conn, player: &Option<Arc<str>>) -> Option<Arc<str>> {

@@ -19,13 +19,16 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, warn};
 
 use super::Input;
-use super::inbound::complain;
+use super::inbound::{WaitingFor, complain};
 use crate::conn::Conn;
 use crate::excerpt::truncate;
 use crate::outbox::QueueLimits;
 use crate::pace::TokenBucket;
 use crate::protocol::Frame;
 use crate::protocol::headset::{error_frame, ping_frame};
+
+/// How often a connection waiting for its id checks whether the live headset that has it left.
+const WAIT_RETRY: Duration = Duration::from_millis(250);
 
 /// Serves one connection until it closes.
 pub(super) async fn run(
@@ -49,6 +52,10 @@ pub(super) async fn run(
         conn: conn.clone(),
         player: None,
     };
+    // The id this connection waits for, while a live headset has it.
+    let mut waiting: Option<WaitingFor> = None;
+    let mut retry = tokio::time::interval(WAIT_RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (sink, mut stream) = ws.split();
     let writer = tracker.spawn(
         write_loop(
@@ -74,7 +81,11 @@ pub(super) async fn run(
                 break;
             }
             () = conn.closed() => break,
-            () = tokio::time::sleep_until(register_deadline), if player.is_none() => {
+            _ = retry.tick(), if waiting.is_some() => {
+                input.retry(&conn, player, &mut waiting);
+                continue;
+            }
+            () = tokio::time::sleep_until(register_deadline), if player.is_none() && waiting.is_none() => {
                 info!("no `connection` message in time; closing");
                 conn.close(1008, format!(
                     "no connection message within {} ms",
@@ -110,7 +121,7 @@ pub(super) async fn run(
         match frame {
             Some(Ok(Message::Text(text))) => {
                 conn.touch(text.len());
-                input.text(&conn, player, text.as_str());
+                input.text(&conn, player, &mut waiting, text.as_str());
             }
             Some(Ok(Message::Binary(data))) => {
                 conn.touch(data.len());

@@ -141,6 +141,11 @@ pub struct FakeGamaOptions {
     /// it wait meanwhile (GAMA handles one socket's commands one after the other); other sockets
     /// are not held up. Default 0.
     pub step_ms: u64,
+    /// The linker sends a player its initial data as soon as it is created, and each cycle's world
+    /// to every player, as SIMPLE's earlier linker did, instead of waiting for the player to ask
+    /// (`send_init_data`, `player_ready_to_receive_geometries`). For `gama-vr-relay demo`, where
+    /// any headset that joins must see the town. Default false.
+    pub push_worlds: bool,
 }
 
 /// What the emulated linker's worlds show.
@@ -169,6 +174,7 @@ impl Default for FakeGamaOptions {
             open_delay: Duration::from_millis(5),
             scene: Scene::Minimal,
             step_ms: 0,
+            push_worlds: false,
         }
     }
 }
@@ -759,11 +765,15 @@ impl State {
         if let Some(agent) = &mut exp.gym {
             agent.step();
         }
-        if !opts.linker || exp.ready.is_empty() {
+        let ready = if opts.push_worlds {
+            exp.players.clone()
+        } else {
+            exp.ready.clone()
+        };
+        if !opts.linker || ready.is_empty() {
             return;
         }
         let cycle = exp.cycle;
-        let ready = exp.ready.clone();
         let contents = ready
             .into_iter()
             .map(|p| LinkerElement {
@@ -1498,11 +1508,17 @@ impl Ctx<'_> {
     /// reached (TC-Linker silently returns, protocol.md §7.3).
     fn create_player(&mut self, key: ExpKey, id: &str) {
         let max = self.inner.opts.max_players;
+        let mut created = false;
         if let Some(exp) = self.st.exp_mut(key) {
             let full = max.is_some_and(|m| exp.players.len() >= m);
             if !full && !exp.players.iter().any(|p| p == id) {
                 exp.players.push(id.to_owned());
+                created = true;
             }
+        }
+        if created && self.inner.opts.push_worlds && self.inner.opts.linker {
+            let opts = self.inner.opts.clone();
+            self.send_init_data(&opts, key, id);
         }
     }
 

@@ -39,13 +39,15 @@ pub fn python() -> Result<PathBuf, String> {
     }
 }
 
-/// The interpreter, or `None` when the test is skipped (see [`crate::prereq`]).
-pub fn python_or_skip(test: &str) -> Option<PathBuf> {
-    let found = python();
-    if !crate::prereq::ready(test, found.as_ref().err().cloned()) {
-        return None;
+/// The interpreter for test `test`, which fails when there is none (see [`crate::prereq`]).
+pub fn python_for(test: &str) -> PathBuf {
+    match python() {
+        Ok(p) => p,
+        Err(missing) => {
+            crate::prereq::require(test, Some(missing));
+            unreachable!("require fails the test")
+        }
     }
-    found.ok()
 }
 
 /// One line of the script's report.

@@ -11,11 +11,9 @@ use relay_testkit::{FakeGama, FakeGamaOptions};
 const CHECKS: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn real_gama_client_passes_against_desktop_mode() -> anyhow::Result<()> {
-    let Some(python) = gama_client::python_or_skip("real_gama_client_passes_against_desktop_mode")
-    else {
-        return Ok(());
-    };
+    let python = gama_client::python_for("real_gama_client_passes_against_desktop_mode");
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await?;
     let checks = gama_client::run_check(&python, gama.port(), Finish::Close).await?;
     assert_eq!(checks.len(), CHECKS, "{checks:#?}");
@@ -24,11 +22,9 @@ async fn real_gama_client_passes_against_desktop_mode() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn real_gama_client_passes_against_headless_mode() -> anyhow::Result<()> {
-    let Some(python) = gama_client::python_or_skip("real_gama_client_passes_against_headless_mode")
-    else {
-        return Ok(());
-    };
+    let python = gama_client::python_for("real_gama_client_passes_against_headless_mode");
     let gama = FakeGama::start(FakeGamaOptions::headless()).await?;
     let checks = gama_client::run_check_with(
         &python,
@@ -45,11 +41,9 @@ async fn real_gama_client_passes_against_headless_mode() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python venv (gama-client, gama-gymnasium): scripts/test.sh runs it"]
 async fn real_gama_client_exit_closes_the_socket() -> anyhow::Result<()> {
-    let Some(python) = gama_client::python_or_skip("real_gama_client_exit_closes_the_socket")
-    else {
-        return Ok(());
-    };
+    let python = gama_client::python_for("real_gama_client_exit_closes_the_socket");
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await?;
     gama_client::run_check(&python, gama.port(), Finish::Exit).await?;
     gama.wait_command(Duration::from_secs(5), |c| c["type"] == "exit")

@@ -3,8 +3,9 @@
 //! stdin/stdout).
 //!
 //! Needs `tests/browser/node_modules` (`npm ci` there; `scripts/test.sh` does it) and Chromium at
-//! `/usr/bin/chromium` (Debian package `chromium`). Without them the tests are skipped under a plain
-//! `cargo test` and fail under `scripts/test.sh` ([`browser_ready`]).
+//! `/usr/bin/chromium` (Debian package `chromium`). The browser tests are `#[ignore]`d, so a plain
+//! `cargo test` lists them as ignored; `scripts/test.sh` runs them, and without these pieces they
+//! fail saying what is missing ([`require_browser`]).
 
 #![allow(dead_code)]
 
@@ -29,9 +30,9 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-/// Whether the browser test `test` can run. Under `scripts/test.sh` a missing piece fails it;
-/// under a plain `cargo test` it is skipped with one line saying what is missing.
-pub fn browser_ready(test: &str) -> bool {
+/// Fails the browser test `test` when something it needs is missing (such tests are
+/// `#[ignore]`d: `scripts/test.sh` runs them, with everything installed).
+pub fn require_browser(test: &str) {
     let module = browser_dir().join("node_modules/playwright-core/package.json");
     let missing = if !Path::new(CHROMIUM).is_file() {
         Some(format!(
@@ -48,7 +49,7 @@ pub fn browser_ready(test: &str) -> bool {
     } else {
         None
     };
-    relay_testkit::prereq::ready(test, missing)
+    relay_testkit::prereq::require(test, missing)
 }
 
 /// The page in headless Chromium, through the Node driver.

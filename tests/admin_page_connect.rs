@@ -1,0 +1,142 @@
+//! Where headsets connect, on the admin page: this computer's addresses and the headset port,
+//! plainly while no headset has connected and a click away afterwards, each copyable; the
+//! headsets waiting for an id another headset has. In a real headless Chromium, at a laptop's
+//! and a tablet's size, with screenshots of the empty and the full Players panel
+//! (`target/players-{empty,full}-{1280,820}.png`).
+
+mod common;
+
+#[path = "browser/harness.rs"]
+mod harness;
+
+use common::*;
+use harness::*;
+use relay_testkit::Headset;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
+async fn the_players_panel_says_where_headsets_connect() {
+    require_browser("the_players_panel_says_where_headsets_connect");
+    let gama = desktop().await;
+    // The headset port on every interface, as in a classroom.
+    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.host = "0.0.0.0".into()).await;
+    relay.wait_gama().await;
+    let state = relay.state_json().await;
+    let addresses: Vec<String> = state["headsets"]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ip"].as_str().unwrap().to_string())
+        .collect();
+    let port = relay.headset_addr().port().to_string();
+    for a in &addresses {
+        let ip: std::net::IpAddr = a.parse().unwrap();
+        assert!(!ip.is_loopback(), "{a}");
+    }
+
+    for (width, height) in [(1280, 800), (820, 1180)] {
+        let mut browser = Browser::start().await;
+        browser.viewport(width, height).await;
+        browser.open(&format!("{}/", relay.base)).await;
+        browser.wait(r#"#relay-link[data-state="live"]"#).await;
+        // No headset yet: the block is open and says what to type.
+        browser.wait("#connect-help[open]").await;
+        browser.wait_text("#connect-note", &port).await;
+        if addresses.is_empty() {
+            browser
+                .wait_text("#connect-none", "no network address yet")
+                .await;
+        } else {
+            browser
+                .wait_text("#connect-lead", "type this computer's address and the port")
+                .await;
+            for a in &addresses {
+                browser.wait_text("#connect-list", a).await;
+            }
+            assert_eq!(
+                browser.count("#connect-list .connect-row").await,
+                addresses.len() as u64
+            );
+            // The likely classroom address comes first, with the port beside it.
+            browser
+                .wait_text(
+                    "#connect-list .connect-row:first-child .connect-ip",
+                    &addresses[0],
+                )
+                .await;
+            browser
+                .wait_text(
+                    "#connect-list .connect-row:first-child .connect-port",
+                    &port,
+                )
+                .await;
+            browser
+                .click("#connect-list .connect-row:first-child .copy")
+                .await;
+            browser
+                .wait_fn(
+                    "['Copied', 'Select it to copy'].includes(document.querySelector('#connect-list .copy span').textContent)",
+                    3000,
+                )
+                .await;
+        }
+        assert_eq!(browser.horizontal_overflow().await, 0);
+        browser
+            .screenshot_of("section.players", &format!("players-empty-{width}.png"))
+            .await;
+        browser.close().await;
+    }
+
+    // A class: twelve headsets, one of them claimed again from another address.
+    let mut headsets = Vec::new();
+    for i in 0..12 {
+        headsets.push(relay.join(&format!("Player_{}", 101 + i)).await);
+    }
+    let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
+        .await
+        .unwrap();
+    intruder.register("Player_101").await.unwrap();
+    intruder.recv_type("error", T).await.unwrap();
+    for (width, height) in [(1280, 800), (820, 1180)] {
+        let mut browser = Browser::start().await;
+        browser.viewport(width, height).await;
+        browser.open(&format!("{}/", relay.base)).await;
+        browser.wait(&tile("Player_112")).await;
+        // Headsets are in: the block is closed, a click away.
+        browser.wait("#connect-help:not([open])").await;
+        browser
+            .wait_text("#waiting-ids", "Player_101 at 127.0.0.2")
+            .await;
+        browser
+            .screenshot_of("section.players", &format!("players-full-{width}.png"))
+            .await;
+        browser.click("#connect-summary").await;
+        browser.wait("#connect-help[open]").await;
+        // A push from the relay does not close it again: the teacher opened it.
+        relay.join("Player_200").await;
+        browser.wait(&tile("Player_200")).await;
+        browser.wait("#connect-help[open]").await;
+        browser.assert_no_page_errors().await;
+        browser.close().await;
+    }
+    relay.shutdown().await;
+}
+
+/// The headset port on loopback only: the page says headsets cannot reach it, and how to fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
+async fn a_headset_port_on_loopback_is_said_plainly() {
+    require_browser("a_headset_port_on_loopback_is_said_plainly");
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let mut browser = Browser::start().await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait("#connect-help[open]").await;
+    browser
+        .wait_text("#connect-none", "listens on this computer only (127.0.0.1:")
+        .await;
+    browser.wait_text("#connect-none", "headsets.host").await;
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    relay.shutdown().await;
+}
