@@ -6,7 +6,9 @@
 #     testkit/python/requirements.txt), which testkit/python/check_gama_client.py drives;
 #   * Debian's chromium (/usr/bin/chromium) and, in tests/browser, the npm package playwright-core
 #     that drives it for the admin page's browser tests (no browser is ever downloaded);
-#   * Debian's fonts-noto-core, whose Noto Sans Thai, Lao and Khmer draw the page in those languages.
+#   * Debian's fonts-noto-core, whose Noto Sans Thai, Lao and Khmer draw the page in those languages;
+#   * Debian's ffmpeg (the stand-in headsets' H.264 pictures) and adb (the real ADB command-line
+#     client, checked against the stand-in ADB server).
 # Arguments go to `cargo test` (e.g. scripts/test.sh --test routing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,12 @@ if [ ! -e /usr/share/fonts/truetype/noto/NotoSansKhmer-Regular.ttf ]; then
   echo "== installing Debian's fonts-noto-core (Thai, Lao and Khmer letters)"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fonts-noto-core >/dev/null
+fi
+# The headset screens' stand-ins: a real H.264 picture, and the real ADB client to check them.
+if ! command -v ffmpeg >/dev/null || ! command -v adb >/dev/null; then
+  echo "== installing Debian's ffmpeg and adb (headset screens)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ffmpeg adb >/dev/null
 fi
 want=$(node -p "require('./tests/browser/package-lock.json').packages['node_modules/playwright-core'].version")
 have=$(node -p "require('./tests/browser/node_modules/playwright-core/package.json').version" 2>/dev/null || true)

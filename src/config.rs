@@ -75,6 +75,8 @@ pub struct Config {
     pub passthrough: PassthroughConfig,
     /// The webplatform's monitor socket (the Unity editor tool).
     pub monitor: MonitorConfig,
+    /// Headset screens (ADB and scrcpy).
+    pub mirror: MirrorConfig,
     /// Session recording.
     pub record: RecordConfig,
     /// Learning packages and session policy.
@@ -247,6 +249,36 @@ pub struct PassthroughConfig {
     pub command_timeout_ms: u64,
     /// Desktop GAMA: how long the answer to a tool's `load` waits for the experiment to be ready.
     pub load_ready_ms: u64,
+}
+
+/// `[mirror]`: headset screens, through the ADB server and scrcpy's server the teacher installed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// Whether headset screens are offered.
+    pub enabled: bool,
+    /// The ADB server (`host:port`).
+    pub adb_server: String,
+    /// The `adb` program, used only to start the ADB server when none answers.
+    pub adb_program: String,
+    /// scrcpy's server file; empty: found where scrcpy installs it.
+    pub scrcpy_server: PathBuf,
+    /// Its version; empty: asked of the file itself.
+    pub scrcpy_version: String,
+    /// Longest side of the picture, in pixels.
+    pub max_size: u32,
+    /// Video bit rate, bits per second.
+    pub bit_rate: u32,
+    /// Most frames per second.
+    pub max_fps: u32,
+    /// Seconds between two key frames (a screen opened late starts at one).
+    pub key_frame_interval_s: u32,
+    /// Bytes waiting for one viewer; past them it skips to the next key frame.
+    pub viewer_queue_bytes: usize,
+    /// A headset's stream stops when nobody has watched it this long.
+    pub idle_stop_ms: u64,
+    /// Deadline of each step with the ADB server.
+    pub step_timeout_ms: u64,
 }
 
 /// Longest `monitor.refresh_ms`: the Unity editor tool gives up on a socket silent for 2 s.
@@ -690,6 +722,8 @@ impl Config {
             ("admin.push_refresh_ms", self.admin.push_refresh_ms),
             ("passthrough.load_ready_ms", self.passthrough.load_ready_ms),
             ("monitor.refresh_ms", self.monitor.refresh_ms),
+            ("mirror.idle_stop_ms", self.mirror.idle_stop_ms),
+            ("mirror.step_timeout_ms", self.mirror.step_timeout_ms),
         ] {
             if value == 0 {
                 return fail(
@@ -717,6 +751,14 @@ impl Config {
             ("admin.max_body_bytes", self.admin.max_body_bytes),
             ("monitor.max_connections", self.monitor.max_connections),
             ("monitor.max_message_bytes", self.monitor.max_message_bytes),
+            ("mirror.max_size", self.mirror.max_size as usize),
+            ("mirror.bit_rate", self.mirror.bit_rate as usize),
+            ("mirror.max_fps", self.mirror.max_fps as usize),
+            (
+                "mirror.key_frame_interval_s",
+                self.mirror.key_frame_interval_s as usize,
+            ),
+            ("mirror.viewer_queue_bytes", self.mirror.viewer_queue_bytes),
             (
                 "record.max_queued_messages",
                 self.record.max_queued_messages,

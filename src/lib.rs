@@ -57,6 +57,7 @@ mod json;
 mod listen;
 mod logfile;
 mod metrics;
+mod mirror;
 mod monitor;
 mod operator;
 mod outbox;

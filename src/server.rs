@@ -280,6 +280,13 @@ impl Server {
             }
         }
 
+        let mirror = crate::mirror::Mirror::new(
+            config.mirror.clone(),
+            changes.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        mirror.start();
         let monitor_guesses = guesses.clone();
         let access = admin::Access::new(&config.admin, token.as_deref(), guesses);
         announce_admin(
@@ -302,6 +309,7 @@ impl Server {
             changes,
             headset_addr,
             addresses: Arc::default(),
+            mirror: mirror.clone(),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };

@@ -11,11 +11,12 @@
 import { setupWorldView } from './world.js';
 import { setupSessions } from './sessions.js';
 import { setupAudit } from './audit.js';
+import { setupScreens } from './screens-card.js';
 import { $, el, setAttr, setText, show } from './dom.js';
 import { renderConnectHelp } from './connect.js';
+import { authorization, currentToken, setToken, socketUrl, takeTokenFromUrl, withToken } from './token.js';
 import { LANGUAGES, fmtDay, fmtNumber, fmtTime, initI18n, lang, onLanguageChange, setLanguage, t, tInto } from './i18n.js';
 
-const TOKEN_KEY = 'gama-vr-relay.token';
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 // The relay pushes at least every second (admin.push_refresh_ms); silence this long means the socket
@@ -213,67 +214,6 @@ function sentence(text) {
 }
 
 // -------------------------------------------------------------------------------------------------
-// Token: from the URL fragment (#token=…), kept in localStorage, never left in the address bar.
-// -------------------------------------------------------------------------------------------------
-
-function loadStoredToken() {
-  try {
-    return localStorage.getItem(TOKEN_KEY) ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function storeToken(value) {
-  try {
-    if (value) localStorage.setItem(TOKEN_KEY, value);
-    else localStorage.removeItem(TOKEN_KEY);
-  } catch {
-    // Storage disabled: the token lives as long as the page.
-  }
-}
-
-/** Takes `token=…` out of the fragment (keeping anything else there) and returns it. */
-function takeTokenFromUrl() {
-  const hash = location.hash.replace(/^#/, '');
-  if (!hash) return null;
-  let found = null;
-  const rest = [];
-  for (const part of hash.split('&')) {
-    const eq = part.indexOf('=');
-    const key = eq < 0 ? part : part.slice(0, eq);
-    if (key === 'token') {
-      const raw = eq < 0 ? '' : part.slice(eq + 1);
-      try {
-        found = decodeURIComponent(raw);
-      } catch {
-        found = raw;
-      }
-    } else if (part) {
-      rest.push(part);
-    }
-  }
-  if (found === null) return null;
-  history.replaceState(history.state, '', location.pathname + location.search + (rest.length ? `#${rest.join('&')}` : ''));
-  return found.trim();
-}
-
-let token = (() => {
-  const fromUrl = takeTokenFromUrl();
-  if (fromUrl) {
-    storeToken(fromUrl);
-    return fromUrl;
-  }
-  return loadStoredToken();
-})();
-
-/** A same-origin URL with `?token=` added, for what cannot carry a header (socket, images). */
-function withToken(path) {
-  if (!token) return path;
-  return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
-}
-
-// -------------------------------------------------------------------------------------------------
 // API
 // -------------------------------------------------------------------------------------------------
 
@@ -450,7 +390,8 @@ function errorText(e) {
 
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  const auth = authorization();
+  if (auth) headers.Authorization = auth;
   const init = { method, headers, cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -470,7 +411,7 @@ async function api(method, path, body) {
   }
   const params = data?.params !== null && typeof data?.params === 'object' ? data.params : {};
   if (response.status === 401) {
-    askForToken(token ? 'refused' : 'missing');
+    askForToken(currentToken() ? 'refused' : 'missing');
     throw new ApiError(401, data?.error ?? 'this admin API needs its access token', 'token_required', params);
   }
   if (!response.ok) {
@@ -657,8 +598,7 @@ async function connect() {
   // A relay that restarted counts its catalog versions from scratch: read the catalog again.
   catalogVersion = null;
   render(state);
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const socket = new WebSocket(`${scheme}//${location.host}${withToken('/api/events')}`);
+  const socket = new WebSocket(socketUrl('/api/events'));
   live.socket = socket;
   kickWatchdog();
   socket.onmessage = (event) => {
@@ -756,8 +696,7 @@ function renderAuth() {
 
 /** Starts over with a new token (typed in the form, or a #token=… link opened in this tab). */
 function useToken(value) {
-  token = value;
-  storeToken(value);
+  setToken(value);
   live.waitingForToken = false;
   live.attempt = 0;
   show($('auth'), false);
@@ -879,6 +818,7 @@ function render(state) {
   worldView?.update(state);
   sessionsPanel?.update(state);
   auditCard?.update(state);
+  screensCard?.update(state);
   if (state.catalog_version !== catalogVersion) loadModels(state.catalog_version);
   // The tab title tells the state too, for a teacher with many tabs open.
   const gama =
@@ -1396,6 +1336,7 @@ function openDetail(id) {
   if (!tiles.has(id)) return;
   detail.id = id;
   renderDetail();
+  screensCard?.showPlayer(id);
   if (!detail.dialog.open) detail.dialog.showModal();
   $('detail-close').focus();
 }
@@ -1409,6 +1350,7 @@ detail.dialog.addEventListener('close', () => {
   const id = detail.id;
   const after = detail.focusAfter;
   detail.id = null;
+  screensCard?.showPlayer(null);
   detail.focusAfter = null;
   const tile = id != null ? tiles.get(id) : null;
   if (after) after.focus();
@@ -2005,6 +1947,7 @@ guard(consoleUi.clear, () => {
 let worldView = null;
 let sessionsPanel = null;
 let auditCard = null;
+let screensCard = null;
 
 // -------------------------------------------------------------------------------------------------
 // Start
@@ -2048,6 +1991,7 @@ sessionsPanel = setupSessions({
   worldView,
 });
 auditCard = setupAudit({ el, setText, setAttr, show, icon, api, errorText, changed: () => sessionsPanel.changed() });
+screensCard = setupScreens({ api, errorText, showMessage, icon });
 
 // -------------------------------------------------------------------------------------------------
 // Language: the choice in the header, remembered; the page re-renders in place (dialogs, focus,
@@ -2122,6 +2066,7 @@ new ResizeObserver(() => fitHeader()).observe(buttonsBox);
 window.worldView = { snapshot: () => worldView.snapshot() };
 window.sessionsView = { snapshot: () => sessionsPanel.snapshot() };
 window.auditView = { snapshot: () => auditCard.snapshot() };
+window.screensCard = { snapshot: () => screensCard.snapshot() };
 window.adminPage = { stats: () => ({ ...renderStats }) };
 // The sticky header's height, so what the page scrolls to is not hidden under it.
 new ResizeObserver(([entry]) => {

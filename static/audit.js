@@ -43,6 +43,7 @@ const KINDS = {
   delete_session: (p) => (p.session == null ? null : t('audit.action_delete_session', { session: p.session })),
   tool: (p) => (p.command == null ? null : p.model == null ? p.command : `${p.command} ${p.model}`),
   tool_left: (p) => (Array.isArray(p.experiments) ? t('audit.action_tool_left', { experiments: p.experiments.join(', ') }) : null),
+  screen_focus: (p) => (p.serial == null ? t('audit.action_screen_focus_none') : t('audit.action_screen_focus', { serial: String(p.serial) })),
   tool_left_kept: (p) => (p.experiment == null || p.model == null ? null : t('audit.action_tool_left_kept', { experiment: p.experiment, model: p.model })),
 };
 

@@ -293,12 +293,12 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         (409, Some("session_in_progress"))
     );
 
-    // A student's laptop claims A's id: turned away, and the page says so.
+    // A student's laptop claims A's id: it waits, and the page says so.
     let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
         .await
         .unwrap();
     intruder.register("A").await.unwrap();
-    intruder.wait_closed(T).await.unwrap();
+    intruder.recv_type("error", T).await.unwrap();
 
     let mut sent = Sent::default();
     for (h, id) in [(&a, "A"), (&b, "B"), (&c, "C")] {
@@ -413,7 +413,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .wait_text(
             "#refusals-list",
-            "A is already used by a headset at 127.0.0.1.",
+            "A is already used by a headset at 127.0.0.1: this headset waits until it leaves.",
         )
         .await;
     browser

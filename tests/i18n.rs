@@ -1,7 +1,7 @@
 //! The admin page's languages, without a browser: every file in `static/i18n/` has exactly the
 //! keys of English (`en.json`, the reference), each value the same `{placeholders}` as English's
 //! and none empty; every key the page uses (`t('…')` and the key tables in `static/*.js`,
-//! `data-i18n*="…"` in `static/index.html`) is in English, and every English key is used. A key
+//! `data-i18n*="…"` in `static/index.html` and `static/screens.html`) is in English, and every English key is used. A key
 //! `x` used with a count may be the family `x.one` / `x.other`.
 //!
 //! Keys stay greppable: a key is never built by joining strings. A call `t(…)` whose key is not
@@ -25,6 +25,9 @@ const KEY_TABLES: &[(&str, &str)] = &[
     ("app.js", "MODES[g.mode]"),
     ("app.js", "att.word"),
     ("app.js", "STATE_NOTE[p.state]"),
+    ("screens.js", "LINK[state]"),
+    // ADB_STATES's keys, and STATUS's.
+    ("screen-words.js", "key"),
     // tInto(…, key, …): AUTH_WHY's keys.
     ("app.js", "key"),
     // i18n.js itself: t() and the data-i18n attributes.
@@ -382,9 +385,11 @@ fn every_key_the_page_uses_is_in_english_and_every_english_key_is_used() {
             }
         }
     }
-    let html = std::fs::read_to_string(static_dir().join("index.html")).unwrap();
-    for key in html_keys(&html) {
-        used.insert(key, "index.html".into());
+    for page in ["index.html", "screens.html"] {
+        let html = std::fs::read_to_string(static_dir().join(page)).unwrap();
+        for key in html_keys(&html) {
+            used.insert(key, page.into());
+        }
     }
     for (key, file) in &used {
         if !exists(key) {

@@ -12,7 +12,12 @@ struct Assets;
 /// Serves `/` as `index.html` and every other path from the embedded files.
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
-    let path = if path.is_empty() { "index.html" } else { path };
+    let path = match path {
+        "" => "index.html",
+        // The projector page: every headset's screen.
+        "screens" => "screens.html",
+        other => other,
+    };
     let Some(file) = Assets::get(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };

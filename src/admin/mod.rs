@@ -6,6 +6,7 @@
 mod assets;
 mod auth;
 mod events;
+mod screens;
 mod sessions;
 pub(crate) mod view;
 mod world;
@@ -59,6 +60,8 @@ pub(crate) struct App {
     pub headset_addr: SocketAddr,
     /// This machine's addresses, for the headsets' settings.
     pub addresses: Arc<crate::addresses::Addresses>,
+    /// Headset screens.
+    pub mirror: crate::mirror::Mirror,
     pub shutdown: CancellationToken,
     /// The event and world sockets run under it, so shutdown waits for them.
     pub tracker: TaskTracker,
@@ -83,6 +86,9 @@ pub(crate) fn router(app: App, access: Access) -> Router {
         .route("/api/experiment/stop", post(stop))
         .route("/api/players/{id}", delete(remove_player))
         .route("/api/audit", get(audit))
+        .route("/api/screens", get(screens::list))
+        .route("/api/screens/focus", post(screens::focus))
+        .route("/api/screens/{serial}/stream", get(screens::stream))
         .route("/api/sessions", get(sessions::list))
         // A long session's timeline is megabytes of JSON: gzip makes it a tenth, for a tablet on
         // the classroom's Wi-Fi.

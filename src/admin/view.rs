@@ -1,6 +1,7 @@
 //! What the admin page shows, as one document: `GET /api/state` and every push of
 //! `/api/events`. Built from each part's own view at the moment it is asked for.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use super::App;
 use crate::addresses::HeadsetAddress;
 use crate::conn::ConnView;
 use crate::gama::{LastError, LinkState, ServerMode, ToolHold};
+use crate::mirror::ScreensView;
 use crate::refusals::Waiting;
 use crate::session::{Counts, PlayerView};
 use crate::world::ClockView;
@@ -35,6 +37,8 @@ pub struct StateView {
     pub counts: Counts,
     /// Every player, in arrival order.
     pub players: Vec<PlayerState>,
+    /// Headset screens.
+    pub screens: ScreensView,
 }
 
 /// GAMA as the admin page shows it.
@@ -121,7 +125,7 @@ pub(crate) fn snapshot(app: &App) -> StateView {
             let traffic = routes.get(&p.id).map(|c| c.view());
             PlayerState { player: p, traffic }
         })
-        .collect();
+        .collect::<Vec<_>>();
     let model = app.operator.selected_model().map(|m| SelectedModel {
         index: m.index,
         name: m.name,
@@ -157,8 +161,31 @@ pub(crate) fn snapshot(app: &App) -> StateView {
         },
         catalog_version: app.operator.catalog_version(),
         counts,
+        screens: screens_of(app, &players),
         players,
     }
+}
+
+/// Headset screens, each matched to the player connected from its address.
+pub(crate) fn screens(app: &App) -> ScreensView {
+    let (players, _) = app.players.view();
+    app.mirror.view(&addresses_of(players.iter()))
+}
+
+fn screens_of(app: &App, players: &[PlayerState]) -> ScreensView {
+    app.mirror
+        .view(&addresses_of(players.iter().map(|p| &p.player)))
+}
+
+/// The connected players' ids and network addresses.
+fn addresses_of<'a>(players: impl Iterator<Item = &'a PlayerView>) -> Vec<(String, IpAddr)> {
+    players
+        .filter(|p| p.connected)
+        .filter_map(|p| {
+            let address = p.remote_address.parse::<std::net::SocketAddr>().ok()?;
+            Some((p.id.clone(), address.ip().to_canonical()))
+        })
+        .collect()
 }
 
 /// The relay's monotonic clock in milliseconds, from the first time it is read.

@@ -14,6 +14,11 @@
 //!   training run's whole conversation, to compare a run through the relay with a direct one;
 //! * [`monitor`]: a client of the webplatform's monitor socket that behaves like the SIMPLE Unity
 //!   plugin's editor tool (its steps, waits, and its 2 s limit on a silent connection);
+//! * [`FakeAdb`] (module [`adb`]): a stand-in ADB server with stand-in headsets for screen
+//!   mirroring: the host protocol, a v1 shell, `sync:` push, and an emulated scrcpy server (3.x
+//!   and 4.x framings) streaming real H.264 from [`h264`] (made by Debian's ffmpeg at test time,
+//!   or a tiny built-in picture), plus failure injection (devices that vanish or change state,
+//!   stalled or corrupt streams, a server that never answers);
 //! * [`prereq`]: tests that need a tool from outside Cargo skip under a plain `cargo test` when it
 //!   is missing, and fail under `scripts/test.sh`.
 //!
@@ -24,12 +29,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adb;
 pub mod fake_gama;
 pub mod gama_client;
 pub mod gymnasium;
+pub mod h264;
 pub mod headset;
 pub mod monitor;
 pub mod prereq;
 
+pub use adb::{FakeAdb, FakeDevice};
 pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, Scene, ServerMode};
 pub use headset::{Headset, HeadsetConfig, unity_json};

@@ -1,5 +1,5 @@
 //! Tests that need a tool from outside Cargo (the gama-client and gama-gymnasium venv, Chromium and
-//! playwright-core, the Noto fonts, Wine and the Windows build).
+//! playwright-core, the Noto fonts, Wine and the Windows build, Debian's ffmpeg and adb).
 //!
 //! Such a test is marked `#[ignore = "needs …"]`: a plain `cargo test` lists it as ignored and runs
 //! everything else, so its summary never counts a test that did not run. `scripts/test.sh`

@@ -125,6 +125,10 @@ pub fn test_config(gama_port: u16) -> Config {
     c.admin.port = 0;
     c.passthrough.port = 0;
     c.monitor.port = 0;
+    // Headset screens stay on, as for a teacher without ADB: nothing answers on port 1, and no
+    // `adb start-server` is run on this machine.
+    c.mirror.adb_server = "127.0.0.1:1".into();
+    c.mirror.adb_program = "/nonexistent/adb".into();
     // Kept sessions go where each test says (TestRelay: its own temporary folder).
     c.sessions.enabled = false;
     c
