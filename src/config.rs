@@ -279,6 +279,44 @@ pub struct MirrorConfig {
     pub idle_stop_ms: u64,
     /// Deadline of each step with the ADB server.
     pub step_timeout_ms: u64,
+    /// What part of each model's display is shown, by ADB's model name (`Quest_3`).
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, MirrorModel>,
+}
+
+/// `[mirror.models.<model>]`: the part of a headset model's display its screen shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorModel {
+    /// scrcpy's `crop`, `width:height:x:y` of the display; empty: all of it.
+    #[serde(default)]
+    pub crop: String,
+    /// scrcpy's `angle`, degrees.
+    #[serde(default)]
+    pub angle: f64,
+}
+
+impl MirrorModel {
+    /// The crop's four numbers, if it has them.
+    pub(crate) fn crop_numbers(&self) -> Option<[u32; 4]> {
+        let parts: Vec<u32> = self
+            .crop
+            .split(':')
+            .map(|p| p.trim().parse().ok())
+            .collect::<Option<_>>()?;
+        parts.try_into().ok()
+    }
+}
+
+impl MirrorConfig {
+    /// What to show of `model`'s display (models compare without case: environment variables
+    /// cannot keep it).
+    pub(crate) fn model(&self, model: &str) -> Option<&MirrorModel> {
+        self.models
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(model))
+            .map(|(_, view)| view)
+    }
 }
 
 /// Longest `monitor.refresh_ms`: the Unity editor tool gives up on a socket silent for 2 s.
@@ -782,6 +820,40 @@ impl Config {
         for network in &h.allowed_networks {
             if let Err(why) = parse_network(network) {
                 return fail("headsets.allowed_networks", why);
+            }
+        }
+        let adb = &self.mirror.adb_server;
+        if adb
+            .rsplit_once(':')
+            .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return fail(
+                "mirror.adb_server",
+                format!("`{adb}` is not host:port (127.0.0.1:5037)"),
+            );
+        }
+        let version = &self.mirror.scrcpy_version;
+        if !version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return fail(
+                "mirror.scrcpy_version",
+                format!("`{version}` is not a version (3.3.4, 4.1)"),
+            );
+        }
+        for (model, view) in &self.mirror.models {
+            if !view.crop.is_empty() && view.crop_numbers().is_none() {
+                return fail(
+                    &format!("mirror.models.{model}.crop"),
+                    format!("`{}` is not width:height:x:y", view.crop),
+                );
+            }
+            if !(view.angle.is_finite() && view.angle.abs() <= 360.0) {
+                return fail(
+                    &format!("mirror.models.{model}.angle"),
+                    format!("{} is not an angle in degrees", view.angle),
+                );
             }
         }
         for (key, value, floor_key, floor) in [

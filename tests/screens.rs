@@ -652,3 +652,55 @@ async fn a_screen_needs_the_token_like_the_rest_of_the_page() {
     assert!(matches!(first, Message::Text(_)), "{first:?}");
     m.relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quest_shows_one_eye_and_a_turned_display_is_started_again_turned() {
+    let m = start(
+        vec![
+            FakeDevice::quest3("usual"),
+            FakeDevice::quest3("turned").with_display_turned(),
+            {
+                let mut other = FakeDevice::quest3("other");
+                other.model = "Pico_4".into();
+                other
+            },
+        ],
+        |_| {},
+    )
+    .await;
+    wait_screens(&m.relay, "three headsets", |s| {
+        s["devices"].as_array().is_some_and(|d| d.len() == 3)
+    })
+    .await;
+    // A Quest 3: one eye, straightened (mirror.models.Quest_3), as the webplatform showed it.
+    let mut usual = Viewer::open(&m.relay, "usual").await;
+    usual.first_picture().await;
+    let start = m.adb.last_start("usual").unwrap();
+    assert_eq!(start.option("crop"), Some("1482:1570:300:250"));
+    assert_eq!(start.option("angle"), Some("23"));
+    assert_eq!(m.adb.servers_started("usual"), 1);
+    // One that reports its display turned comes out taller than wide: started again, turned.
+    let mut turned = Viewer::open(&m.relay, "turned").await;
+    turned.first_picture().await;
+    assert_eq!(m.adb.servers_started("turned"), 2);
+    let start = m.adb.last_start("turned").unwrap();
+    assert_eq!(start.option("crop"), Some("1570:1482:300:250"));
+    // Another model is shown whole.
+    let mut other = Viewer::open(&m.relay, "other").await;
+    other.first_picture().await;
+    let start = m.adb.last_start("other").unwrap();
+    assert_eq!((start.option("crop"), start.option("angle")), (None, None));
+    for v in [usual, turned, other] {
+        v.close().await;
+    }
+    // The turn is remembered: watching it again starts it turned at once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = Viewer::open(&m.relay, "turned").await;
+    again.first_picture().await;
+    assert_eq!(
+        m.adb.last_start("turned").unwrap().option("crop"),
+        Some("1570:1482:300:250")
+    );
+    again.close().await;
+    m.relay.shutdown().await;
+}

@@ -105,6 +105,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub retries: u32,
 
+    /// Stream this many headset screens through the relay during each run (the project's stand-in
+    /// ADB server and headsets, a 1024×576 30 fps picture made by ffmpeg; one viewer each), to see
+    /// what mirroring costs the relaying. Relay runs only.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub screens: usize,
+
     /// One JSON document on stdout instead of tables.
     #[arg(long)]
     pub json: bool,

@@ -12,6 +12,7 @@
 //! * [`traffic`]: the senders, on their own threads for sub-millisecond scheduling;
 //! * [`fake_gama`], [`direct`], [`headsets`], [`ws`]: the endpoints;
 //! * [`relay_proc`]: starting or finding the relay; [`proc`]: its CPU and memory from /proc;
+//! * [`screens`]: headset screens streamed through the relay meanwhile (`--screens`);
 //! * [`scenarios`]: the scenarios and how one runs; [`report`]: tables, JSON and targets.
 
 // As in the relay: a measuring instrument must report failures, not crash on them.
@@ -30,6 +31,7 @@ mod proc;
 mod relay_proc;
 mod report;
 mod scenarios;
+mod screens;
 mod stats;
 mod traffic;
 mod ws;
@@ -85,10 +87,19 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     measure::epoch();
-    let relay = RelayTarget::from_cli(&cli)?;
+    let mut relay = RelayTarget::from_cli(&cli)?;
     if cli.with_relay() {
         relay.check()?;
     }
+    let screens = if cli.screens > 0 && cli.with_relay() {
+        let screens = screens::Screens::start(cli.screens).await?;
+        if !relay.add_args(screens.relay_args()) {
+            anyhow::bail!("--screens needs a relay the tool starts (not --headset-port)");
+        }
+        Some(std::sync::Arc::new(screens))
+    } else {
+        None
+    };
     let gama = FakeGama::start(SocketAddr::from((
         [127, 0, 0, 1],
         cli.gama_listen_port.unwrap_or(0),
@@ -105,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli: cli.clone(),
         gama,
         relay,
+        screens,
     };
     let mut runs = Vec::new();
     let mut errors = Vec::new();

@@ -74,6 +74,17 @@ impl RelayTarget {
         }
     }
 
+    /// More settings for a relay the tool starts; `false` for a relay already running.
+    pub fn add_args(&mut self, extra: Vec<String>) -> bool {
+        match self {
+            RelayTarget::Spawn { args, .. } => {
+                args.extend(extra);
+                true
+            }
+            RelayTarget::External { .. } => false,
+        }
+    }
+
     /// Checks what can be checked before running anything.
     pub fn check(&self) -> anyhow::Result<()> {
         if let RelayTarget::Spawn { bin, .. } = self {
@@ -97,6 +108,7 @@ impl RelayTarget {
                     .context("is the relay configured to connect to --gama-listen-port?")?;
                 Ok(RunningRelay {
                     headset_addr: *headset_addr,
+                    admin_addr: None,
                     pid: *pid,
                     child: None,
                     log: None,
@@ -157,6 +169,7 @@ async fn spawn(
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let mut relay = RunningRelay {
         headset_addr: SocketAddr::from(([127, 0, 0, 1], headset_port)),
+        admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], admin_port))),
         pid: Some(child.id()),
         child: Some(child),
         log: Some(log_path),
@@ -192,6 +205,8 @@ async fn spawn(
 pub struct RunningRelay {
     /// Where headsets connect.
     pub headset_addr: SocketAddr,
+    /// Its admin page and API, when the tool started it.
+    pub admin_addr: Option<SocketAddr>,
     /// Its process, if known.
     pub pid: Option<u32>,
     child: Option<Child>,

@@ -136,6 +136,8 @@ pub struct Ctx {
     pub gama: Arc<FakeGama>,
     /// The relay under test.
     pub relay: RelayTarget,
+    /// Headset screens streamed through the relay during each relay run (`--screens`).
+    pub screens: Option<Arc<crate::screens::Screens>>,
 }
 
 /// One measured phase.
@@ -270,6 +272,8 @@ struct Session {
     sampler: Option<RssSampler>,
     idle_rss_kb: Option<u64>,
     drain: Duration,
+    /// The headset screens' viewers (`--screens`), for the whole run.
+    viewers: Option<crate::screens::Viewers>,
 }
 
 static NEXT_PHASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -314,6 +318,10 @@ impl Session {
         let mut session = match mode {
             Mode::Relay => {
                 let relay = ctx.relay.start(&ctx.gama, scenario.name).await?;
+                let viewers = match (&ctx.screens, relay.admin_addr) {
+                    (Some(screens), Some(admin)) => Some(screens.watch(admin).await?),
+                    _ => None,
+                };
                 // Idle: connected to GAMA, no headset yet, start-up settled.
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let idle_rss_kb = relay.pid.and_then(proc::memory).map(|m| m.rss_kb);
@@ -329,6 +337,7 @@ impl Session {
                     direct: None,
                     idle_rss_kb,
                     drain,
+                    viewers,
                 }
             }
             Mode::Direct => {
@@ -345,6 +354,7 @@ impl Session {
                     sampler: None,
                     idle_rss_kb: None,
                     drain,
+                    viewers: None,
                 }
             }
         };
@@ -546,6 +556,7 @@ impl Session {
     /// Notes on what the headsets saw besides the measured traffic.
     fn notes(&self, phases: &[PhaseReport]) -> Vec<String> {
         let mut notes = Vec::new();
+        notes.extend(self.viewers.as_ref().map(crate::screens::Viewers::summary));
         let busy = phases
             .iter()
             .filter_map(|p| Some(p.other_cpu_s? / p.seconds))

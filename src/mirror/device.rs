@@ -45,6 +45,9 @@ pub(super) enum StreamError {
     /// The headset's stream stopped.
     #[error("the headset's stream ended{0}")]
     Ended(String),
+    /// The cropped picture came out taller than wide: the headset reports its display turned.
+    #[error("the headset's picture is {0}×{1}, taller than wide")]
+    Turned(u32, u32),
 }
 
 impl StreamError {
@@ -67,12 +70,22 @@ pub(super) async fn run(
     let idle_stop = Duration::from_millis(mirror.config().idle_stop_ms);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut last_error = String::new();
+    // A headset whose cropped picture comes out taller than wide reports its display turned: it is
+    // started again once with the crop's width and height swapped, and remembered so.
+    let mut turn_checked = false;
     loop {
         fanout.status("waiting", "starting", "starting the headset's screen");
+        let turned = mirror.turned(&serial);
         let attempt = tokio::select! {
             () = stop.cancelled() => return,
-            r = stream_once(&mirror, &serial, &fanout, idle_stop) => r,
+            r = stream_once(&mirror, &serial, &fanout, idle_stop, turned, !turn_checked) => r,
         };
+        if let Err(StreamError::Turned(width, height)) = attempt {
+            info!(%serial, "headset screen: the picture is {width}×{height}, taller than wide; starting it again with the crop turned");
+            mirror.set_turned(&serial, !turned);
+            turn_checked = true;
+            continue;
+        }
         match attempt {
             Ok(()) => {
                 debug!(%serial, "nobody watches the headset's screen; stopped");
@@ -112,6 +125,8 @@ async fn stream_once(
     serial: &str,
     fanout: &Fanout,
     idle_stop: Duration,
+    turned: bool,
+    check_turn: bool,
 ) -> Result<(), StreamError> {
     let adb = mirror.adb();
     let (path, version) = mirror.server(serial).await?;
@@ -121,12 +136,15 @@ async fn stream_once(
         .map_err(|e| MirrorError::ServerFile(path.clone(), e.to_string()))?;
     adb.push(serial, &file, DEVICE_PATH).await?;
     let scid = fastrand::u32(..) & 0x7fff_ffff;
-    let command = scrcpy::start_command(&version, scid, mirror.config());
+    let model = mirror.model_of(serial);
+    let view = model.as_deref().and_then(|m| mirror.config().model(m));
+    let cropped = view.is_some_and(|v| v.crop_numbers().is_some());
+    let command = scrcpy::start_command(&version, scid, mirror.config(), view, turned);
     let shell = adb.open(serial, &format!("shell:{command}")).await?;
     let log = tokio::spawn(server_log(shell, serial.to_string()));
     let video = connect_video(&adb, serial, scid).await;
     let result = match video {
-        Ok(video) => read_stream(video, framing, fanout, idle_stop).await,
+        Ok(video) => read_stream(video, framing, fanout, idle_stop, check_turn && cropped).await,
         Err(e) => Err(e),
     };
     // Closing the video socket stops the server; its log ends with it.
@@ -164,12 +182,13 @@ async fn connect_video(adb: &Adb, serial: &str, scid: u32) -> Result<TcpStream, 
 }
 
 /// Reads packets into `fanout` until the stream ends (an error) or nobody has watched for
-/// `idle_stop` (`Ok`).
+/// `idle_stop` (`Ok`); with `check_turn`, a picture taller than wide ends it too.
 async fn read_stream(
     mut video: TcpStream,
     framing: Framing,
     fanout: &Fanout,
     idle_stop: Duration,
+    check_turn: bool,
 ) -> Result<(), StreamError> {
     let mut demux = Demuxer::new(framing);
     let mut check = tokio::time::interval(Duration::from_secs(1).min(idle_stop));
@@ -193,6 +212,9 @@ async fn read_stream(
                     match event {
                         Event::Name(name) => fanout.name(name),
                         Event::Packet(packet) => fanout.packet(&packet),
+                        Event::Size { width, height } if check_turn && width < height => {
+                            return Err(StreamError::Turned(width, height));
+                        }
                         Event::Codec | Event::Size { .. } => {}
                     }
                 }

@@ -121,6 +121,8 @@ struct Device {
     address: Option<IpAddr>,
     fanout: Option<Arc<Fanout>>,
     stop: Option<CancellationToken>,
+    /// Its display is reported turned: the crop's width and height are swapped.
+    turned: bool,
 }
 
 #[derive(Debug, Default)]
@@ -481,6 +483,28 @@ impl Mirror {
         drop(state);
         self.inner.changes.notify();
         Ok(viewer)
+    }
+
+    /// ADB's model name of headset `serial`, when known.
+    pub(super) fn model_of(&self, serial: &str) -> Option<String> {
+        let state = self.inner.state.lock();
+        state.devices.get(serial)?.listed.as_ref()?.model.clone()
+    }
+
+    /// Whether headset `serial` reports its display turned.
+    pub(super) fn turned(&self, serial: &str) -> bool {
+        self.inner
+            .state
+            .lock()
+            .devices
+            .get(serial)
+            .is_some_and(|d| d.turned)
+    }
+
+    pub(super) fn set_turned(&self, serial: &str, turned: bool) {
+        if let Some(d) = self.inner.state.lock().devices.get_mut(serial) {
+            d.turned = turned;
+        }
     }
 
     /// The headset enlarged on the projector page (`None`: none).

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::MirrorConfig;
+use crate::config::{MirrorConfig, MirrorModel};
 
 /// Where the server goes on the headset (readable by the shell user; scrcpy's own choice).
 pub(crate) const DEVICE_PATH: &str = "/data/local/tmp/scrcpy-server.jar";
@@ -81,8 +81,15 @@ pub(crate) fn version_in(output: &str) -> Option<String> {
     (!version.is_empty() && version.len() < 32).then(|| version.to_string())
 }
 
-/// What starts the server on a headset, for stream id `scid` (8 hex digits on the device).
-pub(crate) fn start_command(version: &str, scid: u32, config: &MirrorConfig) -> String {
+/// What starts the server on a headset, for stream id `scid` (8 hex digits on the device), showing
+/// the part `view` says of its display (its width and height swapped when `turned`).
+pub(crate) fn start_command(
+    version: &str,
+    scid: u32,
+    config: &MirrorConfig,
+    view: Option<&MirrorModel>,
+    turned: bool,
+) -> String {
     let mut options = vec![
         format!("scid={:08x}", scid & 0x7fff_ffff),
         "log_level=info".to_string(),
@@ -101,6 +108,15 @@ pub(crate) fn start_command(version: &str, scid: u32, config: &MirrorConfig) -> 
     ];
     if version_major(version) < 4 {
         options.push("send_codec_meta=true".into());
+    }
+    if let Some(view) = view {
+        if let Some([w, h, x, y]) = view.crop_numbers() {
+            let (w, h) = if turned { (h, w) } else { (w, h) };
+            options.push(format!("crop={w}:{h}:{x}:{y}"));
+        }
+        if view.angle != 0.0 {
+            options.push(format!("angle={}", view.angle));
+        }
     }
     format!(
         "CLASSPATH={DEVICE_PATH} app_process / com.genymobile.scrcpy.Server {version} {}",
@@ -146,13 +162,36 @@ mod tests {
     #[test]
     fn start_commands_name_the_version_first() {
         let config: crate::config::Config = crate::config::Config::default();
-        let v3 = start_command("3.3.4", 0x1a2b3c4d, &config.mirror);
+        let v3 = start_command("3.3.4", 0x1a2b3c4d, &config.mirror, None, false);
         assert!(v3.starts_with(
             "CLASSPATH=/data/local/tmp/scrcpy-server.jar app_process / com.genymobile.scrcpy.Server 3.3.4 scid=1a2b3c4d "
         ), "{v3}");
         assert!(v3.contains("tunnel_forward=true") && v3.contains("audio=false"));
         assert!(v3.contains("send_codec_meta=true"));
-        let v4 = start_command("4.1", 7, &config.mirror);
+        let v4 = start_command("4.1", 7, &config.mirror, None, false);
         assert!(v4.contains("Server 4.1 scid=00000007") && !v4.contains("send_codec_meta"));
+        assert!(!v4.contains("crop=") && !v4.contains("angle="));
+    }
+
+    #[test]
+    fn a_quest_shows_one_eye_upright_and_its_crop_turns() {
+        let config: crate::config::Config = crate::config::Config::default();
+        let quest = config
+            .mirror
+            .model("quest_3")
+            .expect("Quest_3 in the defaults");
+        let command = start_command("4.1", 1, &config.mirror, Some(quest), false);
+        assert!(
+            command.contains(" crop=1482:1570:300:250") && command.contains(" angle=23"),
+            "{command}"
+        );
+        let turned = start_command("4.1", 1, &config.mirror, Some(quest), true);
+        assert!(turned.contains(" crop=1570:1482:300:250"), "{turned}");
+        let s = config.mirror.model("Quest_3S").unwrap();
+        let command = start_command("4.1", 1, &config.mirror, Some(s), false);
+        assert!(
+            command.contains(" crop=1482:1570:170:150") && !command.contains("angle"),
+            "{command}"
+        );
     }
 }

@@ -87,6 +87,9 @@ pub struct FakeDevice {
     pub start_delay: Duration,
     /// Its Wi-Fi address, as `ip -f inet addr show wlan0` prints it (none: no Wi-Fi).
     pub wlan_address: Option<std::net::Ipv4Addr>,
+    /// A headset that reports its display turned: scrcpy's `crop=W:H:…` comes out W×H (taller
+    /// than wide for a Quest's one-eye crop) instead of a Quest's usual H×W.
+    pub display_turned: bool,
 }
 
 impl FakeDevice {
@@ -105,6 +108,7 @@ impl FakeDevice {
             picture: Sample::dummy(),
             start_delay: Duration::from_millis(50),
             wlan_address: None,
+            display_turned: false,
         }
     }
 
@@ -129,6 +133,12 @@ impl FakeDevice {
     /// This device on Wi-Fi at `address` (what `ip -f inet addr show wlan0` says).
     pub fn with_wlan_address(mut self, address: std::net::Ipv4Addr) -> FakeDevice {
         self.wlan_address = Some(address);
+        self
+    }
+
+    /// This device reporting its display turned (see [`FakeDevice::display_turned`]).
+    pub fn with_display_turned(mut self) -> FakeDevice {
+        self.display_turned = true;
         self
     }
 

@@ -250,6 +250,19 @@ fn server_config(
     }
     socket_name(start).map_err(|e| server_error(&e.to_string()))?;
     let raw = flag("raw_stream", false);
+    // `crop=W:H:X:Y` of a Quest's display, whose panel is mounted turned: the stream says it is
+    // H×W (W×H on a headset that reports its display turned); the picture stays the device's.
+    let size = match start.option("crop") {
+        None => (device.picture.width, device.picture.height),
+        Some(crop) => {
+            let parts: Vec<u32> = crop.split(':').filter_map(|p| p.parse().ok()).collect();
+            match parts[..] {
+                [w, h, _, _] if device.display_turned => (w, h),
+                [w, h, _, _] => (h, w),
+                _ => return Err(server_error(&format!("Invalid crop: {crop}"))),
+            }
+        }
+    };
     Ok(ServerConfig {
         framing,
         audio: flag("audio", true),
@@ -260,6 +273,7 @@ fn server_config(
         frame_meta: !raw && flag("send_frame_meta", true),
         name: device.name.clone(),
         picture: device.picture.clone(),
+        size,
     })
 }
 

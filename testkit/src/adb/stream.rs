@@ -82,6 +82,8 @@ pub(super) struct ServerConfig {
     pub(super) frame_meta: bool,
     pub(super) name: String,
     pub(super) picture: Sample,
+    /// The width and height the stream announces (the crop's, when one was asked for).
+    pub(super) size: (u32, u32),
 }
 
 /// Runs the server from its first accept until its video or control socket ends.
@@ -158,8 +160,8 @@ async fn write_stream(out: &mut Out<'_>, config: &ServerConfig, resets: &Notify)
     if config.codec_meta {
         let mut meta = CODEC_H264.to_be_bytes().to_vec();
         if config.framing == Framing::V3 {
-            meta.extend_from_slice(&picture.width.to_be_bytes());
-            meta.extend_from_slice(&picture.height.to_be_bytes());
+            meta.extend_from_slice(&config.size.0.to_be_bytes());
+            meta.extend_from_slice(&config.size.1.to_be_bytes());
         }
         out.write(&meta).await?;
     }
@@ -170,8 +172,8 @@ async fn write_stream(out: &mut Out<'_>, config: &ServerConfig, resets: &Notify)
     loop {
         if config.frame_meta && config.framing == Framing::V4 {
             let mut session = 0x8000_0000u32.to_be_bytes().to_vec();
-            session.extend_from_slice(&picture.width.to_be_bytes());
-            session.extend_from_slice(&picture.height.to_be_bytes());
+            session.extend_from_slice(&config.size.0.to_be_bytes());
+            session.extend_from_slice(&config.size.1.to_be_bytes());
             out.header(&session, &[]).await?;
         }
         out.media(config, config.framing.config_flag(), &picture.config)
