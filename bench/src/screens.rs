@@ -102,7 +102,7 @@ impl Screens {
             since: Instant::now(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while viewers.frames().iter().any(|&f| f == 0) {
+        while viewers.frames().contains(&0) {
             if Instant::now() > deadline {
                 anyhow::bail!(
                     "--screens: not every headset's screen reached the relay's viewers within 20 s ({:?} frames)",
