@@ -43,6 +43,7 @@ pub const LEGACY_ENV: &[(&str, &str)] = &[
     ),
     ("AGGRESSIVE_DISCONNECT", "headsets.aggressive_disconnect"),
     ("VERBOSE", "log.verbose"),
+    ("HEADSETS_IP", "mirror.headsets"),
 ];
 
 /// Webplatform variables that have no meaning here; they are accepted (an existing `.env` must load)
@@ -50,11 +51,7 @@ pub const LEGACY_ENV: &[(&str, &str)] = &[
 pub const IGNORED_LEGACY_ENV: &[(&str, &str)] = &[
     (
         "VIDEO_WS_PORT",
-        "headset screen streaming is not part of this relay",
-    ),
-    (
-        "HEADSETS_IP",
-        "headset screen streaming is not part of this relay",
+        "headset screens are served on the admin port (/screens)",
     ),
     ("WEB_HOSTNAME", "no mDNS name is published"),
     ("NODE_ENV", "there is no Node.js runtime"),
@@ -279,6 +276,10 @@ pub struct MirrorConfig {
     pub idle_stop_ms: u64,
     /// Deadline of each step with the ADB server.
     pub step_timeout_ms: u64,
+    /// Headsets the ADB server is asked to connect to over Wi-Fi (`ip` or `ip:port`).
+    pub headsets: Vec<String>,
+    /// Whether each connected player's address is tried too.
+    pub connect_players: bool,
     /// What part of each model's display is shown, by ADB's model name (`Quest_3`).
     #[serde(default)]
     pub models: std::collections::BTreeMap<String, MirrorModel>,
@@ -614,15 +615,16 @@ fn text_setting(
                 .map_err(|_| invalid(format!("`{text}` is not a whole non-negative number")))?;
             Value::from(n)
         }
-        // Folder lists are separated like PATH; other lists (origins) by commas.
+        // Folder lists are separated like PATH.
         Value::Array(..) if key.ends_with("_paths") => Value::from(
             std::env::split_paths(text)
                 .filter(|p| !p.as_os_str().is_empty())
                 .map(|p| Value::from(path(p)))
                 .collect::<Vec<_>>(),
         ),
+        // Other lists by commas, or semicolons as the webplatform's HEADSETS_IP.
         Value::Array(..) => Value::from(
-            text.split(',')
+            text.split([',', ';'])
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| Value::from(s.to_string()))
@@ -841,6 +843,14 @@ impl Config {
                 "mirror.scrcpy_version",
                 format!("`{version}` is not a version (3.3.4, 4.1)"),
             );
+        }
+        for headset in &self.mirror.headsets {
+            if crate::mirror::wireless_address(headset).is_none() {
+                return fail(
+                    "mirror.headsets",
+                    format!("`{headset}` is not an IP address, or address:port"),
+                );
+            }
         }
         for (model, view) in &self.mirror.models {
             if !view.crop.is_empty() && view.crop_numbers().is_none() {
@@ -1174,6 +1184,7 @@ mod tests {
                 ("AGGRESSIVE_DISCONNECT", "YES"),
                 ("VERBOSE", "false"),
                 ("MONITOR_WS_PORT", "8002"),
+                ("HEADSETS_IP", "192.168.68.178;192.168.68.180:5555;"),
                 ("UNRELATED", "x"),
             ]),
             ..Sources::default()
@@ -1192,6 +1203,10 @@ mod tests {
         );
         assert!(c.headsets.aggressive_disconnect);
         assert!(!c.log.verbose);
+        assert_eq!(
+            c.mirror.headsets,
+            vec!["192.168.68.178", "192.168.68.180:5555"]
+        );
     }
 
     #[test]

@@ -286,7 +286,16 @@ impl Server {
             shutdown.clone(),
             tracker.clone(),
         );
-        mirror.start();
+        let players_for_mirror = players.clone();
+        mirror.start(move || {
+            let (players, _) = players_for_mirror.view();
+            players
+                .iter()
+                .filter(|p| p.connected)
+                .filter_map(|p| p.remote_address.parse::<std::net::SocketAddr>().ok())
+                .map(|a| a.ip().to_canonical())
+                .collect()
+        });
         let monitor_guesses = guesses.clone();
         let access = admin::Access::new(&config.admin, token.as_deref(), guesses);
         announce_admin(

@@ -704,3 +704,51 @@ async fn a_quest_shows_one_eye_and_a_turned_display_is_started_again_turned() {
     again.close().await;
     m.relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headsets_on_wifi_are_connected_from_the_setting_and_from_the_players_addresses() {
+    let m = start(Vec::new(), |c| {
+        c.mirror.headsets = vec!["\"192.0.2.40\"".into()]
+    })
+    .await;
+    // Wireless ADB on (`adb tcpip 5555`), not yet connected: the relay asks the ADB server.
+    m.adb.add_reachable(FakeDevice::quest3("192.0.2.40:5555"));
+    m.adb.add_reachable(FakeDevice::quest3("127.0.0.1:5555"));
+    wait_screens(&m.relay, "the listed headset connected", |s| {
+        device(s, "192.0.2.40:5555").is_some()
+    })
+    .await;
+    assert!(device(&screens(&m.relay).await, "127.0.0.1:5555").is_none());
+    // A headset joins the session from 127.0.0.1: its address is tried too, and matched.
+    let _h = m.relay.join("bob").await;
+    let s = wait_screens(&m.relay, "the player's headset connected", |s| {
+        device(s, "127.0.0.1:5555").is_some_and(|d| d["player"] == "bob")
+    })
+    .await;
+    assert_eq!(device(&s, "127.0.0.1:5555").unwrap()["state"], "device");
+    // Each address is asked once while known.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let connects = m
+        .adb
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("host:connect:"))
+        .count();
+    assert_eq!(connects, 2, "{:?}", m.adb.requests());
+    m.relay.shutdown().await;
+
+    // connect_players off: only the listed headsets are asked for.
+    let m = start(Vec::new(), |c| c.mirror.connect_players = false).await;
+    m.adb.add_reachable(FakeDevice::quest3("127.0.0.1:5555"));
+    let _h = m.relay.join("bob").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        !m.adb
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("host:connect:")),
+        "{:?}",
+        m.adb.requests()
+    );
+    m.relay.shutdown().await;
+}

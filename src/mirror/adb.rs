@@ -128,6 +128,15 @@ impl Adb {
         Ok(s)
     }
 
+    /// Asks the ADB server to connect to a headset over Wi-Fi (`adb connect host:port`); its
+    /// answer: `connected to …`, `already connected to …` or `failed to connect to …`.
+    pub(crate) async fn connect_wireless(&self, address: &str) -> Result<String, AdbError> {
+        let mut s = self.connect().await?;
+        self.request(&mut s, &format!("host:connect:{address}"))
+            .await?;
+        self.within(read_string(&mut s)).await
+    }
+
     /// Runs a command on device `serial` and returns what it printed (at most `max` bytes).
     pub(crate) async fn shell_output(
         &self,

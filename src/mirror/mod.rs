@@ -20,11 +20,11 @@ pub(crate) mod framing;
 pub(crate) mod h264;
 pub(crate) mod scrcpy;
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -135,6 +135,24 @@ struct State {
     focus: Option<String>,
     /// The server file and its version, once found out.
     server: Option<(PathBuf, String)>,
+    /// When the ADB server was last asked to connect to each Wi-Fi address.
+    asked: HashMap<SocketAddr, Instant>,
+}
+
+/// Port of a Quest's wireless ADB (`adb tcpip 5555`).
+const WIRELESS_PORT: u16 = 5555;
+/// Between two rounds of Wi-Fi connections.
+const CONNECT_ROUND: Duration = Duration::from_secs(5);
+/// Before the same address is tried again.
+const CONNECT_AGAIN: Duration = Duration::from_secs(30);
+
+/// A headset's Wi-Fi ADB address from a setting: `192.168.1.50` (port 5555) or
+/// `192.168.1.50:5555`; quotes and spaces around it are ignored, as the webplatform did.
+pub(crate) fn wireless_address(text: &str) -> Option<SocketAddr> {
+    let text = text.trim().trim_matches(['"', '\'']).trim();
+    text.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| Some(SocketAddr::new(text.parse().ok()?, WIRELESS_PORT)))
 }
 
 struct Inner {
@@ -187,8 +205,10 @@ impl Mirror {
         self.inner.adb.clone()
     }
 
-    /// Follows the headsets the ADB server knows, until shutdown.
-    pub(crate) fn start(&self) {
+    /// Follows the headsets the ADB server knows, until shutdown, and has it connect to those on
+    /// Wi-Fi: `mirror.headsets`, and with `mirror.connect_players` the addresses
+    /// `headset_addresses` gives (the headsets connected to the relay).
+    pub(crate) fn start(&self, headset_addresses: impl Fn() -> Vec<IpAddr> + Send + 'static) {
         if !self.inner.config.enabled {
             return;
         }
@@ -201,6 +221,57 @@ impl Mirror {
             }
             this.stop_all();
         });
+        let this = self.clone();
+        self.inner.tracker.spawn(async move {
+            let shutdown = this.inner.shutdown.clone();
+            let mut round = tokio::time::interval(CONNECT_ROUND);
+            round.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = round.tick() => this.connect_wireless(&headset_addresses()),
+                }
+            }
+        });
+    }
+
+    /// One round: the ADB server is asked to connect to each Wi-Fi headset it does not know yet
+    /// (each address at most every 30 s, each request under the step deadline).
+    fn connect_wireless(&self, players: &[IpAddr]) {
+        let config = &self.inner.config;
+        let mut wanted: Vec<SocketAddr> = config
+            .headsets
+            .iter()
+            .filter_map(|h| wireless_address(h))
+            .collect();
+        if config.connect_players {
+            wanted.extend(players.iter().map(|&ip| SocketAddr::new(ip, WIRELESS_PORT)));
+        }
+        let now = Instant::now();
+        let mut state = self.inner.state.lock();
+        if state.adb_problem.is_some() {
+            return;
+        }
+        let known: Vec<IpAddr> = state.devices.values().filter_map(|d| d.address).collect();
+        state
+            .asked
+            .retain(|_, at| now.duration_since(*at) < CONNECT_AGAIN);
+        for address in wanted {
+            if known.contains(&address.ip()) || state.asked.contains_key(&address) {
+                continue;
+            }
+            state.asked.insert(address, now);
+            let adb = self.inner.adb.clone();
+            self.inner.tracker.spawn(async move {
+                match adb.connect_wireless(&address.to_string()).await {
+                    Ok(answer) if answer.starts_with("connected") => {
+                        info!("headset screens: ADB {answer}");
+                    }
+                    Ok(answer) => debug!(%address, "headset screens: ADB: {answer}"),
+                    Err(e) => debug!(%address, "headset screens: ADB connect: {e}"),
+                }
+            });
+        }
     }
 
     /// Keeps `host:track-devices-l` open, reconnecting (and starting the ADB server once, with

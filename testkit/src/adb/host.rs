@@ -74,6 +74,8 @@ enum Plan {
     Track { long: bool },
     /// `OKAY` (with the 8-byte transport id for `tport`), then serve the device.
     Switch { conn: DeviceConn, send_id: bool },
+    /// `host:connect:<address>`: connect to a headset on Wi-Fi, then say how it went.
+    Connect(String),
 }
 
 async fn handle(inner: Arc<Inner>, mut stream: TcpStream) -> anyhow::Result<()> {
@@ -91,6 +93,12 @@ async fn handle(inner: Arc<Inner>, mut stream: TcpStream) -> anyhow::Result<()> 
             Ok(())
         }
         Plan::Track { long } => track(&inner, stream, long).await,
+        Plan::Connect(address) => {
+            let answer = inner.connect(&address);
+            stream.write_all(&wire::okay_string(&answer)).await?;
+            stream.shutdown().await?;
+            Ok(())
+        }
         Plan::Switch { conn, send_id } => {
             let mut okay = b"OKAY".to_vec();
             if send_id {
@@ -147,7 +155,9 @@ fn plan(inner: &Arc<Inner>, request: &str) -> Plan {
         "host:transport-any" => switch(Selector::Any, false),
         "host:tport:any" => switch(Selector::Any, true),
         _ => {
-            if let Some(serial) = request.strip_prefix("host:transport:") {
+            if let Some(address) = request.strip_prefix("host:connect:") {
+                Plan::Connect(address.to_string())
+            } else if let Some(serial) = request.strip_prefix("host:transport:") {
                 switch(Selector::Serial(serial), false)
             } else if let Some(serial) = request.strip_prefix("host:tport:serial:") {
                 switch(Selector::Serial(serial), true)

@@ -231,6 +231,8 @@ struct Slot {
 #[derive(Default)]
 struct State {
     devices: Vec<Slot>,
+    /// Headsets on Wi-Fi the server is not connected to yet, by `ip:port` (`host:connect`).
+    reachable: HashMap<String, FakeDevice>,
     serials: HashMap<String, PerSerial>,
     requests: Vec<String>,
 }
@@ -266,6 +268,32 @@ impl Inner {
 
     fn list_changed(&self) {
         self.devices_changed.send_modify(|v| *v += 1);
+    }
+
+    /// `host:connect:<address>` (port 5555 when none), answered in real adb's words.
+    fn connect(&self, address: &str) -> String {
+        let address = if address.contains(':') {
+            address.to_string()
+        } else {
+            format!("{address}:5555")
+        };
+        let mut st = self.lock();
+        if st.slot(&address).is_some() {
+            return format!("already connected to {address}");
+        }
+        let Some(device) = st.reachable.remove(&address) else {
+            return format!("failed to connect to '{address}': Connection refused");
+        };
+        st.serial(&device.serial);
+        st.devices.push(Slot {
+            device,
+            transport_id: self.next_id(),
+            link: watch::channel(()).0,
+            servers: Vec::new(),
+        });
+        drop(st);
+        self.list_changed();
+        format!("connected to {address}")
     }
 }
 
@@ -379,6 +407,13 @@ impl FakeAdb {
         });
         drop(st);
         self.inner.list_changed();
+    }
+
+    /// A headset on Wi-Fi, its wireless ADB on at `device.serial` (`ip:port`), that the server
+    /// lists once asked to connect to it (`host:connect:ip:port`, as `adb connect`).
+    pub fn add_reachable(&self, device: FakeDevice) {
+        let mut st = self.inner.lock();
+        st.reachable.insert(device.serial.clone(), device);
     }
 
     /// Removes the device: it leaves the lists, and every connection to it (shell, sync, video,

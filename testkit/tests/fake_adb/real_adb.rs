@@ -166,3 +166,39 @@ async fn real_adb_pushes_the_jar_the_stand_in_then_runs() -> anyhow::Result<()> 
     std::fs::remove_dir_all(&home).ok();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian's adb: scripts/test.sh runs it"]
+async fn real_adb_connects_to_a_headset_on_wifi() -> anyhow::Result<()> {
+    let test = "real_adb_connects_to_a_headset_on_wifi";
+    let program = adb_program(test);
+    let home = scratch(test)?;
+    let fake = FakeAdb::start().await?;
+    fake.add_reachable(FakeDevice::quest3(QUEST));
+    let out = run(&program, &fake, &home, &["connect", QUEST]).await?;
+    let stdout = String::from_utf8(out.stdout.clone())?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout.trim(), format!("connected to {QUEST}"));
+    let out = run(&program, &fake, &home, &["connect", QUEST]).await?;
+    assert_eq!(
+        String::from_utf8(out.stdout)?.trim(),
+        format!("already connected to {QUEST}")
+    );
+    let out = run(&program, &fake, &home, &["devices"]).await?;
+    let stdout = String::from_utf8(out.stdout)?;
+    assert!(stdout.contains(&format!("{QUEST}\tdevice")), "{stdout}");
+    // Nobody there: real adb's words, and a failure exit.
+    let out = run(&program, &fake, &home, &["connect", "192.0.2.99"]).await?;
+    let said = String::from_utf8(out.stdout)? + &String::from_utf8(out.stderr)?;
+    assert!(
+        said.contains("failed to connect to '192.0.2.99:5555'"),
+        "{said}"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r == &format!("host:connect:{QUEST}"))
+    );
+    assert_no_kill(&fake);
+    Ok(())
+}
