@@ -14,14 +14,10 @@ import { setupAudit } from './audit.js';
 import { setupScreens } from './screens-card.js';
 import { $, el, setAttr, setText, show } from './dom.js';
 import { renderConnectHelp } from './connect.js';
-import { authorization, currentToken, setToken, socketUrl, takeTokenFromUrl, withToken } from './token.js';
+import { authorization, currentToken, setToken, takeTokenFromUrl, withToken } from './token.js';
+import { LiveLink } from './live.js';
 import { LANGUAGES, fmtDay, fmtNumber, fmtTime, initI18n, lang, onLanguageChange, setLanguage, t, tInto } from './i18n.js';
 
-const RECONNECT_MIN_MS = 500;
-const RECONNECT_MAX_MS = 5000;
-// The relay pushes at least every second (admin.push_refresh_ms); silence this long means the socket
-// is dead even if the browser has not noticed yet (a tablet that slept, a Wi-Fi hand-over).
-const WATCHDOG_MS = 5000;
 const INFO_MESSAGE_MS = 6000;
 // No output from a running simulation for this long, or nothing for an in-game player while GAMA's
 // outputs flow: worth showing at once.
@@ -512,15 +508,13 @@ function confirmAction({ title, text, ok, danger = true }) {
 // Live connection to the relay
 // -------------------------------------------------------------------------------------------------
 
+// The page's link to the relay (live.js), and whether it waits for a token.
 const live = {
-  socket: null,
-  attempt: 0,
-  timer: null,
-  watchdog: null,
-  up: false,
-  waitingForToken: false,
-  generation: 0,
   link: 'connecting',
+  get up() {
+    return this.link === 'live';
+  },
+  waitingForToken: false,
   why: null, // why the token form shows: missing, refused, invalid
 };
 
@@ -536,7 +530,6 @@ function setLink(state) {
   const link = $('relay-link');
   link.dataset.state = state;
   live.link = state;
-  live.up = state === 'live';
   $('main').dataset.live = String(live.up);
   renderLink();
   setIcon(link.querySelector('.link-icon'), { live: 'dot', down: 'cross', locked: 'warning' }[state] ?? 'ring');
@@ -554,98 +547,23 @@ function renderLink() {
   if (state === 'down' || state === 'locked') document.title = t('title.page_status', { status: text });
 }
 
-function stopSocket() {
-  clearTimeout(live.watchdog);
-  const socket = live.socket;
-  live.socket = null;
-  if (socket) {
-    socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-function kickWatchdog() {
-  clearTimeout(live.watchdog);
-  live.watchdog = setTimeout(() => {
-    stopSocket();
-    scheduleReconnect();
-  }, WATCHDOG_MS);
-}
-
-async function connect() {
-  clearTimeout(live.timer);
-  stopSocket();
-  if (live.waitingForToken) return;
-  const generation = ++live.generation;
-  if (!live.up && live.attempt === 0) setLink('connecting');
-  // A plain request first: it paints the page at once and tells "needs a token" (401) or "refused"
-  // (403) apart from "not reachable", which a failed WebSocket handshake cannot.
-  let state;
-  try {
-    state = await api('GET', '/api/state');
-  } catch (e) {
-    if (generation !== live.generation) return;
-    if (e.status === 401) return; // askForToken took over
+const relay = new LiveLink({
+  fetchState: () => api('GET', '/api/state'),
+  onFetchError: (e) => {
+    if (e.status === 401) return false; // askForToken took over
     if (e.status) showMessage('error', () => t('link.refused', { reason: errorText(e) }), 'link');
-    scheduleReconnect();
-    return;
-  }
-  if (generation !== live.generation) return;
-  // A relay that restarted counts its catalog versions from scratch: read the catalog again.
-  catalogVersion = null;
-  render(state);
-  const socket = new WebSocket(socketUrl('/api/events'));
-  live.socket = socket;
-  kickWatchdog();
-  socket.onmessage = (event) => {
-    let push;
-    try {
-      push = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (push?.type !== 'state' || !push.state) return;
-    if (!live.up) {
-      setLink('live');
-      clearMessage('link');
-    }
-    live.attempt = 0;
-    kickWatchdog();
-    render(push.state);
-  };
-  socket.onclose = () => {
-    if (live.socket !== socket) return;
-    stopSocket();
-    scheduleReconnect();
-  };
-  socket.onerror = () => {
-    // onclose follows and reconnects.
-  };
-}
-
-function scheduleReconnect() {
-  clearTimeout(live.timer);
-  const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** live.attempt);
-  live.attempt += 1;
-  setLink('down');
-  live.timer = setTimeout(connect, delay);
-}
-
-// A tablet waking up or a network coming back: try at once instead of waiting for the backoff.
-function reconnectNow() {
-  if (!live.up && !live.waitingForToken) {
-    live.attempt = 0;
-    connect();
-  }
-}
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') reconnectNow();
+    return true;
+  },
+  onState: (state, pushed) => {
+    // A relay that restarted counts its catalog versions from scratch: read the catalog again.
+    if (!pushed) catalogVersion = null;
+    render(state);
+  },
+  onLink: (state) => {
+    if (state === 'live') clearMessage('link');
+    setLink(state);
+  },
 });
-window.addEventListener('online', reconnectNow);
 
 // -------------------------------------------------------------------------------------------------
 // Token form
@@ -654,8 +572,7 @@ window.addEventListener('online', reconnectNow);
 function askForToken(why) {
   if (live.waitingForToken) return;
   live.waitingForToken = true;
-  clearTimeout(live.timer);
-  stopSocket();
+  relay.stop();
   worldView?.stop();
   setLink('locked');
   live.why = why;
@@ -698,11 +615,10 @@ function renderAuth() {
 function useToken(value) {
   setToken(value);
   live.waitingForToken = false;
-  live.attempt = 0;
   show($('auth'), false);
   show($('main'), true);
   catalogVersion = null;
-  connect();
+  relay.start();
 }
 
 window.addEventListener('hashchange', () => {
@@ -2072,4 +1988,4 @@ window.adminPage = { stats: () => ({ ...renderStats }) };
 new ResizeObserver(([entry]) => {
   document.documentElement.style.setProperty('--topbar-h', `${Math.ceil(entry.borderBoxSize?.[0]?.blockSize ?? entry.target.offsetHeight)}px`);
 }).observe($('topbar'));
-connect();
+relay.start();

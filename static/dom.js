@@ -40,3 +40,11 @@ export function el(tag, props = {}, ...children) {
   node.append(...children.filter((c) => c != null));
   return node;
 }
+
+/** Puts `nodes` first in `parent`, in this order, moving only those out of place (a move would
+ *  restart a playing canvas's layout and lose a focused button's focus). */
+export function keepOrder(parent, nodes) {
+  nodes.forEach((node, i) => {
+    if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] ?? null);
+  });
+}

@@ -8,7 +8,7 @@
 // The player's details (its dialog) show that player's screen while open, when a headset is matched
 // to it (same network address).
 
-import { $, el, setAttr, setText, show } from './dom.js';
+import { $, el, keepOrder, setAttr, setText, show } from './dom.js';
 import { onLanguageChange, t } from './i18n.js';
 import { ScreenPlayer } from './screen-player.js';
 import { byPlace, deviceDetail, deviceName, deviceProblem, statusText, unavailableText } from './screen-words.js';
@@ -150,10 +150,7 @@ export function setupScreens({ api, errorText, showMessage, icon }) {
       row.li.remove();
       rows.delete(serial);
     }
-    const order = [...devices].sort(byPlace).map((d) => rows.get(d.serial).li);
-    order.forEach((li, i) => {
-      if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
-    });
+    keepOrder(list, [...devices].sort(byPlace).map((d) => rows.get(d.serial).li));
     show(list, devices.length > 0);
     renderDetailScreen();
   }

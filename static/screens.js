@@ -7,17 +7,13 @@
 // never scrolls. Same access rules as the admin page: off this computer it needs the token, which a
 // browser that opened the admin page already has.
 
-import { $, el, setAttr, setText, show } from './dom.js';
+import { $, el, keepOrder, setAttr, setText, show } from './dom.js';
 import { initI18n, onLanguageChange, t } from './i18n.js';
 import { ScreenPlayer, playbackProblem } from './screen-player.js';
 import { byPlace, deviceDetail, deviceName, deviceProblem, statusText, unavailableText } from './screen-words.js';
-import { authorization, socketUrl } from './token.js';
+import { LiveLink } from './live.js';
+import { authorization } from './token.js';
 
-// Between two tries to reach the relay.
-const RECONNECT_MIN_MS = 500;
-const RECONNECT_MAX_MS = 5000;
-// The pushes stop (relay gone, Wi-Fi asleep) for this long: the page says it lost the relay.
-const WATCHDOG_MS = 5000;
 // Room under each screen for its name, and between screens, in CSS pixels.
 const CAPTION_PX = 44;
 const GAP_PX = 12;
@@ -29,7 +25,8 @@ const DEFAULT_ASPECT = 16 / 9;
 const wall = $('screens');
 const tiles = new Map(); // serial → { root, canvas, name, detail, overlay, overlayText, overlayDetail, player, device }
 let screens = { devices: [], focus: null, unavailable: null, enabled: true };
-const live = { socket: null, timer: null, watchdog: null, attempt: 0, up: false, locked: false };
+// The link to the relay; `locked` while it asks for the token this page does not have.
+const live = { link: 'connecting', locked: false };
 
 // -------------------------------------------------------------------------------------------------
 // The relay's state
@@ -58,73 +55,25 @@ async function getJson(method, path, body) {
 const LINK = { connecting: 'screens.link.connecting', live: 'screens.link.live', down: 'screens.link.down', locked: 'screens.link.locked' };
 
 function setLink(state) {
-  live.up = state === 'live';
+  live.link = state;
   const node = $('link');
   setAttr(node, 'data-state', state);
   setText(node, t(LINK[state]));
 }
 
-function stopSocket() {
-  clearTimeout(live.watchdog);
-  if (live.socket) {
-    const s = live.socket;
-    live.socket = null;
-    s.onclose = null;
-    s.close();
-  }
-}
-
-function scheduleReconnect() {
-  clearTimeout(live.timer);
-  const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** live.attempt);
-  live.attempt += 1;
-  setLink(live.locked ? 'locked' : 'down');
-  live.timer = setTimeout(connect, delay);
-}
-
-function kickWatchdog() {
-  clearTimeout(live.watchdog);
-  live.watchdog = setTimeout(() => {
-    stopSocket();
-    scheduleReconnect();
-  }, WATCHDOG_MS);
-}
-
-async function connect() {
-  stopSocket();
-  let state;
-  try {
-    state = await getJson('GET', '/api/state');
-  } catch (e) {
+const relay = new LiveLink({
+  fetchState: () => getJson('GET', '/api/state'),
+  onFetchError: (e) => {
     live.locked = e.status === 401;
     renderBanner();
-    scheduleReconnect();
-    return;
-  }
-  live.locked = false;
-  render(state.screens);
-  const socket = new WebSocket(socketUrl('/api/events'));
-  live.socket = socket;
-  kickWatchdog();
-  socket.onmessage = (event) => {
-    let push;
-    try {
-      push = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (push?.type !== 'state' || !push.state?.screens) return;
-    if (!live.up) setLink('live');
-    live.attempt = 0;
-    kickWatchdog();
-    render(push.state.screens);
-  };
-  socket.onclose = () => {
-    if (live.socket !== socket) return;
-    stopSocket();
-    scheduleReconnect();
-  };
-}
+    return true;
+  },
+  onState: (state) => {
+    live.locked = false;
+    render(state.screens);
+  },
+  onLink: (state) => setLink(live.locked && state === 'down' ? 'locked' : state),
+});
 
 // -------------------------------------------------------------------------------------------------
 // Screens
@@ -210,11 +159,7 @@ function render(view) {
   }
   for (const serial of [...tiles.keys()]) if (!seen.has(serial)) dropTile(serial);
   // The admin page's order: players first, by name.
-  const order = orderOf(devices);
-  order.forEach((serial, i) => {
-    const root = tiles.get(serial).root;
-    if (wall.children[i] !== root) wall.insertBefore(root, wall.children[i] ?? null);
-  });
+  keepOrder(wall, orderOf(devices).map((serial) => tiles.get(serial).root));
   const ready = devices.filter((d) => d.state === 'device').length;
   setText($('count'), devices.length ? t('screens.count', { count: devices.length, ready }) : '');
   renderEmpty(devices.length === 0);
@@ -335,7 +280,7 @@ new ResizeObserver(() => layout()).observe(wall);
 await initI18n();
 onLanguageChange(() => {
   document.title = t('screens.page_title');
-  setLink(live.up ? 'live' : live.locked ? 'locked' : 'connecting');
+  setLink(live.link);
   render(screens);
 });
 document.title = t('screens.page_title');
@@ -363,4 +308,4 @@ window.screensView = {
     }),
   }),
 };
-connect();
+relay.start();
