@@ -82,7 +82,7 @@ fn elements(
             b"contents" => {
                 let mut buf = Vec::with_capacity(256);
                 buf.extend_from_slice(FRAME_PREFIX);
-                c.value(Some(&mut buf), 0)?;
+                c.copy_value(&mut buf)?;
                 buf.extend_from_slice(FRAME_SUFFIX);
                 frame = Some(buf);
                 Some(())
