@@ -95,6 +95,16 @@ impl<'a> Cursor<'a> {
         self.pos += 1;
     }
 
+    /// The text from here to the end of the input.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.b[self.pos..]
+    }
+
+    /// Steps over `n` bytes of [`Cursor::rest`].
+    pub fn skip(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.b.len());
+    }
+
     /// Whether the document is over: the end of the text, or of the enclosing string.
     pub fn at_end(&self) -> bool {
         self.pos == self.b.len() || (self.esc && self.peek() == Some(b'"'))

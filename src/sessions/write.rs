@@ -37,6 +37,8 @@ use crate::world::Position;
 pub const CHUNK_MS: u64 = 10_000;
 /// zstd level: fast, and consecutive worlds compress well anyway.
 const LEVEL: i32 = 3;
+/// zstd window: 2^19 bytes.
+const WINDOW_LOG: u32 = 19;
 /// Lines are handed to the compressor in slices of about this size, so the writer holds the
 /// compressor's window and the compressed bytes of a frame, never a whole frame's text (at 40
 /// headsets with their own worlds, 10 s of text is about 40 MB).
@@ -54,6 +56,8 @@ pub(super) struct Writer {
     encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
     /// Bytes of the frame already handed to `encoder`.
     encoded: usize,
+    /// Compressed bytes of the frame already written to `data`.
+    compressed: u64,
     chunk_started: u64,
     /// Least time between two kept world updates (and positions) of one player.
     world_gap_ms: u64,
@@ -61,8 +65,9 @@ pub(super) struct Writer {
     /// The newest world update of a player that came too soon after the last one kept: written
     /// when its turn comes, so the last view before a pause or the end is never lost.
     pending_world: HashMap<String, (u64, Frame)>,
-    /// Each player's latest payload of each kind (for snapshots).
-    cache: HashMap<String, BTreeMap<String, String>>,
+    /// Each player's latest frame of each payload kind (for snapshots): the frame the headsets
+    /// got, shared with them and between players, not a copy.
+    cache: HashMap<String, BTreeMap<String, Frame>>,
     positions: HashMap<String, (u64, Position)>,
     /// When each player's position was last written.
     last_position: HashMap<String, u64>,
@@ -112,9 +117,10 @@ impl Writer {
             started,
             data,
             timeline,
-            chunk: Vec::with_capacity(STAGE_BYTES * 2),
+            chunk: Vec::new(),
             encoder: frame_encoder()?,
             encoded: 0,
+            compressed: 0,
             chunk_started: 0,
             world_gap_ms: (1000.0 / rate) as u64,
             last_world: HashMap::new(),
@@ -210,7 +216,20 @@ impl Writer {
             self.encoder.write_all(&self.chunk)?;
             self.encoded += self.chunk.len();
             self.chunk.clear();
+            // A big initial world made it grow: it does not stay that big.
+            self.chunk.shrink_to(2 * STAGE_BYTES);
+            // What is compressed already goes to the file: the writer never holds a frame.
+            self.drain_compressed()?;
         }
+        Ok(())
+    }
+
+    /// Appends the compressed bytes of the current frame so far to the data file.
+    fn drain_compressed(&mut self) -> std::io::Result<()> {
+        let compressed = self.encoder.get_mut();
+        self.data.write_all(compressed)?;
+        self.compressed += compressed.len() as u64;
+        compressed.clear();
         Ok(())
     }
 
@@ -298,10 +317,11 @@ impl Writer {
                     if let Some(payload) = payload_of(frame.as_str()) {
                         write_out(&mut self.chunk, t, std::slice::from_ref(&p), payload, false);
                         if let Some(key) = payload_key(frame.as_str(), PayloadKind::WorldUpdate) {
+                            let key = key.to_string();
                             self.cache
                                 .entry(p.clone())
                                 .or_default()
-                                .insert(key.to_string(), payload.to_string());
+                                .insert(key, frame.clone());
                         }
                     }
                     self.last_world.insert(p, t);
@@ -364,7 +384,7 @@ impl Writer {
                 self.cache
                     .entry(p.clone())
                     .or_default()
-                    .insert(key.to_string(), payload.to_string());
+                    .insert(key.to_string(), frame.clone());
             }
         }
         write_out(&mut self.chunk, t, &players, payload, false);
@@ -435,16 +455,17 @@ impl Writer {
             self.encoder.write_all(&self.chunk)?;
             let encoder = std::mem::replace(&mut self.encoder, frame_encoder()?);
             self.encoded = 0;
-            let compressed = encoder.finish()?;
-            self.data.write_all(&compressed)?;
+            let rest = encoder.finish()?;
+            self.data.write_all(&rest)?;
             self.data.flush()?;
+            let len = std::mem::take(&mut self.compressed) + rest.len() as u64;
             let offset = self.info.chunks.last().map_or(0, |c| c.offset + c.len);
             self.info.chunks.push(Chunk {
                 t: self.chunk_started,
                 offset,
-                len: compressed.len() as u64,
+                len,
             });
-            self.info.bytes += compressed.len() as u64;
+            self.info.bytes += len;
         }
         let _ = self.timeline.flush();
         self.info.duration_ms = t;
@@ -482,10 +503,12 @@ impl Writer {
         }
         for (player, kinds) in &self.cache {
             // Parameters, properties and the initial world before what builds on them.
-            let mut ordered: Vec<(&String, &String)> = kinds.iter().collect();
+            let mut ordered: Vec<(&String, &Frame)> = kinds.iter().collect();
             ordered.sort_by_key(|(k, _)| replay_rank(k));
-            for (_, payload) in ordered {
-                write_out(&mut out, t, std::slice::from_ref(player), payload, true);
+            for (_, frame) in ordered {
+                if let Some(payload) = payload_of(frame.as_str()) {
+                    write_out(&mut out, t, std::slice::from_ref(player), payload, true);
+                }
             }
         }
         self.chunk = out;
@@ -567,7 +590,11 @@ fn write_position(out: &mut Vec<u8>, t: u64, player: &str, p: &Position, snap: b
 
 /// A compressor for the next zstd frame.
 fn frame_encoder() -> std::io::Result<zstd::stream::write::Encoder<'static, Vec<u8>>> {
-    zstd::stream::write::Encoder::new(Vec::new(), LEVEL)
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), LEVEL)?;
+    // A 512 KiB window, not level 3's 2 MiB: the compressor holds its window, and consecutive
+    // kept worlds of a player (the repetition that matters) are well within it.
+    encoder.window_log(WINDOW_LOG)?;
+    Ok(encoder)
 }
 
 #[cfg(test)]

@@ -69,28 +69,43 @@ fn elements(
         c.bump();
         return Some(());
     }
+    // The previous element's payload as GAMA wrote it, and its delivery: the same payload for
+    // the next player (a world sent to each player alike) is compared, not read again, and its
+    // frame is shared.
+    let mut previous: Option<(&[u8], Delivery)> = None;
     loop {
         c.ws();
         c.eat(b'{')?;
         let mut players: Option<Vec<String>> = None;
-        let mut frame: Option<Vec<u8>> = None;
+        let mut payload: Option<Payload> = None;
         c.members(|c, key| match key {
             b"id" => {
                 players = Some(ids(c)?);
                 Some(())
             }
             b"contents" => {
-                let mut buf = Vec::with_capacity(256);
-                buf.extend_from_slice(FRAME_PREFIX);
-                c.copy_value(&mut buf)?;
-                buf.extend_from_slice(FRAME_SUFFIX);
-                frame = Some(buf);
+                payload = Some(read_payload(c, previous.as_ref())?);
                 Some(())
             }
             _ => c.value(None, 0),
         })?;
         // An element without both is the general path's to report.
-        sink(Delivery::new(players?, frame?));
+        let delivery = match payload? {
+            Payload::Same => {
+                let (_, earlier) = previous.as_ref()?;
+                Delivery {
+                    players: players?,
+                    frame: earlier.frame.clone(),
+                    kind: earlier.kind,
+                }
+            }
+            Payload::New { raw, frame } => {
+                let delivery = Delivery::new(players?, frame);
+                previous = Some((raw, delivery.clone()));
+                delivery
+            }
+        };
+        sink(delivery);
         *delivered += 1;
         c.ws();
         match c.peek()? {
@@ -102,6 +117,42 @@ fn elements(
             _ => return None,
         }
     }
+}
+
+/// An element's payload: the previous element's again, or a new one (its text as GAMA wrote it,
+/// and its `json_output` frame).
+enum Payload<'a> {
+    Same,
+    New { raw: &'a [u8], frame: Vec<u8> },
+}
+
+/// Reads an element's `contents`.
+fn read_payload<'a>(
+    c: &mut Cursor<'a>,
+    previous: Option<&(&[u8], Delivery)>,
+) -> Option<Payload<'a>> {
+    c.ws();
+    // An object or array ends with its own closing bracket: the same bytes are the same value.
+    if let Some((raw, _)) = previous
+        && !raw.is_empty()
+        && c.rest().starts_with(raw)
+    {
+        c.skip(raw.len());
+        return Some(Payload::Same);
+    }
+    let rest = c.rest();
+    let mut frame = Vec::with_capacity(256);
+    frame.extend_from_slice(FRAME_PREFIX);
+    c.copy_value(&mut frame)?;
+    frame.extend_from_slice(FRAME_SUFFIX);
+    let read = rest.len() - c.rest().len();
+    let raw = &rest[..read];
+    // Only containers are compared (a number's text may go on: `12` then `123`).
+    let container = matches!(raw.first(), Some(b'{' | b'['));
+    Some(Payload::New {
+        raw: if container { raw } else { &[] },
+        frame,
+    })
 }
 
 /// `id`: a list of plain strings (or one string).
@@ -174,6 +225,38 @@ mod tests {
             serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(DOC).unwrap())
                 .unwrap();
         assert!(matches!(run(&escape(&pretty), true).0, Scanned::Linker(2)));
+    }
+
+    #[test]
+    fn the_same_payload_for_the_next_player_is_not_read_again_and_shares_its_frame() {
+        let doc = r#"{"contents":[{"id":["A"],"contents":{"w":[1,2.5]}},{"id":["B"],"contents":{"w":[1,2.5]}},{"id":["C"],"contents":{"w":[1,2.50]}},{"id":["D"],"contents":7},{"id":["E"],"contents":71}]}"#;
+        for (input, escaped) in [(doc.to_string(), false), (escape(doc), true)] {
+            let mut got = Vec::new();
+            let r = scan(input.as_bytes(), escaped, &mut |d| got.push(d));
+            assert_eq!(r, Scanned::Linker(5));
+            let texts: Vec<&str> = got.iter().map(|d| d.frame.as_str()).collect();
+            let w = r#"{"contents":{"w":[1,2.5]},"type":"json_output"}"#;
+            assert_eq!(
+                texts,
+                [
+                    w,
+                    w,
+                    w,
+                    r#"{"contents":7,"type":"json_output"}"#,
+                    r#"{"contents":71,"type":"json_output"}"#
+                ]
+            );
+            // A and B share one frame; C's text differs (2.50), so it was read on its own.
+            assert_eq!(
+                got[0].frame.as_str().as_ptr(),
+                got[1].frame.as_str().as_ptr()
+            );
+            assert_ne!(
+                got[1].frame.as_str().as_ptr(),
+                got[2].frame.as_str().as_ptr()
+            );
+            assert_eq!(got[1].players, ["B"]);
+        }
     }
 
     #[test]
