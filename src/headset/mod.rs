@@ -24,8 +24,9 @@ use crate::listen::{self, Listener};
 use crate::pace::LogLimiter;
 use crate::said::Said;
 
-/// Read buffer of a headset connection (larger messages are assembled across reads).
-const HEADSET_READ_BUFFER: usize = 8 * 1024;
+/// Read buffer of a headset connection (larger messages are assembled across reads): a headset's
+/// messages are a few hundred bytes, and ten thousand connections must stay within 100 MB.
+const HEADSET_READ_BUFFER: usize = 1024;
 
 static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 static OUTSIDE: LogLimiter = LogLimiter::new(Duration::from_secs(5));

@@ -54,8 +54,8 @@ pub(super) async fn run(
     };
     // The id this connection waits for, while a live headset has it.
     let mut waiting: Option<WaitingFor> = None;
-    let mut retry = tokio::time::interval(WAIT_RETRY);
-    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When to look again, while waiting (a timer only then: ten thousand idle connections).
+    let mut retry_at = tokio::time::Instant::now();
     let (sink, mut stream) = ws.split();
     let writer = tracker.spawn(
         write_loop(
@@ -81,8 +81,9 @@ pub(super) async fn run(
                 break;
             }
             () = conn.closed() => break,
-            _ = retry.tick(), if waiting.is_some() => {
+            () = tokio::time::sleep_until(retry_at), if waiting.is_some() => {
                 input.retry(&conn, player, &mut waiting);
+                retry_at = tokio::time::Instant::now() + WAIT_RETRY;
                 continue;
             }
             () = tokio::time::sleep_until(register_deadline), if player.is_none() && waiting.is_none() => {
@@ -208,7 +209,7 @@ async fn write_loop(
     write_timeout: Duration,
 ) {
     let _close = CloseOnDrop(conn.clone());
-    let mut batch: Vec<Frame> = Vec::with_capacity(16);
+    let mut batch: Vec<Frame> = Vec::new();
     let mut next_ping: Option<tokio::time::Instant> = None;
     loop {
         let now = tokio::time::Instant::now();

@@ -44,6 +44,20 @@ const WINDOW_LOG: u32 = 19;
 /// headsets with their own worlds, 10 s of text is about 40 MB).
 const STAGE_BYTES: usize = 256 * 1024;
 
+/// A player's latest frame of each payload kind: a handful, so a list (a map per player cost
+/// hundreds of bytes each with thousands of players).
+#[derive(Default)]
+struct Kinds(Vec<(String, Frame)>);
+
+impl Kinds {
+    fn set(&mut self, key: impl AsRef<str> + Into<String>, frame: &Frame) {
+        match self.0.iter_mut().find(|(k, _)| k == key.as_ref()) {
+            Some((_, f)) => *f = frame.clone(),
+            None => self.0.push((key.into(), frame.clone())),
+        }
+    }
+}
+
 pub(super) struct Writer {
     info: SessionInfo,
     folder: PathBuf,
@@ -67,7 +81,7 @@ pub(super) struct Writer {
     pending_world: HashMap<String, (u64, Frame)>,
     /// Each player's latest frame of each payload kind (for snapshots): the frame the headsets
     /// got, shared with them and between players, not a copy.
-    cache: HashMap<String, BTreeMap<String, Frame>>,
+    cache: HashMap<String, Kinds>,
     positions: HashMap<String, (u64, Position)>,
     /// When each player's position was last written.
     last_position: HashMap<String, u64>,
@@ -318,10 +332,7 @@ impl Writer {
                         write_out(&mut self.chunk, t, std::slice::from_ref(&p), payload, false);
                         if let Some(key) = payload_key(frame.as_str(), PayloadKind::WorldUpdate) {
                             let key = key.to_string();
-                            self.cache
-                                .entry(p.clone())
-                                .or_default()
-                                .insert(key, frame.clone());
+                            self.cache.entry(p.clone()).or_default().set(key, &frame);
                         }
                     }
                     self.last_world.insert(p, t);
@@ -381,10 +392,7 @@ impl Writer {
         }
         if let Some(key) = payload_key(frame.as_str(), kind) {
             for p in &players {
-                self.cache
-                    .entry(p.clone())
-                    .or_default()
-                    .insert(key.to_string(), frame.clone());
+                self.cache.entry(p.clone()).or_default().set(key, &frame);
             }
         }
         write_out(&mut self.chunk, t, &players, payload, false);
@@ -503,8 +511,8 @@ impl Writer {
         }
         for (player, kinds) in &self.cache {
             // Parameters, properties and the initial world before what builds on them.
-            let mut ordered: Vec<(&String, &Frame)> = kinds.iter().collect();
-            ordered.sort_by_key(|(k, _)| replay_rank(k));
+            let mut ordered: Vec<&(String, Frame)> = kinds.0.iter().collect();
+            ordered.sort_by(|(a, _), (b, _)| (replay_rank(a), a).cmp(&(replay_rank(b), b)));
             for (_, frame) in ordered {
                 if let Some(payload) = payload_of(frame.as_str()) {
                     write_out(&mut out, t, std::slice::from_ref(player), payload, true);
