@@ -142,10 +142,11 @@ check_binary() { # check_binary TARGET FILE
     windows)
       [[ $kind == "PE32+ executable (console) x86-64"* ]] || return 1
       # Only DLLs every Windows 10 has: no mingw runtime (libgcc_s, libwinpthread) left to ship.
+      # iphlpapi.dll (IP Helper, in System32 since Windows 2000) lists the network addresses.
       local dlls unexpected
       dlls=$(x86_64-w64-mingw32-objdump -p "$bin" | sed -n 's/^\s*DLL Name: //p' | tr '[:upper:]' '[:lower:]' | sort -u)
       echo "   DLLs: $(tr '\n' ' ' <<< "$dlls")"
-      unexpected=$(grep -vxE 'kernel32\.dll|ntdll\.dll|ws2_32\.dll|userenv\.dll|msvcrt\.dll|bcryptprimitives\.dll|advapi32\.dll|api-ms-win-core-[a-z0-9-]+\.dll' <<< "$dlls" || true)
+      unexpected=$(grep -vxE 'kernel32\.dll|ntdll\.dll|ws2_32\.dll|userenv\.dll|msvcrt\.dll|bcryptprimitives\.dll|advapi32\.dll|iphlpapi\.dll|api-ms-win-core-[a-z0-9-]+\.dll' <<< "$dlls" || true)
       [ -z "$unexpected" ] || {
         echo "release.sh: $bin needs DLLs Windows does not have: $unexpected" >&2
         return 1

@@ -65,10 +65,12 @@ pub fn serve(
         tracker2.spawn(
             async move {
                 let config = input.config.clone();
-                let handshake = tokio::time::timeout(
+                // Boxed: its state is freed once the connection is open, instead of sizing the
+                // task of every connection (1.5 KB each).
+                let handshake = Box::pin(tokio::time::timeout(
                     Duration::from_millis(config.handshake_timeout_ms),
                     tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
-                )
+                ))
                 .await;
                 let ws = match handshake {
                     Ok(Ok(ws)) => ws,
@@ -93,7 +95,7 @@ pub fn serve(
                     if let Some(suppressed) = OUTSIDE.check() {
                         warn!(suppressed, "headset connection refused: {reason}");
                     }
-                    return listen::refuse(ws, CloseCode::Policy, &reason).await;
+                    return Box::pin(listen::refuse(ws, CloseCode::Policy, &reason)).await;
                 }
                 let Some(_permit) = permit else {
                     if let Some(suppressed) = REFUSED.check() {
@@ -107,7 +109,7 @@ pub fn serve(
                         "relay full: {} connections (headsets.max_connections)",
                         config.max_connections
                     );
-                    return listen::refuse(ws, CloseCode::Again, &reason).await;
+                    return Box::pin(listen::refuse(ws, CloseCode::Again, &reason)).await;
                 };
                 socket::run(ws, serial, peer, input, shutdown, tracker).await;
             }
