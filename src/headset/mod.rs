@@ -24,9 +24,10 @@ use crate::listen::{self, Listener};
 use crate::pace::LogLimiter;
 use crate::said::Said;
 
-/// Read buffer of a headset connection (larger messages are assembled across reads): a headset's
-/// messages are a few hundred bytes, and ten thousand connections must stay within 100 MB.
-const HEADSET_READ_BUFFER: usize = 1024;
+/// Read buffer of a headset connection: a headset's messages are a few hundred bytes, and ten
+/// thousand connections must stay within 100 MB. A bigger message makes room for itself
+/// (tungstenite reserves a frame's length once its header is read).
+const HEADSET_READ_BUFFER: usize = 512;
 
 static REFUSED: LogLimiter = LogLimiter::new(Duration::from_secs(5));
 static OUTSIDE: LogLimiter = LogLimiter::new(Duration::from_secs(5));
@@ -111,7 +112,7 @@ pub fn serve(
                     );
                     return Box::pin(listen::refuse(ws, CloseCode::Again, &reason)).await;
                 };
-                socket::run(ws, serial, peer, input, shutdown, tracker).await;
+                socket::run(ws, serial, peer, input, shutdown, &tracker).await;
             }
             .instrument(span),
         );

@@ -3,13 +3,15 @@
 //! heartbeat, the headset declared gone after the configured number of silent periods, the close
 //! frame with its reason). Either side ending closes the other.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -30,144 +32,183 @@ use crate::protocol::headset::{error_frame, ping_frame};
 /// How often a connection waiting for its id checks whether the live headset that has it left.
 const WAIT_RETRY: Duration = Duration::from_millis(250);
 
-/// Serves one connection until it closes.
-pub(super) async fn run(
+/// Serves one connection: starts its writer task and returns its reader, to be awaited until the
+/// connection closes.
+///
+/// A plain function rather than an `async fn`: an `async fn` keeps its arguments (the WebSocket
+/// before its split, a second [`Input`]) in its state for the whole connection, which made every
+/// connection's task 2 KB; the reader's state holds only what its loop uses.
+pub(super) fn run(
     ws: WebSocketStream<TcpStream>,
     serial: u64,
     peer: SocketAddr,
     input: Input,
     shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let config = input.config.clone();
+    tracker: &TaskTracker,
+) -> impl Future<Output = ()> + use<> {
     let conn = Conn::new(
         serial,
         peer,
-        QueueLimits::of(&config),
+        QueueLimits::of(&input.config),
         input.metrics.clone(),
     );
     debug!("headset connected");
-    let mut registration = Registration {
-        input: input.clone(),
-        conn: conn.clone(),
-        player: None,
-    };
-    // The id this connection waits for, while a live headset has it.
-    let mut waiting: Option<WaitingFor> = None;
-    // When to look again, while waiting (a timer only then: ten thousand idle connections).
-    let mut retry_at = tokio::time::Instant::now();
-    let (sink, mut stream) = ws.split();
+    let (sink, stream) = ws.split();
     let writer = tracker.spawn(
         write_loop(
             sink,
             conn.clone(),
-            config.missed_heartbeats,
-            Duration::from_millis(config.write_timeout_ms),
+            input.config.missed_heartbeats,
+            Duration::from_millis(input.config.write_timeout_ms),
         )
         .in_current_span(),
     );
-    let player = &mut registration.player;
-    let mut pace = TokenBucket::new(
-        config.max_messages_per_second,
-        config.max_messages_per_second.saturating_mul(2),
-    );
-    let mut throttled = false;
-    let register_deadline =
-        tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
-    loop {
-        let frame = tokio::select! {
-            () = shutdown.cancelled() => {
-                conn.close(1001, "relay shutting down");
-                break;
-            }
-            () = conn.closed() => break,
-            () = tokio::time::sleep_until(retry_at), if waiting.is_some() => {
-                input.retry(&conn, player, &mut waiting);
-                retry_at = tokio::time::Instant::now() + WAIT_RETRY;
-                continue;
-            }
-            () = tokio::time::sleep_until(register_deadline), if player.is_none() && waiting.is_none() => {
-                info!("no `connection` message in time; closing");
-                conn.close(1008, format!(
-                    "no connection message within {} ms",
-                    config.register_timeout_ms
-                ));
-                break;
-            }
-            frame = stream.next() => frame,
-        };
-        // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing is
-        // dropped and the other headsets are not affected.
-        let wait = match &frame {
-            Some(Ok(_)) => pace.take(std::time::Instant::now()),
-            _ => Duration::ZERO,
-        };
-        if !wait.is_zero() {
-            if !throttled {
-                throttled = true;
-                warn!(
-                    limit = config.max_messages_per_second,
-                    "headset sends more messages than headsets.max_messages_per_second; slowing it down"
-                );
-            }
-            tokio::select! {
+    Reader {
+        registration: Registration {
+            input,
+            conn,
+            player: None,
+        },
+        stream,
+        shutdown,
+        writer,
+    }
+    .run()
+}
+
+/// What the reader of a connection holds.
+struct Reader {
+    registration: Registration,
+    stream: SplitStream<WebSocketStream<TcpStream>>,
+    shutdown: CancellationToken,
+    writer: JoinHandle<()>,
+}
+
+impl Reader {
+    /// Reads the headset's frames until the connection closes.
+    async fn run(mut self) {
+        let Registration {
+            input,
+            conn,
+            player,
+        } = &mut self.registration;
+        let config = &input.config;
+        let shutdown = &self.shutdown;
+        // The id this connection waits for, while a live headset has it.
+        let mut waiting: Option<WaitingFor> = None;
+        // When to look again, while waiting.
+        let mut retry_at = tokio::time::Instant::now();
+        let mut pace = TokenBucket::new(
+            config.max_messages_per_second,
+            config.max_messages_per_second.saturating_mul(2),
+        );
+        let mut throttled = false;
+        let register_deadline =
+            tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
+        loop {
+            // One timer (ten thousand idle connections): the next look while waiting for the id,
+            // else the registration deadline until registered, else none.
+            let timer = if waiting.is_some() {
+                Some(retry_at)
+            } else if player.is_none() {
+                Some(register_deadline)
+            } else {
+                None
+            };
+            let frame = tokio::select! {
                 () = shutdown.cancelled() => {
                     conn.close(1001, "relay shutting down");
                     break;
                 }
                 () = conn.closed() => break,
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-        match frame {
-            Some(Ok(Message::Text(text))) => {
-                conn.touch(text.len());
-                input.text(&conn, player, &mut waiting, text.as_str());
-            }
-            Some(Ok(Message::Binary(data))) => {
-                conn.touch(data.len());
-                complain(
-                    &conn,
-                    &format!(
-                        "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
-                        data.len()
-                    ),
-                );
-            }
-            Some(Ok(Message::Close(frame))) => {
-                match frame {
-                    Some(f) => {
-                        debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection")
+                () = tokio::time::sleep_until(timer.unwrap_or(register_deadline)), if timer.is_some() => {
+                    if waiting.is_some() {
+                        input.retry(conn, player, &mut waiting);
+                        retry_at = tokio::time::Instant::now() + WAIT_RETRY;
+                        continue;
                     }
-                    None => debug!("headset closed the connection"),
+                    info!("no `connection` message in time; closing");
+                    conn.close(1008, format!(
+                        "no connection message within {} ms",
+                        config.register_timeout_ms
+                    ));
+                    break;
                 }
-                break;
+                frame = self.stream.next() => frame,
+            };
+            // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing
+            // is dropped and the other headsets are not affected.
+            let wait = match &frame {
+                Some(Ok(_)) => pace.take(std::time::Instant::now()),
+                _ => Duration::ZERO,
+            };
+            if !wait.is_zero() {
+                if !throttled {
+                    throttled = true;
+                    warn!(
+                        limit = config.max_messages_per_second,
+                        "headset sends more messages than headsets.max_messages_per_second; slowing it down"
+                    );
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => {
+                        conn.close(1001, "relay shutting down");
+                        break;
+                    }
+                    () = conn.closed() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
             }
-            Some(Ok(other)) => conn.touch(other.len()),
-            Some(Err(tungstenite::Error::Capacity(e))) => {
-                warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
-                let _ = conn.send(error_frame(&format!(
-                    "message too big: {e} (headsets.max_message_bytes = {})",
-                    config.max_message_bytes
-                )));
-                conn.close(1009, "message too big");
-                break;
-            }
-            Some(Err(e)) => {
-                debug!(error = %e, "headset connection failed");
-                break;
-            }
-            None => {
-                debug!("headset connection dropped");
-                break;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    conn.touch(text.len());
+                    input.text(conn, player, &mut waiting, text.as_str());
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    conn.touch(data.len());
+                    complain(
+                        conn,
+                        &format!(
+                            "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
+                            data.len()
+                        ),
+                    );
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    match frame {
+                        Some(f) => {
+                            debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection")
+                        }
+                        None => debug!("headset closed the connection"),
+                    }
+                    break;
+                }
+                Some(Ok(other)) => conn.touch(other.len()),
+                Some(Err(tungstenite::Error::Capacity(e))) => {
+                    warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
+                    let _ = conn.send(error_frame(&format!(
+                        "message too big: {e} (headsets.max_message_bytes = {})",
+                        config.max_message_bytes
+                    )));
+                    conn.close(1009, "message too big");
+                    break;
+                }
+                Some(Err(e)) => {
+                    debug!(error = %e, "headset connection failed");
+                    break;
+                }
+                None => {
+                    debug!("headset connection dropped");
+                    break;
+                }
             }
         }
+        // The session hears about it at once; the writer gets a bounded moment to send what is
+        // queued and the close frame.
+        self.registration.conn.close(1000, "");
+        drop(self.registration);
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.writer).await;
     }
-    // The session hears about it at once; the writer gets a bounded moment to send what is
-    // queued and the close frame.
-    conn.close(1000, "");
-    drop(registration);
-    let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
 }
 
 /// The player a connection registered. Dropping it, at the end of the connection or while a panic

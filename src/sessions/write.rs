@@ -53,7 +53,11 @@ impl Kinds {
     fn set(&mut self, key: impl AsRef<str> + Into<String>, frame: &Frame) {
         match self.0.iter_mut().find(|(k, _)| k == key.as_ref()) {
             Some((_, f)) => *f = frame.clone(),
-            None => self.0.push((key.into(), frame.clone())),
+            None => {
+                // Most players have one or two kinds: no room for four up front.
+                self.0.reserve_exact(1);
+                self.0.push((key.into(), frame.clone()));
+            }
         }
     }
 }
@@ -223,8 +227,8 @@ impl Writer {
     }
 
     /// Hands the staged lines to the compressor once there are enough of them. Called after each
-    /// event (which includes its tick); between events a tick writes at most each player's
-    /// held-back update, which the next event or the frame's end compresses.
+    /// event and after each held-back update a tick writes (with thousands of players, one tick
+    /// may write thousands of them).
     fn compress_staged(&mut self) -> std::io::Result<()> {
         if self.chunk.len() >= STAGE_BYTES {
             self.encoder.write_all(&self.chunk)?;
@@ -236,6 +240,14 @@ impl Writer {
             self.drain_compressed()?;
         }
         Ok(())
+    }
+
+    /// [`Self::compress_staged`] where no error can be returned: the failure is logged, and the
+    /// lines stay staged for the next try.
+    fn stage_or_warn(&mut self) {
+        if let Err(e) = self.compress_staged() {
+            warn!(session = %self.info.id, error = %e, "writing the kept session failed");
+        }
     }
 
     /// Appends the compressed bytes of the current frame so far to the data file.
@@ -337,6 +349,8 @@ impl Writer {
                     }
                     self.last_world.insert(p, t);
                 }
+                // Thousands of players may be due at once: the staged text stays small.
+                self.stage_or_warn();
             }
         }
         if !self.pending_position.is_empty() {
@@ -347,6 +361,7 @@ impl Writer {
                     Some((_, position)) if due => {
                         write_position(&mut self.chunk, t, &p, position, false);
                         self.last_position.insert(p, t);
+                        self.stage_or_warn();
                     }
                     Some(_) => self.pending_position.push(p),
                     None => {}
