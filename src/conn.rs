@@ -80,6 +80,8 @@ pub struct Conn {
     /// The headset's address.
     pub remote: SocketAddr,
     outbox: Outbox,
+    /// Bytes the WebSocket library wrote by itself (a pong): sent before the next frames.
+    raw: Mutex<Vec<u8>>,
     close_request: Mutex<Option<(u16, String)>>,
     closing: CancellationToken,
     opened: Instant,
@@ -106,6 +108,7 @@ impl Conn {
             serial,
             remote,
             outbox: Outbox::new(limits),
+            raw: Mutex::new(Vec::new()),
             close_request: Mutex::new(None),
             closing: CancellationToken::new(),
             opened: Instant::now(),
@@ -146,23 +149,54 @@ impl Conn {
                 Ok(())
             }
             Err(Full { queued }) => {
-                let limit = self.outbox.max_bytes();
-                self.metrics.slow_headsets_disconnected.inc();
-                tracing::warn!(
-                    peer = %self.remote,
-                    queued_bytes = queued,
-                    limit,
-                    "headset is not reading fast enough; disconnecting it"
-                );
-                self.close(
-                    1008,
-                    format!(
-                        "too slow: {queued} bytes waiting (headsets.max_queue_bytes = {limit})"
-                    ),
-                );
+                self.overflow(queued);
                 Err(SendError::Overflow)
             }
         }
+    }
+
+    /// The queue passed its bound with `queued` bytes waiting: the connection is closed.
+    fn overflow(&self, queued: usize) {
+        let limit = self.outbox.max_bytes();
+        self.metrics.slow_headsets_disconnected.inc();
+        tracing::warn!(
+            peer = %self.remote,
+            queued_bytes = queued,
+            limit,
+            "headset is not reading fast enough; disconnecting it"
+        );
+        self.close(
+            1008,
+            format!("too slow: {queued} bytes waiting (headsets.max_queue_bytes = {limit})"),
+        );
+    }
+
+    /// Queues bytes the WebSocket library wrote by itself (whole frames: a pong). They count
+    /// against the queue's bound: a headset that sends pings and never reads is closed.
+    pub fn send_raw(&self, bytes: &[u8]) {
+        if self.closing.is_cancelled() {
+            // The writer sends the close frame and nothing after it.
+            return;
+        }
+        let queued = {
+            let mut raw = self.raw.lock();
+            let queued = raw.len() + self.outbox.backlog().1;
+            if queued + bytes.len() <= self.outbox.max_bytes() {
+                raw.extend_from_slice(bytes);
+                None
+            } else {
+                Some(queued)
+            }
+        };
+        match queued {
+            None => self.outbox.wake(),
+            Some(queued) => self.overflow(queued),
+        }
+    }
+
+    /// Takes the bytes [`Conn::send_raw`] queued, for the writer.
+    pub fn take_raw(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.raw.lock())
     }
 
     /// Asks the connection to close with `code` and `reason` (the first request wins).
@@ -215,9 +249,9 @@ impl Conn {
         self.outbox.woken().await;
     }
 
-    /// Whether frames wait to be written.
+    /// Whether frames (or raw bytes) wait to be written.
     pub fn has_queued(&self) -> bool {
-        self.outbox.has_queued()
+        self.outbox.has_queued() || !self.raw.lock().is_empty()
     }
 
     /// Bytes queued or being written.

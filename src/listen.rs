@@ -90,7 +90,10 @@ async fn accept(
 }
 
 /// Turns a connection away after its handshake, telling it why in the close frame.
-pub async fn refuse(mut ws: WebSocketStream<TcpStream>, code: CloseCode, reason: &str) {
+pub async fn refuse<S>(mut ws: WebSocketStream<S>, code: CloseCode, reason: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let frame = CloseFrame {
         code,
         reason: reason.into(),

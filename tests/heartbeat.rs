@@ -238,3 +238,53 @@ async fn traffic_counters_follow_the_traffic() {
     assert!(later["bytes_out"].as_u64() > traffic["bytes_out"].as_u64());
     relay.shutdown().await;
 }
+
+/// WebSocket's own ping is answered with its payload, between the relay's frames, and a headset
+/// that closes gets its close code back (the relay writes its frames itself; the library's own
+/// answers go out through the same writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_pings_are_answered_and_a_close_is_echoed() {
+    let gama = desktop().await;
+    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let url = format!("ws://{}/", relay.headset_addr());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::text(
+        r#"{"type":"connection","id":"Player_201","heartbeat":"60000"}"#,
+    ))
+    .await
+    .unwrap();
+    let mut state = None;
+    let mut pong = None;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    while state.is_none() || pong.is_none() {
+        match tokio::time::timeout(T, ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) => state = Some(t.as_str().to_owned()),
+            Some(Ok(Message::Pong(p))) => pong = Some(p.to_vec()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_json_state(&state.unwrap(), "Player_201", r#""60000""#, false);
+    assert_eq!(pong.unwrap(), b"are you there");
+
+    ws.send(Message::Close(Some(
+        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: 4001.into(),
+            reason: "bye".into(),
+        },
+    )))
+    .await
+    .unwrap();
+    loop {
+        match tokio::time::timeout(T, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 4001);
+                break;
+            }
+            Some(Ok(Message::Text(_))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    relay.wait_disconnected("Player_201").await;
+}

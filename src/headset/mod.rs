@@ -4,6 +4,7 @@
 
 mod inbound;
 mod socket;
+mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,7 +71,10 @@ pub fn serve(
                 // task of every connection (1.5 KB each).
                 let handshake = Box::pin(tokio::time::timeout(
                     Duration::from_millis(config.handshake_timeout_ms),
-                    tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
+                    tokio_tungstenite::accept_async_with_config(
+                        wire::Duplex::new(stream),
+                        Some(ws_config),
+                    ),
                 ))
                 .await;
                 let ws = match handshake {

@@ -8,13 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,6 +18,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use super::Input;
 use super::inbound::{WaitingFor, complain};
+use super::wire::{Duplex, FrameWriter};
 use crate::conn::Conn;
 use crate::excerpt::truncate;
 use crate::outbox::QueueLimits;
@@ -39,7 +36,7 @@ const WAIT_RETRY: Duration = Duration::from_millis(250);
 /// before its split, a second [`Input`]) in its state for the whole connection, which made every
 /// connection's task 2 KB; the reader's state holds only what its loop uses.
 pub(super) fn run(
-    ws: WebSocketStream<TcpStream>,
+    mut ws: WebSocketStream<Duplex>,
     serial: u64,
     peer: SocketAddr,
     input: Input,
@@ -53,10 +50,10 @@ pub(super) fn run(
         input.metrics.clone(),
     );
     debug!("headset connected");
-    let (sink, stream) = ws.split();
+    let socket = ws.get_mut().hand_over(conn.clone());
     let writer = tracker.spawn(
         write_loop(
-            sink,
+            socket.map(FrameWriter::new),
             conn.clone(),
             input.config.missed_heartbeats,
             Duration::from_millis(input.config.write_timeout_ms),
@@ -69,7 +66,7 @@ pub(super) fn run(
             conn,
             player: None,
         },
-        stream,
+        stream: ws,
         shutdown,
         writer,
     }
@@ -79,7 +76,7 @@ pub(super) fn run(
 /// What the reader of a connection holds.
 struct Reader {
     registration: Registration,
-    stream: SplitStream<WebSocketStream<TcpStream>>,
+    stream: WebSocketStream<Duplex>,
     shutdown: CancellationToken,
     writer: JoinHandle<()>,
 }
@@ -175,9 +172,15 @@ impl Reader {
                     );
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    // Answered with its own code, as tungstenite would.
                     match frame {
                         Some(f) => {
-                            debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection")
+                            debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection");
+                            if f.code.is_allowed() {
+                                conn.close(f.code.into(), "");
+                            } else {
+                                conn.close(1002, "Protocol violation");
+                            }
                         }
                         None => debug!("headset closed the connection"),
                     }
@@ -240,16 +243,17 @@ impl Drop for CloseOnDrop {
     }
 }
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-
 /// Writes queued frames, sends keep-alive pings and enforces liveness, until the connection closes.
 async fn write_loop(
-    mut sink: Sink,
+    socket: Option<FrameWriter>,
     conn: Arc<Conn>,
     missed_heartbeats: u32,
     write_timeout: Duration,
 ) {
     let _close = CloseOnDrop(conn.clone());
+    let Some(mut socket) = socket else {
+        return;
+    };
     let mut batch: Vec<Frame> = Vec::new();
     let mut next_ping: Option<tokio::time::Instant> = None;
     loop {
@@ -287,15 +291,10 @@ async fn write_loop(
         }
         batch.clear();
         conn.drain(&mut batch);
-        if !batch.is_empty() {
+        let raw = conn.take_raw();
+        if !batch.is_empty() || !raw.is_empty() {
             let bytes: usize = batch.iter().map(|f| f.len()).sum();
             let count = batch.len();
-            let write = async {
-                for frame in batch.drain(..) {
-                    sink.feed(Message::Text(frame)).await?;
-                }
-                sink.flush().await
-            };
             // While closing, pending frames get a short bounded chance; a stuck headset must not
             // hold its task for long.
             let limit = if conn.is_closing() {
@@ -303,7 +302,7 @@ async fn write_loop(
             } else {
                 write_timeout
             };
-            match tokio::time::timeout(limit, write).await {
+            match tokio::time::timeout(limit, socket.write(&raw, &batch)).await {
                 Ok(Ok(())) => conn.written(count, bytes),
                 Ok(Err(e)) => {
                     debug!(error = %e, "writing to the headset failed");
@@ -323,20 +322,16 @@ async fn write_loop(
         }
         if conn.is_closing() {
             if let Some((code, reason)) = conn.close_request() {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: truncate_reason(&reason).into(),
-                };
                 let _ = tokio::time::timeout(
                     Duration::from_secs(1),
-                    sink.send(Message::Close(Some(frame))),
+                    socket.close(code, &truncate_reason(&reason)),
                 )
                 .await;
             }
             break;
         }
     }
-    let _ = tokio::time::timeout(Duration::from_millis(200), sink.close()).await;
+    let _ = tokio::time::timeout(Duration::from_millis(200), socket.shutdown()).await;
 }
 
 /// Close reasons are limited to 123 bytes by the protocol.
