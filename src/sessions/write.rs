@@ -231,14 +231,26 @@ impl Writer {
     /// may write thousands of them).
     fn compress_staged(&mut self) -> std::io::Result<()> {
         if self.chunk.len() >= STAGE_BYTES {
-            self.encoder.write_all(&self.chunk)?;
-            self.encoded += self.chunk.len();
-            self.chunk.clear();
-            // A big initial world made it grow: it does not stay that big.
-            self.chunk.shrink_to(2 * STAGE_BYTES);
-            // What is compressed already goes to the file: the writer never holds a frame.
-            self.drain_compressed()?;
+            self.feed()?;
         }
+        Ok(())
+    }
+
+    /// Hands every staged line to the compressor, a slice at a time, each slice's compressed
+    /// bytes written to the file before the next: the writer never holds a frame, compressed or
+    /// not, even when a big world was staged at once.
+    fn feed(&mut self) -> std::io::Result<()> {
+        for slice in self.chunk.chunks(STAGE_BYTES) {
+            self.encoder.write_all(slice)?;
+            self.encoded += slice.len();
+            let compressed = self.encoder.get_mut();
+            self.data.write_all(compressed)?;
+            self.compressed += compressed.len() as u64;
+            compressed.clear();
+        }
+        self.chunk.clear();
+        // A big initial world made it grow: it does not stay that big.
+        self.chunk.shrink_to(2 * STAGE_BYTES);
         Ok(())
     }
 
@@ -248,15 +260,6 @@ impl Writer {
         if let Err(e) = self.compress_staged() {
             warn!(session = %self.info.id, error = %e, "writing the kept session failed");
         }
-    }
-
-    /// Appends the compressed bytes of the current frame so far to the data file.
-    fn drain_compressed(&mut self) -> std::io::Result<()> {
-        let compressed = self.encoder.get_mut();
-        self.data.write_all(compressed)?;
-        self.compressed += compressed.len() as u64;
-        compressed.clear();
-        Ok(())
     }
 
     fn event(&mut self, event: Event) -> std::io::Result<()> {
@@ -475,7 +478,7 @@ impl Writer {
     /// next one with a snapshot.
     fn finish_chunk(&mut self, t: u64) -> std::io::Result<()> {
         if self.encoded > 0 || !self.chunk.is_empty() {
-            self.encoder.write_all(&self.chunk)?;
+            self.feed()?;
             let encoder = std::mem::replace(&mut self.encoder, frame_encoder()?);
             self.encoded = 0;
             let rest = encoder.finish()?;
@@ -501,7 +504,7 @@ impl Writer {
 
     /// The whole view at `t`, at the start of a frame.
     fn snapshot(&mut self, t: u64) {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.chunk);
         if !self.experiment.is_empty() {
             out.extend_from_slice(
                 format!(
@@ -524,17 +527,33 @@ impl Writer {
         for (player, (_, position)) in &self.positions {
             write_position(&mut out, t, player, position, true);
         }
+        self.chunk = out;
+        // Each payload once with every player it is the latest of (a world sent to every player
+        // alike is one line, not one per player), parameters, properties and the initial world
+        // before what builds on them.
+        let mut lines: Vec<(String, Frame, Vec<String>)> = Vec::new();
+        let mut index: HashMap<(&str, *const u8, usize), usize> = HashMap::new();
         for (player, kinds) in &self.cache {
-            // Parameters, properties and the initial world before what builds on them.
-            let mut ordered: Vec<&(String, Frame)> = kinds.0.iter().collect();
-            ordered.sort_by(|(a, _), (b, _)| (replay_rank(a), a).cmp(&(replay_rank(b), b)));
-            for (_, frame) in ordered {
-                if let Some(payload) = payload_of(frame.as_str()) {
-                    write_out(&mut out, t, std::slice::from_ref(player), payload, true);
+            for (key, frame) in &kinds.0 {
+                match index.entry((key.as_str(), frame.as_str().as_ptr(), frame.len())) {
+                    std::collections::hash_map::Entry::Occupied(e) => {
+                        lines[*e.get()].2.push(player.clone());
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(lines.len());
+                        lines.push((key.clone(), frame.clone(), vec![player.clone()]));
+                    }
                 }
             }
         }
-        self.chunk = out;
+        drop(index);
+        lines.sort_by(|(a, ..), (b, ..)| (replay_rank(a), a).cmp(&(replay_rank(b), b)));
+        for (_, frame, players) in lines {
+            if let Some(payload) = payload_of(frame.as_str()) {
+                write_out(&mut self.chunk, t, &players, payload, true);
+                self.stage_or_warn();
+            }
+        }
     }
 
     fn save_info(&mut self) {
@@ -717,6 +736,67 @@ mod tests {
         assert!(
             (compressed as usize) < text / 4,
             "{compressed} of {text} bytes"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_writes_a_payload_players_share_once() {
+        let (folder, id, started, writer) = new_writer();
+        let at = |ms| started + Duration::from_millis(ms);
+        let (tx, rx) = crate::queue::bounded(16);
+        let world = crate::protocol::linker::frame_of(r#"{"contents":{"pointsLoc":[1,2]}}"#);
+        let other = crate::protocol::linker::frame_of(r#"{"contents":{"pointsLoc":[3]}}"#);
+        let out = |ms, players: &[&str], frame: &Frame| Event::Out {
+            at: at(ms),
+            players: players.iter().map(|p| p.to_string()).collect(),
+            frame: frame.clone(),
+            kind: PayloadKind::OneShot,
+        };
+        assert!(tx.try_send(out(1000, &["A", "B", "C"], &world)).is_ok());
+        assert!(tx.try_send(out(2000, &["C"], &other)).is_ok());
+        // The next frame starts with the view so far.
+        let later = Event::Player {
+            at: at(CHUNK_MS + 500),
+            id: "D".into(),
+            state: "in_game".into(),
+        };
+        assert!(tx.try_send(later).is_ok());
+        let end = Event::End {
+            at: at(CHUNK_MS + 1000),
+            until: Instant::now(),
+        };
+        assert!(tx.try_send(end).is_ok());
+        writer.run(rx);
+
+        let session = read::open(folder.path(), &id).unwrap();
+        assert_eq!(session.info.chunks.len(), 2, "{:?}", session.info.chunks);
+        let mut snapshot = Vec::new();
+        session
+            .lines_from(CHUNK_MS, |line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                if value["snap"] == true {
+                    let mut players: Vec<String> = value["out"]["p"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p.as_str().unwrap().to_string())
+                        .collect();
+                    players.sort();
+                    snapshot.push((players, value["out"]["f"]["contents"]["pointsLoc"].clone()));
+                }
+                true
+            })
+            .unwrap();
+        snapshot.sort_by_key(|(players, _)| players.clone());
+        assert_eq!(
+            snapshot,
+            [
+                (
+                    vec!["A".to_string(), "B".to_string()],
+                    serde_json::json!([1, 2])
+                ),
+                (vec!["C".to_string()], serde_json::json!([3])),
+            ]
         );
     }
 
