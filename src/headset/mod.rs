@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -102,7 +103,7 @@ pub fn serve(
                     }
                     return Box::pin(listen::refuse(ws, CloseCode::Policy, &reason)).await;
                 }
-                let Some(_permit) = permit else {
+                let Some(slot) = permit else {
                     if let Some(suppressed) = REFUSED.check() {
                         warn!(
                             suppressed,
@@ -116,7 +117,11 @@ pub fn serve(
                     );
                     return Box::pin(listen::refuse(ws, CloseCode::Again, &reason)).await;
                 };
-                socket::run(ws, serial, peer, input, shutdown, &tracker).await;
+                // The open connection gets a task of its own, which holds only the reader and the
+                // connection's slot: this task's state (the handshake's settings, the networks,
+                // what it awaited) is freed, 600 bytes a connection less.
+                let reader = socket::run(ws, serial, peer, input, shutdown, &tracker);
+                tracker.spawn(reader.map(move |()| drop(slot)).in_current_span());
             }
             .instrument(span),
         );

@@ -83,134 +83,139 @@ struct Reader {
 
 impl Reader {
     /// Reads the headset's frames until the connection closes.
-    async fn run(mut self) {
-        let Registration {
-            input,
-            conn,
-            player,
-        } = &mut self.registration;
-        let config = &input.config;
-        let shutdown = &self.shutdown;
-        // The id this connection waits for, while a live headset has it.
-        let mut waiting: Option<WaitingFor> = None;
-        // When to look again, while waiting.
-        let mut retry_at = tokio::time::Instant::now();
-        let mut pace = TokenBucket::new(
-            config.max_messages_per_second,
-            config.max_messages_per_second.saturating_mul(2),
-        );
-        let mut throttled = false;
-        let register_deadline =
-            tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
-        loop {
-            // One timer (ten thousand idle connections): the next look while waiting for the id,
-            // else the registration deadline until registered, else none.
-            let timer = if waiting.is_some() {
-                Some(retry_at)
-            } else if player.is_none() {
-                Some(register_deadline)
-            } else {
-                None
-            };
-            let frame = tokio::select! {
-                () = shutdown.cancelled() => {
-                    conn.close(1001, "relay shutting down");
-                    break;
-                }
-                () = conn.closed() => break,
-                () = tokio::time::sleep_until(timer.unwrap_or(register_deadline)), if timer.is_some() => {
-                    if waiting.is_some() {
-                        input.retry(conn, player, &mut waiting);
-                        retry_at = tokio::time::Instant::now() + WAIT_RETRY;
-                        continue;
-                    }
-                    info!("no `connection` message in time; closing");
-                    conn.close(1008, format!(
-                        "no connection message within {} ms",
-                        config.register_timeout_ms
-                    ));
-                    break;
-                }
-                frame = self.stream.next() => frame,
-            };
-            // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing
-            // is dropped and the other headsets are not affected.
-            let wait = match &frame {
-                Some(Ok(_)) => pace.take(std::time::Instant::now()),
-                _ => Duration::ZERO,
-            };
-            if !wait.is_zero() {
-                if !throttled {
-                    throttled = true;
-                    warn!(
-                        limit = config.max_messages_per_second,
-                        "headset sends more messages than headsets.max_messages_per_second; slowing it down"
-                    );
-                }
-                tokio::select! {
+    ///
+    /// An `async` block, not an `async fn`: an `async fn` taking `self` keeps it twice in its
+    /// state (the argument and the body's copy), 430 bytes more for every connection.
+    fn run(mut self) -> impl Future<Output = ()> {
+        async move {
+            let Registration {
+                input,
+                conn,
+                player,
+            } = &mut self.registration;
+            let config = &input.config;
+            let shutdown = &self.shutdown;
+            // The id this connection waits for, while a live headset has it.
+            let mut waiting: Option<WaitingFor> = None;
+            // When to look again, while waiting.
+            let mut retry_at = tokio::time::Instant::now();
+            let mut pace = TokenBucket::new(
+                config.max_messages_per_second,
+                config.max_messages_per_second.saturating_mul(2),
+            );
+            let mut throttled = false;
+            let register_deadline =
+                tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
+            loop {
+                // One timer (ten thousand idle connections): the next look while waiting for the id,
+                // else the registration deadline until registered, else none.
+                let timer = if waiting.is_some() {
+                    Some(retry_at)
+                } else if player.is_none() {
+                    Some(register_deadline)
+                } else {
+                    None
+                };
+                let frame = tokio::select! {
                     () = shutdown.cancelled() => {
                         conn.close(1001, "relay shutting down");
                         break;
                     }
                     () = conn.closed() => break,
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    conn.touch(text.len());
-                    input.text(conn, player, &mut waiting, text.as_str());
-                }
-                Some(Ok(Message::Binary(data))) => {
-                    conn.touch(data.len());
-                    complain(
-                        conn,
-                        &format!(
-                            "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
-                            data.len()
-                        ),
-                    );
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    // Answered with its own code, as tungstenite would.
-                    match frame {
-                        Some(f) => {
-                            debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection");
-                            if f.code.is_allowed() {
-                                conn.close(f.code.into(), "");
-                            } else {
-                                conn.close(1002, "Protocol violation");
-                            }
+                    () = tokio::time::sleep_until(timer.unwrap_or(register_deadline)), if timer.is_some() => {
+                        if waiting.is_some() {
+                            input.retry(conn, player, &mut waiting);
+                            retry_at = tokio::time::Instant::now() + WAIT_RETRY;
+                            continue;
                         }
-                        None => debug!("headset closed the connection"),
+                        info!("no `connection` message in time; closing");
+                        conn.close(1008, format!(
+                            "no connection message within {} ms",
+                            config.register_timeout_ms
+                        ));
+                        break;
                     }
-                    break;
+                    frame = self.stream.next() => frame,
+                };
+                // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing
+                // is dropped and the other headsets are not affected.
+                let wait = match &frame {
+                    Some(Ok(_)) => pace.take(std::time::Instant::now()),
+                    _ => Duration::ZERO,
+                };
+                if !wait.is_zero() {
+                    if !throttled {
+                        throttled = true;
+                        warn!(
+                            limit = config.max_messages_per_second,
+                            "headset sends more messages than headsets.max_messages_per_second; slowing it down"
+                        );
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => {
+                            conn.close(1001, "relay shutting down");
+                            break;
+                        }
+                        () = conn.closed() => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
                 }
-                Some(Ok(other)) => conn.touch(other.len()),
-                Some(Err(tungstenite::Error::Capacity(e))) => {
-                    warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
-                    let _ = conn.send(error_frame(&format!(
-                        "message too big: {e} (headsets.max_message_bytes = {})",
-                        config.max_message_bytes
-                    )));
-                    conn.close(1009, "message too big");
-                    break;
-                }
-                Some(Err(e)) => {
-                    debug!(error = %e, "headset connection failed");
-                    break;
-                }
-                None => {
-                    debug!("headset connection dropped");
-                    break;
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        conn.touch(text.len());
+                        input.text(conn, player, &mut waiting, text.as_str());
+                    }
+                    Some(Ok(Message::Binary(data))) => {
+                        conn.touch(data.len());
+                        complain(
+                            conn,
+                            &format!(
+                                "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
+                                data.len()
+                            ),
+                        );
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        // Answered with its own code, as tungstenite would.
+                        match frame {
+                            Some(f) => {
+                                debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection");
+                                if f.code.is_allowed() {
+                                    conn.close(f.code.into(), "");
+                                } else {
+                                    conn.close(1002, "Protocol violation");
+                                }
+                            }
+                            None => debug!("headset closed the connection"),
+                        }
+                        break;
+                    }
+                    Some(Ok(other)) => conn.touch(other.len()),
+                    Some(Err(tungstenite::Error::Capacity(e))) => {
+                        warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
+                        let _ = conn.send(error_frame(&format!(
+                            "message too big: {e} (headsets.max_message_bytes = {})",
+                            config.max_message_bytes
+                        )));
+                        conn.close(1009, "message too big");
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        debug!(error = %e, "headset connection failed");
+                        break;
+                    }
+                    None => {
+                        debug!("headset connection dropped");
+                        break;
+                    }
                 }
             }
+            // The session hears about it at once; the writer gets a bounded moment to send what is
+            // queued and the close frame.
+            self.registration.conn.close(1000, "");
+            drop(self.registration);
+            let _ = tokio::time::timeout(Duration::from_secs(3), self.writer).await;
         }
-        // The session hears about it at once; the writer gets a bounded moment to send what is
-        // queued and the close frame.
-        self.registration.conn.close(1000, "");
-        drop(self.registration);
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.writer).await;
     }
 }
 
