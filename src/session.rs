@@ -1,18 +1,20 @@
 //! Players and who is in the game: registration, takeover, grace time, gating by the model's
 //! minimum and maximum, and re-admission whenever the experiment comes back to life.
 //!
-//! This is a pure state machine. Each event returns the [`Effect`]s to perform (frames to send,
-//! sockets to close, GAMA commands to issue, timers to start) and [`crate::players`] performs them
-//! while still holding the lock on the session, so GAMA receives `create_player` and
-//! `remove_player` in the order the decisions were made. A player is marked in game only once GAMA
-//! acknowledged `create_player` (the reference did it optimistically, protocol.md §11.8), even when
-//! that acknowledgement comes after the command's deadline.
+//! This is a pure state machine: it reads no clock and touches no socket. An event that stamps a
+//! time (a connection, a disconnection) is given `now` by its caller. Each event returns the
+//! [`Effect`]s to perform (frames to send, sockets to close, GAMA commands to issue, timers to
+//! start) and [`crate::players`] performs them while still holding the lock on the session, so GAMA
+//! receives `create_player` and `remove_player` in the order the decisions were made. A player is
+//! marked in game only once GAMA acknowledged `create_player` (the reference did it optimistically,
+//! protocol.md §11.8), even when that acknowledgement comes after the command's deadline.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Zoned;
 use serde::Serialize;
 
 use crate::clock;
@@ -286,20 +288,21 @@ impl<C: Clone + PartialEq> Session<C> {
         }
     }
 
-    /// A headset sent `connection`. A known id takes over: its old socket is closed and its place
-    /// in the game kept. A new id is refused when `max_players` players are already known.
+    /// A headset sent `connection` at `now`. A known id takes over: its old socket is closed and
+    /// its place in the game kept. A new id is refused when `max_players` players are already
+    /// known.
     pub fn connect(
         &mut self,
         id: &str,
         conn: C,
         remote: SocketAddr,
         keepalive: Keepalive,
+        now: &Zoned,
     ) -> Result<Vec<Effect<C>>, RegisterError> {
         if !self.players.contains_key(id) && self.players.len() >= self.policy.max_players {
             return Err(RegisterError::Full(self.policy.max_players));
         }
         let mut effects = Vec::new();
-        let now = clock::now_rfc3339();
         if let Some(p) = self.players.get_mut(id) {
             if let Some(old) = p.conn.take() {
                 if old != conn {
@@ -317,7 +320,7 @@ impl<C: Clone + PartialEq> Session<C> {
             });
             p.remote = remote;
             p.keepalive = keepalive;
-            p.date_connection = clock::local_hh_mm();
+            p.date_connection = clock::hh_mm(now);
             p.disconnected_since = None;
             p.grace_until = None;
             p.grace_token += 1;
@@ -332,8 +335,8 @@ impl<C: Clone + PartialEq> Session<C> {
                 game: Game::Out,
                 arrival: self.arrivals,
                 keepalive,
-                date_connection: clock::local_hh_mm(),
-                connected_since: now,
+                date_connection: clock::hh_mm(now),
+                connected_since: clock::rfc3339(now.timestamp()),
                 disconnected_since: None,
                 grace_until: None,
                 grace_token: 0,
@@ -352,8 +355,8 @@ impl<C: Clone + PartialEq> Session<C> {
         Ok(effects)
     }
 
-    /// A connection ended without the player leaving (socket closed, keep-alive missed).
-    pub fn disconnect(&mut self, id: &str, conn: &C) -> Vec<Effect<C>> {
+    /// A connection ended at `now` without the player leaving (socket closed, keep-alive missed).
+    pub fn disconnect(&mut self, id: &str, conn: &C, now: &Zoned) -> Vec<Effect<C>> {
         let mut effects = Vec::new();
         let Some(p) = self.players.get_mut(id) else {
             return effects;
@@ -367,8 +370,8 @@ impl<C: Clone + PartialEq> Session<C> {
             id: p.id.clone(),
             conn: None,
         });
-        p.disconnected_since = Some(clock::now_rfc3339());
-        p.grace_until = Some(clock::rfc3339_in(self.policy.grace));
+        p.disconnected_since = Some(clock::rfc3339(now.timestamp()));
+        p.grace_until = Some(clock::rfc3339_after(now.timestamp(), self.policy.grace));
         p.grace_token += 1;
         p.drops += 1;
         if self.policy.aggressive_disconnect || self.policy.grace.is_zero() {
@@ -645,6 +648,30 @@ mod tests {
         as_text: true,
     };
 
+    /// A fixed time, `seconds` after 14:00 UTC on 7 December 2026, in a zone an hour ahead.
+    fn at(seconds: i64) -> Zoned {
+        "2026-12-07T14:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .checked_add(jiff::SignedDuration::from_secs(seconds))
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(1)))
+    }
+
+    /// The `date_connection` of the `json_state` frames sent.
+    fn dates(effects: &[Effect<u32>]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { frame, .. } => {
+                    let json: serde_json::Value = serde_json::from_str(frame.as_str()).ok()?;
+                    Some(json["date_connection"].as_str()?.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn session(max: Option<u32>) -> S {
         let mut s = S::new(Policy {
             grace: Duration::from_secs(60),
@@ -680,7 +707,7 @@ mod tests {
     #[test]
     fn players_join_only_when_live_and_only_when_acknowledged() {
         let mut s = session(None);
-        let e = s.connect("A", 1, addr(), KA).unwrap();
+        let e = s.connect("A", 1, addr(), KA, &at(0)).unwrap();
         assert_eq!(states(&e), vec![(1, false)]);
         assert!(creates(&e).is_empty(), "no experiment yet");
         let e = s.experiment(Some(1));
@@ -699,9 +726,9 @@ mod tests {
     fn a_refused_join_rolls_back_and_frees_the_slot() {
         let mut s = session(Some(1));
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
         assert!(
-            creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty(),
+            creates(&s.connect("B", 2, addr(), KA, &at(0)).unwrap()).is_empty(),
             "B waits"
         );
         let e = s.join_result("A", c[0].1, JoinOutcome::Refused);
@@ -719,8 +746,8 @@ mod tests {
     fn a_late_answer_still_decides() {
         let mut s = session(Some(1));
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        assert!(creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
+        assert!(creates(&s.connect("B", 2, addr(), KA, &at(0)).unwrap()).is_empty());
         // The deadline passed: A keeps its slot and says GAMA is late, B still waits.
         assert!(s.join_late("A", c[0].1).is_empty());
         let view = s.view().0;
@@ -741,7 +768,7 @@ mod tests {
     fn no_answer_at_all_frees_the_slot_without_saying_refused() {
         let mut s = session(Some(1));
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
         s.join_late("A", c[0].1);
         let e = s.join_result("A", c[0].1, JoinOutcome::NoAnswer);
         assert!(states(&e).is_empty());
@@ -754,7 +781,7 @@ mod tests {
         s.experiment(Some(1));
         let mut tickets = HashMap::new();
         for (i, id) in ["A", "B", "C", "D"].iter().enumerate() {
-            for (cid, t) in creates(&s.connect(id, i as u32, addr(), KA).unwrap()) {
+            for (cid, t) in creates(&s.connect(id, i as u32, addr(), KA, &at(0)).unwrap()) {
                 tickets.insert(cid, t);
             }
         }
@@ -783,9 +810,9 @@ mod tests {
     fn takeover_keeps_the_place_in_game_and_closes_the_old_socket() {
         let mut s = session(None);
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
         s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        let e = s.connect("A", 2, addr(), KA).unwrap();
+        let e = s.connect("A", 2, addr(), KA, &at(0)).unwrap();
         assert!(matches!(&e[0], Effect::Close { conn: 1, .. }));
         assert!(e.contains(&Effect::Route {
             id: Arc::from("A"),
@@ -794,7 +821,7 @@ mod tests {
         assert_eq!(states(&e), vec![(2, true)]);
         assert!(creates(&e).is_empty(), "no second create_player");
         // The old socket's close is stale and changes nothing.
-        assert!(s.disconnect("A", &1).is_empty());
+        assert!(s.disconnect("A", &1, &at(0)).is_empty());
         assert_eq!(s.view().1.connected, 1);
     }
 
@@ -802,10 +829,10 @@ mod tests {
     fn dropped_players_keep_their_slot_for_the_grace_time() {
         let mut s = session(Some(1));
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
         s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        s.connect("B", 2, addr(), KA).unwrap();
-        let e = s.disconnect("A", &1);
+        s.connect("B", 2, addr(), KA, &at(0)).unwrap();
+        let e = s.disconnect("A", &1, &at(0));
         let token = match &e[..] {
             [
                 Effect::Route { conn: None, .. },
@@ -815,11 +842,11 @@ mod tests {
         };
         assert_eq!(s.view().1.waiting, 1, "B still waits: A keeps its slot");
         // A comes back in time: no new create, straight back in game.
-        let e = s.connect("A", 3, addr(), KA).unwrap();
+        let e = s.connect("A", 3, addr(), KA, &at(0)).unwrap();
         assert_eq!(states(&e), vec![(3, true)]);
         assert!(s.grace_expired("A", token).is_empty(), "stale timer");
         // A drops again and this time does not come back.
-        let e = s.disconnect("A", &3);
+        let e = s.disconnect("A", &3, &at(0));
         let Effect::StartGrace { token, .. } = e[1].clone() else {
             panic!("{e:?}")
         };
@@ -840,9 +867,9 @@ mod tests {
             max_players: 100,
         });
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
         s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        let e = s.disconnect("A", &1);
+        let e = s.disconnect("A", &1, &at(0));
         assert_eq!(
             e,
             vec![
@@ -860,7 +887,7 @@ mod tests {
     fn a_new_epoch_resets_and_re_adds_everyone() {
         let mut s = session(None);
         s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
+        let c = creates(&s.connect("A", 1, addr(), KA, &at(0)).unwrap());
         s.join_result("A", c[0].1, JoinOutcome::Accepted);
         // Reload: not live, then live again.
         let e = s.experiment(None);
@@ -885,39 +912,39 @@ mod tests {
     fn auto_launch_fires_once_when_max_players_are_connected() {
         let mut s = session(Some(2));
         assert!(
-            !s.connect("A", 1, addr(), KA)
+            !s.connect("A", 1, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch)
         );
         assert!(
-            s.connect("B", 2, addr(), KA)
+            s.connect("B", 2, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch)
         );
         assert!(
-            !s.connect("C", 3, addr(), KA)
+            !s.connect("C", 3, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch)
         );
         s.disarm_auto_launch();
         s.leave("C", "x");
         assert!(
-            !s.connect("C", 4, addr(), KA)
+            !s.connect("C", 4, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch),
             "still at max"
         );
-        s.disconnect("A", &1);
+        s.disconnect("A", &1, &at(0));
         assert!(
-            !s.connect("A", 5, addr(), KA)
+            !s.connect("A", 5, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch),
             "never fell below max"
         );
-        s.disconnect("A", &5);
-        s.disconnect("C", &4);
+        s.disconnect("A", &5, &at(0));
+        s.disconnect("C", &4, &at(0));
         assert!(
-            s.connect("A", 6, addr(), KA)
+            s.connect("A", 6, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch),
             "re-armed"
@@ -925,7 +952,7 @@ mod tests {
         let mut unlimited = session(None);
         assert!(
             !unlimited
-                .connect("A", 1, addr(), KA)
+                .connect("A", 1, addr(), KA, &at(0))
                 .unwrap()
                 .contains(&Effect::AutoLaunch)
         );
@@ -938,12 +965,39 @@ mod tests {
             aggressive_disconnect: false,
             max_players: 2,
         });
-        s.connect("A", 1, addr(), KA).unwrap();
-        s.connect("B", 2, addr(), KA).unwrap();
-        assert_eq!(s.connect("C", 3, addr(), KA), Err(RegisterError::Full(2)));
+        s.connect("A", 1, addr(), KA, &at(0)).unwrap();
+        s.connect("B", 2, addr(), KA, &at(0)).unwrap();
+        assert_eq!(
+            s.connect("C", 3, addr(), KA, &at(0)),
+            Err(RegisterError::Full(2))
+        );
         // A known player can always come back, even when the relay is full.
-        s.disconnect("A", &1);
-        assert!(s.connect("A", 4, addr(), KA).is_ok());
+        s.disconnect("A", &1, &at(0));
+        assert!(s.connect("A", 4, addr(), KA, &at(0)).is_ok());
+    }
+
+    #[test]
+    fn the_times_shown_are_the_ones_the_caller_gives() {
+        let mut s = session(None);
+        let e = s.connect("A", 1, addr(), KA, &at(0)).unwrap();
+        assert_eq!(dates(&e), ["15:00"], "the headset's local time");
+        let view = s.view().0.remove(0);
+        assert_eq!(view.connected_since, "2026-12-07T14:00:00Z");
+        assert_eq!((view.disconnected_since, view.grace_until), (None, None));
+        // Dropped 90 s later: the grace time (60 s) runs from then.
+        s.disconnect("A", &1, &at(90));
+        let view = s.view().0.remove(0);
+        assert_eq!(
+            view.disconnected_since.as_deref(),
+            Some("2026-12-07T14:01:30Z")
+        );
+        assert_eq!(view.grace_until.as_deref(), Some("2026-12-07T14:02:30Z"));
+        // Back: the headset is told its new connection's time, the first one is kept.
+        let e = s.connect("A", 2, addr(), KA, &at(600)).unwrap();
+        assert_eq!(dates(&e), ["15:10"]);
+        let view = s.view().0.remove(0);
+        assert_eq!(view.connected_since, "2026-12-07T14:00:00Z");
+        assert_eq!((view.disconnected_since, view.grace_until), (None, None));
     }
 
     #[test]
