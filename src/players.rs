@@ -6,7 +6,8 @@
 //! effects are performed before the lock is released, so GAMA receives `create_player` and
 //! `remove_player` in the order the decisions were made and the routes never disagree with the
 //! session. Asynchronous outcomes (GAMA's answer to `create_player`, a grace time running out)
-//! come back the same way.
+//! come back the same way. The wall clock is read here, under the same lock, and given to the
+//! session with the event it stamps.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -132,12 +133,14 @@ impl Players {
                     return (Err(e), Vec::new());
                 }
             }
+            // Read under the lock, so the times follow the order of the decisions.
+            let now = jiff::Zoned::now();
             let mut effects = Vec::new();
             if let Some(old) = previous.filter(|old| *old != id) {
                 // The same socket now speaks for another player: the old one lost its connection.
-                effects.extend(s.disconnect(old, &me));
+                effects.extend(s.disconnect(old, &me, &now));
             }
-            match s.connect(id, me.clone(), conn.remote, keepalive) {
+            match s.connect(id, me.clone(), conn.remote, keepalive, &now) {
                 Ok(more) => {
                     effects.extend(more);
                     (Ok(()), effects)
@@ -150,7 +153,7 @@ impl Players {
     /// The connection of player `id` ended without the player leaving.
     pub fn disconnected(&self, conn: &Arc<Conn>, id: &str) {
         let me = ConnRef(conn.clone());
-        self.with_session(|s| ((), s.disconnect(id, &me)));
+        self.with_session(|s| ((), s.disconnect(id, &me, &jiff::Zoned::now())));
     }
 
     /// The player leaves for good (`disconnect_properly`, or removed by the operator); `reason`

@@ -1,18 +1,20 @@
 //! Players and who is in the game: registration, takeover, grace time, gating by the model's
 //! minimum and maximum, and re-admission whenever the experiment comes back to life.
 //!
-//! This is a pure state machine. Each event returns the [`Effect`]s to perform (frames to send,
-//! sockets to close, GAMA commands to issue, timers to start) and [`crate::players`] performs them
-//! while still holding the lock on the session, so GAMA receives `create_player` and
-//! `remove_player` in the order the decisions were made. A player is marked in game only once GAMA
-//! acknowledged `create_player` (the reference did it optimistically, protocol.md §11.8), even when
-//! that acknowledgement comes after the command's deadline.
+//! This is a pure state machine: it reads no clock and touches no socket. An event that stamps a
+//! time (a connection, a disconnection) is given `now` by its caller. Each event returns the
+//! [`Effect`]s to perform (frames to send, sockets to close, GAMA commands to issue, timers to
+//! start) and [`crate::players`] performs them while still holding the lock on the session, so GAMA
+//! receives `create_player` and `remove_player` in the order the decisions were made. A player is
+//! marked in game only once GAMA acknowledged `create_player` (the reference did it optimistically,
+//! protocol.md §11.8), even when that acknowledgement comes after the command's deadline.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Zoned;
 use serde::Serialize;
 
 use crate::clock;
@@ -286,20 +288,21 @@ impl<C: Clone + PartialEq> Session<C> {
         }
     }
 
-    /// A headset sent `connection`. A known id takes over: its old socket is closed and its place
-    /// in the game kept. A new id is refused when `max_players` players are already known.
+    /// A headset sent `connection` at `now`. A known id takes over: its old socket is closed and
+    /// its place in the game kept. A new id is refused when `max_players` players are already
+    /// known.
     pub fn connect(
         &mut self,
         id: &str,
         conn: C,
         remote: SocketAddr,
         keepalive: Keepalive,
+        now: &Zoned,
     ) -> Result<Vec<Effect<C>>, RegisterError> {
         if !self.players.contains_key(id) && self.players.len() >= self.policy.max_players {
             return Err(RegisterError::Full(self.policy.max_players));
         }
         let mut effects = Vec::new();
-        let now = clock::now_rfc3339();
         if let Some(p) = self.players.get_mut(id) {
             if let Some(old) = p.conn.take() {
                 if old != conn {
@@ -317,7 +320,7 @@ impl<C: Clone + PartialEq> Session<C> {
             });
             p.remote = remote;
             p.keepalive = keepalive;
-            p.date_connection = clock::local_hh_mm();
+            p.date_connection = clock::hh_mm(now);
             p.disconnected_since = None;
             p.grace_until = None;
             p.grace_token += 1;
@@ -332,8 +335,8 @@ impl<C: Clone + PartialEq> Session<C> {
                 game: Game::Out,
                 arrival: self.arrivals,
                 keepalive,
-                date_connection: clock::local_hh_mm(),
-                connected_since: now,
+                date_connection: clock::hh_mm(now),
+                connected_since: clock::rfc3339(now.timestamp()),
                 disconnected_since: None,
                 grace_until: None,
                 grace_token: 0,
@@ -352,8 +355,8 @@ impl<C: Clone + PartialEq> Session<C> {
         Ok(effects)
     }
 
-    /// A connection ended without the player leaving (socket closed, keep-alive missed).
-    pub fn disconnect(&mut self, id: &str, conn: &C) -> Vec<Effect<C>> {
+    /// A connection ended at `now` without the player leaving (socket closed, keep-alive missed).
+    pub fn disconnect(&mut self, id: &str, conn: &C, now: &Zoned) -> Vec<Effect<C>> {
         let mut effects = Vec::new();
         let Some(p) = self.players.get_mut(id) else {
             return effects;
@@ -367,8 +370,8 @@ impl<C: Clone + PartialEq> Session<C> {
             id: p.id.clone(),
             conn: None,
         });
-        p.disconnected_since = Some(clock::now_rfc3339());
-        p.grace_until = Some(clock::rfc3339_in(self.policy.grace));
+        p.disconnected_since = Some(clock::rfc3339(now.timestamp()));
+        p.grace_until = Some(clock::rfc3339_after(now.timestamp(), self.policy.grace));
         p.grace_token += 1;
         p.drops += 1;
         if self.policy.aggressive_disconnect || self.policy.grace.is_zero() {
@@ -631,332 +634,4 @@ impl<C: Clone + PartialEq> Session<C> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    type S = Session<u32>;
-
-    fn addr() -> SocketAddr {
-        "127.0.0.1:5000".parse().unwrap()
-    }
-
-    const KA: Keepalive = Keepalive {
-        ms: 5000,
-        as_text: true,
-    };
-
-    fn session(max: Option<u32>) -> S {
-        let mut s = S::new(Policy {
-            grace: Duration::from_secs(60),
-            aggressive_disconnect: false,
-            max_players: 100,
-        });
-        s.set_limits(Limits { min: None, max });
-        s
-    }
-
-    fn creates(effects: &[Effect<u32>]) -> Vec<(String, u64)> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Create { id, ticket } => Some((id.to_string(), *ticket)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn states(effects: &[Effect<u32>]) -> Vec<(u32, bool)> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Send { conn, frame } => {
-                    Some((*conn, frame.as_str().contains("\"in_game\":true")))
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn players_join_only_when_live_and_only_when_acknowledged() {
-        let mut s = session(None);
-        let e = s.connect("A", 1, addr(), KA).unwrap();
-        assert_eq!(states(&e), vec![(1, false)]);
-        assert!(creates(&e).is_empty(), "no experiment yet");
-        let e = s.experiment(Some(1));
-        let c = creates(&e);
-        assert_eq!(c.len(), 1);
-        assert!(
-            states(&e).is_empty(),
-            "not in game before GAMA acknowledges"
-        );
-        let e = s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        assert_eq!(states(&e), vec![(1, true)]);
-        assert!(s.view().0[0].in_game);
-    }
-
-    #[test]
-    fn a_refused_join_rolls_back_and_frees_the_slot() {
-        let mut s = session(Some(1));
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        assert!(
-            creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty(),
-            "B waits"
-        );
-        let e = s.join_result("A", c[0].1, JoinOutcome::Refused);
-        assert!(states(&e).is_empty());
-        assert_eq!(
-            creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
-            ["B"]
-        );
-        let view = s.view().0;
-        assert_eq!(view[0].state, "refused");
-        assert!(!view[0].in_game);
-    }
-
-    #[test]
-    fn a_late_answer_still_decides() {
-        let mut s = session(Some(1));
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        assert!(creates(&s.connect("B", 2, addr(), KA).unwrap()).is_empty());
-        // The deadline passed: A keeps its slot and says GAMA is late, B still waits.
-        assert!(s.join_late("A", c[0].1).is_empty());
-        let view = s.view().0;
-        assert_eq!((view[0].state, view[0].in_game), ("no_answer", false));
-        assert_eq!(view[1].state, "waiting");
-        // GAMA's late yes puts A in the game.
-        assert_eq!(
-            states(&s.join_result("A", c[0].1, JoinOutcome::Accepted)),
-            vec![(1, true)]
-        );
-        assert_eq!(s.view().0[0].state, "in_game");
-        // A late answer of an old attempt changes nothing.
-        assert!(s.join_late("A", c[0].1).is_empty());
-        assert_eq!(s.view().0[0].state, "in_game");
-    }
-
-    #[test]
-    fn no_answer_at_all_frees_the_slot_without_saying_refused() {
-        let mut s = session(Some(1));
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_late("A", c[0].1);
-        let e = s.join_result("A", c[0].1, JoinOutcome::NoAnswer);
-        assert!(states(&e).is_empty());
-        assert_eq!(s.view().0[0].state, "no_answer");
-    }
-
-    #[test]
-    fn max_players_is_enforced_and_waiting_players_are_admitted_in_arrival_order() {
-        let mut s = session(Some(2));
-        s.experiment(Some(1));
-        let mut tickets = HashMap::new();
-        for (i, id) in ["A", "B", "C", "D"].iter().enumerate() {
-            for (cid, t) in creates(&s.connect(id, i as u32, addr(), KA).unwrap()) {
-                tickets.insert(cid, t);
-            }
-        }
-        assert_eq!(tickets.len(), 2, "only two slots");
-        for (id, t) in &tickets {
-            s.join_result(id, *t, JoinOutcome::Accepted);
-        }
-        let (view, counts) = s.view();
-        assert_eq!(counts.in_game, 2);
-        assert_eq!(counts.waiting, 2);
-        assert_eq!(view[2].state, "waiting");
-        let e = s.leave("A", "bye").unwrap();
-        assert!(e.contains(&Effect::Remove { id: Arc::from("A") }));
-        assert!(e.contains(&Effect::Close {
-            conn: 0,
-            code: 1000,
-            reason: "bye".into()
-        }));
-        assert_eq!(
-            creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
-            ["C"]
-        );
-    }
-
-    #[test]
-    fn takeover_keeps_the_place_in_game_and_closes_the_old_socket() {
-        let mut s = session(None);
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        let e = s.connect("A", 2, addr(), KA).unwrap();
-        assert!(matches!(&e[0], Effect::Close { conn: 1, .. }));
-        assert!(e.contains(&Effect::Route {
-            id: Arc::from("A"),
-            conn: Some(2)
-        }));
-        assert_eq!(states(&e), vec![(2, true)]);
-        assert!(creates(&e).is_empty(), "no second create_player");
-        // The old socket's close is stale and changes nothing.
-        assert!(s.disconnect("A", &1).is_empty());
-        assert_eq!(s.view().1.connected, 1);
-    }
-
-    #[test]
-    fn dropped_players_keep_their_slot_for_the_grace_time() {
-        let mut s = session(Some(1));
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        s.connect("B", 2, addr(), KA).unwrap();
-        let e = s.disconnect("A", &1);
-        let token = match &e[..] {
-            [
-                Effect::Route { conn: None, .. },
-                Effect::StartGrace { token, .. },
-            ] => *token,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(s.view().1.waiting, 1, "B still waits: A keeps its slot");
-        // A comes back in time: no new create, straight back in game.
-        let e = s.connect("A", 3, addr(), KA).unwrap();
-        assert_eq!(states(&e), vec![(3, true)]);
-        assert!(s.grace_expired("A", token).is_empty(), "stale timer");
-        // A drops again and this time does not come back.
-        let e = s.disconnect("A", &3);
-        let Effect::StartGrace { token, .. } = e[1].clone() else {
-            panic!("{e:?}")
-        };
-        let e = s.grace_expired("A", token);
-        assert!(e.contains(&Effect::Remove { id: Arc::from("A") }));
-        assert_eq!(
-            creates(&e).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
-            ["B"]
-        );
-        assert!(s.view().0.iter().all(|p| p.id != "A"));
-    }
-
-    #[test]
-    fn aggressive_disconnect_removes_at_once() {
-        let mut s = S::new(Policy {
-            grace: Duration::from_secs(60),
-            aggressive_disconnect: true,
-            max_players: 100,
-        });
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        let e = s.disconnect("A", &1);
-        assert_eq!(
-            e,
-            vec![
-                Effect::Route {
-                    id: Arc::from("A"),
-                    conn: None
-                },
-                Effect::Remove { id: Arc::from("A") }
-            ]
-        );
-        assert!(s.view().0.iter().all(|p| p.id != "A"));
-    }
-
-    #[test]
-    fn a_new_epoch_resets_and_re_adds_everyone() {
-        let mut s = session(None);
-        s.experiment(Some(1));
-        let c = creates(&s.connect("A", 1, addr(), KA).unwrap());
-        s.join_result("A", c[0].1, JoinOutcome::Accepted);
-        // Reload: not live, then live again.
-        let e = s.experiment(None);
-        assert_eq!(states(&e), vec![(1, false)]);
-        assert!(creates(&e).is_empty());
-        let e = s.experiment(Some(2));
-        let c2 = creates(&e);
-        assert_eq!(c2.len(), 1);
-        // A late acknowledgement of the first epoch is ignored.
-        assert!(s.join_result("A", c[0].1, JoinOutcome::Accepted).is_empty());
-        assert_eq!(
-            states(&s.join_result("A", c2[0].1, JoinOutcome::Accepted)),
-            vec![(1, true)]
-        );
-        // GAMA restarted while live: straight to a new epoch.
-        let e = s.experiment(Some(3));
-        assert_eq!(states(&e), vec![(1, false)]);
-        assert_eq!(creates(&e).len(), 1);
-    }
-
-    #[test]
-    fn auto_launch_fires_once_when_max_players_are_connected() {
-        let mut s = session(Some(2));
-        assert!(
-            !s.connect("A", 1, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch)
-        );
-        assert!(
-            s.connect("B", 2, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch)
-        );
-        assert!(
-            !s.connect("C", 3, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch)
-        );
-        s.disarm_auto_launch();
-        s.leave("C", "x");
-        assert!(
-            !s.connect("C", 4, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch),
-            "still at max"
-        );
-        s.disconnect("A", &1);
-        assert!(
-            !s.connect("A", 5, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch),
-            "never fell below max"
-        );
-        s.disconnect("A", &5);
-        s.disconnect("C", &4);
-        assert!(
-            s.connect("A", 6, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch),
-            "re-armed"
-        );
-        let mut unlimited = session(None);
-        assert!(
-            !unlimited
-                .connect("A", 1, addr(), KA)
-                .unwrap()
-                .contains(&Effect::AutoLaunch)
-        );
-    }
-
-    #[test]
-    fn the_number_of_players_is_bounded() {
-        let mut s = S::new(Policy {
-            grace: Duration::from_secs(60),
-            aggressive_disconnect: false,
-            max_players: 2,
-        });
-        s.connect("A", 1, addr(), KA).unwrap();
-        s.connect("B", 2, addr(), KA).unwrap();
-        assert_eq!(s.connect("C", 3, addr(), KA), Err(RegisterError::Full(2)));
-        // A known player can always come back, even when the relay is full.
-        s.disconnect("A", &1);
-        assert!(s.connect("A", 4, addr(), KA).is_ok());
-    }
-
-    #[test]
-    fn ids_are_validated() {
-        assert_eq!(validate_id("", 10), Err(RegisterError::Empty));
-        assert_eq!(
-            validate_id("abcdefghijk", 10),
-            Err(RegisterError::TooLong(10))
-        );
-        assert_eq!(
-            validate_id("a\nb", 10),
-            Err(RegisterError::ControlCharacters)
-        );
-        assert_eq!(validate_id("Player_101", 128), Ok(()));
-    }
-}
+mod tests;
