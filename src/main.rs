@@ -211,82 +211,125 @@ fn relay_main() -> ExitCode {
         print!("{}", config::DEFAULT_TOML);
         return ExitCode::SUCCESS;
     }
-    // The webplatform's .env: the working directory's, or else the one beside the program. Real
-    // environment variables win over it.
-    let places = Places::of_process();
-    let dotenv = match places
-        .find_dotenv()
-        .as_deref()
-        .map(DotEnv::read)
-        .transpose()
-    {
-        Ok(dotenv) => dotenv,
-        Err(e) => {
-            eprintln!("gama-vr-relay: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rust_log = std::env::var("RUST_LOG")
-        .ok()
-        .or_else(|| Some(dotenv.as_ref()?.get("RUST_LOG")?.to_string()));
-    let searched = places.searched();
-    let misnamed = places.misnamed_dotenv();
-    let dotenv_path = dotenv.as_ref().map(|d| d.path.clone());
-    let sources = match cli.sources(dotenv, places) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("gama-vr-relay: configuration error: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match config::load(&sources) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("gama-vr-relay: configuration error: {e:#}");
-            return ExitCode::from(2);
-        }
+    let loaded = match Loaded::load(&cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     if cli.check_config {
-        print!("{}", config.to_toml());
+        print!("{}", loaded.config.to_toml());
         eprintln!("gama-vr-relay: the configuration is valid");
         return ExitCode::SUCCESS;
     }
     if let Some(Commands::Sessions { command }) = &cli.command {
-        return sessions(&config, command);
+        return sessions(&loaded.config, command);
     }
-    let _log_file = match init_logging(&config, rust_log.as_deref()) {
+    let _log_file = match init_logging(&loaded.config, loaded.rust_log.as_deref()) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("gama-vr-relay: {e:#}");
             return ExitCode::from(2);
         }
     };
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        "gama-vr-relay starting"
-    );
-    match &dotenv_path {
-        Some(path) => info!("read settings from {}", path.display()),
-        None => info!("no .env file found (looked in {searched})"),
+    loaded.log_start();
+    run_command(cli.command, loaded.config)
+}
+
+/// The configuration, and where it was found, for the start-up log.
+struct Loaded {
+    config: Config,
+    sources: Sources,
+    /// RUST_LOG, from the environment or the .env.
+    rust_log: Option<String>,
+    /// The .env read, if any.
+    dotenv_path: Option<PathBuf>,
+    /// Where a .env was looked for.
+    searched: String,
+    /// A `.env.txt` (Notepad's) found where the .env was looked for.
+    misnamed: Option<PathBuf>,
+}
+
+impl Loaded {
+    /// The webplatform's .env (the working directory's, or else the one beside the program; real
+    /// environment variables win over it), the command line and the configuration they give; an
+    /// error is told on stderr and its exit code returned.
+    fn load(cli: &Cli) -> Result<Loaded, ExitCode> {
+        let places = Places::of_process();
+        let dotenv = match places
+            .find_dotenv()
+            .as_deref()
+            .map(DotEnv::read)
+            .transpose()
+        {
+            Ok(dotenv) => dotenv,
+            Err(e) => {
+                eprintln!("gama-vr-relay: {e}");
+                return Err(ExitCode::from(2));
+            }
+        };
+        let rust_log = std::env::var("RUST_LOG")
+            .ok()
+            .or_else(|| Some(dotenv.as_ref()?.get("RUST_LOG")?.to_string()));
+        let searched = places.searched();
+        let misnamed = places.misnamed_dotenv();
+        let dotenv_path = dotenv.as_ref().map(|d| d.path.clone());
+        let sources = match cli.sources(dotenv, places) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("gama-vr-relay: configuration error: {e:#}");
+                return Err(ExitCode::from(2));
+            }
+        };
+        let config = match config::load(&sources) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("gama-vr-relay: configuration error: {e:#}");
+                return Err(ExitCode::from(2));
+            }
+        };
+        Ok(Loaded {
+            config,
+            sources,
+            rust_log,
+            dotenv_path,
+            searched,
+            misnamed,
+        })
     }
-    if let (None, Some(txt)) = (&dotenv_path, misnamed) {
-        warn!(
-            "{} is not read: rename it to .env (Notepad adds .txt, and Windows hides it)",
-            txt.display()
+
+    /// Logs the version, where the settings came from, what of them is ignored, and the settings.
+    fn log_start(&self) {
+        info!(
+            version = env!("CARGO_PKG_VERSION"),
+            "gama-vr-relay starting"
         );
-    }
-    for (name, why) in IGNORED_LEGACY_ENV {
-        let in_dotenv = sources
-            .dotenv
-            .as_ref()
-            .is_some_and(|d| d.get(name).is_some());
-        if std::env::var_os(name).is_some() || in_dotenv {
-            info!("{name} is ignored: {why}");
+        match &self.dotenv_path {
+            Some(path) => info!("read settings from {}", path.display()),
+            None => info!("no .env file found (looked in {})", self.searched),
+        }
+        if let (None, Some(txt)) = (&self.dotenv_path, &self.misnamed) {
+            warn!(
+                "{} is not read: rename it to .env (Notepad adds .txt, and Windows hides it)",
+                txt.display()
+            );
+        }
+        for (name, why) in IGNORED_LEGACY_ENV {
+            let in_dotenv = self
+                .sources
+                .dotenv
+                .as_ref()
+                .is_some_and(|d| d.get(name).is_some());
+            if std::env::var_os(name).is_some() || in_dotenv {
+                info!("{name} is ignored: {why}");
+            }
+        }
+        for line in self.config.describe() {
+            info!("config {line}");
         }
     }
-    for line in config.describe() {
-        info!("config {line}");
-    }
+}
+
+/// Runs the relay (or its replay, or its demo) on a runtime of its own until it stops.
+fn run_command(command: Option<Commands>, config: Config) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -297,7 +340,7 @@ fn relay_main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
+    let result = match command {
         None => runtime.block_on(run(config)),
         Some(Commands::Replay {
             file,

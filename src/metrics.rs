@@ -117,9 +117,21 @@ fn command_seconds_histogram() -> Histogram {
 
 impl Metrics {
     /// A registry with every metric at zero.
+    ///
+    /// The metrics are registered in groups, in the order `/metrics` lists them.
     pub fn new() -> Arc<Self> {
+        let m = Metrics::zero();
         let mut registry = Registry::with_prefix("gama_vr_relay");
-        let m = Metrics {
+        register_headset_traffic(&mut registry, &m);
+        register_gama_traffic(&mut registry, &m);
+        register_losses_and_refusals(&mut registry, &m);
+        register_session_gauges(&mut registry, &m);
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Every metric at zero, in an empty registry.
+    fn zero() -> Metrics {
+        Metrics {
             headset_messages_in: Counter::default(),
             headset_bytes_in: Counter::default(),
             headset_messages_out: Counter::default(),
@@ -146,134 +158,7 @@ impl Metrics {
             gama_link: Family::default(),
             gama_experiment: Family::default(),
             registry: Registry::default(),
-        };
-        let r = &mut registry;
-        r.register(
-            "headset_messages_received",
-            "Messages received from headsets",
-            m.headset_messages_in.clone(),
-        );
-        r.register(
-            "headset_received_bytes",
-            "Bytes received from headsets",
-            m.headset_bytes_in.clone(),
-        );
-        r.register(
-            "headset_messages_sent",
-            "Messages written to headsets",
-            m.headset_messages_out.clone(),
-        );
-        r.register(
-            "headset_sent_bytes",
-            "Bytes written to headsets",
-            m.headset_bytes_out.clone(),
-        );
-        r.register(
-            "world_updates_coalesced",
-            "World updates replaced by a newer one for a headset that fell behind",
-            m.world_updates_coalesced.clone(),
-        );
-        r.register(
-            "slow_headsets_disconnected",
-            "Headsets disconnected because their outbound queue passed headsets.max_queue_bytes",
-            m.slow_headsets_disconnected.clone(),
-        );
-        r.register(
-            "outputs_for_absent_players",
-            "Linker output elements addressed to a player that is not connected",
-            m.outputs_for_absent_players.clone(),
-        );
-        r.register(
-            "headset_commands_dropped",
-            "Headsets' asks and expressions not forwarded to GAMA, by reason",
-            m.headset_commands_dropped.clone(),
-        );
-        r.register(
-            "gama_messages_received",
-            "Messages received from GAMA",
-            m.gama_messages_in.clone(),
-        );
-        r.register(
-            "gama_received_bytes",
-            "Bytes received from GAMA",
-            m.gama_bytes_in.clone(),
-        );
-        r.register(
-            "gama_messages_sent",
-            "Commands sent to GAMA",
-            m.gama_messages_out.clone(),
-        );
-        r.register(
-            "gama_sent_bytes",
-            "Bytes sent to GAMA",
-            m.gama_bytes_out.clone(),
-        );
-        r.register(
-            "gama_connections",
-            "Connections made to GAMA: the first one and every reconnection",
-            m.gama_connections.clone(),
-        );
-        r.register(
-            "gama_command_seconds",
-            "Time from sending a command to GAMA to its reply",
-            m.gama_command_seconds.clone(),
-        );
-        r.register(
-            "gama_command_errors",
-            "Commands GAMA refused or did not answer, by command and kind of error",
-            m.gama_command_errors.clone(),
-        );
-        r.register(
-            "recording_messages_dropped",
-            "Messages left out of the recording (record.file) because the disk could not keep up",
-            m.recording_dropped.clone(),
-        );
-        r.register(
-            "session_messages_dropped",
-            "Messages left out of the kept session (sessions.folder_path) because the disk could not keep up",
-            m.session_dropped.clone(),
-        );
-        r.register(
-            "takeovers_refused",
-            "Connections refused because they claimed the id of a live player from another address",
-            m.takeovers_refused.clone(),
-        );
-        r.register(
-            "headsets_refused_network",
-            "Headset connections refused: their address is outside headsets.allowed_networks",
-            m.headsets_refused_network.clone(),
-        );
-        r.register(
-            "token_failures",
-            "Admin API and tool endpoint requests with a wrong or missing token",
-            m.token_failures.clone(),
-        );
-        r.register(
-            "players",
-            "Players by state: connected, in_game, waiting, disconnected (within grace time)",
-            m.players.clone(),
-        );
-        r.register(
-            "headset_connections",
-            "Open headset connections",
-            m.headset_connections.clone(),
-        );
-        r.register(
-            "headset_queue_bytes",
-            "Bytes waiting to be written to headsets, all connections together",
-            m.queue_bytes.clone(),
-        );
-        r.register(
-            "gama_link",
-            "State of the connection to GAMA (1 for the current state)",
-            m.gama_link.clone(),
-        );
-        r.register(
-            "gama_experiment",
-            "State of GAMA's experiment (1 for the current state)",
-            m.gama_experiment.clone(),
-        );
-        Arc::new(Metrics { registry, ..m })
+        }
     }
 
     /// Records the answer time of a command.
@@ -337,6 +222,147 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Registers what headsets send and get, and what the relay held back from them.
+fn register_headset_traffic(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "headset_messages_received",
+        "Messages received from headsets",
+        m.headset_messages_in.clone(),
+    );
+    r.register(
+        "headset_received_bytes",
+        "Bytes received from headsets",
+        m.headset_bytes_in.clone(),
+    );
+    r.register(
+        "headset_messages_sent",
+        "Messages written to headsets",
+        m.headset_messages_out.clone(),
+    );
+    r.register(
+        "headset_sent_bytes",
+        "Bytes written to headsets",
+        m.headset_bytes_out.clone(),
+    );
+    r.register(
+        "world_updates_coalesced",
+        "World updates replaced by a newer one for a headset that fell behind",
+        m.world_updates_coalesced.clone(),
+    );
+    r.register(
+        "slow_headsets_disconnected",
+        "Headsets disconnected because their outbound queue passed headsets.max_queue_bytes",
+        m.slow_headsets_disconnected.clone(),
+    );
+    r.register(
+        "outputs_for_absent_players",
+        "Linker output elements addressed to a player that is not connected",
+        m.outputs_for_absent_players.clone(),
+    );
+    r.register(
+        "headset_commands_dropped",
+        "Headsets' asks and expressions not forwarded to GAMA, by reason",
+        m.headset_commands_dropped.clone(),
+    );
+}
+
+/// Registers what goes to and comes from GAMA, and how its commands fare.
+fn register_gama_traffic(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "gama_messages_received",
+        "Messages received from GAMA",
+        m.gama_messages_in.clone(),
+    );
+    r.register(
+        "gama_received_bytes",
+        "Bytes received from GAMA",
+        m.gama_bytes_in.clone(),
+    );
+    r.register(
+        "gama_messages_sent",
+        "Commands sent to GAMA",
+        m.gama_messages_out.clone(),
+    );
+    r.register(
+        "gama_sent_bytes",
+        "Bytes sent to GAMA",
+        m.gama_bytes_out.clone(),
+    );
+    r.register(
+        "gama_connections",
+        "Connections made to GAMA: the first one and every reconnection",
+        m.gama_connections.clone(),
+    );
+    r.register(
+        "gama_command_seconds",
+        "Time from sending a command to GAMA to its reply",
+        m.gama_command_seconds.clone(),
+    );
+    r.register(
+        "gama_command_errors",
+        "Commands GAMA refused or did not answer, by command and kind of error",
+        m.gama_command_errors.clone(),
+    );
+}
+
+/// Registers what the disk could not keep up with, and who was refused.
+fn register_losses_and_refusals(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "recording_messages_dropped",
+        "Messages left out of the recording (record.file) because the disk could not keep up",
+        m.recording_dropped.clone(),
+    );
+    r.register(
+        "session_messages_dropped",
+        "Messages left out of the kept session (sessions.folder_path) because the disk could not keep up",
+        m.session_dropped.clone(),
+    );
+    r.register(
+        "takeovers_refused",
+        "Connections refused because they claimed the id of a live player from another address",
+        m.takeovers_refused.clone(),
+    );
+    r.register(
+        "headsets_refused_network",
+        "Headset connections refused: their address is outside headsets.allowed_networks",
+        m.headsets_refused_network.clone(),
+    );
+    r.register(
+        "token_failures",
+        "Admin API and tool endpoint requests with a wrong or missing token",
+        m.token_failures.clone(),
+    );
+}
+
+/// Registers the gauges read from the session at scrape time.
+fn register_session_gauges(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "players",
+        "Players by state: connected, in_game, waiting, disconnected (within grace time)",
+        m.players.clone(),
+    );
+    r.register(
+        "headset_connections",
+        "Open headset connections",
+        m.headset_connections.clone(),
+    );
+    r.register(
+        "headset_queue_bytes",
+        "Bytes waiting to be written to headsets, all connections together",
+        m.queue_bytes.clone(),
+    );
+    r.register(
+        "gama_link",
+        "State of the connection to GAMA (1 for the current state)",
+        m.gama_link.clone(),
+    );
+    r.register(
+        "gama_experiment",
+        "State of GAMA's experiment (1 for the current state)",
+        m.gama_experiment.clone(),
+    );
 }
 
 /// What the session gauges show at scrape time.

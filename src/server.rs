@@ -1,7 +1,11 @@
 //! The server: binds the listeners, builds the relay's parts and wires them together, runs every
 //! task under one cancellation token and one task tracker, and shuts down within a bound.
 //!
-//! Tests bind port 0 and read the chosen ports back from the [`ServerHandle`].
+//! Tests bind port 0 and read the chosen ports back from the [`ServerHandle`]. Which endpoint asks
+//! for the admin token, and where it comes from, is decided apart, from the settings alone
+//! (`token`).
+
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +21,7 @@ use crate::access::{Guesses, generate_token};
 use crate::admin::{self, App, view::StateView};
 use crate::audit::Audit;
 use crate::changes::Changes;
-use crate::config::{Config, is_loopback, listen_addr};
+use crate::config::{Config, listen_addr};
 use crate::debrief::Debrief;
 use crate::gama::GamaLink;
 use crate::headset;
@@ -33,6 +37,8 @@ use crate::routing::{Router, Routes};
 use crate::sessions::Sessions;
 use crate::tasks::Tasks;
 use crate::world::World;
+
+use token::Tokens;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +71,8 @@ pub struct Server {
     passthrough: Option<TcpListener>,
     monitor: Vec<TcpListener>,
     recording: Option<std::fs::File>,
-    /// The token of the admin API, the tool endpoint and the monitor socket, and whether the relay
-    /// made it (no `admin.token`).
-    token: Option<String>,
-    generated: bool,
+    /// The token each of the admin API, the tool endpoint and the monitor socket requires.
+    tokens: Tokens,
 }
 
 impl Server {
@@ -108,12 +112,7 @@ impl Server {
         };
         // One token for the admin API, the tool endpoint and the monitor socket, when one of them is
         // reachable from the network (or admin.token is set).
-        let generated = config.admin.token.is_empty() && config.reachable_from_network();
-        let token = if generated {
-            Some(generate_token()?)
-        } else {
-            Some(config.admin.token.clone()).filter(|t| !t.is_empty())
-        };
+        let tokens = token::decide(&config).tokens(generate_token)?;
         let recording = if config.record.file.as_os_str().is_empty() {
             None
         } else {
@@ -126,8 +125,7 @@ impl Server {
             passthrough,
             monitor,
             recording,
-            token,
-            generated,
+            tokens,
         })
     }
 
@@ -138,45 +136,150 @@ impl Server {
         self.spawn_with_catalog(catalog)
     }
 
-    /// Starts every task with a given catalog (tests build theirs in a temporary folder).
+    /// Starts every task with a given catalog (tests build theirs in a temporary folder): the parts
+    /// wired together, then the headsets, the tools, the headset screens, the admin page and the
+    /// monitor socket served, each with the token the policy gave it.
     pub fn spawn_with_catalog(self, catalog: Catalog) -> ServerHandle {
-        let config = self.config;
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let headset_addr = self
-            .headsets
-            .local_addr()
-            .unwrap_or_else(|_| listen_addr("0.0.0.0", 0));
-        let admin_addr = self
-            .admin
-            .local_addr()
-            .unwrap_or_else(|_| listen_addr("0.0.0.0", 0));
-        let passthrough_addr = self.passthrough.as_ref().and_then(|l| l.local_addr().ok());
-        let monitor_addr = self.monitor.first().and_then(|l| l.local_addr().ok());
-        info!(
-            models = catalog.models.len(),
-            "learning packages: {}",
-            config
-                .learning_package_paths()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        // The parts, each behind its own handle; data flows GAMA → routing → connections and
-        // headsets → players → GAMA.
-        let metrics = Metrics::new();
-        let tasks = Tasks {
-            shutdown: shutdown.clone(),
-            tracker: tracker.clone(),
+        let Server {
+            config,
+            headsets: headset_listener,
+            admin: admin_listener,
+            passthrough: tools_listener,
+            monitor: monitor_listeners,
+            recording,
+            tokens,
+        } = self;
+        let run = Tasks {
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
         };
-        let recorder = self.recording.map(|file| {
+        let bound = Bound::of(
+            &headset_listener,
+            &admin_listener,
+            tools_listener.as_ref(),
+            &monitor_listeners,
+        );
+        log_packages(&config, &catalog);
+        let parts = Parts::wire(&config, catalog, recording, &run);
+        serve_headsets(headset_listener, &config, &parts, &run);
+        let guesses = Guesses::new(parts.metrics.clone());
+        if let Some(listener) = tools_listener {
+            serve_tools(listener, &config, &parts, &tokens, &guesses, &run);
+        }
+        announce_tools(bound.passthrough, tokens.tools.as_deref());
+        let mirror = start_mirror(&config, &parts, &run);
+        let access = admin::Access::new(&config.admin, tokens.admin.as_deref(), guesses.clone());
+        announce_admin(
+            &config.admin.host,
+            bound.admin,
+            access.token(),
+            tokens.announce_generated,
+        );
+        let app = parts.into_app(config.clone(), bound.headsets, mirror, &run);
+        if !monitor_listeners.is_empty() {
+            announce_monitor(bound.monitor, tokens.monitor.as_deref());
+            monitor::serve(
+                monitor_listeners,
+                monitor::Endpoint {
+                    app: app.clone(),
+                    token: tokens.monitor.as_deref().map(Arc::from),
+                    guesses,
+                },
+            );
+        }
+        serve_admin(admin_listener, admin::router(app.clone(), access), &run);
+        let (headset_addr, admin_addr) = (bound.headsets, bound.admin);
+        info!(
+            "headsets: ws://{headset_addr}/  admin: http://{admin_addr}/  GAMA: {}",
+            config.gama.url()
+        );
+        ServerHandle {
+            app,
+            headset_addr,
+            admin_addr,
+            passthrough_addr: bound.passthrough,
+            monitor_addr: bound.monitor,
+            admin_token: tokens.admin,
+            tools_token: tokens.tools,
+            shutdown: run.shutdown,
+            tracker: run.tracker,
+        }
+    }
+}
+
+/// Where the listeners were bound (the ports chosen when port 0 was asked).
+struct Bound {
+    headsets: SocketAddr,
+    admin: SocketAddr,
+    passthrough: Option<SocketAddr>,
+    /// The monitor socket's first address (IPv4 on `localhost`).
+    monitor: Option<SocketAddr>,
+}
+
+impl Bound {
+    fn of(
+        headsets: &TcpListener,
+        admin: &TcpListener,
+        passthrough: Option<&TcpListener>,
+        monitor: &[TcpListener],
+    ) -> Bound {
+        let addr = |l: &TcpListener| l.local_addr().unwrap_or_else(|_| listen_addr("0.0.0.0", 0));
+        Bound {
+            headsets: addr(headsets),
+            admin: addr(admin),
+            passthrough: passthrough.and_then(|l| l.local_addr().ok()),
+            monitor: monitor.first().and_then(|l| l.local_addr().ok()),
+        }
+    }
+}
+
+/// Logs the learning-package folders and how many models they hold.
+fn log_packages(config: &Config, catalog: &Catalog) {
+    info!(
+        models = catalog.models.len(),
+        "learning packages: {}",
+        config
+            .learning_package_paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// The relay's parts, each behind its own handle; data flows GAMA → routing → connections and
+/// headsets → players → GAMA.
+struct Parts {
+    metrics: Arc<Metrics>,
+    recorder: Option<Arc<Recorder>>,
+    changes: Changes,
+    world: Arc<World>,
+    tools: Arc<Tools>,
+    sessions: Sessions,
+    audit: Audit,
+    refusals: Refusals,
+    gama: GamaLink,
+    players: Players,
+    operator: Operator,
+}
+
+impl Parts {
+    /// Builds the parts, wires them together and starts those that run on their own (the GAMA
+    /// link, the players, the operator, the debrief).
+    fn wire(
+        config: &Arc<Config>,
+        catalog: Catalog,
+        recording: Option<std::fs::File>,
+        run: &Tasks,
+    ) -> Parts {
+        let metrics = Metrics::new();
+        let recorder = recording.map(|file| {
             Recorder::start(
                 file,
                 &config.record,
                 metrics.clone(),
-                shutdown.clone(),
-                &tracker,
+                run.shutdown.clone(),
+                &run.tracker,
             )
         });
         let changes = Changes::default();
@@ -192,13 +295,13 @@ impl Server {
         let refusals = Refusals::new(changes.clone(), config.headsets.max_waiting_for_id);
         let gama = GamaLink::new(config.gama.clone(), metrics.clone());
         let players = Players::new(
-            &config,
+            config,
             routes.clone(),
             gama.clone(),
             world.clone(),
             sessions.clone(),
             changes.clone(),
-            tasks.clone(),
+            run.clone(),
         );
         let operator = Operator::new(
             config.clone(),
@@ -207,7 +310,7 @@ impl Server {
             players.clone(),
             sessions.clone(),
             changes.clone(),
-            tasks.clone(),
+            run.clone(),
         );
         let router = Router {
             routes,
@@ -217,7 +320,7 @@ impl Server {
             sessions: sessions.clone(),
             metrics: metrics.clone(),
         };
-        gama.spawn(Arc::new(router), shutdown.clone(), &tracker);
+        gama.spawn(Arc::new(router), run.shutdown.clone(), &run.tracker);
         players.start();
         operator.start();
         Debrief {
@@ -227,141 +330,143 @@ impl Server {
             world: world.clone(),
             changes: changes.clone(),
         }
-        .spawn(shutdown.clone(), &tracker);
-
-        headset::serve(
-            self.headsets,
-            headset::Input {
-                config: Arc::new(config.headsets.clone()),
-                players: players.clone(),
-                gama: gama.clone(),
-                world: world.clone(),
-                recorder,
-                refusals: refusals.clone(),
-                sessions: sessions.clone(),
-                metrics: metrics.clone(),
-            },
-            shutdown.clone(),
-            &tracker,
-        );
-        let guesses = Guesses::new(metrics.clone());
-        let admin_open = !is_loopback(&config.admin.host);
-        let tools_open = config.passthrough.enabled && !is_loopback(&config.passthrough.host);
-        let monitor_open = config.monitor.enabled && !is_loopback(&config.monitor.host);
-        let (token, generated) = (self.token, self.generated);
-        let tools_token = token.clone().filter(|_| tools_open);
-        if let Some(listener) = self.passthrough {
-            passthrough::serve(
-                listener,
-                &config,
-                passthrough::Endpoint {
-                    tools,
-                    gama: gama.clone(),
-                    audit: audit.clone(),
-                    settings: Arc::new(passthrough::Settings {
-                        passthrough: config.passthrough.clone(),
-                        gama: config.gama.clone(),
-                    }),
-                    token: tools_token.as_deref().map(Arc::from),
-                    guesses: guesses.clone(),
-                    shutdown: shutdown.clone(),
-                    tracker: tracker.clone(),
-                },
-            );
-        }
-        if let Some(addr) = passthrough_addr {
-            match &tools_token {
-                Some(t) => info!(
-                    "tools (gama-client…): ws://{addr}/?token={t} reaches GAMA through the relay \
-                     (gama-client: GamaSyncClient(\"<this machine>\", \"{}/?token={t}\", …))",
-                    addr.port()
-                ),
-                None => info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay"),
-            }
-        }
-
-        let mirror = crate::mirror::Mirror::new(
-            config.mirror.clone(),
-            changes.clone(),
-            shutdown.clone(),
-            tracker.clone(),
-        );
-        let players_for_mirror = players.clone();
-        mirror.start(move || {
-            let (players, _) = players_for_mirror.view();
-            players
-                .iter()
-                .filter(|p| p.connected)
-                .filter_map(|p| p.remote_address.parse::<std::net::SocketAddr>().ok())
-                .map(|a| a.ip().to_canonical())
-                .collect()
-        });
-        let monitor_guesses = guesses.clone();
-        let access = admin::Access::new(&config.admin, token.as_deref(), guesses);
-        announce_admin(
-            &config.admin.host,
-            admin_addr,
-            access.token(),
-            generated && admin_open,
-        );
-        let admin_token = access.token().map(str::to_string);
-        let app = App {
-            config: config.clone(),
+        .spawn(run.shutdown.clone(), &run.tracker);
+        Parts {
             metrics,
+            recorder,
+            changes,
+            world,
+            tools,
+            sessions,
+            audit,
+            refusals,
             gama,
             players,
             operator,
-            world,
-            audit,
-            refusals,
-            sessions,
-            changes,
-            headset_addr,
-            addresses: Arc::default(),
-            mirror: mirror.clone(),
-            shutdown: shutdown.clone(),
-            tracker: tracker.clone(),
-        };
-        if !self.monitor.is_empty() {
-            let token = token.clone().filter(|_| monitor_open);
-            announce_monitor(monitor_addr, token.as_deref());
-            monitor::serve(
-                self.monitor,
-                monitor::Endpoint {
-                    app: app.clone(),
-                    token: token.as_deref().map(Arc::from),
-                    guesses: monitor_guesses,
-                },
-            );
-        }
-        let routes = admin::router(app.clone(), access);
-        let admin_shutdown = shutdown.clone();
-        let admin_listener = self.admin;
-        tracker.spawn(async move {
-            let service = routes.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(admin_listener, service)
-                .with_graceful_shutdown(admin_shutdown.cancelled_owned())
-                .await
-            {
-                warn!(error = %e, "admin server stopped");
-            }
-        });
-        info!(
-            "headsets: ws://{headset_addr}/  admin: http://{admin_addr}/  GAMA: {}",
-            config.gama.url()
-        );
-        ServerHandle {
-            app,
-            headset_addr,
-            admin_addr,
-            passthrough_addr,
-            monitor_addr,
-            admin_token,
-            tools_token,
-            shutdown,
-            tracker,
         }
     }
+
+    /// What the admin side (and the monitor socket) reads and drives.
+    fn into_app(
+        self,
+        config: Arc<Config>,
+        headset_addr: SocketAddr,
+        mirror: crate::mirror::Mirror,
+        run: &Tasks,
+    ) -> App {
+        App {
+            config,
+            metrics: self.metrics,
+            gama: self.gama,
+            players: self.players,
+            operator: self.operator,
+            world: self.world,
+            audit: self.audit,
+            refusals: self.refusals,
+            sessions: self.sessions,
+            changes: self.changes,
+            headset_addr,
+            addresses: Arc::default(),
+            mirror,
+            shutdown: run.shutdown.clone(),
+            tracker: run.tracker.clone(),
+        }
+    }
+}
+
+/// Serves the headsets' WebSocket port.
+fn serve_headsets(listener: TcpListener, config: &Config, parts: &Parts, run: &Tasks) {
+    headset::serve(
+        listener,
+        headset::Input {
+            config: Arc::new(config.headsets.clone()),
+            players: parts.players.clone(),
+            gama: parts.gama.clone(),
+            world: parts.world.clone(),
+            recorder: parts.recorder.clone(),
+            refusals: parts.refusals.clone(),
+            sessions: parts.sessions.clone(),
+            metrics: parts.metrics.clone(),
+        },
+        run.shutdown.clone(),
+        &run.tracker,
+    );
+}
+
+/// Serves the gama-server endpoint for tools.
+fn serve_tools(
+    listener: TcpListener,
+    config: &Config,
+    parts: &Parts,
+    tokens: &Tokens,
+    guesses: &Guesses,
+    run: &Tasks,
+) {
+    passthrough::serve(
+        listener,
+        config,
+        passthrough::Endpoint {
+            tools: parts.tools.clone(),
+            gama: parts.gama.clone(),
+            audit: parts.audit.clone(),
+            settings: Arc::new(passthrough::Settings {
+                passthrough: config.passthrough.clone(),
+                gama: config.gama.clone(),
+            }),
+            token: tokens.tools.as_deref().map(Arc::from),
+            guesses: guesses.clone(),
+            shutdown: run.shutdown.clone(),
+            tracker: run.tracker.clone(),
+        },
+    );
+}
+
+/// Logs where tools reach GAMA through the relay, with the token when one is needed.
+fn announce_tools(addr: Option<SocketAddr>, token: Option<&str>) {
+    let Some(addr) = addr else { return };
+    match token {
+        Some(t) => info!(
+            "tools (gama-client…): ws://{addr}/?token={t} reaches GAMA through the relay \
+             (gama-client: GamaSyncClient(\"<this machine>\", \"{}/?token={t}\", …))",
+            addr.port()
+        ),
+        None => info!("tools (gama-client…): ws://{addr}/ reaches GAMA through the relay"),
+    }
+}
+
+/// Starts the headset screens, watching the addresses of the connected headsets.
+fn start_mirror(config: &Config, parts: &Parts, run: &Tasks) -> crate::mirror::Mirror {
+    let mirror = crate::mirror::Mirror::new(
+        config.mirror.clone(),
+        parts.changes.clone(),
+        run.shutdown.clone(),
+        run.tracker.clone(),
+    );
+    let players = parts.players.clone();
+    mirror.start(move || {
+        let (players, _) = players.view();
+        players
+            .iter()
+            .filter(|p| p.connected)
+            .filter_map(|p| p.remote_address.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.ip().to_canonical())
+            .collect()
+    });
+    mirror
+}
+
+/// Serves the admin page and API until shutdown.
+fn serve_admin(listener: TcpListener, routes: axum::Router, run: &Tasks) {
+    let shutdown = run.shutdown.clone();
+    run.tracker.spawn(async move {
+        let service = routes.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+        {
+            warn!(error = %e, "admin server stopped");
+        }
+    });
 }
 
 /// Logs where the monitor socket listens, with its token when one is needed.

@@ -29,12 +29,12 @@ pub struct Access {
 }
 
 impl Access {
-    /// Rules from the configuration: `token` is required when `admin.token` is set or the admin
-    /// port is reachable from the network.
+    /// Rules from the configuration: requests must carry `token`, if any (the server's token
+    /// policy decides whether the admin API asks for one: when `admin.token` is set or the admin
+    /// port is reachable from the network).
     pub fn new(admin: &AdminConfig, token: Option<&str>, guesses: Guesses) -> Access {
-        let required = !admin.token.is_empty() || !is_loopback(&admin.host);
         Access {
-            token: token.filter(|_| required).map(Arc::from),
+            token: token.map(Arc::from),
             allowed_origins: Arc::new(
                 admin
                     .allowed_origins
@@ -187,20 +187,17 @@ mod tests {
         c
     }
 
-    fn access(host: &str, token: &str, generated: Option<&str>) -> Access {
+    /// The rules of an admin API on `host` that asks for `token` (empty: for none), as the token
+    /// policy decides (its cases are tested in `server::token`).
+    fn access(host: &str, token: &str) -> Access {
         let guesses = Guesses::new(crate::metrics::Metrics::new());
         let c = config(host, token);
-        let token = (!token.is_empty()).then_some(token).or(generated);
-        Access::new(&c, token, guesses)
+        Access::new(&c, Some(token).filter(|t| !t.is_empty()), guesses)
     }
 
     #[test]
     fn token_rules() {
-        let loopback = access("127.0.0.1", "", Some("made-for-the-tools"));
-        assert!(loopback.token().is_none(), "loopback needs no token");
-        let open = access("0.0.0.0", "", Some("generated"));
-        assert_eq!(open.token(), Some("generated"));
-        let fixed = access("0.0.0.0", "s3cret", None);
+        let fixed = access("0.0.0.0", "s3cret");
         let uri: Uri = "/api/state".parse().unwrap();
         let host = (header::HOST, "192.168.1.5:8000");
         assert_eq!(
@@ -220,7 +217,7 @@ mod tests {
 
     #[test]
     fn origins_and_hosts() {
-        let access = access("127.0.0.1", "", None);
+        let access = access("127.0.0.1", "");
         let uri: Uri = "/api/experiment/stop".parse().unwrap();
         let same = headers(&[
             (header::HOST, "localhost:8000"),

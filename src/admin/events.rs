@@ -15,8 +15,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tracing::debug;
 
+use super::App;
+use super::live::{page_gone, say_goodbye};
 use super::view::{StateView, snapshot};
-use super::{App, page_gone, say_goodbye};
 
 #[derive(Serialize)]
 struct Push<'a> {

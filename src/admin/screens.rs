@@ -15,7 +15,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tracing::debug;
 
-use super::{ApiError, ApiResult, App, DONE, page_gone, say_goodbye};
+use super::live::{page_gone, say_goodbye};
+use super::{ApiError, ApiResult, App, DONE};
 use crate::audit::Via;
 use crate::mirror::fanout::{Out, status_text};
 use crate::said::Said;

@@ -8,9 +8,9 @@
 //! `{"type":"follow","player":id}`; it gets `{"type":"reset"}`, that player's `json_output` frames as
 //! the headset got them, `{"type":"positions",…}` (every player's position and trail over the last
 //! [`crate::sessions::view::TRAIL_MS`]) and `{"type":"clock","t":…,"playing":…,"speed":…,"duration":…}`. A seek reads one
-//! frame of the file, starting from its snapshot.
+//! frame of the file, starting from its snapshot. What to send and when is decided by
+//! [`crate::sessions::playback::Playback`], without the socket; this file only performs it.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -22,11 +22,13 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::time::Instant;
 
 use super::{ApiError, App, to_the_end};
 use crate::said::Said;
-use crate::sessions::read::{self, DataLine, ReadError, Session};
-use crate::sessions::view::{READ_AHEAD_MS, View, lines_after, view_at};
+use crate::sessions::playback::{Control, Due, Playback};
+use crate::sessions::read::{self, ReadError, Session};
+use crate::sessions::view::{lines_after, view_at};
 
 impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> Self {
@@ -191,177 +193,68 @@ pub(super) async fn play(
     }))
 }
 
-/// What the page asks of the playback.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Control {
-    Seek { t: u64 },
-    Play { speed: f64 },
-    Pause,
-    Follow { player: String },
-}
-
-async fn playback(socket: WebSocket, app: App, session: Session, mut player: String) {
-    use tokio::time::Instant;
-    let duration = session.info.duration_ms;
+/// Performs a [`Playback`] on the page's socket: reads what it asks to read (off the runtime's
+/// threads), sends what it says, sleeps until what it says is due. The playback ends when the page
+/// goes away, cannot take what is sent, or the relay stops.
+async fn playback(socket: WebSocket, app: App, session: Session, player: String) {
+    let mut playback = Playback::new(session.info.duration_ms, player, Instant::now());
     let session = std::sync::Arc::new(session);
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let (control_tx, mut controls) = tokio::sync::mpsc::channel::<Control>(16);
-    let reader = async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            match msg {
-                Message::Text(text) => {
-                    if let Ok(c) = serde_json::from_str::<Control>(&text) {
-                        if control_tx.send(c).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-    };
-    let mut gone = std::pin::pin!(reader);
-    // Where the playback stands while paused; while playing, the session time runs from `origin`
-    // (an instant and the session time then) at `speed`, quiet stretches included, so the clock
-    // the page shows moves steadily and the end comes when the recording ends.
-    let mut t = 0u64;
-    let mut speed = 1.0f64;
-    let mut playing = false;
-    let mut origin = (Instant::now(), 0u64);
-    // Lines read ahead and not sent yet; the session is read up to `read_until`.
-    let mut pending: VecDeque<String> = VecDeque::new();
-    let mut read_until = 0u64;
-    let mut view = View::default();
-    let mut seek_to = Some(0u64);
+    let mut gone = std::pin::pin!(read_controls(stream, control_tx));
     let mut clock = tokio::time::interval(Duration::from_millis(200));
-    let mut positions_dirty = false;
-    // The session time now, and the instant session time `at` comes.
-    let now_t = |origin: (Instant, u64), speed: f64| -> u64 {
-        let ran = origin.0.elapsed().as_secs_f64() * 1000.0 * speed;
-        (origin.1 + ran as u64).min(duration)
-    };
-    let due = |origin: (Instant, u64), speed: f64, at: u64| -> Instant {
-        let wait = at.saturating_sub(origin.1) as f64 / speed;
-        origin.0 + Duration::from_secs_f64(wait / 1000.0)
-    };
     loop {
-        if let Some(target) = seek_to.take() {
-            t = target.min(duration);
-            let (s, p) = (session.clone(), player.clone());
-            let Ok(Ok(v)) = tokio::task::spawn_blocking(move || view_at(&s, &p, t)).await else {
+        if let Some((player, t)) = playback.wanted_view() {
+            let s = session.clone();
+            let Ok(Ok(view)) = tokio::task::spawn_blocking(move || view_at(&s, &player, t)).await
+            else {
                 break;
             };
-            view = v;
-            pending.clear();
-            read_until = t;
-            origin = (Instant::now(), t);
-            let mut out = vec!["{\"type\":\"reset\"}".to_string()];
-            out.extend(view.ordered_frames().iter().map(|f| f.as_str().to_string()));
-            out.push(view.positions_message(t));
-            out.push(clock_message(t, playing, speed, duration));
-            let mut failed = false;
-            for text in out {
-                if sink.feed(Message::Text(text.into())).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || sink.flush().await.is_err() {
+            if send_all(&mut sink, playback.seeked(view, Instant::now()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
-        // When playing, what is due next: the next line read ahead, else reading on (at most
-        // READ_AHEAD_MS ahead of the clock), else the end of the recording.
-        let next_due = playing.then(|| match pending.front() {
-            Some(line) => {
-                let at = serde_json::from_str::<DataLine<'_>>(line).map_or(0, |d| d.t);
-                due(origin, speed, at)
-            }
-            None if read_until < duration => {
-                due(origin, speed, read_until.saturating_sub(READ_AHEAD_MS))
-            }
-            None => due(origin, speed, duration),
-        });
+        let next_due = playback.next_due();
         tokio::select! {
             () = app.shutdown.cancelled() => break,
             () = &mut gone => break,
-            control = controls.recv() => match control {
-                None => break,
-                Some(Control::Seek { t: target }) => seek_to = Some(target),
-                Some(Control::Play { speed: s }) => {
-                    if playing {
-                        t = now_t(origin, speed);
-                    }
-                    speed = if s.is_finite() && s > 0.0 { s.min(64.0) } else { 1.0 };
-                    playing = true;
-                    origin = (Instant::now(), t);
-                    let _ = sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await;
+            control = controls.recv() => {
+                let Some(control) = control else { break };
+                if let Some(clock) = playback.control(control, Instant::now()) {
+                    let _ = sink.send(Message::Text(clock.into())).await;
                 }
-                Some(Control::Pause) => {
-                    if playing {
-                        t = now_t(origin, speed);
+            }
+            () = sleep_until(next_due), if next_due.is_some() => match playback.due() {
+                Due::Nothing => {}
+                Due::Frame(frame) => {
+                    if sink.send(Message::Text(frame.into())).await.is_err() {
+                        break;
                     }
-                    playing = false;
-                    let _ = sink.send(Message::Text(clock_message(t, playing, speed, duration).into())).await;
                 }
-                Some(Control::Follow { player: p }) => {
-                    if playing {
-                        t = now_t(origin, speed);
-                        origin = (Instant::now(), t);
-                    }
-                    player = p;
-                    seek_to = Some(t);
-                }
-            },
-            () = sleep_until(next_due), if next_due.is_some() => {
-                if let Some(line) = pending.pop_front() {
-                    let Ok(data) = serde_json::from_str::<DataLine<'_>>(&line) else { continue };
-                    if data.snap {
-                        continue;
-                    }
-                    positions_dirty |= data.pos.is_some() || data.player.is_some();
-                    if let Some(frame) = view.take(&data, &player) {
-                        if sink.send(Message::Text(frame.as_str().into())).await.is_err() {
-                            break;
-                        }
-                    }
-                } else if read_until < duration {
-                    let (s, from) = (session.clone(), read_until);
+                Due::ReadOn(from) => {
+                    let s = session.clone();
                     let Ok(Ok(lines)) = tokio::task::spawn_blocking(move || lines_after(&s, from)).await
                     else {
                         break;
                     };
-                    read_until = from + READ_AHEAD_MS;
-                    // What was written after the end (the players' last states, during the
-                    // session's linger time) is not played: the recording ends at its end.
-                    pending = lines
-                        .into_iter()
-                        .filter(|l| {
-                            serde_json::from_str::<DataLine<'_>>(l).is_ok_and(|d| d.t <= duration)
-                        })
-                        .collect();
-                } else {
-                    // The end of the recording.
-                    playing = false;
-                    t = duration;
-                    let _ = sink
-                        .send(Message::Text(clock_message(t, playing, speed, duration).into()))
-                        .await;
+                    playback.read(from, lines);
                 }
-            }
+                Due::End(clock) => {
+                    let _ = sink.send(Message::Text(clock.into())).await;
+                }
+            },
             _ = clock.tick() => {
-                let now = if playing { now_t(origin, speed) } else { t };
-                // Trails fade as time passes, even for players standing still.
-                let faded = playing && view.fade(now);
-                if positions_dirty || faded {
-                    positions_dirty = false;
-                    if sink.send(Message::Text(view.positions_message(now).into())).await.is_err() {
+                let mut failed = false;
+                for text in playback.tick(Instant::now()) {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        failed = true;
                         break;
                     }
                 }
-                if playing && sink.send(Message::Text(clock_message(now, playing, speed, duration).into())).await.is_err() {
+                if failed {
                     break;
                 }
             }
@@ -369,14 +262,40 @@ async fn playback(socket: WebSocket, app: App, session: Session, mut player: Str
     }
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
+/// Passes the page's controls on until it closes its socket or goes away.
+async fn read_controls(
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    controls: tokio::sync::mpsc::Sender<Control>,
+) {
+    while let Some(Ok(msg)) = stream.next().await {
+        match msg {
+            Message::Text(text) => {
+                if let Ok(c) = serde_json::from_str::<Control>(&text) {
+                    if controls.send(c).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+}
+
+/// Sends `texts` in one flush.
+async fn send_all(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    texts: Vec<String>,
+) -> Result<(), axum::Error> {
+    for text in texts {
+        sink.feed(Message::Text(text.into())).await?;
+    }
+    sink.flush().await
+}
+
+async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-fn clock_message(t: u64, playing: bool, speed: f64, duration: u64) -> String {
-    json!({"type": "clock", "t": t, "playing": playing, "speed": speed, "duration": duration})
-        .to_string()
 }

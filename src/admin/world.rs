@@ -14,7 +14,8 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
-use super::{App, page_gone, say_goodbye};
+use super::App;
+use super::live::{page_gone, say_goodbye};
 use crate::outbox::QueueLimits;
 use crate::world::{POSITIONS_EVERY, Spectator};
 

@@ -1,5 +1,6 @@
 //! The supervisor of the GAMA connection: connect with a deadline, probe the server, read frames,
-//! and reconnect with capped, jittered backoff after any failure or close, clean or not.
+//! and reconnect with capped, jittered backoff after any failure or close, clean or not. `messages`
+//! says what the frames read mean.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,24 +15,17 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::{
-    Entry, ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode,
-    Waiter,
+    ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode, Waiter,
 };
-use crate::excerpt::truncate;
 use crate::metrics::Metrics;
-use crate::pace::{Backoff, LogLimiter};
-use crate::protocol::Frame;
-use crate::protocol::command::{Command, CommandKind};
-use crate::protocol::gama::{Envelope, MessageType};
-use crate::protocol::linker::{self, Output, Read};
+use crate::pace::Backoff;
+use crate::protocol::command::Command;
 use crate::said::Said;
+
+mod messages;
 
 /// Time between the two probes that tell a running experiment from a paused one.
 const PROBE_GAP: Duration = Duration::from_millis(250);
-
-static UNREADABLE: LogLimiter = LogLimiter::new(Duration::from_secs(5));
-static SIM_ERRORS: LogLimiter = LogLimiter::new(Duration::from_secs(1));
-static OTHER_OUTPUT: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// Runs until `shutdown`: one connection at a time, reconnecting forever.
 pub(super) async fn supervise(
@@ -161,67 +155,19 @@ async fn run_connection(
     tracker: &TaskTracker,
 ) -> Said {
     let config = &link.inner.config;
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(config.max_in_flight + 16);
-    let pending = Arc::new(Pending::new(config.max_in_flight));
-    *link.inner.live.lock() = Some(Live {
-        tx,
-        pending: pending.clone(),
-    });
-    link.update(|s| {
-        s.set_link(LinkState::Connected, None);
-        s.connections += 1;
-        // Until the probe says otherwise: a new socket has no experiment of ours (headless) or has
-        // not been told the state yet (desktop).
-        s.set_experiment(ExperimentState::None);
-        s.mode = None;
-    });
-
-    let write_timeout = config.command_timeout();
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::channel::<Message>(config.max_in_flight + 16);
+    let pending = attach(link, tx);
     let metrics = link.inner.metrics.clone();
     metrics.gama_connections.inc();
     let conn_done = CancellationToken::new();
-    let writer_done = conn_done.clone();
-    let writer = tracker.spawn(async move {
-        // Everything queued goes out in one write: fifty asks a second per headset are not fifty
-        // system calls.
-        let mut batch = Vec::with_capacity(64);
-        loop {
-            let received = tokio::select! {
-                () = writer_done.cancelled() => break,
-                n = rx.recv_many(&mut batch, 256) => n,
-            };
-            if received == 0 {
-                break;
-            }
-            let bytes: u64 = batch.iter().map(|m| m.len() as u64).sum();
-            let write = async {
-                for msg in batch.drain(..) {
-                    sink.feed(msg).await?;
-                }
-                sink.flush().await
-            };
-            match tokio::time::timeout(write_timeout, write).await {
-                Ok(Ok(())) => {
-                    metrics.gama_messages_out.inc_by(received as u64);
-                    metrics.gama_bytes_out.inc_by(bytes);
-                }
-                Ok(Err(e)) => {
-                    return Said::new(
-                        "write_failed",
-                        [("message", json!(e.to_string()))],
-                        format!("writing to GAMA failed: {e}"),
-                    );
-                }
-                Err(_) => {
-                    return Said::new("stopped_reading", [], "GAMA stopped reading our messages");
-                }
-            }
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-        Said::new("closed", [], "the relay closed the connection")
-    });
-
+    let mut writer = tracker.spawn(write_loop(
+        sink,
+        rx,
+        config.command_timeout(),
+        metrics,
+        conn_done.clone(),
+    ));
     let probe_link = link.clone();
     let probe_done = conn_done.clone();
     tracker.spawn(async move {
@@ -235,51 +181,47 @@ async fn run_connection(
         (config.command_timeout() / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut sweep = tokio::time::interval(sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut writer = writer;
     let reason = loop {
         tokio::select! {
             () = shutdown.cancelled() => break Said::new("shutting_down", [], "relay shutting down"),
             r = &mut writer => break r.unwrap_or_else(|e| other_error(&e)),
             _ = sweep.tick() => expire(&pending, events, &link.inner.metrics),
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    link.inner.metrics.gama_messages_in.inc();
-                    link.inner.metrics.gama_bytes_in.inc_by(text.len() as u64);
-                    handle_frame(link, &pending, events, &text)
+            frame = stream.next() => {
+                if let Some(reason) = take_frame(link, &pending, events, frame) {
+                    break reason;
                 }
-                Some(Ok(Message::Binary(b))) => {
-                    if UNREADABLE.check().is_some() {
-                        warn!(bytes = b.len(), "GAMA sent a binary frame; gama-server only sends text, ignored");
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let (code, why) = frame.map_or((None, String::new()), |f| {
-                        (Some(u16::from(f.code)), f.reason.to_string())
-                    });
-                    let text = match (code, why.as_str()) {
-                        (Some(code), "") => format!("GAMA closed the connection (code {code})"),
-                        (Some(code), why) => format!("GAMA closed the connection: {why} ({code})"),
-                        (None, _) => "GAMA closed the connection".to_string(),
-                    };
-                    break Said::new("closed_by_gama", [("code", json!(code)), ("message", json!(why))], text);
-                }
-                Some(Ok(_)) => {}
-                Some(Err(tungstenite::Error::Capacity(e))) => {
-                    break Said::new(
-                        "message_too_big",
-                        [("max", json!(config.max_message_bytes))],
-                        format!("GAMA sent a message over gama.max_message_bytes ({e})"),
-                    );
-                }
-                Some(Err(e)) => break Said::new("connection_error", [("message", json!(e.to_string()))], format!("connection error: {e}")),
-                None => break Said::new("dropped", [], "the connection dropped"),
-            },
+            }
         }
     };
     conn_done.cancel();
     // Give the writer a moment to send the close frame, then forget this connection: dropping the
     // pending table tells every waiter the connection is gone.
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    detach(link, pending, &reason);
+    reason
+}
+
+/// Makes a new connection the live one: commands go to `tx`, their replies are awaited in the
+/// returned table.
+fn attach(link: &GamaLink, tx: mpsc::Sender<Message>) -> Arc<Pending> {
+    let pending = Arc::new(Pending::new(link.inner.config.max_in_flight));
+    *link.inner.live.lock() = Some(Live {
+        tx,
+        pending: pending.clone(),
+    });
+    link.update(|s| {
+        s.set_link(LinkState::Connected, None);
+        s.connections += 1;
+        // Until the probe says otherwise: a new socket has no experiment of ours (headless) or has
+        // not been told the state yet (desktop).
+        s.set_experiment(ExperimentState::None);
+        s.mode = None;
+    });
+    pending
+}
+
+/// Forgets the connection that ended for `reason`, and what GAMA's experiment was.
+fn detach(link: &GamaLink, pending: Arc<Pending>, reason: &Said) {
     *link.inner.live.lock() = None;
     // Tools connected through the relay hear it from the relay; the relay's own waiters see the
     // senders dropped.
@@ -299,7 +241,106 @@ async fn run_connection(
         s.exp_id = None;
         s.tool_hold = None;
     });
-    reason
+}
+
+/// Writes the queued commands until the connection is done; returns why writing ended.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    write_timeout: Duration,
+    metrics: Arc<Metrics>,
+    done: CancellationToken,
+) -> Said {
+    // Everything queued goes out in one write: fifty asks a second per headset are not fifty
+    // system calls.
+    let mut batch = Vec::with_capacity(64);
+    loop {
+        let received = tokio::select! {
+            () = done.cancelled() => break,
+            n = rx.recv_many(&mut batch, 256) => n,
+        };
+        if received == 0 {
+            break;
+        }
+        let bytes: u64 = batch.iter().map(|m| m.len() as u64).sum();
+        let write = async {
+            for msg in batch.drain(..) {
+                sink.feed(msg).await?;
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(write_timeout, write).await {
+            Ok(Ok(())) => {
+                metrics.gama_messages_out.inc_by(received as u64);
+                metrics.gama_bytes_out.inc_by(bytes);
+            }
+            Ok(Err(e)) => {
+                return Said::new(
+                    "write_failed",
+                    [("message", json!(e.to_string()))],
+                    format!("writing to GAMA failed: {e}"),
+                );
+            }
+            Err(_) => {
+                return Said::new("stopped_reading", [], "GAMA stopped reading our messages");
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    Said::new("closed", [], "the relay closed the connection")
+}
+
+/// Takes what the connection read; returns why the connection ends, if it does.
+fn take_frame(
+    link: &GamaLink,
+    pending: &Pending,
+    events: &dyn GamaEvents,
+    frame: Option<Result<Message, tungstenite::Error>>,
+) -> Option<Said> {
+    match frame {
+        Some(Ok(Message::Text(text))) => {
+            link.inner.metrics.gama_messages_in.inc();
+            link.inner.metrics.gama_bytes_in.inc_by(text.len() as u64);
+            messages::handle_frame(link, pending, events, &text);
+            None
+        }
+        Some(Ok(Message::Binary(b))) => {
+            if messages::UNREADABLE.check().is_some() {
+                warn!(
+                    bytes = b.len(),
+                    "GAMA sent a binary frame; gama-server only sends text, ignored"
+                );
+            }
+            None
+        }
+        Some(Ok(Message::Close(frame))) => {
+            let (code, why) = frame.map_or((None, String::new()), |f| {
+                (Some(u16::from(f.code)), f.reason.to_string())
+            });
+            let text = match (code, why.as_str()) {
+                (Some(code), "") => format!("GAMA closed the connection (code {code})"),
+                (Some(code), why) => format!("GAMA closed the connection: {why} ({code})"),
+                (None, _) => "GAMA closed the connection".to_string(),
+            };
+            Some(Said::new(
+                "closed_by_gama",
+                [("code", json!(code)), ("message", json!(why))],
+                text,
+            ))
+        }
+        Some(Ok(_)) => None,
+        Some(Err(tungstenite::Error::Capacity(e))) => Some(Said::new(
+            "message_too_big",
+            [("max", json!(link.inner.config.max_message_bytes))],
+            format!("GAMA sent a message over gama.max_message_bytes ({e})"),
+        )),
+        Some(Err(e)) => Some(Said::new(
+            "connection_error",
+            [("message", json!(e.to_string()))],
+            format!("connection error: {e}"),
+        )),
+        None => Some(Said::new("dropped", [], "the connection dropped")),
+    }
 }
 
 /// Finds out which server answers and what its experiment is doing (protocol.md §3.3): an
@@ -385,264 +426,5 @@ fn expire(pending: &Pending, events: &dyn GamaEvents, metrics: &Metrics) {
                 reply.error(&command, "UnableToExecuteRequest", &error.to_string());
             }
         }
-    }
-}
-
-fn handle_frame(link: &GamaLink, pending: &Pending, events: &dyn GamaEvents, frame: &Frame) {
-    events.gama_frame(frame);
-    let text = frame.as_str();
-    // Desktop GAMA holds a tool's experiment: what it says is that tool's, not the headsets'.
-    let holder = link.holder();
-    if holder != 0 {
-        match Envelope::parse(text) {
-            Ok(envelope) => handle_message(link, pending, events, &envelope, frame, holder),
-            Err(e) => {
-                if let Some(suppressed) = UNREADABLE.check() {
-                    warn!(error = %e, suppressed, frame = %truncate(text, 120), "unreadable message from GAMA, ignored");
-                }
-            }
-        }
-        return;
-    }
-    // The hot path: linker output is read straight from the frame, each element delivered as soon
-    // as it is read.
-    let envelope = match linker::read(text, &mut |d| events.deliver(d)) {
-        Read::Output(output) => {
-            match output {
-                Output::Linker(elements) => events.linker_output(elements),
-                Output::Pong => debug!("GAMA linker answered ping_GAMA"),
-                Output::Console(message) => debug!(target: "gama_console", "{message}"),
-                Output::Other(text) => {
-                    if let Some(suppressed) = OTHER_OUTPUT.check() {
-                        debug!(suppressed, content = %text, "simulation output that is not linker output, ignored");
-                    }
-                }
-            }
-            return;
-        }
-        Read::Other(envelope) => envelope,
-        Read::Unreadable(e) => {
-            if let Some(suppressed) = UNREADABLE.check() {
-                warn!(error = %e, suppressed, frame = %truncate(text, 120), "unreadable message from GAMA, ignored");
-            }
-            return;
-        }
-    };
-    handle_message(link, pending, events, &envelope, frame, 0);
-}
-
-/// A message other than the session's linker output: a reply goes to whoever sent the command;
-/// anything else updates what the relay knows of GAMA and, when GAMA holds tool `holder`'s
-/// experiment (not 0), goes to that tool.
-fn handle_message(
-    link: &GamaLink,
-    pending: &Pending,
-    events: &dyn GamaEvents,
-    envelope: &Envelope<'_>,
-    frame: &Frame,
-    holder: u64,
-) {
-    let kind = envelope.message_type();
-    if envelope.command.is_some()
-        && matches!(
-            kind,
-            MessageType::CommandExecutedSuccessfully
-                | MessageType::UnableToExecuteRequest
-                | MessageType::MalformedRequest
-                | MessageType::GamaServerError
-                | MessageType::SimulationEnded
-        )
-    {
-        // Replies go to whoever sent the command (the relay or one tool), never to everyone.
-        resolve(link, pending, events, envelope, kind, frame);
-        return;
-    }
-    if holder != 0 && kind != MessageType::ConnectionSuccessful {
-        events.tool_frame(holder, frame);
-    }
-    match kind {
-        MessageType::SimulationStatus => {
-            let state = ExperimentState::from_name(&envelope.content_str().unwrap_or_default());
-            let exp_id = envelope.exp_id();
-            let changed = link.update(|s| {
-                // gama-headless keeps one experiment per load: those of tools connected through
-                // the relay are theirs, not the session's.
-                if s.mode == Some(ServerMode::Headless) && exp_id.is_some() && s.exp_id != exp_id {
-                    return false;
-                }
-                if exp_id.is_some() {
-                    s.exp_id = exp_id.clone();
-                }
-                let changed = s.experiment != state;
-                s.set_experiment(state.clone());
-                changed
-            });
-            if changed {
-                info!(
-                    state = state.name(),
-                    exp_id = exp_id.as_deref().unwrap_or(""),
-                    "GAMA experiment state"
-                );
-            }
-        }
-        MessageType::ConnectionSuccessful => {
-            debug!(socket = %envelope.content_message(), "GAMA accepted the connection");
-        }
-        MessageType::SimulationError
-        | MessageType::RuntimeError
-        | MessageType::SimulationErrorDialog
-        | MessageType::SimulationStatusError
-        | MessageType::GamaServerError
-        | MessageType::MalformedRequest
-        | MessageType::UnableToExecuteRequest => {
-            let message = format!("{}: {}", envelope.kind, envelope.content_message());
-            if let Some(suppressed) = SIM_ERRORS.check() {
-                warn!(suppressed, "GAMA reported {message}");
-            }
-            link.update(|s| s.record_error(message));
-        }
-        _ => {
-            debug!(kind = %envelope.kind, content = %truncate(&envelope.content_message(), 200), "GAMA message")
-        }
-    }
-}
-
-/// Hands a reply to whoever waits for it and applies what a success means for the experiment.
-/// Returns whether it answered a command of the relay or of one of its tools.
-fn resolve(
-    link: &GamaLink,
-    pending: &Pending,
-    events: &dyn GamaEvents,
-    envelope: &Envelope<'_>,
-    kind: MessageType,
-    frame: &Frame,
-) -> bool {
-    let entry = match envelope.correlation() {
-        Some(seq) => pending.take(seq),
-        None => envelope
-            .command_type()
-            .and_then(|t| command_kind(&t))
-            .and_then(|k| pending.take_oldest(k)),
-    };
-    let Some(Entry {
-        kind: command,
-        experiment,
-        waiter,
-        record_failure,
-        sent,
-        ..
-    }) = entry
-    else {
-        // A reply to a command that already timed out, or to another client's command.
-        if kind.is_command_failure() {
-            let message = format!("{}: {}", envelope.kind, envelope.content_message());
-            debug!("late or foreign GAMA error reply: {message}");
-        }
-        return false;
-    };
-    let metrics = &link.inner.metrics;
-    metrics.command_answered(command, sent.elapsed());
-    // A tool's command: its reply is the tool's business, as GAMA wrote it but for the echoed
-    // command, which is the tool's own, without the relay's correlation field.
-    if let Waiter::Client {
-        reply,
-        command: sent,
-        ..
-    } = &waiter
-    {
-        if kind.is_command_failure() {
-            metrics.command_failed(command, &envelope.kind);
-        }
-        let answer = envelope
-            .with_command(frame.as_str(), sent.as_str())
-            .map_or_else(|| frame.clone(), Frame::from);
-        (reply.0)(answer);
-        return true;
-    }
-    let result = if kind.is_command_failure() {
-        let message = envelope.content_message();
-        // A probe's refusal is an answer, not an error.
-        if record_failure {
-            metrics.command_failed(command, &envelope.kind);
-            link.update(|s| s.record_error(format!("{command} failed: {message}")));
-        }
-        Err(GamaError::Rejected {
-            command,
-            kind: envelope.kind.to_string(),
-            message,
-        })
-    } else {
-        let content = envelope
-            .content_str()
-            .map(|c| c.into_owned())
-            .or_else(|| envelope.content.map(|c| c.get().to_string()))
-            .unwrap_or_default();
-        apply_success(link, command, experiment.as_deref(), &content);
-        Ok(content)
-    };
-    match waiter {
-        Waiter::Reply(tx) => {
-            let _ = tx.send(result);
-        }
-        Waiter::Detached { player } => {
-            if let Err(error) = &result {
-                events.player_command_failed(&player, error);
-            }
-        }
-        Waiter::Client { .. } => {}
-    }
-    true
-}
-
-fn command_kind(name: &str) -> Option<CommandKind> {
-    Some(match name {
-        "load" => CommandKind::Load,
-        "play" => CommandKind::Play,
-        "pause" => CommandKind::Pause,
-        "stop" => CommandKind::Stop,
-        "expression" => CommandKind::Expression,
-        "ask" => CommandKind::Ask,
-        _ => return None,
-    })
-}
-
-/// What an acknowledged command says about the experiment, for servers that send no status.
-fn apply_success(link: &GamaLink, command: CommandKind, experiment: Option<&str>, content: &str) {
-    match command {
-        CommandKind::Load => link.update(|s| {
-            let mode = *s.mode.get_or_insert(match experiment {
-                Some(name) if name == content => ServerMode::Desktop,
-                _ => ServerMode::Headless,
-            });
-            s.experiment_name = experiment.map(str::to_string);
-            // The relay's own experiment replaces a tool's: the session is back, once it opens.
-            if s.tool_hold.take().is_some() {
-                s.set_experiment(ExperimentState::NotReady);
-            }
-            match mode {
-                // The desktop server answers before the experiment opens; statuses follow.
-                ServerMode::Desktop => {}
-                // gama-headless answers once the experiment is built, paused, under this id.
-                ServerMode::Headless => {
-                    s.exp_id = Some(content.to_string());
-                    if !s.experiment.is_live() {
-                        s.set_experiment(ExperimentState::Paused);
-                    }
-                }
-            }
-            s.last_error = None;
-        }),
-        CommandKind::Play => link.update(|s| {
-            if s.experiment == ExperimentState::Paused {
-                s.set_experiment(ExperimentState::Running);
-            }
-        }),
-        CommandKind::Pause => link.update(|s| {
-            if s.experiment == ExperimentState::Running {
-                s.set_experiment(ExperimentState::Paused);
-            }
-        }),
-        CommandKind::Stop => link.update(|s| s.set_experiment(ExperimentState::None)),
-        CommandKind::Expression | CommandKind::Ask | CommandKind::Client => {}
     }
 }

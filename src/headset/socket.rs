@@ -100,11 +100,7 @@ impl Reader {
             let mut waiting: Option<WaitingFor> = None;
             // When to look again, while waiting.
             let mut retry_at = tokio::time::Instant::now();
-            let mut pace = TokenBucket::new(
-                config.max_messages_per_second,
-                config.max_messages_per_second.saturating_mul(2),
-            );
-            let mut throttled = false;
+            let mut pace = Pace::new(config.max_messages_per_second);
             let register_deadline =
                 tokio::time::Instant::now() + Duration::from_millis(config.register_timeout_ms);
             loop {
@@ -138,20 +134,11 @@ impl Reader {
                     }
                     frame = self.stream.next() => frame,
                 };
-                // A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing
-                // is dropped and the other headsets are not affected.
                 let wait = match &frame {
-                    Some(Ok(_)) => pace.take(std::time::Instant::now()),
+                    Some(Ok(_)) => pace.wait(config.max_messages_per_second),
                     _ => Duration::ZERO,
                 };
                 if !wait.is_zero() {
-                    if !throttled {
-                        throttled = true;
-                        warn!(
-                            limit = config.max_messages_per_second,
-                            "headset sends more messages than headsets.max_messages_per_second; slowing it down"
-                        );
-                    }
                     tokio::select! {
                         () = shutdown.cancelled() => {
                             conn.close(1001, "relay shutting down");
@@ -161,54 +148,8 @@ impl Reader {
                         () = tokio::time::sleep(wait) => {}
                     }
                 }
-                match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        conn.touch(text.len());
-                        input.text(conn, player, &mut waiting, text.as_str());
-                    }
-                    Some(Ok(Message::Binary(data))) => {
-                        conn.touch(data.len());
-                        complain(
-                            conn,
-                            &format!(
-                                "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
-                                data.len()
-                            ),
-                        );
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        // Answered with its own code, as tungstenite would.
-                        match frame {
-                            Some(f) => {
-                                debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection");
-                                if f.code.is_allowed() {
-                                    conn.close(f.code.into(), "");
-                                } else {
-                                    conn.close(1002, "Protocol violation");
-                                }
-                            }
-                            None => debug!("headset closed the connection"),
-                        }
-                        break;
-                    }
-                    Some(Ok(other)) => conn.touch(other.len()),
-                    Some(Err(tungstenite::Error::Capacity(e))) => {
-                        warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
-                        let _ = conn.send(error_frame(&format!(
-                            "message too big: {e} (headsets.max_message_bytes = {})",
-                            config.max_message_bytes
-                        )));
-                        conn.close(1009, "message too big");
-                        break;
-                    }
-                    Some(Err(e)) => {
-                        debug!(error = %e, "headset connection failed");
-                        break;
-                    }
-                    None => {
-                        debug!("headset connection dropped");
-                        break;
-                    }
+                if !take_frame(input, conn, player, &mut waiting, frame) {
+                    break;
                 }
             }
             // The session hears about it at once; the writer gets a bounded moment to send what is
@@ -218,6 +159,98 @@ impl Reader {
             let _ = tokio::time::timeout(Duration::from_secs(3), self.writer).await;
         }
     }
+}
+
+/// A flooding headset is slowed down: its frames wait (TCP pushes back on it), nothing is dropped
+/// and the other headsets are not affected.
+struct Pace {
+    bucket: TokenBucket,
+    /// Whether the log said so already.
+    throttled: bool,
+}
+
+impl Pace {
+    /// At most `limit` frames a second, twice that in a burst.
+    fn new(limit: u32) -> Pace {
+        Pace {
+            bucket: TokenBucket::new(limit, limit.saturating_mul(2)),
+            throttled: false,
+        }
+    }
+
+    /// How long the frame just read waits before it is taken (`limit`: the setting, for the log).
+    fn wait(&mut self, limit: u32) -> Duration {
+        let wait = self.bucket.take(std::time::Instant::now());
+        if !wait.is_zero() && !self.throttled {
+            self.throttled = true;
+            warn!(
+                limit,
+                "headset sends more messages than headsets.max_messages_per_second; slowing it down"
+            );
+        }
+        wait
+    }
+}
+
+/// Takes what the headset sent (or that its connection ended); whether to read on.
+fn take_frame(
+    input: &Input,
+    conn: &Arc<Conn>,
+    player: &mut Option<Arc<str>>,
+    waiting: &mut Option<WaitingFor>,
+    frame: Option<Result<Message, tungstenite::Error>>,
+) -> bool {
+    let config = &input.config;
+    match frame {
+        Some(Ok(Message::Text(text))) => {
+            conn.touch(text.len());
+            input.text(conn, player, waiting, text.as_str());
+        }
+        Some(Ok(Message::Binary(data))) => {
+            conn.touch(data.len());
+            complain(
+                conn,
+                &format!(
+                    "binary frames are not part of the protocol ({} bytes ignored); send JSON text",
+                    data.len()
+                ),
+            );
+        }
+        Some(Ok(Message::Close(frame))) => {
+            // Answered with its own code, as tungstenite would.
+            match frame {
+                Some(f) => {
+                    debug!(code = u16::from(f.code), reason = %f.reason, "headset closed the connection");
+                    if f.code.is_allowed() {
+                        conn.close(f.code.into(), "");
+                    } else {
+                        conn.close(1002, "Protocol violation");
+                    }
+                }
+                None => debug!("headset closed the connection"),
+            }
+            return false;
+        }
+        Some(Ok(other)) => conn.touch(other.len()),
+        Some(Err(tungstenite::Error::Capacity(e))) => {
+            warn!(error = %e, limit = config.max_message_bytes, "headset sent a message over the size limit; closing");
+            let _ = conn.send(error_frame(&format!(
+                "message too big: {e} (headsets.max_message_bytes = {})",
+                config.max_message_bytes
+            )));
+            conn.close(1009, "message too big");
+            return false;
+        }
+        Some(Err(e)) => {
+            debug!(error = %e, "headset connection failed");
+            return false;
+        }
+        None => {
+            debug!("headset connection dropped");
+            return false;
+        }
+    }
+    true
 }
 
 /// The player a connection registered. Dropping it, at the end of the connection or while a panic
@@ -264,29 +297,7 @@ async fn write_loop(
     let mut next_ping: Option<tokio::time::Instant> = None;
     loop {
         let now = tokio::time::Instant::now();
-        if let Some(period) = conn.heartbeat() {
-            let due = *next_ping.get_or_insert(now + period);
-            if now >= due && !conn.is_closing() {
-                let silent = conn.silent_for();
-                if silent >= period * missed_heartbeats {
-                    info!(
-                        silent_ms = silent.as_millis() as u64,
-                        "headset silent for {missed_heartbeats} keep-alive periods; declaring it gone"
-                    );
-                    conn.close(
-                        1000,
-                        format!(
-                            "no message for {} ms ({missed_heartbeats} keep-alive periods)",
-                            silent.as_millis()
-                        ),
-                    );
-                } else {
-                    conn.ping_sent();
-                    let _ = conn.send(ping_frame());
-                }
-                next_ping = Some(now + period);
-            }
-        }
+        keep_alive(&conn, &mut next_ping, missed_heartbeats, now);
         if !conn.has_queued() && !conn.is_closing() {
             let wake_at = next_ping.unwrap_or(now + Duration::from_secs(3600));
             tokio::select! {
@@ -338,6 +349,40 @@ async fn write_loop(
         }
     }
     let _ = tokio::time::timeout(Duration::from_millis(200), socket.shutdown()).await;
+}
+
+/// When a keep-alive period ends (`next_ping`): a `ping`, or the headset declared gone after
+/// `missed_heartbeats` silent periods.
+fn keep_alive(
+    conn: &Conn,
+    next_ping: &mut Option<tokio::time::Instant>,
+    missed_heartbeats: u32,
+    now: tokio::time::Instant,
+) {
+    let Some(period) = conn.heartbeat() else {
+        return;
+    };
+    let due = *next_ping.get_or_insert(now + period);
+    if now >= due && !conn.is_closing() {
+        let silent = conn.silent_for();
+        if silent >= period * missed_heartbeats {
+            info!(
+                silent_ms = silent.as_millis() as u64,
+                "headset silent for {missed_heartbeats} keep-alive periods; declaring it gone"
+            );
+            conn.close(
+                1000,
+                format!(
+                    "no message for {} ms ({missed_heartbeats} keep-alive periods)",
+                    silent.as_millis()
+                ),
+            );
+        } else {
+            conn.ping_sent();
+            let _ = conn.send(ping_frame());
+        }
+        *next_ping = Some(now + period);
+    }
 }
 
 /// Close reasons are limited to 123 bytes by the protocol.

@@ -12,11 +12,13 @@
 //! bounded queue the hot path never waits on; what does not fit is counted and logged.
 //!
 //! [`Sessions`] is the handle the relay feeds; [`read`] opens kept sessions for the admin page, the
-//! playback and `gama-vr-relay sessions`.
+//! playback and `gama-vr-relay sessions`; [`view`] is a session's view at one moment, and
+//! `playback` decides what playing it back sends the page.
 
 #[doc(hidden)]
 pub mod bench;
 pub mod export;
+pub(crate) mod playback;
 pub mod read;
 pub mod view;
 mod write;
