@@ -173,10 +173,7 @@ async fn a_relay_started_next_to_a_paused_experiment_picks_it_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_starts_without_gama_and_connects_when_it_appears() {
     // A port nothing listens on yet.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let placeholder = desktop().await;
     let relay = TestRelay::builder(&placeholder)
         .config(|c| c.gama.port = port)

@@ -365,10 +365,7 @@ async fn selecting_a_model_changes_what_launch_loads_and_the_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_launch_waits_for_gama_when_the_players_are_there_first() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let placeholder = desktop().await;
     let relay = TestRelay::builder(&placeholder)
         .players("1", "2")

@@ -39,13 +39,8 @@ pub fn watchdog(test: &'static str, limit: Duration) -> std::sync::mpsc::Sender<
 }
 
 /// A port nobody listens on right now, for the tests that start the relay's binary.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // Not every test file needs one.
+pub use relay_testkit::free_port;
 
 /// The relay's binary, started in `dir` with `args` (after a clean environment and loopback
 /// ports: headsets on `headset_port`, the admin page on a free port), once its log says `ready`.
