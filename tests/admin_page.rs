@@ -26,7 +26,11 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     require_browser("the_admin_page_follows_and_drives_the_relay");
     let started = Instant::now();
     let gama = desktop_autorun().await;
-    let relay = TestRelay::start(&gama, "3", "4", |c| c.session.auto_launch = false).await;
+    let relay = TestRelay::builder(&gama)
+        .players("3", "4")
+        .config(|c| c.session.auto_launch = false)
+        .start()
+        .await;
     relay.wait_gama().await;
     let ids = ["Player_101", "Player_102", "Player_103"];
     let _first = relay.join(ids[0]).await;
@@ -212,11 +216,15 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser
         .wait_text("#relay-link", "Relay unreachable, reconnecting")
         .await;
-    let relay = TestRelay::start(&gama, "3", "4", |c| {
-        c.session.auto_launch = false;
-        c.admin.port = port;
-    })
-    .await;
+    // Running until the test ends (dropped then).
+    let _relay = TestRelay::builder(&gama)
+        .players("3", "4")
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.admin.port = port;
+        })
+        .start()
+        .await;
     browser
         .call(json!({"cmd": "wait", "selector": r#"#relay-link[data-state="live"]"#, "timeout_ms": 8000}))
         .await;
@@ -225,7 +233,6 @@ async fn the_admin_page_follows_and_drives_the_relay() {
 
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
     eprintln!(
         "admin page test: {:.1} s; screenshots: {} and {}",
         started.elapsed().as_secs_f64(),
@@ -242,11 +249,14 @@ const SPLASH_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="320"
 async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     require_browser("the_admin_page_asks_for_the_token_and_keeps_it");
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "0", "4", |c| {
-        c.session.auto_launch = false;
-        c.admin.token = "t0k3n".into();
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .players("0", "4")
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.admin.token = "t0k3n".into();
+        })
+        .start()
+        .await;
     // The package gets a splash image; the relay reads the packages again.
     let package = relay.packages.path().join("Demo");
     std::fs::write(package.join("splash.svg"), SPLASH_SVG).unwrap();
@@ -362,5 +372,4 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
 }

@@ -93,11 +93,14 @@ async fn classroom() -> (Arc<FakeGama>, TestRelay, Vec<(String, Headset)>) {
     .await
     .unwrap();
     // Pushes at the relay's highest rate (10 a second), the page's worst case.
-    let relay = TestRelay::start(&gama, "", &PLAYERS.to_string(), |c| {
-        c.session.auto_launch = false;
-        c.admin.push_refresh_ms = c.admin.push_min_interval_ms;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .players("", &PLAYERS.to_string())
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.admin.push_refresh_ms = c.admin.push_min_interval_ms;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let mut headsets = Vec::new();
     for id in ids() {
@@ -541,7 +544,6 @@ async fn forty_headsets_on_one_screen() {
 
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
     assert_smooth(&tablet_cost, "tablet");
     assert_smooth(&laptop_cost, "laptop");
     assert!(

@@ -19,7 +19,10 @@ async fn the_players_panel_says_where_headsets_connect() {
     require_browser("the_players_panel_says_where_headsets_connect");
     let gama = desktop().await;
     // The headset port on every interface, as in a classroom.
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.host = "0.0.0.0".into()).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.host = "0.0.0.0".into())
+        .start()
+        .await;
     relay.wait_gama().await;
     let state = relay.state_json().await;
     let addresses: Vec<String> = state["headsets"]["addresses"]
@@ -119,7 +122,6 @@ async fn the_players_panel_says_where_headsets_connect() {
         browser.assert_no_page_errors().await;
         browser.close().await;
     }
-    relay.shutdown().await;
 }
 
 /// The headset port on loopback only: the page says headsets cannot reach it, and how to fix it.
@@ -128,7 +130,7 @@ async fn the_players_panel_says_where_headsets_connect() {
 async fn a_headset_port_on_loopback_is_said_plainly() {
     require_browser("a_headset_port_on_loopback_is_said_plainly");
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let mut browser = Browser::start().await;
     browser.open(&format!("{}/", relay.base)).await;
     browser.wait("#connect-help[open]").await;
@@ -138,5 +140,4 @@ async fn a_headset_port_on_loopback_is_said_plainly() {
     browser.wait_text("#connect-none", "headsets.host").await;
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
 }

@@ -254,10 +254,13 @@ async fn the_page_speaks_each_language() {
     require_fonts("the_page_speaks_each_language");
     let started = Instant::now();
     let gama = Arc::new(desktop_autorun().await);
-    let relay = TestRelay::start(&gama, &MIN.to_string(), &MAX.to_string(), |c| {
-        c.session.auto_launch = false;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .players(&MIN.to_string(), &MAX.to_string())
+        .config(|c| {
+            c.session.auto_launch = false;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let mut headsets = Vec::new();
     for id in PLAYERS {
@@ -408,7 +411,6 @@ async fn the_page_speaks_each_language() {
     switching_keeps_the_page(&relay, &gama).await;
     gama_away_in_french(&relay, &gama).await;
     drop(headsets);
-    relay.shutdown().await;
     eprintln!(
         "languages test: {:.1} s; screenshots: {}",
         started.elapsed().as_secs_f64(),

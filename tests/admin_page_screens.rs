@@ -110,11 +110,13 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
     std::fs::write(&server_file, b"stand-in scrcpy server").unwrap();
     let gama = desktop().await;
     let adb_server = adb.addr().to_string();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.mirror.adb_server = adb_server;
-        c.mirror.scrcpy_server = server_file;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.mirror.adb_server = adb_server;
+            c.mirror.scrcpy_server = server_file;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let _alice = relay.join("alice").await;
     relay
@@ -304,7 +306,6 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
     thai.wait_text(".title", "หน้าจอแว่น").await;
     thai.screenshot("screens-projector-th.png").await;
     thai.close().await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,7 +314,7 @@ async fn without_adb_the_page_says_in_one_line_what_to_install() {
     require_browser("without_adb_the_page_says_in_one_line_what_to_install");
     let gama = desktop().await;
     // tests/common: nothing answers where ADB should be, and no adb is started.
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let mut browser = Browser::start().await;
     browser.viewport(1280, 800).await;
     browser.open(&format!("{}/", relay.base)).await;
@@ -334,5 +335,4 @@ async fn without_adb_the_page_says_in_one_line_what_to_install() {
     browser.screenshot("screens-projector-no-adb.png").await;
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
 }

@@ -247,12 +247,14 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.session.auto_launch = false;
-        c.admin.token = TOKEN.into();
-        c.sessions.world_updates_per_second = 5.0;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.admin.token = TOKEN.into();
+            c.sessions.world_updates_per_second = 5.0;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let ids = ["A", "B", "C"];
     let a = relay.join("A").await;
@@ -836,7 +838,6 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser.assert_no_page_errors().await;
     browser.close().await;
     drop((a, b, c, intruder));
-    relay.shutdown().await;
     eprintln!(
         "sessions test: {:.1} s; screenshots: target/admin-sessions*.png",
         started.elapsed().as_secs_f64()
@@ -1013,11 +1014,13 @@ const OVERLAPS: &str = "(() => {
 async fn an_hour_with_forty_players_stays_readable() {
     require_browser("an_hour_with_forty_players_stays_readable");
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.session.auto_launch = false;
-        c.admin.token = TOKEN.into();
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.admin.token = TOKEN.into();
+        })
+        .start()
+        .await;
     let id = "20261121-100000-Forest";
     let sent = write_classroom_session(&relay.packages.path().join("sessions"), id, 40);
     let mut browser = Browser::start().await;
@@ -1121,7 +1124,6 @@ async fn an_hour_with_forty_players_stays_readable() {
     );
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1129,11 +1131,13 @@ async fn an_hour_with_forty_players_stays_readable() {
 async fn the_panel_says_when_no_session_is_kept() {
     require_browser("the_panel_says_when_no_session_is_kept");
     let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.session.auto_launch = false;
-        c.sessions.enabled = false;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.sessions.enabled = false;
+        })
+        .start()
+        .await;
     let mut browser = Browser::start().await;
     browser.open(&format!("{}/", relay.base)).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
@@ -1143,7 +1147,6 @@ async fn the_panel_says_when_no_session_is_kept() {
     assert_eq!(browser.count("#sessions-list li").await, 0);
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
 }
 
 /// With the keyboard on the scrubber, Home: the playback is back at its start.

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn the_page_says_which_tool_took_gama_and_launch_takes_it_back() {
     require_browser("the_page_says_which_tool_took_gama_and_launch_takes_it_back");
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("Player_101").await;
     relay.launch().await;
@@ -80,5 +80,4 @@ async fn the_page_says_which_tool_took_gama_and_launch_takes_it_back() {
     browser.wait(&tile_in("Player_101", "in_game")).await;
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
 }

@@ -42,7 +42,7 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     require_browser("the_console_evaluates_gaml_and_keeps_a_history");
     let started = Instant::now();
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", with_token).await;
+    let relay = TestRelay::builder(&gama).config(with_token).start().await;
     relay.wait_gama().await;
     let _a = relay.join("A").await;
     let mut browser = Browser::start().await;
@@ -177,7 +177,6 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
 
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
     eprintln!("console test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -273,7 +272,7 @@ async fn the_world_view_draws_what_a_headset_receives() {
     require_browser("the_world_view_draws_what_a_headset_receives");
     let started = Instant::now();
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", with_token).await;
+    let relay = TestRelay::builder(&gama).config(with_token).start().await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let b = relay.join("B").await;
@@ -661,7 +660,6 @@ async fn the_world_view_draws_what_a_headset_receives() {
 
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
     eprintln!(
         "world view test: {:.1} s; screenshot: {}",
         started.elapsed().as_secs_f64(),
@@ -691,7 +689,10 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| c.session.auto_launch = false).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.session.auto_launch = false)
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let _b = relay.join("B").await;
@@ -803,7 +804,6 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
 
     browser.assert_no_page_errors().await;
     browser.close().await;
-    relay.shutdown().await;
     eprintln!(
         "clock test: {:.1} s; screenshot: {}",
         started.elapsed().as_secs_f64(),

@@ -56,7 +56,10 @@ async fn next_state(ws: &mut Events) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_token_is_required_by_the_api_and_the_event_socket() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.admin.token = "t0k3n".into()).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.admin.token = "t0k3n".into())
+        .start()
+        .await;
     let base = &relay.base;
 
     let r = relay
@@ -118,13 +121,15 @@ async fn a_configured_token_is_required_by_the_api_and_the_event_socket() {
     let mut ws = events(&relay, "?token=t0k3n", None).await.unwrap();
     let state = next_state(&mut ws).await;
     assert!(state["gama"]["address"].is_string());
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_facing_admin_port_gets_a_generated_token() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.admin.host = "0.0.0.0".into()).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.admin.host = "0.0.0.0".into())
+        .start()
+        .await;
     let token = relay
         .handle()
         .admin_token()
@@ -140,16 +145,17 @@ async fn a_network_facing_admin_port_gets_a_generated_token() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_origins_and_foreign_host_names_are_refused() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.admin.allowed_origins = vec!["http://dashboard.lab:9000".into()];
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.admin.allowed_origins = vec!["http://dashboard.lab:9000".into()];
+        })
+        .start()
+        .await;
     let base = &relay.base;
     let own_origin = format!("http://{}", relay.handle().admin_addr());
 
@@ -201,17 +207,18 @@ async fn foreign_origins_and_foreign_host_names_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_follow_changes_and_are_coalesced() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.admin.push_min_interval_ms = 200;
-        c.admin.push_refresh_ms = 60_000;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.admin.push_min_interval_ms = 200;
+            c.admin.push_refresh_ms = 60_000;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let mut ws = events(&relay, "", None).await.unwrap();
     next_state(&mut ws).await;
@@ -243,5 +250,4 @@ async fn pushes_follow_changes_and_are_coalesced() {
         }
     }
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-    relay.shutdown().await;
 }

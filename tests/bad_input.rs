@@ -38,7 +38,7 @@ async fn expect_error(h: &Headset, input: &str, words: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_headset_messages_get_an_error_and_the_socket_stays_usable() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let bystander = relay.join("Bystander").await;
     let cases: &[(&str, &[&str])] = &[
@@ -99,13 +99,12 @@ async fn malformed_headset_messages_get_an_error_and_the_socket_stays_usable() {
         .await
         .unwrap();
     assert!(relay.healthy_within(T).await);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_arrays_are_not_messages() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let cases = [
         r#"["connection","Player_9","5000"]"#,
         r#"["ping","x"]"#,
@@ -118,13 +117,12 @@ async fn json_arrays_are_not_messages() {
         expect_pong(&h, "after").await;
     }
     assert!(relay.handle().state().players.is_empty());
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_before_connection_are_refused() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let bystander = relay.join("Bystander").await;
     relay.launch().await;
@@ -160,13 +158,12 @@ async fn commands_before_connection_are_refused() {
     expect_pong(&asker, "a").await;
     expect_pong(&expr, "e").await;
     assert!(relay.handle().state().players.len() == 1);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_without_a_live_experiment_are_not_forwarded() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     h.ask("send_init_data", &[("id", "Player_101")])
@@ -199,13 +196,12 @@ async fn asks_without_a_live_experiment_are_not_forwarded() {
         "{:?}",
         gama.commands()
     );
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_frames_are_refused_without_closing() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     h.send_binary(vec![1, 2, 3]).await.unwrap();
@@ -214,13 +210,15 @@ async fn binary_frames_are_refused_without_closing() {
     expect_delivery(&gama, &h, "Player_101", r#"{"still":"registered"}"#).await;
     let p = relay.player_json("Player_101").await.unwrap();
     assert_eq!(p["connected"], true);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_closes_with_1009_and_spares_the_others() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.max_message_bytes = 1024).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.max_message_bytes = 1024)
+        .start()
+        .await;
     relay.wait_gama().await;
     let big = relay.join("P1").await;
     let other = relay.join("P2").await;
@@ -252,7 +250,6 @@ async fn an_oversized_message_closes_with_1009_and_spares_the_others() {
     expect_delivery(&gama, &other, "P2", r#"{"enableMove":true}"#).await;
     expect_pong(&other, "p2").await;
     assert!(!other.is_closed());
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,11 +257,13 @@ async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
     const FLOOD: usize = 3000;
     const RATE: u32 = 1000;
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.max_messages_per_second = RATE;
-        c.gama.command_timeout_ms = 10_000;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.max_messages_per_second = RATE;
+            c.gama.command_timeout_ms = 10_000;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let flooder = relay.join("P1").await;
     let other = relay.join("P2").await;
@@ -335,13 +334,12 @@ async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
         .unwrap();
     let pong = flooder.recv_type("pong", T).await.unwrap();
     assert_eq!(pong["id"], "survived");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_vanishing_mid_frame_does_not_hurt_the_relay() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let other = relay.join("P2").await;
 
@@ -389,13 +387,12 @@ async fn a_peer_vanishing_mid_frame_does_not_hurt_the_relay() {
     // And new headsets are still welcome.
     let newcomer = relay.join("P3").await;
     expect_pong(&newcomer, "p3").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gama_garbage_does_not_cost_the_connection() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("P1").await;
     let accepted = gama.accepted_connections();
@@ -446,13 +443,15 @@ async fn gama_garbage_does_not_cost_the_connection() {
     assert_eq!(gama.accepted_connections(), accepted);
     assert_eq!(gama.open_connections(), 1);
     expect_pong(&h, "p1").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_rejects_bad_input_with_json_errors() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.admin.max_body_bytes = 1024).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.admin.max_body_bytes = 1024)
+        .start()
+        .await;
     relay.wait_gama().await;
 
     // Every error: plain words, and a stable code the page translates.
@@ -532,5 +531,4 @@ async fn the_admin_api_rejects_bad_input_with_json_errors() {
     assert_eq!(status, 200, "{body}");
     relay.wait_experiment("PAUSED").await;
     assert!(relay.healthy_within(T).await);
-    relay.shutdown().await;
 }

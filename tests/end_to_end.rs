@@ -8,7 +8,7 @@ use relay_testkit::FakeGama;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_classroom_session_plays_through_the_relay() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "1", "4", |_| {}).await;
+    let relay = TestRelay::builder(&gama).players("1", "4").start().await;
     relay.wait_gama().await;
 
     let a = relay.join("Player_101").await;
@@ -45,5 +45,4 @@ async fn a_classroom_session_plays_through_the_relay() {
     assert_eq!(cmd["args"], r#"{"id":"Player_101"}"#);
 
     let _ = FakeGama::clone(&gama);
-    relay.shutdown().await;
 }

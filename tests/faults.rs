@@ -23,7 +23,7 @@ fn create_players_since(gama: &FakeGama, from: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gama_killed_and_restarted_fifty_times_during_a_session() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let ids = ["A", "B", "C", "D"];
     let mut headsets = Vec::new();
@@ -66,18 +66,19 @@ async fn gama_killed_and_restarted_fifty_times_during_a_session() {
     for h in &headsets {
         assert!(!h.is_closed(), "no headset socket was closed");
     }
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_long_outage_the_default_backoff_reconnects_within_a_second() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        let defaults = gama_vr_relay::Config::default().gama;
-        c.gama.reconnect_initial_ms = defaults.reconnect_initial_ms;
-        c.gama.reconnect_max_ms = defaults.reconnect_max_ms;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            let defaults = gama_vr_relay::Config::default().gama;
+            c.gama.reconnect_initial_ms = defaults.reconnect_initial_ms;
+            c.gama.reconnect_max_ms = defaults.reconnect_max_ms;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     gama.kill().await;
     // Long enough for the backoff to reach its cap.
@@ -90,7 +91,6 @@ async fn after_a_long_outage_the_default_backoff_reconnects_within_a_second() {
         "{:?}",
         back.elapsed()
     );
-    relay.shutdown().await;
 }
 
 /// Polls a count that has no change notification (tasks ending) until it reaches `want`.
@@ -109,12 +109,14 @@ async fn settle(what: &str, want: usize, count: impl Fn() -> usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_flapping_headsets_leak_nothing_and_disturb_nobody() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.disconnect_grace_ms = 100;
-        c.headsets.max_new_connections_per_second = 100_000;
-        c.headsets.missed_heartbeats = 2;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.disconnect_grace_ms = 100;
+            c.headsets.max_new_connections_per_second = 100_000;
+            c.headsets.missed_heartbeats = 2;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let observer = relay.join("Observer").await;
     relay.launch().await;
@@ -181,21 +183,22 @@ async fn five_hundred_flapping_headsets_leak_nothing_and_disturb_nobody() {
     })
     .await;
     expect_pong(&observer, "still-here").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_disconnect() {
     const MAX_QUEUE: usize = 1024 * 1024;
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.max_queue_bytes = MAX_QUEUE;
-        c.headsets.write_timeout_ms = 10_000;
-        // The test sends world updates back to back, about a hundred times GAMA's pace: a headset
-        // is behind after a few of them, as it would be after a few at 30 Hz.
-        c.headsets.coalesce_after_ms = 10;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.max_queue_bytes = MAX_QUEUE;
+            c.headsets.write_timeout_ms = 10_000;
+            // The test sends world updates back to back, about a hundred times GAMA's pace: a headset
+            // is behind after a few of them, as it would be after a few at 30 Hz.
+            c.headsets.coalesce_after_ms = 10;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let ids = ["N1", "N2", "N3"];
     let mut normal = Vec::new();
@@ -285,14 +288,13 @@ async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_
     assert!(reason.contains("too slow"), "{reason}");
     // The others never noticed.
     expect_pong(&normal[0], "fine").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_operator_commands_make_one_load_and_end_consistent() {
     let gama = desktop().await;
     gama.delay_replies(Duration::from_millis(300));
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     // Launch twice and stop, all at once: the second launch is refused as busy, the stop waits for
@@ -327,5 +329,4 @@ async fn concurrent_operator_commands_make_one_load_and_end_consistent() {
             m
         });
     assert_eq!(by_type["load"], 2, "{by_type:?}");
-    relay.shutdown().await;
 }

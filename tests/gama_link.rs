@@ -11,7 +11,7 @@ use relay_testkit::{FakeGama, FakeGamaOptions};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_mode_uses_the_id_load_returns_everywhere() {
     let gama = headless().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let state = relay.wait_gama().await;
     assert_eq!(state.gama.mode, Some(gama_vr_relay::ServerMode::Headless));
     let a = relay.join("A").await;
@@ -47,13 +47,12 @@ async fn headless_mode_uses_the_id_load_returns_everywhere() {
     a.ask("send_init_data", &[("id", "A")]).await.unwrap();
     let (raw, _) = a.recv_json_output(T).await.unwrap();
     assert!(raw.starts_with(r#"{"contents":{"precision":"#), "{raw}");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_are_forwarded_verbatim_with_exp_id_and_ids_are_quoted_in_gaml() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let id = r#"Player "q" \ 7"#;
     let a = relay.join(id).await;
@@ -94,13 +93,12 @@ async fn asks_are_forwarded_verbatim_with_exp_id_and_ids_are_quoted_in_gaml() {
     // The removal quotes the id the same way.
     a.disconnect_properly().await.unwrap();
     gama.wait_players(&[], T).await.unwrap();
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gama_restarting_mid_session_brings_everyone_back_without_closing_headsets() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let b = relay.join("B").await;
@@ -134,13 +132,12 @@ async fn gama_restarting_mid_session_brings_everyone_back_without_closing_headse
         !a.is_closed() && !b.is_closed(),
         "no headset socket was closed"
     );
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_network_glitch_the_relay_finds_the_experiment_still_running() {
     let gama = desktop_autorun().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -159,7 +156,6 @@ async fn after_a_network_glitch_the_relay_finds_the_experiment_still_running() {
         ["A"],
         "create_player for a known player is harmless"
     );
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,23 +163,22 @@ async fn a_relay_started_next_to_a_paused_experiment_picks_it_up() {
     let gama = desktop().await;
     gama.open_experiment("vr_xp");
     gama.wait_experiment_state("PAUSED", T).await.unwrap();
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let state = relay.wait_experiment("PAUSED").await;
     assert_eq!(state.gama.experiment_id.as_deref(), Some("0"));
     let a = relay.join("A").await;
     expect_in_game(&a, true).await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_starts_without_gama_and_connects_when_it_appears() {
     // A port nothing listens on yet.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let placeholder = desktop().await;
-    let relay = TestRelay::start(&placeholder, "", "", |c| c.gama.port = port).await;
+    let relay = TestRelay::builder(&placeholder)
+        .config(|c| c.gama.port = port)
+        .start()
+        .await;
     drop(placeholder);
     let state = relay
         .wait("GAMA unreachable", |s| {
@@ -207,13 +202,15 @@ async fn the_relay_starts_without_gama_and_connects_when_it_appears() {
     relay.launch().await;
     expect_in_game(&a, true).await;
     drop(gama);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_has_a_deadline() {
     let gama = desktop_autorun().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 300).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.gama.command_timeout_ms = 300)
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -259,14 +256,13 @@ async fn every_command_has_a_deadline() {
         .expect_silence(Duration::from_millis(100))
         .await
         .unwrap();
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_load_is_reported_in_plain_words() {
     let gama = desktop().await;
     gama.set_load_error(Some("'/x/demo.gaml' does not exist"));
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let (status, body) = relay.post("/api/experiment/launch", None).await;
     assert_eq!(status, 502, "{body}");
@@ -285,13 +281,12 @@ async fn a_failed_load_is_reported_in_plain_words() {
     assert_eq!(state["gama"]["operation"], serde_json::Value::Null);
     gama.set_load_error(None);
     relay.launch().await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_experiments_die_with_the_connection_and_players_come_back_after_relaunch() {
     let gama = headless().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -307,13 +302,12 @@ async fn headless_experiments_die_with_the_connection_and_players_come_back_afte
     relay.launch().await;
     expect_in_game(&a, true).await;
     assert_ne!(gama.experiment_id().unwrap(), first_id);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_carries_the_parameters_the_learning_package_gives() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let pkg = relay.packages.path().join("Params");
     std::fs::create_dir_all(&pkg).unwrap();
     std::fs::write(
@@ -347,7 +341,6 @@ async fn load_carries_the_parameters_the_learning_package_gives() {
         load["parameters"],
         serde_json::json!([{"name":"nb_trees","type":"int","value":40},{"name":"title","value":"x"}])
     );
-    relay.shutdown().await;
 }
 
 /// GAMA busy with a heavy step answers create_player after the command's deadline: a late yes
@@ -356,7 +349,10 @@ async fn load_carries_the_parameters_the_learning_package_gives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_answer_to_create_player_still_counts() {
     let gama = desktop_autorun().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 300).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.gama.command_timeout_ms = 300)
+        .start()
+        .await;
     relay.wait_gama().await;
     relay.launch().await;
     let state_of = |s: &StateView, id: &str| {
@@ -398,5 +394,4 @@ async fn a_late_answer_to_create_player_still_counts() {
         .expect_silence(Duration::from_millis(100))
         .await
         .unwrap();
-    relay.shutdown().await;
 }

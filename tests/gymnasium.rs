@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// A session beside the tool: headset A in the game, fed while the tool runs.
 async fn session(gama: &FakeGama) -> (TestRelay, Headset) {
-    let relay = TestRelay::start(gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -84,7 +84,6 @@ async fn gymnasium_runs_through_the_relay_as_directly_headless() {
     .unwrap();
     assert!(relay.snapshot_player("A").player.in_game);
     assert!(a.recv_json_output(T).await.is_ok(), "the headset was fed");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +131,6 @@ async fn gymnasium_runs_through_the_relay_as_directly_desktop() {
     assert_eq!(gama.experiment_name().as_deref(), Some(run.experiment));
     relay.launch().await;
     relay.wait_in_game(&["A"]).await;
-    relay.shutdown().await;
 }
 
 /// A synchronous step slower than `gama.command_timeout_ms` completes with GAMA's answer.
@@ -145,7 +143,10 @@ async fn slow_steps(test: &str, options: FakeGamaOptions) {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 1000).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.gama.command_timeout_ms = 1000)
+        .start()
+        .await;
     relay.wait_gama().await;
     let run = Run {
         actions: &[1, 0],
@@ -155,7 +156,6 @@ async fn slow_steps(test: &str, options: FakeGamaOptions) {
     let report = gymnasium::run(&python, port(&relay), &run).await.unwrap();
     assert_eq!(report["episodes"][0]["steps"].as_array().unwrap().len(), 2);
     assert!(longest_step(&report) >= 1.9, "{report}");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +192,7 @@ async fn gymnasium_needs_no_sleep_on_the_tool_port_desktop() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let report = gymnasium::run(&python, port(&relay), &Run::default())
         .await
@@ -202,7 +202,6 @@ async fn gymnasium_needs_no_sleep_on_the_tool_port_desktop() {
         "{report}"
     );
     assert_eq!(report["action_space"], "Discrete(2)");
-    relay.shutdown().await;
 }
 
 /// A plain gama-client tool beside a training run, both through the relay on gama-headless: each
@@ -236,7 +235,6 @@ async fn a_gama_client_tool_beside_gymnasium_gets_only_its_own_answers() {
     for m in gym["unsolicited"].as_array().unwrap() {
         assert_eq!(m["exp_id"].as_str(), Some(own), "not gymnasium's: {m}");
     }
-    relay.shutdown().await;
 }
 
 /// Feeds headset A with the session's output every 20 ms until aborted.

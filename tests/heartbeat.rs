@@ -26,7 +26,7 @@ async fn join_with(relay: &TestRelay, id: &str, heartbeat: &str, auto_pong: bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pings_are_exact_and_follow_the_announced_heartbeat() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
 
     // Exact bytes, seen by a plain WebSocket client.
     let url = format!("ws://{}/", relay.headset_addr());
@@ -59,13 +59,15 @@ async fn pings_are_exact_and_follow_the_announced_heartbeat() {
     let pings = h.pings_received() - before;
     // Nominally 7.
     assert!((3..=15).contains(&pings), "{pings} pings in 700 ms");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headset_answering_pings_stays_connected() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.missed_heartbeats = 3).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.missed_heartbeats = 3)
+        .start()
+        .await;
     let h = join_with(&relay, "Player_101", "100", true).await;
     // Well beyond 3 × 100 ms.
     assert!(
@@ -80,13 +82,15 @@ async fn a_headset_answering_pings_stays_connected() {
     let p = relay.player_json("Player_101").await.unwrap();
     assert_eq!(p["connected"], true);
     expect_pong(&h, "alive").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_headset_is_dropped_after_the_missed_heartbeats() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.missed_heartbeats = 3).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.missed_heartbeats = 3)
+        .start()
+        .await;
     let started = Instant::now();
     let h = join_with(&relay, "Player_101", "100", false).await;
     let other = join_with(&relay, "Player_102", "100", true).await;
@@ -119,14 +123,19 @@ async fn a_silent_headset_is_dropped_after_the_missed_heartbeats() {
     let p = relay.player_json("Player_101").await.unwrap();
     assert_eq!(p["connected"], false);
     assert!(!other.is_closed());
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missed_heartbeats_sets_how_many_silent_periods_are_tolerated() {
     let gama = desktop().await;
-    let one = TestRelay::start(&gama, "", "", |c| c.headsets.missed_heartbeats = 1).await;
-    let three = TestRelay::start(&gama, "", "", |c| c.headsets.missed_heartbeats = 3).await;
+    let one = TestRelay::builder(&gama)
+        .config(|c| c.headsets.missed_heartbeats = 1)
+        .start()
+        .await;
+    let three = TestRelay::builder(&gama)
+        .config(|c| c.headsets.missed_heartbeats = 3)
+        .start()
+        .await;
     let started = Instant::now();
     let (a, b) = tokio::join!(
         join_with(&one, "Player_101", "200", false),
@@ -152,7 +161,10 @@ async fn missed_heartbeats_sets_how_many_silent_periods_are_tolerated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_inbound_message_proves_liveness() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.missed_heartbeats = 3).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.missed_heartbeats = 3)
+        .start()
+        .await;
     let h = join_with(&relay, "Player_101", "100", false).await;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let until = Instant::now() + Duration::from_secs(1);
@@ -178,13 +190,12 @@ async fn any_inbound_message_proves_liveness() {
     // And once it stops talking, it is dropped.
     let (code, _) = h.wait_closed(T).await.unwrap().expect("close frame");
     assert_eq!(code, 1000);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_time_is_measured() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let h = join_with(&relay, "Player_101", "100", false).await;
     let before = relay.player_json("Player_101").await.unwrap();
     assert_eq!(before["traffic"]["rtt_ms"], Value::Null, "{before}");
@@ -197,13 +208,12 @@ async fn round_trip_time_is_measured() {
     let rtt = &p["traffic"]["rtt_ms"];
     assert!(rtt.is_u64(), "rtt_ms must be a number: {p}");
     assert!(rtt.as_u64().unwrap() < 5000, "{p}");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_counters_follow_the_traffic() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     // A 60 s heartbeat: no keep-alive frames during the test.
     let h = relay.connect().await;
     let connection = r#"{"type":"connection","id":"Player_101","heartbeat":"60000"}"#;
@@ -236,7 +246,6 @@ async fn traffic_counters_follow_the_traffic() {
     assert!(later["bytes_in"].as_u64() > traffic["bytes_in"].as_u64());
     assert!(later["messages_out"].as_u64().unwrap() >= 5, "{later}");
     assert!(later["bytes_out"].as_u64() > traffic["bytes_out"].as_u64());
-    relay.shutdown().await;
 }
 
 /// WebSocket's own ping is answered with its payload, between the relay's frames, and a headset
@@ -245,7 +254,7 @@ async fn traffic_counters_follow_the_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_pings_are_answered_and_a_close_is_echoed() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let url = format!("ws://{}/", relay.headset_addr());
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws.send(Message::text(

@@ -24,7 +24,7 @@ fn no_auto_launch(c: &mut gama_vr_relay::Config) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_is_in_game_only_once_gama_accepted_it() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let ok = relay.join("P1").await;
     let refused = relay.join("P2").await;
@@ -62,13 +62,16 @@ async fn a_player_is_in_game_only_once_gama_accepted_it() {
     let again = relay.join("P2").await;
     expect_in_game(&again, true).await;
     relay.wait_in_game(&["P1", "P2"]).await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_players_are_enforced_and_the_waiting_list_is_served_in_arrival_order() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "0", "2", no_auto_launch).await;
+    let relay = TestRelay::builder(&gama)
+        .players("0", "2")
+        .config(no_auto_launch)
+        .start()
+        .await;
     relay.wait_gama().await;
     let mut headsets = Vec::new();
     for id in ["A", "B", "C", "D"] {
@@ -116,13 +119,16 @@ async fn max_players_are_enforced_and_the_waiting_list_is_served_in_arrival_orde
         .expect("create_player sent");
     assert!(remove_a < create_c, "the slot is freed before it is given");
     assert_eq!(relay.get("/api/state").await.1["counts"]["waiting"], 1);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launch_is_refused_below_the_minimum_unless_forced() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "3", "6", no_auto_launch).await;
+    let relay = TestRelay::builder(&gama)
+        .players("3", "6")
+        .config(no_auto_launch)
+        .start()
+        .await;
     relay.wait_gama().await;
     let _a = relay.join("A").await;
     let (status, body) = relay.post("/api/experiment/launch", None).await;
@@ -151,14 +157,13 @@ async fn launch_is_refused_below_the_minimum_unless_forced() {
     assert_eq!(body["code"], "experiment_open");
     assert_eq!(body["params"]["state"], "PAUSED");
     assert_eq!(gama.commands_of_type("load").len(), 1);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_launches_at_once_make_one_load() {
     let gama = desktop().await;
     gama.delay_replies(Duration::from_millis(200));
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let (first, second) = tokio::join!(
         relay.post("/api/experiment/launch", None),
@@ -168,13 +173,12 @@ async fn two_launches_at_once_make_one_load() {
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
     assert_eq!(gama.commands_of_type("load").len(), 1);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_launch_when_the_maximum_is_connected() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "1", "2", |_| {}).await;
+    let relay = TestRelay::builder(&gama).players("1", "2").start().await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     a.expect_silence(Duration::from_millis(100)).await.unwrap();
@@ -198,17 +202,19 @@ async fn auto_launch_when_the_maximum_is_connected() {
     expect_in_game(&a, false).await;
     a.expect_silence(Duration::from_millis(300)).await.unwrap();
     assert_eq!(gama.commands_of_type("load").len(), 1);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_player_keeps_its_slot_for_the_grace_time() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "0", "1", |c| {
-        c.session.auto_launch = false;
-        c.headsets.disconnect_grace_ms = 800;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .players("0", "1")
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.headsets.disconnect_grace_ms = 800;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let b = relay.join("B").await;
@@ -238,13 +244,12 @@ async fn a_dropped_player_keeps_its_slot_for_the_grace_time() {
             s.players.iter().all(|p| p.player.id != "A")
         })
         .await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_are_added_again_after_a_reload_and_an_end_of_game() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -265,25 +270,23 @@ async fn players_are_added_again_after_a_reload_and_an_end_of_game() {
     expect_in_game(&a, true).await;
     gama.wait_players(&["A"], T).await.unwrap();
     assert_eq!(creates(&gama).len(), 3);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_experiment_opened_in_gama_s_window_gets_the_players_too() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     gama.open_experiment("vr_xp");
     expect_in_game(&a, true).await;
     gama.wait_players(&["A"], T).await.unwrap();
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_stop_drive_gama_and_keep_headsets_connected() {
     let gama = desktop_autorun().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -321,13 +324,15 @@ async fn pause_resume_and_stop_drive_gama_and_keep_headsets_connected() {
     // Relaunchable.
     relay.launch().await;
     expect_in_game(&a, true).await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selecting_a_model_changes_what_launch_loads_and_the_limits() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", no_auto_launch).await;
+    let relay = TestRelay::builder(&gama)
+        .config(no_auto_launch)
+        .start()
+        .await;
     write_package(relay.packages.path(), "Second", "0", "1");
     let (status, models) = relay.post("/api/models/rescan", None).await;
     assert_eq!(status, 200, "{models}");
@@ -356,17 +361,17 @@ async fn selecting_a_model_changes_what_launch_loads_and_the_limits() {
     expect_in_game(&a, true).await;
     relay.wait("B waiting", |s| s.counts.waiting == 1).await;
     drop(b);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_launch_waits_for_gama_when_the_players_are_there_first() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let placeholder = desktop().await;
-    let relay = TestRelay::start(&placeholder, "1", "2", |c| c.gama.port = port).await;
+    let relay = TestRelay::builder(&placeholder)
+        .players("1", "2")
+        .config(|c| c.gama.port = port)
+        .start()
+        .await;
     drop(placeholder);
     let a = relay.join("A").await;
     let b = relay.join("B").await;
@@ -380,7 +385,6 @@ async fn auto_launch_waits_for_gama_when_the_players_are_there_first() {
     expect_in_game(&a, true).await;
     expect_in_game(&b, true).await;
     assert_eq!(gama.commands_of_type("load").len(), 1);
-    relay.shutdown().await;
 }
 
 /// A teacher's tablet drops off the Wi-Fi right after asking for a launch: the launch still runs to
@@ -389,7 +393,10 @@ async fn auto_launch_waits_for_gama_when_the_players_are_there_first() {
 async fn a_launch_completes_when_the_client_that_asked_goes_away() {
     use tokio::io::AsyncWriteExt;
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", no_auto_launch).await;
+    let relay = TestRelay::builder(&gama)
+        .config(no_auto_launch)
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     // GAMA takes its time to load, so the client is gone long before the answer.
@@ -439,5 +446,4 @@ async fn a_launch_completes_when_the_client_that_asked_goes_away() {
         body["error"].as_str().unwrap().contains("nothing to pause"),
         "the operator's turn is free again: {body}"
     );
-    relay.shutdown().await;
 }

@@ -34,12 +34,15 @@ async fn scrape(relay: &TestRelay) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_a_session() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "0", "1", |c| {
-        c.session.auto_launch = false;
-        // Metrics stay readable without the admin token, like /healthz.
-        c.admin.token = "secret".into();
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .players("0", "1")
+        .config(|c| {
+            c.session.auto_launch = false;
+            // Metrics stay readable without the admin token, like /healthz.
+            c.admin.token = "secret".into();
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let before = scrape(&relay).await;
     assert_eq!(
@@ -146,7 +149,6 @@ async fn metrics_follow_a_session() {
         sample(&text, r#"gama_vr_relay_gama_link{state="connected"}"#),
         0.0
     );
-    relay.shutdown().await;
 }
 
 /// The admin page's world view has its own queue: following a player while GAMA sends to it is
@@ -155,7 +157,7 @@ async fn metrics_follow_a_session() {
 async fn the_world_view_is_not_counted_as_headset_traffic() {
     use futures_util::StreamExt;
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     relay.launch().await;
     let url = format!("ws://{}/api/world?player=A", relay.handle().admin_addr());
@@ -191,5 +193,4 @@ async fn the_world_view_is_not_counted_as_headset_traffic() {
         sample(&after, "gama_vr_relay_headset_messages_sent_total"),
         0.0
     );
-    relay.shutdown().await;
 }

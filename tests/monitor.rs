@@ -38,7 +38,7 @@ fn write_course(dir: &Path) -> std::path::PathBuf {
 
 /// A relay whose learning packages are the test's usual one ("Demo") and the course above.
 async fn relay_with_course(gama: &FakeGama) -> (TestRelay, std::path::PathBuf) {
-    let relay = TestRelay::start(gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(gama).await;
     let other = write_course(relay.packages.path());
     let (status, body) = relay.post("/api/models/rescan", None).await;
     assert_eq!(status, 200, "{body}");
@@ -120,7 +120,6 @@ async fn the_editor_tool_starts_its_scene_with_gama_slow_to_load() {
     for kind in ["select", "launch_anyway", "resume", "pause", "stop"] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
-    relay.shutdown().await;
 }
 
 /// The catalog as the webplatform listed it: a JSON string holding the top-level entries, models
@@ -220,7 +219,6 @@ async fn the_catalog_and_each_models_settings_as_the_webplatform_gave_them() {
             );
         }
     }
-    relay.shutdown().await;
 }
 
 /// `json_state` as the webplatform sent it: `gama` with its six keys in order (`connected` a
@@ -228,7 +226,10 @@ async fn the_catalog_and_each_models_settings_as_the_webplatform_gave_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_state_keeps_coming_in_the_webplatforms_shape() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.monitor.refresh_ms = 300).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.monitor.refresh_ms = 300)
+        .start()
+        .await;
     relay.wait_gama().await;
     let _h = relay.join("Player_101").await;
     let mut ws = raw(monitor(&relay).addr).await;
@@ -246,7 +247,6 @@ async fn json_state_keeps_coming_in_the_webplatforms_shape() {
         text.starts_with(r#"{"type":"json_state","gama":{"connected":true,"experiment_state":"NONE","loading":false,"content_error":"","experiment_id":"","experiment_name":""},"player":{"Player_101":{"id":"Player_101","ping_interval":"5000","is_alive":true,"connected":true,"in_game":false,"date_connection":""#),
         "{text}"
     );
-    relay.shutdown().await;
 }
 
 /// Bad input (not JSON, `null`, a list, an unknown type, a field missing or of the wrong type, an
@@ -255,7 +255,7 @@ async fn json_state_keeps_coming_in_the_webplatforms_shape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_ignored_and_stops_nothing() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     let mut ws = raw(monitor(&relay).addr).await;
@@ -306,14 +306,13 @@ async fn bad_input_is_ignored_and_stops_nothing() {
     }
     expect_pong(&h, "still-here").await;
     assert!(relay.snapshot_player("Player_101").player.connected);
-    relay.shutdown().await;
 }
 
 /// The admin UI's `remove_player_headset` removes a player from the game, as the page's Remove.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_player_headset_removes_the_player() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     relay.launch().await;
@@ -328,18 +327,19 @@ async fn remove_player_headset_removes_the_player() {
     gama.wait_command(T, |c| c["expr"] == "do remove_player(\"Player_101\");")
         .await
         .unwrap();
-    relay.shutdown().await;
 }
 
 /// Off loopback the monitor socket wants the admin token, as the admin API does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_loopback_the_monitor_socket_needs_the_token() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.monitor.host = "0.0.0.0".into();
-        c.admin.token = "classroom-secret".into();
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.monitor.host = "0.0.0.0".into();
+            c.admin.token = "classroom-secret".into();
+        })
+        .start()
+        .await;
     let port = monitor(&relay).addr.port();
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/"))
         .await
@@ -350,7 +350,6 @@ async fn off_loopback_the_monitor_socket_needs_the_token() {
     }
     let mut ws = raw(format!("127.0.0.1:{port}/?token=classroom-secret")).await;
     assert_eq!(next(&mut ws).await["type"], "json_state");
-    relay.shutdown().await;
 }
 
 type Ws =

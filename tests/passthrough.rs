@@ -58,7 +58,7 @@ async fn the_real_gama_client_works_through_the_relay_headless() {
     let test = "the_real_gama_client_works_through_the_relay_headless";
     let python = gama_client::python_for(test);
     let gama = headless().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -92,7 +92,6 @@ async fn the_real_gama_client_works_through_the_relay_headless() {
     .await
     .unwrap();
     assert!(relay.snapshot_player("A").player.in_game);
-    relay.shutdown().await;
 }
 
 /// The gama-client check through the relay on GAMA's desktop server: it works, and its `load`
@@ -103,7 +102,7 @@ async fn the_real_gama_client_works_through_the_relay_desktop() {
     let test = "the_real_gama_client_works_through_the_relay_desktop";
     let python = gama_client::python_for(test);
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -121,7 +120,6 @@ async fn the_real_gama_client_works_through_the_relay_desktop() {
     expect_in_game(&a, false).await;
     relay.launch().await;
     relay.wait_in_game(&["A"]).await;
-    relay.shutdown().await;
 }
 
 /// Answers go to the tool that asked, alone; the messages of its experiment too (item 2 of
@@ -129,7 +127,7 @@ async fn the_real_gama_client_works_through_the_relay_desktop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_and_statuses_go_to_the_tool_that_loaded_alone() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let mut one = tool(&relay).await;
     let mut two = tool(&relay).await;
@@ -202,7 +200,6 @@ async fn replies_and_statuses_go_to_the_tool_that_loaded_alone() {
         reply["content"].as_str().unwrap().contains("not connected"),
         "{reply}"
     );
-    relay.shutdown().await;
 }
 
 /// On gama-headless a tool hears nothing of the session running beside it, only its own
@@ -210,7 +207,7 @@ async fn replies_and_statuses_go_to_the_tool_that_loaded_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_hears_nothing_of_the_session_headless() {
     let gama = headless().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -257,7 +254,6 @@ async fn a_tool_hears_nothing_of_the_session_headless() {
     .unwrap();
     let m = next(&mut t).await;
     assert_eq!(m["command"]["api_id"], "2", "got {m} before its answer");
-    relay.shutdown().await;
 }
 
 /// gama-headless disposes of a client's experiments when its socket closes; through the relay too
@@ -265,7 +261,7 @@ async fn a_tool_hears_nothing_of_the_session_headless() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tools_experiments_end_with_it_headless() {
     let gama = headless().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let _a = relay.join("A").await;
     relay.launch().await;
@@ -311,7 +307,6 @@ async fn a_tools_experiments_end_with_it_headless() {
     assert_eq!(left["via"], "tool");
     // The session was never touched.
     assert!(relay.snapshot_player("A").player.in_game);
-    relay.shutdown().await;
 }
 
 /// On GAMA's desktop server a tool's `load` replaces the session's experiment: the session ends
@@ -321,7 +316,7 @@ async fn a_tools_experiments_end_with_it_headless() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tools_load_ends_the_session_desktop() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("Player_gym").await;
     relay.launch().await;
@@ -405,7 +400,6 @@ async fn a_tools_load_ends_the_session_desktop() {
     expect_in_game(&a, true).await;
     assert!(relay.state_json().await["gama"]["tool_experiment"].is_null());
     assert_eq!(gama.experiment_name().as_deref(), Some(EXPERIMENT));
-    relay.shutdown().await;
 }
 
 /// A tool's synchronous step slower than `gama.command_timeout_ms` is answered by GAMA, as it
@@ -419,7 +413,10 @@ async fn a_slow_step_is_answered_by_gama_and_holds_up_nothing_headless() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 1500).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.gama.command_timeout_ms = 1500)
+        .start()
+        .await;
     relay.wait_gama().await;
     let _a = relay.join("A").await;
     relay.launch().await;
@@ -453,7 +450,6 @@ async fn a_slow_step_is_answered_by_gama_and_holds_up_nothing_headless() {
     let reply = reply_to(&mut t, "2").await;
     assert_eq!(reply["type"], "CommandExecutedSuccessfully", "{reply}");
     assert!(sent.elapsed() >= Duration::from_millis(2900));
-    relay.shutdown().await;
 }
 
 /// On GAMA's desktop server too, a slow synchronous step is answered by GAMA, not cut short by the
@@ -466,7 +462,10 @@ async fn a_slow_step_is_answered_by_gama_desktop() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| c.gama.command_timeout_ms = 1500).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.gama.command_timeout_ms = 1500)
+        .start()
+        .await;
     relay.wait_gama().await;
     let mut t = tool(&relay).await;
     next(&mut t).await;
@@ -485,7 +484,6 @@ async fn a_slow_step_is_answered_by_gama_desktop() {
     let reply = reply_to(&mut t, "2").await;
     assert_eq!(reply["type"], "CommandExecutedSuccessfully", "{reply}");
     assert!(sent.elapsed() >= Duration::from_millis(2400));
-    relay.shutdown().await;
 }
 
 /// Desktop GAMA answers `load` before the experiment is built; through the relay the answer comes
@@ -498,7 +496,7 @@ async fn a_tools_load_is_answered_once_the_experiment_is_ready_desktop() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let mut t = tool(&relay).await;
     next(&mut t).await;
@@ -524,7 +522,6 @@ async fn a_tools_load_is_answered_once_the_experiment_is_ready_desktop() {
     let reply = reply_to(&mut t, "2").await;
     assert_eq!(reply["type"], "CommandExecutedSuccessfully", "{reply}");
     assert_eq!(reply["content"]["type"], "Discrete");
-    relay.shutdown().await;
 }
 
 /// How many `create_player` expressions for `id` GAMA received.

@@ -59,7 +59,10 @@ async fn a_recorded_session_replays_byte_for_byte() {
 
     // The session, recorded.
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.record.file = file.clone()).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.record.file = file.clone())
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let b = relay.join("B").await;
@@ -228,11 +231,13 @@ async fn a_stuck_recording_never_stalls_relaying() {
         .open(&fifo)
         .unwrap();
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.record.file = fifo.clone();
-        c.record.max_queued_messages = 8;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.record.file = fifo.clone();
+            c.record.max_queued_messages = 8;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -258,5 +263,4 @@ async fn a_stuck_recording_never_stalls_relaying() {
     assert!(dropped > 0.0, "{metrics}");
     // The disk comes back (the reader goes away: writes fail), and the relay stops cleanly.
     drop(unread);
-    relay.shutdown().await;
 }

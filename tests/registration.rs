@@ -20,7 +20,7 @@ async fn register_raw(h: &Headset, connection: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unity_connection_gets_the_reference_json_state() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let h = relay.connect().await;
     let raw = register_raw(
         &h,
@@ -31,13 +31,12 @@ async fn unity_connection_gets_the_reference_json_state() {
     // Nothing else follows (no duplicate state, no early ping with a 5 s heartbeat).
     h.expect_silence(Duration::from_millis(200)).await.unwrap();
     assert_eq!(h.pings_received(), 0);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_interval_keeps_the_json_type_of_the_heartbeat() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
 
     let numeric = relay.connect().await;
     let raw = register_raw(
@@ -54,17 +53,18 @@ async fn ping_interval_keeps_the_json_type_of_the_heartbeat() {
     let state = relay.state_json().await;
     assert_eq!(state["players"][0]["heartbeat_ms"], 4000);
     assert_eq!(state["players"][1]["heartbeat_ms"], 5000);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_outside_the_allowed_range_are_clamped() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.min_heartbeat_ms = 50;
-        c.headsets.max_heartbeat_ms = 60_000;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.min_heartbeat_ms = 50;
+            c.headsets.max_heartbeat_ms = 60_000;
+        })
+        .start()
+        .await;
 
     // "0" made the webplatform ping every millisecond: here it is raised to the minimum.
     let zero = relay.connect().await;
@@ -93,13 +93,15 @@ async fn heartbeats_outside_the_allowed_range_are_clamped() {
     let state = relay.state_json().await;
     assert_eq!(state["players"][0]["heartbeat_ms"], 50);
     assert_eq!(state["players"][1]["heartbeat_ms"], 60000);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unusable_heartbeat_gets_the_default() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.default_heartbeat_ms = 150).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.default_heartbeat_ms = 150)
+        .start()
+        .await;
     let h = relay.connect().await;
     h.register_with_heartbeat("Player_106", "garbage")
         .await
@@ -113,13 +115,12 @@ async fn an_unusable_heartbeat_gets_the_default() {
     // Nominally 4 (every 150 ms).
     assert!((1..=10).contains(&pings), "{pings} pings in 600 ms");
     assert!(!h.is_closed(), "pings are answered: the headset stays");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headsets_on_one_host_are_distinct_players() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let ids: Vec<String> = (1..=6).map(|i| format!("Player_{i}")).collect();
     let mut headsets = Vec::new();
     for id in &ids {
@@ -139,13 +140,12 @@ async fn headsets_on_one_host_are_distinct_players() {
     for (h, id) in headsets.iter().zip(&ids) {
         expect_pong(h, id).await;
     }
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headsets_from_distinct_addresses_are_distinct_players() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let mut headsets = Vec::new();
     for (last, id) in [(2, "Player_2"), (3, "Player_3")] {
         let ip = IpAddr::from([127, 0, 0, last]);
@@ -171,13 +171,12 @@ async fn headsets_from_distinct_addresses_are_distinct_players() {
         assert!(remote.starts_with(&format!("{ip}:")), "{remote}");
         assert_eq!(remote, h.local_addr().to_string());
     }
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnection_takes_over_the_player() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let old = relay.join("Player_101").await;
     let new = relay.connect().await;
     new.register("Player_101").await.unwrap();
@@ -207,13 +206,12 @@ async fn a_reconnection_takes_over_the_player() {
     let p = relay.player_json("Player_101").await.unwrap();
     assert_eq!(p["connected"], true);
     assert_eq!(p["remote_address"], new.local_addr().to_string());
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnection_in_game_keeps_the_place_without_a_second_create_player() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let old = relay.join("Player_101").await;
     relay.launch().await;
@@ -247,13 +245,15 @@ async fn a_reconnection_in_game_keeps_the_place_without_a_second_create_player()
     let state = relay.wait_in_game(&["Player_101"]).await;
     assert_eq!(state.players.len(), 1);
     assert!(state.players[0].player.connected);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_a_socket_again_under_another_id_releases_the_first() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.disconnect_grace_ms = 300).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.disconnect_grace_ms = 300)
+        .start()
+        .await;
     relay.wait_gama().await;
     let h = relay.join("Player_A").await;
     h.register("Player_B").await.unwrap();
@@ -274,13 +274,15 @@ async fn registering_a_socket_again_under_another_id_releases_the_first() {
     relay.wait_players(&["Player_B"]).await;
     assert!(!h.is_closed());
     expect_pong(&h, "B").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_ids_are_refused_and_the_socket_stays_usable() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.max_player_id_bytes = 16).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.max_player_id_bytes = 16)
+        .start()
+        .await;
     let cases = [
         ("", "empty"),
         ("Player\u{1}101", "control characters"),
@@ -320,13 +322,15 @@ async fn invalid_ids_are_refused_and_the_socket_stays_usable() {
     h.register("Player_10123456").await.unwrap();
     let raw = h.recv_raw(T).await.unwrap();
     assert_json_state(&raw, "Player_10123456", r#""5000""#, false);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_never_registers_is_closed_after_the_register_timeout() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.register_timeout_ms = 200).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.register_timeout_ms = 200)
+        .start()
+        .await;
     let registered = relay.join("Player_101").await;
     let started = Instant::now();
     let silent = relay.connect().await;
@@ -347,13 +351,12 @@ async fn a_socket_that_never_registers_is_closed_after_the_register_timeout() {
     assert!(!registered.is_closed());
     expect_pong(&registered, "alive").await;
     assert_eq!(player_ids(&relay.handle().state()), ["Player_101"]);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_properly_removes_the_player_and_closes_the_socket() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     let other = relay.join("Player_102").await;
@@ -378,13 +381,12 @@ async fn disconnect_properly_removes_the_player_and_closes_the_socket() {
         "{:?}",
         gama.commands()
     );
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_properly_in_game_removes_the_player_from_gama() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     let other = relay.join("Player_102").await;
@@ -407,13 +409,15 @@ async fn disconnect_properly_in_game_removes_the_player_from_gama() {
     assert_eq!(state.counts.in_game, 1);
     // The other player is untouched.
     expect_delivery(&gama, &other, "Player_102", r#"{"still":true}"#).await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_headsets_keep_their_player_for_the_grace_time() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.disconnect_grace_ms = 300).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.disconnect_grace_ms = 300)
+        .start()
+        .await;
     let clean = relay.join("Player_101").await;
     let lost = relay.join("Player_102").await;
     let stays = relay.join("Player_103").await;
@@ -448,17 +452,18 @@ async fn dropped_headsets_keep_their_player_for_the_grace_time() {
         "removed after {elapsed:?}"
     );
     expect_pong(&stays, "x").await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggressive_disconnect_removes_dropped_players_at_once() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.aggressive_disconnect = true;
-        c.headsets.disconnect_grace_ms = 60_000;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.aggressive_disconnect = true;
+            c.headsets.disconnect_grace_ms = 60_000;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let h = relay.join("Player_101").await;
     let other = relay.join("Player_102").await;
@@ -478,13 +483,12 @@ async fn aggressive_disconnect_removes_dropped_players_at_once() {
     assert_eq!(remove["expr"], r#"do remove_player("Player_101");"#);
     gama.wait_players(&["Player_102"], T).await.unwrap();
     expect_delivery(&gama, &other, "Player_102", r#"{"still":true}"#).await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unity_ping_is_answered_with_pong() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     let h = relay.join("Player_101").await;
     h.send_text(r#"{"type":"ping","id":"abc"}"#).await.unwrap();
     assert_eq!(
@@ -499,5 +503,4 @@ async fn unity_ping_is_answered_with_pong() {
     let fresh = relay.connect().await;
     fresh.send_text(r#"{"type":"ping"}"#).await.unwrap();
     assert_eq!(fresh.recv_raw(T).await.unwrap(), r#"{"type":"pong"}"#);
-    relay.shutdown().await;
 }

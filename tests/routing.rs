@@ -27,7 +27,7 @@ async fn check_exact_delivery(shape: ContentShape) {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let p1 = relay.join("P1").await;
     let p2 = relay.join("P2").await;
@@ -43,7 +43,6 @@ async fn check_exact_delivery(shape: ContentShape) {
     p1.expect_silence(std::time::Duration::from_millis(100))
         .await
         .unwrap();
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +58,7 @@ async fn object_content_is_delivered_the_same_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_player_s_share_of_gama_output_is_counted_apart_from_other_messages() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let p1 = relay.join("P1").await;
     let p2 = relay.join("P2").await;
@@ -84,13 +83,12 @@ async fn each_player_s_share_of_gama_output_is_counted_apart_from_other_messages
     );
     let p2_traffic = relay.player_json("P2").await.unwrap()["traffic"].clone();
     assert_eq!(p2_traffic["outputs"], P2_FRAMES.len(), "{p2_traffic}");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_for_unknown_players_and_non_linker_output_are_harmless() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let p1 = relay.join("P1").await;
     gama.send_console("create player: P1");
@@ -103,7 +101,6 @@ async fn output_for_unknown_players_and_non_linker_output_are_harmless() {
         r#"{"contents":{"cycle":2},"type":"json_output"}"#
     );
     assert_eq!(gama.accepted_connections(), 1, "the GAMA link survived");
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +111,7 @@ async fn the_linker_feeds_players_their_geometry_while_the_game_runs() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("Player_101").await;
     relay.launch().await;
@@ -164,5 +161,4 @@ async fn the_linker_feeds_players_their_geometry_while_the_game_runs() {
     })
     .await
     .unwrap();
-    relay.shutdown().await;
 }

@@ -73,7 +73,6 @@ async fn a_headset_is_listed_streamed_and_gone_when_it_leaves() {
     })
     .await;
     viewer.close().await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +98,6 @@ async fn both_scrcpy_framings_reach_the_page_the_version_read_from_the_server_fi
         second.first_picture().await;
         second.close().await;
         viewer.close().await;
-        m.relay.shutdown().await;
     }
 }
 
@@ -131,7 +129,6 @@ async fn an_unauthorized_headset_is_listed_and_streams_once_allowed() {
     let mut viewer = Viewer::open(&m.relay, "1WMHH000000002").await;
     viewer.first_picture().await;
     viewer.close().await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +154,6 @@ async fn a_late_viewer_gets_the_configuration_before_its_first_key_frame() {
         "one stream for every viewer"
     );
     first.close().await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +180,6 @@ async fn the_stream_stops_when_nobody_watches() {
         device(s, "1WMHH000000004").is_some_and(|d| d["streaming"] == false)
     })
     .await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +245,6 @@ async fn a_stalled_viewer_loses_frames_alone_and_resumes_at_a_key_frame() {
     );
     stalled.close().await;
     reader.close().await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,7 +287,6 @@ async fn a_vanishing_headset_and_a_malformed_stream_leave_the_others_and_the_rel
     for v in [steady, vanishing, garbled] {
         v.close().await;
     }
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,7 +312,6 @@ async fn an_adb_server_that_hangs_leaves_the_relay_unaffected() {
     viewer.first_picture().await;
     relaying_is_unaffected(&m, &h, "p1", 4).await;
     viewer.close().await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,7 +350,6 @@ async fn a_headset_is_matched_to_the_player_connected_from_its_address() {
             .iter()
             .any(|d| d["player"] == "alice")
     );
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +381,6 @@ async fn the_projector_s_headset_is_chosen_audited_and_checked() {
         .filter(|e| e["kind"] == "screen_focus")
         .collect();
     assert_eq!(kinds.len(), 2, "{audit}");
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,12 +388,14 @@ async fn without_adb_or_scrcpy_the_page_says_what_to_install_and_the_relay_runs_
     // No ADB server, no adb to start one.
     let gama = headless().await;
     let closed = free_port();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.mirror.adb_server = format!("127.0.0.1:{closed}");
-        c.mirror.adb_program = "/nonexistent/adb".into();
-        c.mirror.step_timeout_ms = 500;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.mirror.adb_server = format!("127.0.0.1:{closed}");
+            c.mirror.adb_program = "/nonexistent/adb".into();
+            c.mirror.step_timeout_ms = 500;
+        })
+        .start()
+        .await;
     let s = wait_screens(&relay, "ADB unreachable", |s| !s["unavailable"].is_null()).await;
     assert_eq!(s["unavailable"]["code"], "adb_unreachable", "{s}");
     assert!(s["devices"].as_array().unwrap().is_empty());
@@ -434,7 +426,6 @@ async fn without_adb_or_scrcpy_the_page_says_what_to_install_and_the_relay_runs_
     assert_eq!(s["unavailable"]["code"], "mirror_off");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(m.adb.requests().is_empty(), "{:?}", m.adb.requests());
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,7 +453,6 @@ async fn a_screen_needs_the_token_like_the_rest_of_the_page() {
         .unwrap()
         .unwrap();
     assert!(matches!(first, Message::Text(_)), "{first:?}");
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,7 +504,6 @@ async fn a_quest_shows_one_eye_and_a_turned_display_is_started_again_turned() {
         Some("1570:1482:300:250")
     );
     again.close().await;
-    m.relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -562,5 +551,4 @@ async fn headsets_on_wifi_are_connected_from_the_setting_and_from_the_players_ad
         "{:?}",
         m.adb.requests()
     );
-    m.relay.shutdown().await;
 }

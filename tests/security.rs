@@ -35,7 +35,7 @@ async fn sample(relay: &TestRelay, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_player_cannot_be_taken_over_from_another_address() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let live = join_from(&relay, "127.0.0.2", "Player_2").await;
 
@@ -123,7 +123,6 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
             .unwrap()
             .is_empty()
     );
-    relay.shutdown().await;
 }
 
 /// A headset that waits for its id is admitted when the live one goes silent (misses its
@@ -131,7 +130,10 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_headset_is_admitted_when_the_live_one_goes_silent() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.headsets.max_waiting_for_id = 1).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.headsets.max_waiting_for_id = 1)
+        .start()
+        .await;
     relay.wait_gama().await;
     let live = Headset::connect_from(relay.headset_addr(), ip("127.0.0.2"))
         .await
@@ -163,13 +165,12 @@ async fn a_waiting_headset_is_admitted_when_the_live_one_goes_silent() {
             })
         })
         .await;
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_headset_can_be_taken_over_and_labs_behind_nat_can_allow_it_always() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     // A headset that stopped answering (it vanished without closing): one keep-alive of 100 ms
     // missed and another device may take the player.
@@ -188,24 +189,27 @@ async fn a_silent_headset_can_be_taken_over_and_labs_behind_nat_can_allow_it_alw
     relay.shutdown().await;
 
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.takeover = gama_vr_relay::config::Takeover::Always;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.takeover = gama_vr_relay::config::Takeover::Always;
+        })
+        .start()
+        .await;
     let first = join_from(&relay, "127.0.0.6", "Lab").await;
     let second = join_from(&relay, "127.0.0.7", "Lab").await;
     assert!(first.wait_closed(T).await.unwrap().is_some());
     drop(second);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headsets_from_outside_the_allowed_networks_are_refused() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.headsets.allowed_networks = vec!["127.0.0.8/31".into()];
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.headsets.allowed_networks = vec!["127.0.0.8/31".into()];
+        })
+        .start()
+        .await;
     let inside = join_from(&relay, "127.0.0.9", "Inside").await;
     let outside = Headset::connect_from(relay.headset_addr(), ip("127.0.0.10"))
         .await
@@ -225,7 +229,6 @@ async fn headsets_from_outside_the_allowed_networks_are_refused() {
     assert!(!inside.is_closed());
     let (_, audit) = relay.get("/api/audit").await;
     assert_eq!(audit["refusals"][0]["source"], "127.0.0.10");
-    relay.shutdown().await;
 }
 
 /// Elapsed time of one admin request with a wrong token from `client`.
@@ -244,7 +247,10 @@ async fn wrong_token(relay: &TestRelay, client: &reqwest::Client) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_the_admin_token_gets_slower_for_the_guesser_only() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| c.admin.token = "s3cret-token".into()).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.admin.token = "s3cret-token".into())
+        .start()
+        .await;
     let guesser = reqwest::Client::builder()
         .local_address(ip("127.0.0.11"))
         .build()
@@ -276,7 +282,6 @@ async fn guessing_the_admin_token_gets_slower_for_the_guesser_only() {
         sample(&relay, "gama_vr_relay_token_failures_total").await,
         6.0
     );
-    relay.shutdown().await;
 }
 
 /// What a tool is told when it connects to the endpoint for tools.
@@ -299,10 +304,12 @@ async fn tool_hello(url: &str) -> (Option<Value>, Option<(u16, String)>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tool_endpoint_beyond_loopback_needs_the_token_and_changes_are_audited() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.passthrough.host = "0.0.0.0".into();
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.passthrough.host = "0.0.0.0".into();
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let token = relay.handle().tools_token().expect("a token").to_string();
     // The admin API on loopback still needs none.
@@ -373,7 +380,6 @@ async fn the_tool_endpoint_beyond_loopback_needs_the_token_and_changes_are_audit
             ),
         ]
     );
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,7 +389,10 @@ async fn operator_changes_go_into_the_recording() {
     let gama = relay_testkit::FakeGama::start(FakeGamaOptions::desktop())
         .await
         .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| c.record.file = file.clone()).await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| c.record.file = file.clone())
+        .start()
+        .await;
     relay.wait_gama().await;
     relay.launch().await;
     relay.shutdown().await;

@@ -42,11 +42,13 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.session.auto_launch = false;
-        c.sessions.world_updates_per_second = 5.0;
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.session.auto_launch = false;
+            c.sessions.world_updates_per_second = 5.0;
+        })
+        .start()
+        .await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let b = relay.join("B").await;
@@ -295,5 +297,4 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["code"], "unknown_session");
     drop((a, b));
-    relay.shutdown().await;
 }

@@ -69,7 +69,7 @@ async fn sigterm_closes_headsets_with_a_reason_and_exits_within_two_seconds() {
 async fn every_connection_task_belongs_to_the_server() {
     use futures_util::StreamExt;
     let gama = desktop().await;
-    let mut relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let mut relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let idle = relay.handle().tasks();
     let admin = relay.handle().admin_addr();

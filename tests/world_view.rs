@@ -30,7 +30,7 @@ async fn next_text(ws: &mut Ws) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_evaluates_gaml_in_the_live_experiment() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let (status, body) = relay
         .post("/api/console", Some(r#"{"expr":"cycle"}"#))
@@ -66,7 +66,6 @@ async fn the_console_evaluates_gaml_in_the_live_experiment() {
         .post("/api/console", Some(r#"{"gaml":"cycle"}"#))
         .await;
     assert_eq!(status, 400);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +77,7 @@ async fn the_clock_shows_gama_s_pace() {
     })
     .await
     .unwrap();
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     relay.launch().await;
@@ -93,13 +92,12 @@ async fn the_clock_shows_gama_s_pace() {
     let rate = state["clock"]["outputs_per_second"].as_f64().unwrap();
     assert!((12.0..=24.0).contains(&rate), "{}", state["clock"]);
     assert!(state["clock"]["last_output_ms_ago"].as_u64().unwrap() < 500);
-    relay.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_world_view_opened_late_gets_the_player_s_view_then_follows_it() {
     let gama = desktop().await;
-    let relay = TestRelay::start(&gama, "", "", |_| {}).await;
+    let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let a = relay.join("A").await;
     let _b = relay.join("B").await;
@@ -177,5 +175,4 @@ async fn a_world_view_opened_late_gets_the_player_s_view_then_follows_it() {
             }
         }
     }
-    relay.shutdown().await;
 }

@@ -19,6 +19,7 @@
 //!   and 4.x framings) streaming real H.264 from [`h264`] (made by Debian's ffmpeg at test time,
 //!   or a tiny built-in picture), plus failure injection (devices that vanish or change state,
 //!   stalled or corrupt streams, a server that never answers);
+//! * [`free_port`]: a free loopback port, for what must be given a port before it listens;
 //! * [`prereq`]: tests that need a tool from outside Cargo skip under a plain `cargo test` when it
 //!   is missing, and fail under `scripts/test.sh`.
 //!
@@ -36,8 +37,10 @@ pub mod gymnasium;
 pub mod h264;
 pub mod headset;
 pub mod monitor;
+mod port;
 pub mod prereq;
 
 pub use adb::{FakeAdb, FakeDevice};
 pub use fake_gama::{ContentShape, FakeGama, FakeGamaOptions, Scene, ServerMode};
 pub use headset::{Headset, HeadsetConfig, unity_json};
+pub use port::free_port;

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use futures_util::FutureExt;
 use gama_vr_relay::Catalog;
 use gama_vr_relay::{Config, Server, ServerHandle};
 use gama_vr_relay::{PlayerState, StateView};
@@ -38,13 +39,8 @@ pub fn watchdog(test: &'static str, limit: Duration) -> std::sync::mpsc::Sender<
 }
 
 /// A port nobody listens on right now, for the tests that start the relay's binary.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // Not every test file needs one.
+pub use relay_testkit::free_port;
 
 /// The relay's binary, started in `dir` with `args` (after a clean environment and loopback
 /// ports: headsets on `headset_port`, the admin page on a free port), once its log says `ready`.
@@ -148,30 +144,55 @@ pub fn write_package(dir: &Path, name: &str, min: &str, max: &str) {
     .unwrap();
 }
 
-/// A running relay and what the tests need to talk to it.
+/// A running relay and what the tests need to talk to it. It stops when dropped (see
+/// [`TestRelay::shutdown`] for a test that checks its graceful stop).
 pub struct TestRelay {
+    /// `None` once [`TestRelay::shutdown`] took it.
     pub handle: Option<ServerHandle>,
     pub http: reqwest::Client,
     pub base: String,
     pub packages: TempDir,
 }
 
-impl TestRelay {
-    /// A relay whose one model allows `min`..=`max` players ("" for none), with `tweak` applied to
-    /// its configuration.
-    pub async fn start(
-        gama: &FakeGama,
-        min: &str,
-        max: &str,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Self {
+/// A change to the relay's configuration, applied before it starts.
+type Tweak<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
+/// How a [`TestRelay`] is set up before it starts: by default one model without player limits
+/// and [`test_config`] as is.
+#[must_use = "a builder does nothing until started"]
+pub struct TestRelayBuilder<'a> {
+    gama_port: u16,
+    min: String,
+    max: String,
+    tweaks: Vec<Tweak<'a>>,
+}
+
+impl<'a> TestRelayBuilder<'a> {
+    /// The model allows `min`..=`max` players (`""` for no limit).
+    pub fn players(mut self, min: &str, max: &str) -> Self {
+        self.min = min.to_owned();
+        self.max = max.to_owned();
+        self
+    }
+
+    /// Changes the relay's configuration (after the test defaults; tweaks apply in order).
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// Starts the relay on ephemeral ports, its learning package and kept sessions in a
+    /// temporary folder.
+    pub async fn start(self) -> TestRelay {
         let packages = tempfile::tempdir().unwrap();
-        write_package(packages.path(), "Demo", min, max);
-        let mut config = test_config(gama.port());
+        write_package(packages.path(), "Demo", &self.min, &self.max);
+        let mut config = test_config(self.gama_port);
         config.session.learning_package_path = packages.path().to_path_buf();
         config.sessions.enabled = true;
         config.sessions.folder_path = packages.path().join("sessions");
-        tweak(&mut config);
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
         let catalog = Catalog::discover(&config.learning_package_paths(), packages.path());
         let server = Server::bind(config).await.expect("bind the relay");
         let handle = server.spawn_with_catalog(catalog);
@@ -181,6 +202,23 @@ impl TestRelay {
             http: reqwest::Client::new(),
             base,
             packages,
+        }
+    }
+}
+
+impl TestRelay {
+    /// A relay with the defaults, pointed at `gama`.
+    pub async fn new(gama: &FakeGama) -> Self {
+        Self::builder(gama).start().await
+    }
+
+    /// A relay pointed at `gama`, to set up before [`TestRelayBuilder::start`].
+    pub fn builder<'a>(gama: &FakeGama) -> TestRelayBuilder<'a> {
+        TestRelayBuilder {
+            gama_port: gama.port(),
+            min: String::new(),
+            max: String::new(),
+            tweaks: Vec::new(),
         }
     }
 
@@ -358,13 +396,30 @@ impl TestRelay {
         assert_eq!(status, 200, "launch failed: {body}");
     }
 
-    /// Stops the relay, checking every task ended in time.
+    /// Stops the relay gracefully, checking every task ended in time: for the tests whose next
+    /// steps depend on the stop (the page sees the relay go, a recording is complete). Dropping
+    /// the relay stops it too, without waiting.
     pub async fn shutdown(mut self) {
         let handle = self.handle.take().unwrap();
         assert!(
             handle.shutdown(Duration::from_secs(2)).await,
             "relay tasks did not end within 2 s"
         );
+    }
+}
+
+impl Drop for TestRelay {
+    /// Tells the relay's tasks to stop, as [`TestRelay::shutdown`] does, without waiting for them
+    /// (a drop cannot await): the first poll of [`ServerHandle::shutdown`] signals them; they end
+    /// on the runtime (headsets get their close frame), or with it when the test ends.
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        // The wait's timer needs the runtime; without one, the relay's tasks are gone already.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = handle.shutdown(Duration::ZERO).now_or_never();
+        }
     }
 }
 

@@ -36,15 +36,17 @@ pub async fn start(
     std::fs::write(&server, b"stand-in scrcpy server file").unwrap();
     let gama = headless().await;
     let adb_server = adb.addr().to_string();
-    let relay = TestRelay::start(&gama, "", "", |c| {
-        c.mirror.enabled = true;
-        c.mirror.adb_server = adb_server;
-        c.mirror.adb_program = "/nonexistent/adb".into();
-        c.mirror.scrcpy_server = server;
-        c.mirror.step_timeout_ms = 1000;
-        tweak(c);
-    })
-    .await;
+    let relay = TestRelay::builder(&gama)
+        .config(|c| {
+            c.mirror.enabled = true;
+            c.mirror.adb_server = adb_server;
+            c.mirror.adb_program = "/nonexistent/adb".into();
+            c.mirror.scrcpy_server = server;
+            c.mirror.step_timeout_ms = 1000;
+            tweak(c);
+        })
+        .start()
+        .await;
     Mirrored {
         adb,
         relay,
