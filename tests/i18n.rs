@@ -414,7 +414,9 @@ fn every_key_the_page_uses_is_in_english_and_every_english_key_is_used() {
 #[test]
 fn the_translators_notes_say_where_every_key_appears() {
     let english = language("en");
-    let notes = std::fs::read_to_string(static_dir().join("i18n/NOTES.md")).unwrap();
+    let notes =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/translating.md"))
+            .unwrap();
     let missing: BTreeSet<&str> = english
         .keys()
         .map(|k| base(k))
@@ -422,7 +424,7 @@ fn the_translators_notes_say_where_every_key_appears() {
         .collect();
     assert!(
         missing.is_empty(),
-        "static/i18n/NOTES.md says nothing of {missing:?}"
+        "docs/translating.md says nothing of {missing:?}"
     );
 }
 
