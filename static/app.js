@@ -17,17 +17,13 @@ import { setupWorldView } from './world.js';
 import { setupSessions } from './sessions.js';
 import { setupAudit } from './audit.js';
 import { setupScreens } from './screens-card.js';
-import { $, el, setAttr, setText, show } from './dom.js';
-import { withToken } from './token.js';
+import { $, el } from './dom.js';
 import { LANGUAGES, initI18n, lang, onLanguageChange, setLanguage } from './i18n.js';
-import { icon, setIcon } from './icons.js';
-import { fmtAgo, fmtBytes, fmtClock, fmtDuration } from './format.js';
-import { errorText } from './said.js';
-import { api, onUnauthorized } from './api.js';
-import { renderMessage, showMessage, wireMessages } from './messages.js';
-import { confirmAction, renderQuestion } from './confirm.js';
+import { setIcon } from './icons.js';
+import { onUnauthorized } from './api.js';
+import { renderMessage, wireMessages } from './messages.js';
+import { renderQuestion } from './confirm.js';
 import { live } from './page-state.js';
-import { PLAYER_STATE, experimentWord, playerWord, shape } from './words.js';
 import { wirePlayers } from './players.js';
 import { wireDetail } from './player-detail.js';
 import { wireControls } from './controls.js';
@@ -52,40 +48,10 @@ wireConsole();
 await initI18n();
 for (const holder of document.querySelectorAll('[data-icon]')) setIcon(holder, holder.dataset.icon);
 restoreConsole();
-panels.world = setupWorldView({
-  el,
-  setText,
-  setAttr,
-  show,
-  setIcon,
-  withToken,
-  fmtAgo,
-  playerWord,
-  blocked: () => live.waitingForToken,
-});
-panels.sessions = setupSessions({
-  el,
-  setText,
-  setAttr,
-  show,
-  setIcon,
-  icon,
-  api,
-  withToken,
-  confirmAction,
-  showMessage,
-  errorText,
-  fmtDuration,
-  fmtBytes,
-  fmtClock,
-  playerStates: Object.keys(PLAYER_STATE),
-  playerWord,
-  playerShape: (state) => shape(PLAYER_STATE, state),
-  experimentWord,
-  worldView: panels.world,
-});
-panels.audit = setupAudit({ el, setText, setAttr, show, icon, api, errorText, changed: () => panels.sessions.changed() });
-panels.screens = setupScreens({ api, errorText, showMessage, icon });
+panels.world = setupWorldView();
+panels.sessions = setupSessions();
+panels.audit = setupAudit();
+panels.screens = setupScreens();
 
 // -------------------------------------------------------------------------------------------------
 // Language: the choice in the header, remembered; the page re-renders in place (dialogs, focus,

@@ -13,6 +13,12 @@
 // above the canvas says it is a recording and leads back to the live view.
 
 import { fmtNumber, onLanguageChange, t } from './i18n.js';
+import { $, el, setAttr, setText, show } from './dom.js';
+import { setIcon } from './icons.js';
+import { withToken } from './token.js';
+import { fmtAgo } from './format.js';
+import { playerWord } from './words.js';
+import { live } from './page-state.js';
 
 // Every word the view puts on the page or the canvas, in the page's language (i18n/*.json).
 const TEXT = {
@@ -385,13 +391,10 @@ function fmtSize(v) {
 // The view
 // -------------------------------------------------------------------------------------------------
 
-/**
- * Sets up the world view in the page. `deps` are the page's helpers: el, setText, setAttr, show,
- * setIcon, withToken, and blocked() (true while the page waits for an access token).
- */
-export function setupWorldView(deps) {
-  const { el, setText, setAttr, show, setIcon, withToken, fmtAgo, playerWord, blocked } = deps;
-  const $ = (id) => document.getElementById(id);
+/** Sets up the world view in the page. */
+export function setupWorldView() {
+  // While the page waits for an access token, the view does not connect.
+  const blocked = () => live.waitingForToken;
   const canvas = $('world-canvas');
   const ctx = canvas.getContext('2d');
   const select = $('world-player');
