@@ -10,7 +10,7 @@ import { fmtTime } from './i18n.js';
 import { icon } from './icons.js';
 import { fmtDuration } from './format.js';
 import { PLAYER_STATE, experimentWord, playerWord, shape } from './words.js';
-import { fmtSessionTime } from './world.js';
+import { fmtSessionTime } from './world-words.js';
 import { TEXT } from './session-words.js';
 
 // The players' states, in the tiles' order.
