@@ -48,3 +48,21 @@ export function keepOrder(parent, nodes) {
     if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] ?? null);
   });
 }
+
+/** Buttons are never `disabled` (that would drop keyboard focus when a push disables the focused
+ *  one); they are aria-disabled and ignore activation instead. */
+export function setEnabled(button, enabled) {
+  setAttr(button, 'aria-disabled', enabled ? 'false' : 'true');
+}
+
+/** Whether a button may be used: neither aria-disabled nor busy. */
+export function isEnabled(button) {
+  return button.getAttribute('aria-disabled') !== 'true' && button.getAttribute('aria-busy') !== 'true';
+}
+
+/** Runs `action` on a click of `button`, unless it is disabled or busy. */
+export function guard(button, action) {
+  button.addEventListener('click', () => {
+    if (isEnabled(button)) action();
+  });
+}

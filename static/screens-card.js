@@ -12,12 +12,15 @@ import { $, el, keepOrder, setAttr, setText, show } from './dom.js';
 import { onLanguageChange, t } from './i18n.js';
 import { ScreenPlayer } from './screen-player.js';
 import { byPlace, deviceDetail, deviceName, deviceProblem, statusText, unavailableText } from './screen-words.js';
+import { icon } from './icons.js';
+import { api } from './api.js';
+import { errorText } from './said.js';
+import { showMessage } from './messages.js';
 
 /**
  * Sets up the card (`#screens-card`) and the screen in the player's dialog (`#detail-screen`).
- * `deps`: the page's `api(method, path, body)`, `errorText(e)`, `showMessage(kind, text)`, `icon(name)`.
  */
-export function setupScreens({ api, errorText, showMessage, icon }) {
+export function setupScreens() {
   const card = $('screens-card');
   const title = el('h2', { id: 'screens-title', class: 'section-title' });
   const projectorLink = el('a', { id: 'screens-projector-link', class: 'button-link', href: '/screens', target: '_blank', rel: 'noopener' });

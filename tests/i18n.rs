@@ -16,20 +16,20 @@ const LANGUAGES: [&str; 6] = ["en", "fr", "vi", "th", "lo", "km"];
 
 /// Lookups in tables of keys, by file: the argument of `t(…)` (or the key of `tInto(…)`) as written.
 const KEY_TABLES: &[(&str, &str)] = &[
-    ("app.js", "BYTE_UNITS[i]"),
-    ("app.js", "STATE_IN_SENTENCE[state]"),
-    ("app.js", "OPERATIONS[operation]"),
-    ("app.js", "LINK[state]"),
-    ("app.js", "Array.isArray(entry) ? entry[0] : entry"),
-    ("app.js", "OUTPUT_WHILE[exp]"),
-    ("app.js", "MODES[g.mode]"),
-    ("app.js", "att.word"),
-    ("app.js", "STATE_NOTE[p.state]"),
+    ("format.js", "BYTE_UNITS[i]"),
+    ("said.js", "STATE_IN_SENTENCE[state]"),
+    ("said.js", "OPERATIONS[operation]"),
+    ("relay.js", "LINK[state]"),
+    ("words.js", "Array.isArray(entry) ? entry[0] : entry"),
+    ("pace.js", "OUTPUT_WHILE[exp]"),
+    ("status.js", "MODES[g.mode]"),
+    ("player-tiles.js", "att.word"),
+    ("player-detail.js", "STATE_NOTE[p.state]"),
     ("screens.js", "LINK[state]"),
     // ADB_STATES's keys, and STATUS's.
     ("screen-words.js", "key"),
     // tInto(…, key, …): AUTH_WHY's keys.
-    ("app.js", "key"),
+    ("relay.js", "key"),
     // i18n.js itself: t() and the data-i18n attributes.
     ("i18n.js", "key"),
     ("i18n.js", "node.getAttribute(`data-i18n-${name}`)"),
@@ -414,7 +414,9 @@ fn every_key_the_page_uses_is_in_english_and_every_english_key_is_used() {
 #[test]
 fn the_translators_notes_say_where_every_key_appears() {
     let english = language("en");
-    let notes = std::fs::read_to_string(static_dir().join("i18n/NOTES.md")).unwrap();
+    let notes =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/translating.md"))
+            .unwrap();
     let missing: BTreeSet<&str> = english
         .keys()
         .map(|k| base(k))
@@ -422,7 +424,7 @@ fn the_translators_notes_say_where_every_key_appears() {
         .collect();
     assert!(
         missing.is_empty(),
-        "static/i18n/NOTES.md says nothing of {missing:?}"
+        "docs/translating.md says nothing of {missing:?}"
     );
 }
 
