@@ -12,7 +12,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::to_raw;
+use super::wire::to_raw;
 
 /// Where the walker starts after a load or a reload.
 const START: i64 = 3;
