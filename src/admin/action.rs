@@ -5,9 +5,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use super::App;
-use crate::audit::Via;
-use crate::operator::OpError;
-use crate::said::Said;
+use crate::control::audit::Via;
+use crate::control::operator::OpError;
+use crate::control::said::Said;
 
 /// Runs an operator's action and writes it down in the audit trail, both in a task of the server's
 /// that the handler only awaits. A client that goes away (a tablet dropping off the Wi-Fi during a

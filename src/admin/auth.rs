@@ -5,7 +5,7 @@
 //! The token travels in `Authorization: Bearer …` (or `?token=` for what a browser cannot give
 //! headers to: the event socket, images), never in a cookie, so another site cannot ride it. Without
 //! a token (loopback only), the `Host` header must be a loopback name, which defeats DNS rebinding.
-//! Wrong tokens are answered more and more slowly per source address ([`crate::access`]).
+//! Wrong tokens are answered more and more slowly per source address ([`crate::server::access`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,8 +17,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::access::{Guesses, same_token};
 use crate::config::{AdminConfig, is_loopback};
+use crate::server::access::{Guesses, same_token};
 
 /// The access rules of the admin API.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ mod tests {
     /// The rules of an admin API on `host` that asks for `token` (empty: for none), as the token
     /// policy decides (its cases are tested in `server::token`).
     fn access(host: &str, token: &str) -> Access {
-        let guesses = Guesses::new(crate::metrics::Metrics::new());
+        let guesses = Guesses::new(crate::server::metrics::Metrics::new());
         let c = config(host, token);
         Access::new(&c, Some(token).filter(|t| !t.is_empty()), guesses)
     }

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::control::operator::OpError;
+use crate::control::said::Said;
 use crate::gama::GamaError;
-use crate::operator::OpError;
-use crate::said::Said;
 
 /// An API error: status code and message.
 #[derive(Debug)]

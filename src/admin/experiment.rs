@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::{ApiError, ApiResult, App, DONE, to_the_end};
-use crate::said::Said;
+use crate::control::said::Said;
 
 /// `{"force": true}`; an empty body means no force. `"true"` is accepted as well.
 #[derive(Debug, Deserialize)]

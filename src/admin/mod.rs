@@ -4,7 +4,7 @@
 //! Every API answer is JSON; every error is `{"error": "<plain words>"}` with a fitting status code
 //! ([`ApiError`]). This file is the router; the handlers are grouped by what they act on:
 //! `status` (health, metrics, the page's state, the audit trail), `models` (the learning packages'
-//! models), `experiment` (GAMA's experiment and its console), `players`, `sessions` (kept
+//! models), `experiment` (GAMA's experiment and its console), `players`, `kept` (kept
 //! sessions and their playback), `screens` (headset screens), `events` and `world` (the page's
 //! live sockets, sharing `live`), `assets` (the page itself). `auth` guards them; `action` runs an
 //! operator's change to its end with its audit entry.
@@ -15,11 +15,11 @@ mod auth;
 mod error;
 mod events;
 mod experiment;
+mod kept;
 mod live;
 mod models;
 mod players;
 mod screens;
-mod sessions;
 mod status;
 pub(crate) mod view;
 mod world;
@@ -46,16 +46,16 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::Audit;
-use crate::changes::Changes;
 use crate::config::Config;
+use crate::control::audit::Audit;
+use crate::control::operator::Operator;
 use crate::gama::GamaLink;
-use crate::metrics::Metrics;
-use crate::operator::Operator;
-use crate::players::Players;
-use crate::refusals::Refusals;
-use crate::sessions::Sessions;
-use crate::world::World;
+use crate::gama::world::World;
+use crate::headsets::players::Players;
+use crate::headsets::refusals::Refusals;
+use crate::history::kept::Sessions;
+use crate::server::metrics::Metrics;
+use crate::support::changes::Changes;
 
 /// The parts of the relay the admin side reads and drives.
 #[derive(Clone)]
@@ -72,9 +72,9 @@ pub(crate) struct App {
     pub changes: Changes,
     pub headset_addr: SocketAddr,
     /// This machine's addresses, for the headsets' settings.
-    pub addresses: Arc<crate::addresses::Addresses>,
+    pub addresses: Arc<crate::headsets::addresses::Addresses>,
     /// Headset screens.
-    pub mirror: crate::mirror::Mirror,
+    pub mirror: crate::headsets::screens::Mirror,
     pub shutdown: CancellationToken,
     /// The event and world sockets run under it, so shutdown waits for them.
     pub tracker: TaskTracker,
@@ -102,21 +102,21 @@ pub(crate) fn router(app: App, access: Access) -> Router {
         .route("/api/screens", get(screens::list))
         .route("/api/screens/focus", post(screens::focus))
         .route("/api/screens/{serial}/stream", get(screens::stream))
-        .route("/api/sessions", get(sessions::list))
+        .route("/api/sessions", get(kept::list))
         // A long session's timeline is megabytes of JSON: gzip makes it a tenth, for a tablet on
         // the classroom's Wi-Fi.
         .route(
             "/api/sessions/{id}",
-            get(sessions::timeline)
+            get(kept::timeline)
                 .layer(CompressionLayer::new())
-                .delete(sessions::delete),
+                .delete(kept::delete),
         )
         .route(
             "/api/sessions/{id}/summary.csv",
-            get(sessions::summary_csv).layer(CompressionLayer::new()),
+            get(kept::summary_csv).layer(CompressionLayer::new()),
         )
-        .route("/api/sessions/{id}/download", get(sessions::download))
-        .route("/api/sessions/{id}/play", get(sessions::play))
+        .route("/api/sessions/{id}/download", get(kept::download))
+        .route("/api/sessions/{id}/play", get(kept::play))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn_with_state(access, auth::require));
     Router::new()
@@ -142,7 +142,7 @@ const DONE: axum::Json<Done> = axum::Json(Done { ok: true });
 
 /// A handler bug answers 500 with a JSON error instead of dropping the connection.
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = crate::tasks::panic_message(panic.as_ref()).to_string();
+    let message = crate::server::tasks::panic_message(panic.as_ref()).to_string();
     tracing::error!(panic = %message, "admin request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{ApiError, ApiResult, App, audited};
-use crate::operator::OpError;
-use crate::said::Said;
+use crate::control::operator::OpError;
+use crate::control::said::Said;
 
 #[derive(Serialize)]
 struct ModelEntry {

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::{ApiResult, App, DONE, audited};
-use crate::said::Said;
+use crate::control::said::Said;
 
 /// `DELETE /api/players/{id}`: removes a player from the game.
 pub(super) async fn remove_player(

@@ -1,7 +1,7 @@
 //! Headset screens on the admin API: the headsets and what they stream (`GET /api/screens`, also in
 //! `GET /api/state`), the one the projector page enlarges (`POST /api/screens/focus`), and one
 //! headset's picture (`GET /api/screens/{serial}/stream`, a WebSocket in the format of
-//! [`crate::mirror::fanout`]). Same access rules as the rest of the page.
+//! [`crate::headsets::screens::fanout`]). Same access rules as the rest of the page.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,9 +17,9 @@ use tracing::debug;
 
 use super::live::{page_gone, say_goodbye};
 use super::{ApiError, ApiResult, App, DONE};
-use crate::audit::Via;
-use crate::mirror::fanout::{Out, status_text};
-use crate::said::Said;
+use crate::control::audit::Via;
+use crate::control::said::Said;
+use crate::headsets::screens::fanout::{Out, status_text};
 
 /// Longest wait for one write to a page: a page that stops reading is let go.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{App, view};
 use crate::gama::LinkState;
-use crate::metrics::SessionGauges;
+use crate::server::metrics::SessionGauges;
 
 /// `GET /healthz`: the relay answers.
 pub(super) async fn healthz() -> impl IntoResponse {

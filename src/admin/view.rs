@@ -8,13 +8,13 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::App;
-use crate::addresses::HeadsetAddress;
-use crate::conn::ConnView;
+use crate::gama::world::ClockView;
 use crate::gama::{LastError, LinkState, ServerMode, ToolHold};
-use crate::mirror::ScreensView;
-use crate::refusals::Waiting;
-use crate::session::{Counts, PlayerView};
-use crate::world::ClockView;
+use crate::headsets::addresses::HeadsetAddress;
+use crate::headsets::conn::ConnView;
+use crate::headsets::refusals::Waiting;
+use crate::headsets::roster::{Counts, PlayerView};
+use crate::headsets::screens::ScreensView;
 
 /// `GET /api/state`.
 #[derive(Debug, Clone, Serialize)]
@@ -52,7 +52,7 @@ pub struct GamaView {
     pub connection_since: String,
     /// Why not connected, in plain words.
     pub reason: Option<String>,
-    /// The same as a code, for the page's language (`crate::said`).
+    /// The same as a code, for the page's language (`crate::control::said`).
     pub reason_code: Option<&'static str>,
     /// The values in it.
     #[serde(skip_serializing_if = "Option::is_none")]

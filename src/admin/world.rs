@@ -16,8 +16,8 @@ use serde_json::json;
 
 use super::App;
 use super::live::{page_gone, say_goodbye};
-use crate::outbox::QueueLimits;
-use crate::world::{POSITIONS_EVERY, Spectator};
+use crate::gama::world::{POSITIONS_EVERY, Spectator};
+use crate::headsets::outbox::QueueLimits;
 
 /// Upgrades to a world-view socket following `?player=`.
 pub(super) async fn world(

@@ -30,7 +30,7 @@ pub struct Places {
 impl Places {
     /// The running process's working directory and executable folder, in their ordinary form.
     pub fn of_process() -> Places {
-        let native = |p: PathBuf| crate::packages::native_absolute(Path::new(""), &p);
+        let native = |p: PathBuf| crate::control::packages::native_absolute(Path::new(""), &p);
         Places {
             cwd: std::env::current_dir().map(native).unwrap_or_default(),
             exe_dir: std::env::current_exe()

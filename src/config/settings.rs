@@ -444,7 +444,7 @@ pub fn is_loopback(host: &str) -> bool {
 /// Resolves a possibly relative path against a base directory, lexically (`.` and `..` removed,
 /// never canonicalized, so a Windows path stays `C:\…`).
 pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
-    crate::packages::native_absolute(base, path)
+    crate::control::packages::native_absolute(base, path)
 }
 
 #[cfg(test)]

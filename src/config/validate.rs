@@ -217,7 +217,7 @@ fn check_mirror(mirror: &MirrorConfig) -> Checked {
         );
     }
     for headset in &mirror.headsets {
-        if crate::mirror::wireless_address(headset).is_none() {
+        if crate::headsets::screens::wireless_address(headset).is_none() {
             return fail(
                 "mirror.headsets",
                 format!("`{headset}` is not an IP address, or address:port"),

@@ -17,10 +17,10 @@ use tracing::{debug, info, warn};
 use super::{
     ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode, Waiter,
 };
-use crate::metrics::Metrics;
-use crate::pace::Backoff;
+use crate::control::said::Said;
 use crate::protocol::command::Command;
-use crate::said::Said;
+use crate::server::metrics::Metrics;
+use crate::support::pace::Backoff;
 
 mod messages;
 

@@ -1,5 +1,7 @@
-//! Everything about gama-server: one supervised WebSocket connection, commands matched to their
-//! replies under deadlines, and what the relay knows of GAMA's experiment.
+//! The GAMA side: one supervised WebSocket connection to gama-server, commands matched to their
+//! replies under deadlines, and what the relay knows of GAMA's experiment; beside it, what the
+//! admin page draws of GAMA's world and pace ([`world`]) and the gama-server endpoint that gives
+//! Python tools a GAMA of their own ([`tools`]).
 //!
 //! [`GamaLink`] is the handle the rest of the relay uses. Its supervisor task (in [`connection`])
 //! keeps reconnecting; on every new connection it probes which server mode answers and what state
@@ -10,6 +12,8 @@
 mod connection;
 mod pending;
 mod status;
+pub(crate) mod tools;
+pub(crate) mod world;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::GamaConfig;
-use crate::metrics::Metrics;
 use crate::protocol::command::{Command, CommandKind};
+use crate::server::metrics::Metrics;
 
 pub use pending::{ClientReply, Entry, FOREVER, Pending, Waiter};
 pub use status::{ExperimentState, GamaStatus, LastError, LinkState, ServerMode, ToolHold};
@@ -214,7 +218,7 @@ impl GamaLink {
         let link = self.clone();
         let tracker2 = tracker.clone();
         tracker.spawn(async move {
-            crate::tasks::supervised("gama link", shutdown.clone(), || {
+            crate::server::tasks::supervised("gama link", shutdown.clone(), || {
                 // A panic may have left a connection registered: forget it before starting over.
                 *link.inner.live.lock() = None;
                 connection::supervise(

@@ -47,9 +47,9 @@ impl ClientReply {
     pub fn error(&self, command: &Frame, kind: &str, message: &str) {
         let mut out = Vec::with_capacity(command.len() + message.len() + 64);
         out.extend_from_slice(b"{\"type\":");
-        crate::json::write_str(&mut out, kind);
+        crate::protocol::json::write_str(&mut out, kind);
         out.extend_from_slice(b",\"content\":");
-        crate::json::write_str(&mut out, message);
+        crate::protocol::json::write_str(&mut out, message);
         out.extend_from_slice(b",\"command\":");
         out.extend_from_slice(command.as_bytes());
         out.push(b'}');

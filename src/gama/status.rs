@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::GamaError;
-use crate::said::Said;
+use crate::control::said::Said;
 
 /// Which of GAMA's two servers the relay talks to (protocol.md §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -146,7 +146,7 @@ impl GamaStatus {
     pub(super) fn new() -> Self {
         GamaStatus {
             link: LinkState::Connecting,
-            link_since: crate::clock::now_rfc3339(),
+            link_since: crate::support::clock::now_rfc3339(),
             link_reason: None,
             connections: 0,
             mode: None,
@@ -186,7 +186,7 @@ impl GamaStatus {
 
     pub(super) fn set_link(&mut self, link: LinkState, reason: Option<Said>) {
         if self.link != link {
-            self.link_since = crate::clock::now_rfc3339();
+            self.link_since = crate::support::clock::now_rfc3339();
         }
         self.link = link;
         self.link_reason = reason;
@@ -194,7 +194,7 @@ impl GamaStatus {
 
     pub(super) fn record_error(&mut self, message: String) {
         self.last_error = Some(LastError {
-            at: crate::clock::now_rfc3339(),
+            at: crate::support::clock::now_rfc3339(),
             message,
         });
     }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::value::RawValue;
 
-use crate::json;
+use crate::protocol::json;
 
 /// The kind of a command, for logs, errors and state updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::excerpt::truncate;
+use crate::support::excerpt::truncate;
 
 /// Every message from gama-server: `{"type":…,"content":…,"exp_id"?:…,"command"?:…}`.
 #[derive(Debug, Deserialize)]

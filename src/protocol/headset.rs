@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{Frame, frame_from_vec};
-use crate::json;
+use crate::protocol::json;
 
 /// A message from a headset, validated.
 #[derive(Debug)]

@@ -1,10 +1,13 @@
 //! Wire formats: what gama-server sends ([`gama`], and the SIMPLE linker's output inside it,
 //! [`linker`]), what the relay sends it ([`command`]), and what Unity headsets send and accept
-//! ([`headset`]).
+//! ([`headset`]); how the relay re-serialises JSON as JavaScript did ([`json`]); and the few GAML
+//! expressions it writes itself ([`gaml`]).
 
 pub mod command;
 pub mod gama;
+pub(crate) mod gaml;
 pub mod headset;
+pub(crate) mod json;
 pub mod linker;
 
 /// A serialised text frame, shareable between recipients without copying.

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
-use crate::excerpt::truncate;
 use crate::gama::{
     Entry, ExperimentState, GamaError, GamaEvents, GamaLink, Pending, ServerMode, Waiter,
 };
-use crate::pace::LogLimiter;
 use crate::protocol::Frame;
 use crate::protocol::command::CommandKind;
 use crate::protocol::gama::{Envelope, MessageType};
 use crate::protocol::linker::{self, Output, Read};
+use crate::support::excerpt::truncate;
+use crate::support::pace::LogLimiter;
 
 /// Unreadable messages (and binary frames) from GAMA, logged at this pace.
 pub(super) static UNREADABLE: LogLimiter = LogLimiter::new(Duration::from_secs(5));

@@ -1,5 +1,5 @@
 //! The general path of linker output: `serde_json` reads the document, each element's payload is
-//! re-serialised the JavaScript way ([`crate::json`]) and delivered as soon as it is read. It reads
+//! re-serialised the JavaScript way ([`crate::protocol::json`]) and delivered as soon as it is read. It reads
 //! whatever JSON allows (ids as numbers, unusual escapes, numbers out of a double's range…) and is
 //! the reference the fast path ([`super::scan`]) is checked against.
 
@@ -10,8 +10,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{Delivery, FRAME_PREFIX, FRAME_SUFFIX, Output};
-use crate::excerpt::truncate;
-use crate::json;
+use crate::protocol::json;
+use crate::support::excerpt::truncate;
 
 /// Parses `{"contents":[{"id":[…],"contents":{…}},…],"type":"output"}` or a console object
 /// `{"message":…,"color":…}`.

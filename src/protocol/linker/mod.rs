@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 
 use super::gama::{Envelope, MessageType};
 use super::{Frame, frame_from_vec};
-use crate::excerpt::truncate;
+use crate::support::excerpt::truncate;
 use scan::Scanned;
 
 const FRAME_PREFIX: &[u8] = b"{\"contents\":";

@@ -13,7 +13,7 @@
 //! [`super::general`] takes over from there, so nothing is delivered twice and nothing is lost.
 
 use super::{Delivery, FRAME_PREFIX, FRAME_SUFFIX};
-use crate::json::Cursor;
+use crate::protocol::json::Cursor;
 
 /// How far the fast path got.
 #[derive(Debug, PartialEq, Eq)]
@@ -298,7 +298,7 @@ mod tests {
     fn scanner_and_reference_agree_on_payloads() {
         // The payload writer is json::Cursor; the frames above are what json::write_js writes.
         let mut reference = Vec::new();
-        crate::json::write_js(r#"{"x":[-0,1.5E3,2e-7]}"#, &mut reference).unwrap();
+        crate::protocol::json::write_js(r#"{"x":[-0,1.5E3,2e-7]}"#, &mut reference).unwrap();
         assert_eq!(reference, br#"{"x":[0,1500,2e-7]}"#);
     }
 }
