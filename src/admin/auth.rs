@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use crate::config::{AdminConfig, is_loopback};
+use crate::control::said::Code;
 use crate::server::access::{Guesses, same_token};
 
 /// The access rules of the admin API.
@@ -65,7 +66,7 @@ impl Access {
         if self.token.is_none() && !host_is_loopback(&host) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "host_not_allowed",
+                Code::HostNotAllowed,
                 format!(
                     "this admin API only answers to localhost (the request named {host:?}); \
                      set admin.token to reach it by another name"
@@ -79,7 +80,7 @@ impl Access {
                 if !self.origin_allowed(origin, &host) {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
-                        "foreign_origin",
+                        Code::ForeignOrigin,
                         format!(
                             "requests from the page at {origin} are not allowed (see admin.allowed_origins)"
                         ),
@@ -92,7 +93,7 @@ impl Access {
             if !given.is_some_and(|g| same_token(&g, token)) {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
-                    "token_required",
+                    Code::TokenRequired,
                     "this admin API needs its access token: open the address the relay printed at start \
                      (…/#token=…), or send Authorization: Bearer <token>",
                 ));

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::control::operator::OpError;
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::gama::GamaError;
 
 /// An API error: status code and message.
@@ -15,14 +15,14 @@ use crate::gama::GamaError;
 pub struct ApiError {
     pub(crate) status: StatusCode,
     /// Stable name of the error, which the page translates.
-    code: &'static str,
+    code: Code,
     message: String,
     /// Values for the page's sentence.
     params: Option<serde_json::Value>,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,

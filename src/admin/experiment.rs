@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::{ApiError, ApiResult, App, DONE, to_the_end};
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 
 /// `{"force": true}`; an empty body means no force. `"true"` is accepted as well.
 #[derive(Debug, Deserialize)]
@@ -59,13 +59,13 @@ pub(super) async fn launch(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
-    let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
+    let body = body.map_err(|e| ApiError::new(e.status(), Code::BadBody, e.body_text()))?;
     let force = parse_launch_body(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::BadBody, e))?;
     let action = if force {
-        Said::new("launch_anyway", [], "launch anyway")
+        Said::new(Code::LaunchAnyway, [], "launch anyway")
     } else {
-        Said::new("launch", [], "launch")
+        Said::new(Code::Launch, [], "launch")
     };
     let operator = app.operator.clone();
     to_the_end(
@@ -84,7 +84,7 @@ pub(super) async fn pause(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
     let operator = app.operator.clone();
-    let action = Said::new("pause", [], "pause");
+    let action = Said::new(Code::Pause, [], "pause");
     to_the_end(&app, peer, action, async move { operator.pause().await }).await?;
     Ok(DONE)
 }
@@ -95,7 +95,7 @@ pub(super) async fn resume(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
     let operator = app.operator.clone();
-    let action = Said::new("resume", [], "resume");
+    let action = Said::new(Code::Resume, [], "resume");
     to_the_end(&app, peer, action, async move { operator.resume().await }).await?;
     Ok(DONE)
 }
@@ -106,7 +106,7 @@ pub(super) async fn stop(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<impl IntoResponse> {
     let operator = app.operator.clone();
-    let action = Said::new("stop", [], "stop");
+    let action = Said::new(Code::Stop, [], "stop");
     to_the_end(&app, peer, action, async move { operator.stop().await }).await?;
     Ok(DONE)
 }
@@ -124,23 +124,23 @@ pub(super) async fn console(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
-    let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
+    let body = body.map_err(|e| ApiError::new(e.status(), Code::BadBody, e.body_text()))?;
     let ConsoleBody { expr } = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_body",
+            Code::BadBody,
             format!("expected {{\"expr\": \"<GAML>\"}}: {e}"),
         )
     })?;
     if expr.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "empty_expression",
+            Code::EmptyExpression,
             "the expression is empty",
         ));
     }
     let action = Said::new(
-        "console",
+        Code::Console,
         [("expr", json!(expr))],
         format!("console: {expr}"),
     );

@@ -25,7 +25,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::{ApiError, App, to_the_end};
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::history::kept::playback::{Control, Due, Playback};
 use crate::history::kept::read::{self, ReadError, Session};
 use crate::history::kept::view::{lines_after, view_at};
@@ -34,11 +34,11 @@ impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "unknown_session", e.to_string())
+                ApiError::new(StatusCode::NOT_FOUND, Code::UnknownSession, e.to_string())
             }
             ReadError::Broken { .. } => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "broken_session",
+                Code::BrokenSession,
                 e.to_string(),
             ),
         }
@@ -52,7 +52,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
         Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Code::Internal,
             e.to_string(),
         ))
     })
@@ -152,14 +152,14 @@ pub(super) async fn delete(
     if app.sessions.current().as_deref() == Some(id.as_str()) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "session_in_progress",
+            Code::SessionInProgress,
             "this session is still being kept; stop the experiment first",
         ));
     }
     let folder = app.sessions.folder().to_path_buf();
     let target = id.clone();
     let action = Said::new(
-        "delete_session",
+        Code::DeleteSession,
         [("session", json!(id))],
         format!("delete session {id}"),
     );

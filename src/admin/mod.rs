@@ -49,6 +49,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::control::audit::Audit;
 use crate::control::operator::Operator;
+use crate::control::said::Code;
 use crate::gama::GamaLink;
 use crate::gama::world::World;
 use crate::headsets::players::Players;
@@ -146,12 +147,16 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!(panic = %message, "admin request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        Code::Internal,
         format!("internal error: {message}"),
     )
     .into_response()
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no_endpoint", "no such API endpoint")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Code::NoEndpoint,
+        "no such API endpoint",
+    )
 }

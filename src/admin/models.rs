@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{ApiError, ApiResult, App, audited};
 use crate::control::operator::OpError;
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 
 #[derive(Serialize)]
 struct ModelEntry {
@@ -68,7 +68,7 @@ pub(super) async fn rescan(
     audited(
         &app,
         peer,
-        Said::new("rescan", [], "rescan the learning packages"),
+        Said::new(Code::Rescan, [], "rescan the learning packages"),
         &Ok::<(), OpError>(()),
     );
     models(State(app)).await
@@ -78,7 +78,7 @@ fn parse_index(raw: &str) -> ApiResult<usize> {
     raw.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_index",
+            Code::BadIndex,
             format!("{raw:?} is not a model index"),
         )
     })
@@ -94,12 +94,12 @@ pub(super) async fn select(
     let result = app.operator.select_model(index);
     let action = match &result {
         Ok(model) => Said::new(
-            "select",
+            Code::Select,
             [("index", json!(index)), ("model", json!(model.name))],
             format!("select model {index} ({})", model.name),
         ),
         Err(_) => Said::new(
-            "select",
+            Code::Select,
             [("index", json!(index))],
             format!("select model {index}"),
         ),
@@ -127,7 +127,7 @@ pub(super) async fn splash(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no_image",
+                Code::NoImage,
                 "this model has no splash image",
             )
         })?;
@@ -149,7 +149,7 @@ pub(super) async fn catalog_splash(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no_image",
+                Code::NoImage,
                 "no such catalog splash image",
             )
         })?;
@@ -160,7 +160,7 @@ async fn image(path: &std::path::Path) -> ApiResult<Response> {
     let bytes = tokio::fs::read(path).await.map_err(|e| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "no_image",
+            Code::NoImage,
             format!("cannot read {}: {e}", path.display()),
         )
     })?;

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::{ApiResult, App, DONE, audited};
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 
 /// `DELETE /api/players/{id}`: removes a player from the game.
 pub(super) async fn remove_player(
@@ -16,7 +16,11 @@ pub(super) async fn remove_player(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let result = app.operator.remove_player(&id);
-    let action = Said::new("remove", [("player", json!(id))], format!("remove {id}"));
+    let action = Said::new(
+        Code::Remove,
+        [("player", json!(id))],
+        format!("remove {id}"),
+    );
     audited(&app, peer, action, &result);
     result?;
     Ok(DONE)

@@ -18,7 +18,7 @@ use tracing::debug;
 use super::live::{page_gone, say_goodbye};
 use super::{ApiError, ApiResult, App, DONE};
 use crate::control::audit::Via;
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::headsets::screens::fanout::{Out, status_text};
 
 /// Longest wait for one write to a page: a page that stops reading is let go.
@@ -42,17 +42,21 @@ pub(super) async fn focus(
     let Focus { serial } = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_body",
+            Code::BadBody,
             format!("expected {{\"serial\": \"…\"}} or {{\"serial\": null}}: {e}"),
         )
     })?;
     let action = match &serial {
         Some(s) => Said::new(
-            "screen_focus",
+            Code::ScreenFocus,
             [("serial", json!(s))],
             format!("show {s} on the projector"),
         ),
-        None => Said::new("screen_focus", [], "no headset enlarged on the projector"),
+        None => Said::new(
+            Code::ScreenFocus,
+            [],
+            "no headset enlarged on the projector",
+        ),
     };
     app.mirror.set_focus(serial);
     app.audit.record(peer.ip(), Via::Admin, action, Ok(()));

@@ -139,7 +139,7 @@ pub(crate) fn snapshot(app: &App) -> StateView {
             address: app.gama.address(),
             connection: gama.link,
             connection_since: gama.link_since,
-            reason_code: gama.link_reason.as_ref().map(|r| r.code),
+            reason_code: gama.link_reason.as_ref().map(|r| r.code.as_str()),
             reason_params: gama.link_reason.as_ref().map(|r| r.params.clone()),
             reason: gama.link_reason.map(|r| r.text),
             mode: gama.mode,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tracing::info;
 
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::history::kept::Sessions;
 use crate::history::record::Recorder;
 use crate::support::changes::Changes;
@@ -49,7 +49,7 @@ pub struct AuditEntry {
     /// What was asked, in plain words (`launch`, `remove Player_101`, `console: cycle`…).
     pub action: String,
     /// The same as a code, for the page's language (`launch`, `remove`, `console`, `tool`…).
-    pub kind: &'static str,
+    pub kind: Code,
     /// The values in it (`player`, `expr`, `command`…).
     pub params: Map<String, Value>,
     /// Whether it was done.
@@ -59,7 +59,7 @@ pub struct AuditEntry {
     pub detail: Option<String>,
     /// Why not, as a code (an API error's, or `gama_said` with GAMA's `message`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail_code: Option<&'static str>,
+    pub detail_code: Option<Code>,
     /// The values in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail_params: Option<Map<String, Value>>,
@@ -135,7 +135,7 @@ impl Audit {
 
 /// A command a tool sent through the gama-server endpoint (`load`, `play`, `stop`…).
 pub fn tool_command(kind: &str) -> Said {
-    Said::new("tool", [("command", json!(kind))], kind)
+    Said::new(Code::Tool, [("command", json!(kind))], kind)
 }
 
 #[cfg(test)]
@@ -152,14 +152,14 @@ mod tests {
         let audit = Audit::new(None, sessions, Changes::default());
         let ip: IpAddr = "10.0.0.7".parse().unwrap();
         for i in 0..(KEEP + 5) {
-            let action = Said::new("remove", [("player", json!(i))], format!("remove {i}"));
+            let action = Said::new(Code::Remove, [("player", json!(i))], format!("remove {i}"));
             audit.record(ip, Via::Admin, action, Ok(()));
         }
         audit.record(
             ip,
             Via::Tool,
             tool_command("stop"),
-            Err(Said::new("gama_said", [("message", json!("no"))], "no")),
+            Err(Said::new(Code::GamaSaid, [("message", json!("no"))], "no")),
         );
         let recent = audit.recent(KEEP + 10);
         assert_eq!(recent.len(), KEEP);

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::control::packages::{Catalog, Model};
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::gama::{ExperimentState, GamaError, GamaLink, GamaStatus, LinkState};
 use crate::headsets::players::Players;
 use crate::headsets::roster::Limits;
@@ -85,26 +85,26 @@ pub enum OpError {
 
 impl OpError {
     /// A stable name for the admin page (which words it shows, in its language).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            OpError::Busy(_) | OpError::StillBusy => "busy",
-            OpError::AlreadyOpen(_) => "experiment_open",
-            OpError::NoModel => "no_model",
-            OpError::BelowMinimum { .. } => "below_minimum",
-            OpError::NothingTo { verb: "pause", .. } => "nothing_to_pause",
-            OpError::NothingTo { .. } => "nothing_to_resume",
-            OpError::NotLive(_) => "no_live_experiment",
-            OpError::NoSuchModel(_) => "unknown_model",
-            OpError::NoSuchPlayer(_) => "unknown_player",
+            OpError::Busy(_) | OpError::StillBusy => Code::Busy,
+            OpError::AlreadyOpen(_) => Code::ExperimentOpen,
+            OpError::NoModel => Code::NoModel,
+            OpError::BelowMinimum { .. } => Code::BelowMinimum,
+            OpError::NothingTo { verb: "pause", .. } => Code::NothingToPause,
+            OpError::NothingTo { .. } => Code::NothingToResume,
+            OpError::NotLive(_) => Code::NoLiveExperiment,
+            OpError::NoSuchModel(_) => Code::UnknownModel,
+            OpError::NoSuchPlayer(_) => Code::UnknownPlayer,
             OpError::Unavailable(_) | OpError::Gama(GamaError::NotConnected) => {
-                "gama_not_connected"
+                Code::GamaNotConnected
             }
-            OpError::Gama(GamaError::NoExperiment) => "no_live_experiment",
-            OpError::Gama(GamaError::Timeout { .. }) => "gama_timeout",
-            OpError::Gama(GamaError::Disconnected(_)) => "gama_lost",
-            OpError::Gama(GamaError::Rejected { .. }) => "gama_refused",
-            OpError::Gama(GamaError::Busy(_)) => "gama_busy",
-            OpError::Internal(_) => "internal",
+            OpError::Gama(GamaError::NoExperiment) => Code::NoLiveExperiment,
+            OpError::Gama(GamaError::Timeout { .. }) => Code::GamaTimeout,
+            OpError::Gama(GamaError::Disconnected(_)) => Code::GamaLost,
+            OpError::Gama(GamaError::Rejected { .. }) => Code::GamaRefused,
+            OpError::Gama(GamaError::Busy(_)) => Code::GamaBusy,
+            OpError::Internal(_) => Code::Internal,
         }
     }
 
@@ -349,7 +349,7 @@ impl Operator {
                 status.link_reason.clone().unwrap_or_else(|| {
                     let address = self.inner.gama.address();
                     Said::new(
-                        "trying",
+                        Code::Trying,
                         [("address", serde_json::json!(address))],
                         format!("trying {address}"),
                     )

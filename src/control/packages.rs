@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tracing::{debug, warn};
 
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 
 /// A launchable model.
 #[derive(Debug, Clone, Serialize)]
@@ -94,7 +94,7 @@ impl Catalog {
             let folder = native_absolute(cwd, folder);
             if !folder.is_dir() {
                 catalog.problem(
-                    "folder_missing",
+                    Code::FolderMissing,
                     &folder,
                     [],
                     format!(
@@ -117,7 +117,7 @@ impl Catalog {
                     .collect(),
                 Err(e) => {
                     catalog.problem(
-                        "cannot_list",
+                        Code::CannotList,
                         &folder,
                         [("message", json!(e.to_string()))],
                         format!("cannot list {}: {e}", folder.display()),
@@ -143,7 +143,7 @@ impl Catalog {
     /// Something wrong in `path`: logged, and listed on the admin page.
     fn problem<const N: usize>(
         &mut self,
-        code: &'static str,
+        code: Code,
         path: &Path,
         params: [(&str, Value); N],
         text: String,
@@ -166,7 +166,7 @@ impl Catalog {
         match std::fs::read_to_string(file) {
             Ok(text) => self.read_text(&text, file, cwd),
             Err(e) => self.problem(
-                "cannot_read",
+                Code::CannotRead,
                 file,
                 [("message", json!(e.to_string()))],
                 format!("cannot read {}: {e}", file.display()),
@@ -179,7 +179,7 @@ impl Catalog {
             Ok(v) => v,
             Err(e) => {
                 return self.problem(
-                    "invalid_json",
+                    Code::InvalidJson,
                     file,
                     [("message", json!(e.to_string()))],
                     format!(
@@ -203,7 +203,7 @@ impl Catalog {
     fn entry(&mut self, value: Value, file: &Path, dir: &Path, cwd: &Path) -> Option<Entry> {
         let Value::Object(obj) = value else {
             self.problem(
-                "not_an_object",
+                Code::NotAnObject,
                 file,
                 [],
                 format!("{}: an entry is not a JSON object; skipped", file.display()),
@@ -221,7 +221,7 @@ impl Catalog {
                     .collect(),
                 _ => {
                     self.problem(
-                        "catalog_without_entries",
+                        Code::CatalogWithoutEntries,
                         file,
                         [("name", json!(name.as_deref().unwrap_or("")))],
                         format!(
@@ -250,7 +250,7 @@ impl Catalog {
             (text("model_file_path"), text("experiment_name"))
         else {
             self.problem(
-                "model_incomplete",
+                Code::ModelIncomplete,
                 file,
                 [("name", json!(name.as_deref().unwrap_or("")))],
                 format!(
@@ -277,7 +277,7 @@ impl Catalog {
             };
             if parsed.is_none() {
                 self.problem(
-                    "not_a_whole_number",
+                    Code::NotAWholeNumber,
                     file,
                     [("key", json!(key)), ("value", json!(v.to_string()))],
                     format!(
@@ -301,7 +301,7 @@ impl Catalog {
             }
             Some(_) => {
                 self.problem(
-                    "bad_parameters",
+                    Code::BadParameters,
                     file,
                     [],
                     format!(
@@ -529,7 +529,7 @@ mod tests {
         let said = |code: &str| {
             c.problems
                 .iter()
-                .find(|p| p.code == code)
+                .find(|p| p.code.as_str() == code)
                 .unwrap_or_else(|| panic!("no {code} in {:?}", c.problems))
         };
         assert!(said("invalid_json").text.contains("zbad"));
@@ -550,7 +550,7 @@ mod tests {
         let c = Catalog::discover(&[PathBuf::from("nope")], tmp.path());
         assert!(c.models.is_empty());
         assert_eq!(c.problems.len(), 1);
-        assert_eq!(c.problems[0].code, "folder_missing");
+        assert_eq!(c.problems[0].code, Code::FolderMissing);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use super::{
     ExperimentState, GamaError, GamaEvents, GamaLink, LinkState, Live, Pending, ServerMode, Waiter,
 };
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::protocol::command::Command;
 use crate::server::metrics::Metrics;
 use crate::support::pace::Backoff;
@@ -72,7 +72,7 @@ pub(super) async fn supervise(
                 let reason = match failure {
                     Ok(Err(e)) => describe_connect_error(&e, &config.host, config.port),
                     _ => Said::new(
-                        "no_answer",
+                        Code::NoAnswer,
                         [("ms", json!(config.connect_timeout_ms))],
                         format!(
                             "no answer within {} ms (is a firewall dropping the connection?)",
@@ -103,19 +103,21 @@ fn describe_connect_error(e: &tungstenite::Error, host: &str, port: u16) -> Said
     match e {
         tungstenite::Error::Io(io) => match io.kind() {
             ErrorKind::ConnectionRefused => Said::new(
-                "connection_refused",
+                Code::ConnectionRefused,
                 [("port", json!(port))],
                 format!(
                     "connection refused: nothing listens on port {port} (is GAMA running with its server enabled?)"
                 ),
             ),
-            ErrorKind::TimedOut => Said::new("timed_out", [], "the connection timed out"),
-            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-                Said::new("reset", [], "the connection was reset during the handshake")
-            }
+            ErrorKind::TimedOut => Said::new(Code::TimedOut, [], "the connection timed out"),
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => Said::new(
+                Code::Reset,
+                [],
+                "the connection was reset during the handshake",
+            ),
             _ if io.to_string().contains("lookup") || io.to_string().contains("resolve") => {
                 Said::new(
-                    "unknown_host",
+                    Code::UnknownHost,
                     [("host", json!(host))],
                     format!("cannot resolve the host name `{host}`"),
                 )
@@ -123,7 +125,7 @@ fn describe_connect_error(e: &tungstenite::Error, host: &str, port: u16) -> Said
             _ => other_error(io),
         },
         tungstenite::Error::Http(response) => Said::new(
-            "not_websocket",
+            Code::NotWebsocket,
             [
                 ("port", json!(port)),
                 ("status", json!(response.status().as_u16())),
@@ -140,7 +142,7 @@ fn describe_connect_error(e: &tungstenite::Error, host: &str, port: u16) -> Said
 /// An error the relay has no words of its own for: the system's, as they are.
 fn other_error(e: &dyn std::fmt::Display) -> Said {
     let message = e.to_string();
-    Said::new("other", [("message", json!(message))], message)
+    Said::new(Code::Other, [("message", json!(message))], message)
 }
 
 type Ws =
@@ -183,7 +185,7 @@ async fn run_connection(
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reason = loop {
         tokio::select! {
-            () = shutdown.cancelled() => break Said::new("shutting_down", [], "relay shutting down"),
+            () = shutdown.cancelled() => break Said::new(Code::ShuttingDown, [], "relay shutting down"),
             r = &mut writer => break r.unwrap_or_else(|e| other_error(&e)),
             _ = sweep.tick() => expire(&pending, events, &link.inner.metrics),
             frame = stream.next() => {
@@ -276,18 +278,22 @@ async fn write_loop(
             }
             Ok(Err(e)) => {
                 return Said::new(
-                    "write_failed",
+                    Code::WriteFailed,
                     [("message", json!(e.to_string()))],
                     format!("writing to GAMA failed: {e}"),
                 );
             }
             Err(_) => {
-                return Said::new("stopped_reading", [], "GAMA stopped reading our messages");
+                return Said::new(
+                    Code::StoppedReading,
+                    [],
+                    "GAMA stopped reading our messages",
+                );
             }
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-    Said::new("closed", [], "the relay closed the connection")
+    Said::new(Code::Closed, [], "the relay closed the connection")
 }
 
 /// Takes what the connection read; returns why the connection ends, if it does.
@@ -323,23 +329,23 @@ fn take_frame(
                 (None, _) => "GAMA closed the connection".to_string(),
             };
             Some(Said::new(
-                "closed_by_gama",
+                Code::ClosedByGama,
                 [("code", json!(code)), ("message", json!(why))],
                 text,
             ))
         }
         Some(Ok(_)) => None,
         Some(Err(tungstenite::Error::Capacity(e))) => Some(Said::new(
-            "message_too_big",
+            Code::MessageTooBig,
             [("max", json!(link.inner.config.max_message_bytes))],
             format!("GAMA sent a message over gama.max_message_bytes ({e})"),
         )),
         Some(Err(e)) => Some(Said::new(
-            "connection_error",
+            Code::ConnectionError,
             [("message", json!(e.to_string()))],
             format!("connection error: {e}"),
         )),
-        None => Some(Said::new("dropped", [], "the connection dropped")),
+        None => Some(Said::new(Code::Dropped, [], "the connection dropped")),
     }
 }
 

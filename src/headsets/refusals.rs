@@ -14,7 +14,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::support::changes::Changes;
 use crate::support::clock::now_rfc3339;
 
@@ -34,7 +34,7 @@ pub struct Refusal {
     /// Why, in the words the headset was told.
     pub reason: String,
     /// The same as a code, for the page's language (`crate::control::said`).
-    pub code: &'static str,
+    pub code: Code,
     /// The values in it.
     pub params: serde_json::Map<String, serde_json::Value>,
 }

@@ -32,7 +32,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::admin::{App, to_the_end_via};
 use crate::control::audit::Via;
 use crate::control::operator::OpError;
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::server::access::{Guesses, same_token};
 use crate::server::listen::{self, Listener};
 use crate::support::pace::LogLimiter;
@@ -260,7 +260,7 @@ async fn handle(app: &App, client: &Client, text: &str) {
                     let result = app.operator.select_model(i);
                     let name = result.as_ref().map(|m| m.name.clone()).unwrap_or_default();
                     let action = Said::new(
-                        "select",
+                        Code::Select,
                         [("index", json!(i)), ("model", json!(name))],
                         format!("select model {i} ({name})"),
                     );
@@ -287,7 +287,7 @@ async fn handle(app: &App, client: &Client, text: &str) {
         Request::Launch => {
             // The editor tool launches with no headset yet: they join once the experiment is open.
             let operator = app.operator.clone();
-            let action = Said::new("launch_anyway", [], "launch anyway");
+            let action = Said::new(Code::LaunchAnyway, [], "launch anyway");
             operate(
                 app,
                 client,
@@ -297,22 +297,26 @@ async fn handle(app: &App, client: &Client, text: &str) {
         }
         Request::Pause => {
             let operator = app.operator.clone();
-            let action = Said::new("pause", [], "pause");
+            let action = Said::new(Code::Pause, [], "pause");
             operate(app, client, action, async move { operator.pause().await });
         }
         Request::Resume => {
             let operator = app.operator.clone();
-            let action = Said::new("resume", [], "resume");
+            let action = Said::new(Code::Resume, [], "resume");
             operate(app, client, action, async move { operator.resume().await });
         }
         Request::Stop => {
             let operator = app.operator.clone();
-            let action = Said::new("stop", [], "stop");
+            let action = Said::new(Code::Stop, [], "stop");
             operate(app, client, action, async move { operator.stop().await });
         }
         Request::RemovePlayer(Some(id)) => {
             let result = app.operator.remove_player(&id);
-            let action = Said::new("remove", [("player", json!(id))], format!("remove {id}"));
+            let action = Said::new(
+                Code::Remove,
+                [("player", json!(id))],
+                format!("remove {id}"),
+            );
             record(app, client, action, result.map_err(|e| Said::from(&e)));
         }
         Request::RemovePlayer(None) => bad_input("remove_player_headset without an id"),

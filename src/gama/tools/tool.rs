@@ -19,7 +19,7 @@ use tracing::{Instrument, debug, info, warn};
 use super::upstream::Upstream;
 use super::{CLIENT_QUEUE, Client, Endpoint, desktop};
 use crate::control::audit::{Via, tool_command};
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::gama::{ClientReply, GamaError, ServerMode};
 use crate::protocol::Frame;
 use crate::protocol::gama::Envelope;
@@ -166,7 +166,7 @@ impl Tool {
         let reply = self.reply();
         if kind == "exit" {
             let why = "the relay does not forward exit: GAMA also serves the VR session";
-            let refused = Said::new("exit_not_forwarded", [], why);
+            let refused = Said::new(Code::ExitNotForwarded, [], why);
             self.endpoint.audit.record(
                 self.peer.ip(),
                 Via::Tool,
@@ -226,7 +226,7 @@ impl Tool {
         let (audit, source) = (self.endpoint.audit.clone(), self.peer.ip());
         let action = match (kind, model_of(text)) {
             ("load", Some(model)) => Said::new(
-                "tool",
+                Code::Tool,
                 [("command", json!(kind)), ("model", json!(model))],
                 format!("load {model}"),
             ),
@@ -238,7 +238,7 @@ impl Tool {
         ClientReply(Arc::new(move |frame: Frame| {
             once.call_once(|| {
                 let gama_said = |message: String| {
-                    Said::new("gama_said", [("message", json!(message))], message)
+                    Said::new(Code::GamaSaid, [("message", json!(message))], message)
                 };
                 let outcome = match Envelope::parse(frame.as_str()) {
                     Ok(e) if e.message_type().is_command_failure() => {
@@ -289,7 +289,7 @@ impl Tool {
                 let list = experiments.join(", ");
                 info!(experiments = %list, "the tool left; gama-headless closes its experiments");
                 let said = Said::new(
-                    "tool_left",
+                    Code::ToolLeft,
                     [("experiments", json!(experiments))],
                     format!("a tool left; GAMA closed its experiments {list}"),
                 );
@@ -300,7 +300,7 @@ impl Tool {
         if let Some(hold) = self.endpoint.gama.tool_left(self.id) {
             info!(model = %hold.model, "the tool left; desktop GAMA keeps its experiment open");
             let said = Said::new(
-                "tool_left_kept",
+                Code::ToolLeftKept,
                 [
                     ("experiment", json!(hold.experiment)),
                     ("model", json!(hold.model)),

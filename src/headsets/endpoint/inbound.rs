@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::config::HeadsetConfig;
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::gama::GamaLink;
 use crate::gama::world::World;
 use crate::headsets::conn::Conn;
@@ -215,9 +215,9 @@ impl Input {
                     Some(&id),
                     Said::new(
                         if waits {
-                            "id_in_use_waiting"
+                            Code::IdInUseWaiting
                         } else {
-                            "id_in_use"
+                            Code::IdInUse
                         },
                         [("player", json!(id)), ("address", json!(address))],
                         text.clone(),

@@ -22,7 +22,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 pub use inbound::Input;
 
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::server::listen::{self, Listener};
 use crate::support::pace::LogLimiter;
 
@@ -93,7 +93,7 @@ pub fn serve(
                         source,
                         None,
                         Said::new(
-                            "outside_network",
+                            Code::OutsideNetwork,
                             [("source", json!(source))],
                             reason.clone(),
                         ),

@@ -20,6 +20,7 @@ use super::fanout::Fanout;
 use super::framing::{Demuxer, Event, Framing, FramingError};
 use super::scrcpy::{self, DEVICE_PATH};
 use super::{Mirror, MirrorError};
+use crate::control::said::Code;
 use crate::support::pace::Backoff;
 
 /// How long the scrcpy server may take to open its socket after it was started.
@@ -52,10 +53,10 @@ pub(super) enum StreamError {
 
 impl StreamError {
     /// The page's name for it: the mirroring's own problem, or `failed` (the reason says which).
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
             StreamError::Mirror(e) => e.code(),
-            _ => "failed",
+            _ => Code::Failed,
         }
     }
 }
@@ -74,7 +75,7 @@ pub(super) async fn run(
     // started again once with the crop's width and height swapped, and remembered so.
     let mut turn_checked = false;
     loop {
-        fanout.status("waiting", "starting", "starting the headset's screen");
+        fanout.status("waiting", Code::Starting, "starting the headset's screen");
         let turned = mirror.turned(&serial);
         let attempt = tokio::select! {
             () = stop.cancelled() => return,
@@ -89,7 +90,7 @@ pub(super) async fn run(
         match attempt {
             Ok(()) => {
                 debug!(%serial, "nobody watches the headset's screen; stopped");
-                fanout.status("ended", "idle", "nobody watches");
+                fanout.status("ended", Code::Idle, "nobody watches");
                 return;
             }
             Err(e) => {

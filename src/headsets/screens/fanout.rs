@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::framing::Packet;
 use super::h264::StreamInfo;
+use crate::control::said::Code;
 
 /// A message for a viewer's socket.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +66,7 @@ pub(crate) fn encode(packet: &Packet) -> Bytes {
 /// `left`, `failed`); `reason` the relay's English words, shown for `failed`.
 ///
 /// [`MirrorError::code`]: super::MirrorError::code
-pub(crate) fn status_text(kind: &'static str, code: &'static str, reason: &str) -> String {
+pub(crate) fn status_text(kind: &'static str, code: Code, reason: &str) -> String {
     serde_json::json!({"type": kind, "code": code, "reason": reason}).to_string()
 }
 
@@ -236,7 +237,7 @@ impl Fanout {
     }
 
     /// The stream is (re)starting, or stopped: every viewer is told, and waits for a picture.
-    pub(crate) fn status(&self, kind: &'static str, code: &'static str, reason: &str) {
+    pub(crate) fn status(&self, kind: &'static str, code: Code, reason: &str) {
         let text = status_text(kind, code, reason);
         let mut inner = self.inner.lock();
         inner.status = Some(text.clone());

@@ -34,7 +34,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
 use crate::config::MirrorConfig;
-use crate::control::said::Said;
+use crate::control::said::{Code, Said};
 use crate::support::changes::Changes;
 use crate::support::pace::Backoff;
 use adb::{Adb, AdbError, Listed};
@@ -70,13 +70,13 @@ pub(crate) enum MirrorError {
 
 impl MirrorError {
     /// The page's name for it (README, "Headset screens").
-    pub(crate) fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> Code {
         match self {
-            MirrorError::Off => "mirror_off",
-            MirrorError::NoServer | MirrorError::ServerFile(..) => "scrcpy_missing",
-            MirrorError::Version(_) | MirrorError::UnknownVersion(_) => "scrcpy_version",
-            MirrorError::NoDevice(..) => "no_device",
-            MirrorError::Probe(_) => "failed",
+            MirrorError::Off => Code::MirrorOff,
+            MirrorError::NoServer | MirrorError::ServerFile(..) => Code::ScrcpyMissing,
+            MirrorError::Version(_) | MirrorError::UnknownVersion(_) => Code::ScrcpyVersion,
+            MirrorError::NoDevice(..) => Code::NoDevice,
+            MirrorError::Probe(_) => Code::Failed,
         }
     }
 }
@@ -359,7 +359,7 @@ impl Mirror {
     fn adb_unavailable(&self, error: Option<AdbError>) {
         let said = error.map(|e| {
             Said::new(
-                "adb_unreachable",
+                Code::AdbUnreachable,
                 [("address", json!(self.inner.config.adb_server))],
                 format!("{e}: install Android platform-tools (adb) to see the headsets' screens"),
             )
@@ -403,7 +403,7 @@ impl Mirror {
                         stop.cancel();
                     }
                     if let Some(f) = &device.fanout {
-                        f.status("ended", "left", "the headset left");
+                        f.status("ended", Code::Left, "the headset left");
                     }
                 }
             }
@@ -623,12 +623,12 @@ impl Mirror {
             })
             .collect();
         let unavailable = if !self.inner.config.enabled {
-            Some(Said::new("mirror_off", [], MirrorError::Off.to_string()))
+            Some(Said::new(Code::MirrorOff, [], MirrorError::Off.to_string()))
         } else if let Some(problem) = &state.adb_problem {
             Some(problem.clone())
         } else if state.server_missing {
             Some(Said::new(
-                "scrcpy_missing",
+                Code::ScrcpyMissing,
                 [],
                 MirrorError::NoServer.to_string(),
             ))
