@@ -1,6 +1,8 @@
-// gama-vr-relay admin page: the client of the relay's JSON API. Sends the access token (token.js),
-// and turns every failure into an ApiError with the relay's code and params (said.js puts them in
-// words). A 401 also tells the page to ask for the token (the handler set with onUnauthorized).
+// gama-vr-relay pages: the client of the relay's JSON API, for the admin page and the projector page
+// (screens.js). Sends the access token (token.js), and turns every failure into an ApiError with the
+// relay's code and params (said.js puts them in words). A 401 also tells the admin page to ask for the
+// token (the handler set with onUnauthorized; the projector page sets none). Imports token.js only,
+// so that the projector page loads none of the admin page's modules.
 
 import { authorization, currentToken } from './token.js';
 

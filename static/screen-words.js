@@ -91,3 +91,8 @@ export function statusText(status) {
   const more = ['failed', 'scrcpy_version', 'error'].includes(status.code);
   return { text: t(key), detail: more ? raw : '' };
 }
+
+/** `statusText` of a screen's player, one that said nothing yet counting as connecting. */
+export function streamText(status) {
+  return statusText(status ?? { state: 'connecting', code: 'connecting' });
+}

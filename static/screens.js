@@ -10,9 +10,9 @@
 import { $, el, keepOrder, setAttr, setText, show } from './dom.js';
 import { initI18n, onLanguageChange, t } from './i18n.js';
 import { ScreenPlayer, playbackProblem } from './screen-player.js';
-import { byPlace, deviceDetail, deviceName, deviceProblem, statusText, unavailableText } from './screen-words.js';
+import { byPlace, deviceDetail, deviceName, deviceProblem, streamText, unavailableText } from './screen-words.js';
 import { LiveLink } from './live.js';
-import { authorization } from './token.js';
+import { api } from './api.js';
 
 // Room under each screen for its name, and between screens, in CSS pixels.
 const CAPTION_PX = 44;
@@ -32,25 +32,6 @@ const live = { link: 'connecting', locked: false };
 // The relay's state
 // -------------------------------------------------------------------------------------------------
 
-async function getJson(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  const auth = authorization();
-  if (auth) headers.Authorization = auth;
-  const init = { method, headers, cache: 'no-store' };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  if (response.status === 401) {
-    const e = new Error('token');
-    e.status = 401;
-    throw e;
-  }
-  if (!response.ok) throw new Error(`${response.status}`);
-  return response.json();
-}
-
 // The link to the relay, in the top bar.
 const LINK = { connecting: 'screens.link.connecting', live: 'screens.link.live', down: 'screens.link.down', locked: 'screens.link.locked' };
 
@@ -62,7 +43,8 @@ function setLink(state) {
 }
 
 const relay = new LiveLink({
-  fetchState: () => getJson('GET', '/api/state'),
+  // A reply that is not JSON (some proxy's page) fails like an unreachable relay: tried again later.
+  fetchState: async () => (await api('GET', '/api/state')) ?? Promise.reject(new Error('no state document')),
   onFetchError: (e) => {
     live.locked = e.status === 401;
     renderBanner();
@@ -96,7 +78,7 @@ function makeTile(serial) {
   // A click (or Enter) here enlarges this screen, or shows them all again.
   const choose = () => {
     const focus = screens.focus === serial ? null : serial;
-    getJson('POST', '/api/screens/focus', { serial: focus }).catch(() => {});
+    api('POST', '/api/screens/focus', { serial: focus }).catch(() => {});
   };
   root.addEventListener('click', choose);
   root.addEventListener('keydown', (event) => {
@@ -123,8 +105,7 @@ function renderTile(tile) {
   setAttr(tile.canvas, 'aria-label', t('screens.picture_label', { name: deviceName(d) }));
   setAttr(tile.root, 'data-focus', screens.focus === d.serial ? 'true' : null);
   const problem = deviceProblem(d);
-  let words = problem ? { text: problem, detail: '' } : statusText(tile.status);
-  if (!problem && !tile.status) words = statusText({ state: 'connecting', code: 'connecting' });
+  const words = problem ? { text: problem, detail: '' } : streamText(tile.status);
   show(tile.overlay, Boolean(words));
   setText(tile.overlayText, words?.text ?? '');
   setText(tile.overlayDetail, words?.detail ?? '');
