@@ -848,7 +848,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
 // An hour with forty players
 // -------------------------------------------------------------------------------------------------
 
-/// Writes a kept session to `folder` as the relay's writer lays it out (src/history/kept/write.rs): its
+/// Writes a kept session to `folder` as the relay's writer lays it out (src/history/kept/write/): its
 /// summary, its timeline file (all the timeline is read from) and an empty data file. An hour of a
 /// classroom of `players`: they arrive, some drop for a while, wait for a slot or are refused; each
 /// moves every second and now and then acts; the experiment pauses every quarter of an hour.

@@ -16,6 +16,7 @@ use super::{ActKind, Event, Start};
 use crate::config::SessionsConfig;
 use crate::protocol::Frame;
 use crate::protocol::linker::PayloadKind;
+use crate::support::queue::{Sender, TrySendError};
 
 /// What the synthetic session is made of.
 #[derive(Debug, Clone)]
@@ -115,33 +116,51 @@ pub fn measure(folder: &Path, traffic: &Traffic) -> std::io::Result<Measured> {
     let (tx, rx) = crate::support::queue::bounded(config.max_queued_messages);
     let began = Instant::now();
     let thread = std::thread::spawn(move || writer.run(rx));
+    let raw_bytes = send_traffic(&tx, base, traffic)?;
+    drop(tx);
+    thread
+        .join()
+        .map_err(|_| std::io::Error::other("the writer panicked"))?;
+    let write_time = began.elapsed();
+
+    let began = Instant::now();
+    let session = read::open(folder, &id).map_err(std::io::Error::other)?;
+    let timeline = session.timeline().map_err(std::io::Error::other)?;
+    let open_time = began.elapsed();
+    let seek_times = seek_times(&session, timeline.duration_ms)?;
+    Ok(Measured {
+        id,
+        bytes: session.info.bytes,
+        raw_bytes,
+        write_time,
+        open_time,
+        seek_times,
+    })
+}
+
+/// Sends `traffic` to the writer, in session time from `base` (ms 0), and its end: the players
+/// coming in, their worlds at GAMA's rate, their moves, GAMA's pace. Returns the bytes GAMA sent.
+fn send_traffic(tx: &Sender<Event>, base: Instant, traffic: &Traffic) -> std::io::Result<u64> {
     let players: Vec<String> = (0..traffic.headsets)
         .map(|i| format!("Player_{}", 101 + i))
         .collect();
     let at = |ms: u64| base + Duration::from_millis(ms);
-    // The synthetic traffic outruns any disk: it waits for room instead of being dropped.
-    let send = |mut e: Event| loop {
-        match tx.try_send(e) {
-            Ok(()) => return Ok(()),
-            Err(crate::support::queue::TrySendError::Full(back)) => {
-                e = back;
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            Err(crate::support::queue::TrySendError::Disconnected(_)) => {
-                return Err(std::io::Error::other("the session writer stopped"));
-            }
-        }
-    };
-    send(Event::Experiment {
-        at: at(0),
-        state: "RUNNING".into(),
-    })?;
-    for p in &players {
-        send(Event::Player {
+    send(
+        tx,
+        Event::Experiment {
             at: at(0),
-            id: p.clone(),
-            state: "in_game".into(),
-        })?;
+            state: "RUNNING".into(),
+        },
+    )?;
+    for p in &players {
+        send(
+            tx,
+            Event::Player {
+                at: at(0),
+                id: p.clone(),
+                state: "in_game".into(),
+            },
+        )?;
     }
     let agents = agents_for(traffic.world_bytes);
     let end_ms = traffic.minutes * 60_000;
@@ -156,77 +175,116 @@ pub fn measure(folder: &Path, traffic: &Traffic) -> std::io::Result<Measured> {
     let mut t = 0u64;
     let mut step = 0u64;
     while t < end_ms {
-        for (i, p) in players.iter().enumerate() {
-            if step % fresh_every == 0 {
-                worlds[i] = Frame::from(format!(
-                    "{{\"contents\":{},\"type\":\"json_output\"}}",
-                    world(agents, i, step)
-                ));
-            }
-            raw_bytes += worlds[i].len() as u64;
-            send(Event::Out {
-                at: at(t),
-                players: vec![p.clone()],
-                frame: worlds[i].clone(),
-                kind: PayloadKind::WorldUpdate,
-            })?;
-        }
+        let fresh = (step % fresh_every == 0).then_some((agents, step));
+        raw_bytes += send_worlds(tx, at(t), &players, &mut worlds, fresh)?;
         while next_ask <= t {
-            for (i, p) in players.iter().enumerate() {
-                let x = 100_000 + ((next_ask / 10) as i64 + i as i64 * 1000) % 800_000;
-                let args = format!(
-                    "\"{{\\\"id\\\":\\\"{p}\\\",\\\"x\\\":\\\"{x}\\\",\\\"y\\\":\\\"200000\\\",\\\"z\\\":\\\"0\\\",\\\"angle\\\":\\\"0\\\"}}\""
-                );
-                send(Event::Act {
-                    at: at(next_ask),
-                    player: p.as_str().into(),
-                    kind: ActKind::Ask,
-                    name: "move_player_external".into(),
-                    args: Some(args),
-                })?;
-            }
+            send_moves(tx, at(next_ask), next_ask, &players)?;
             next_ask += ask_ms;
         }
         if t % 1000 == 0 {
-            send(Event::Pace {
-                at: at(t),
-                per_second: traffic.rate_hz as f64,
-            })?;
+            send(
+                tx,
+                Event::Pace {
+                    at: at(t),
+                    per_second: traffic.rate_hz as f64,
+                },
+            )?;
         }
         t += step_ms;
         step += 1;
     }
-    send(Event::End {
-        at: at(end_ms),
-        until: Instant::now(),
-    })?;
-    drop(tx);
-    thread
-        .join()
-        .map_err(|_| std::io::Error::other("the writer panicked"))?;
-    let write_time = began.elapsed();
+    send(
+        tx,
+        Event::End {
+            at: at(end_ms),
+            until: Instant::now(),
+        },
+    )?;
+    Ok(raw_bytes)
+}
 
-    let began = Instant::now();
-    let session = read::open(folder, &id).map_err(std::io::Error::other)?;
-    let timeline = session.timeline().map_err(std::io::Error::other)?;
-    let open_time = began.elapsed();
+/// Each player's world update at `at`: the player's last world again, or with `fresh` (agents,
+/// step) a new one. Returns the bytes sent.
+fn send_worlds(
+    tx: &Sender<Event>,
+    at: Instant,
+    players: &[String],
+    worlds: &mut [Frame],
+    fresh: Option<(usize, u64)>,
+) -> std::io::Result<u64> {
+    let mut bytes = 0u64;
+    for (i, p) in players.iter().enumerate() {
+        if let Some((agents, step)) = fresh {
+            worlds[i] = Frame::from(format!(
+                "{{\"contents\":{},\"type\":\"json_output\"}}",
+                world(agents, i, step)
+            ));
+        }
+        bytes += worlds[i].len() as u64;
+        send(
+            tx,
+            Event::Out {
+                at,
+                players: vec![p.clone()],
+                frame: worlds[i].clone(),
+                kind: PayloadKind::WorldUpdate,
+            },
+        )?;
+    }
+    Ok(bytes)
+}
+
+/// Every player's move at `at`, session time `ms` (where the players are depends on it).
+fn send_moves(tx: &Sender<Event>, at: Instant, ms: u64, players: &[String]) -> std::io::Result<()> {
+    for (i, p) in players.iter().enumerate() {
+        let x = 100_000 + ((ms / 10) as i64 + i as i64 * 1000) % 800_000;
+        let args = format!(
+            "\"{{\\\"id\\\":\\\"{p}\\\",\\\"x\\\":\\\"{x}\\\",\\\"y\\\":\\\"200000\\\",\\\"z\\\":\\\"0\\\",\\\"angle\\\":\\\"0\\\"}}\""
+        );
+        send(
+            tx,
+            Event::Act {
+                at,
+                player: p.as_str().into(),
+                kind: ActKind::Ask,
+                name: "move_player_external".into(),
+                args: Some(args),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// One event to the writer. The synthetic traffic outruns any disk: it waits for room instead of
+/// being dropped.
+fn send(tx: &Sender<Event>, mut e: Event) -> std::io::Result<()> {
+    loop {
+        match tx.try_send(e) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(back)) => {
+                e = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(std::io::Error::other("the session writer stopped"));
+            }
+        }
+    }
+}
+
+/// The time of each of ten seeks, to evenly spread moments of a session `duration_ms` long, as
+/// the playback seeks.
+fn seek_times(session: &read::Session, duration_ms: u64) -> std::io::Result<Vec<Duration>> {
     let mut seek_times = Vec::new();
     for k in 0..10u64 {
-        let target = timeline.duration_ms * (2 * k + 1) / 20;
+        let target = duration_ms * (2 * k + 1) / 20;
         let began = Instant::now();
         let view =
-            super::view::view_at(&session, "Player_101", target).map_err(std::io::Error::other)?;
+            super::view::view_at(session, "Player_101", target).map_err(std::io::Error::other)?;
         if view.ordered_frames().is_empty() {
             return Err(std::io::Error::other(format!("no world at {target} ms")));
         }
         seek_times.push(began.elapsed());
     }
-    Ok(Measured {
-        id,
-        bytes: session.info.bytes,
-        raw_bytes,
-        write_time,
-        open_time,
-        seek_times,
-    })
+    Ok(seek_times)
 }

@@ -269,83 +269,28 @@ impl Session {
                     why: e.to_string(),
                 }
             })?;
-        let mut lanes: Vec<(String, Vec<Span>)> = Vec::new();
-        let mut experiment: Vec<Span> = Vec::new();
-        let mut acts = Vec::new();
-        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let mut pace = Vec::new();
-        let mut audit = Vec::new();
-        let mut end = self.info.duration_ms;
+        let mut parts = TimelineParts {
+            end: self.info.duration_ms,
+            ..TimelineParts::default()
+        };
         for line in text.lines() {
             // A session cut short may end with a partial line.
             let Ok(line) = serde_json::from_str::<TimelineLine>(line) else {
                 continue;
             };
-            end = end.max(line.t);
-            if let Some(state) = line.exp {
-                open_span(&mut experiment, line.t, &state);
-            }
-            if let Some(p) = line.player {
-                let i = match lanes.iter().position(|(id, _)| *id == p.id) {
-                    Some(i) => i,
-                    None => {
-                        lanes.push((p.id.clone(), Vec::new()));
-                        lanes.len() - 1
-                    }
-                };
-                open_span(&mut lanes[i].1, line.t, &p.state);
-            }
-            if let Some(list) = line.acts {
-                for a in &list {
-                    *counts
-                        .entry(a.0.clone())
-                        .or_default()
-                        .entry(format!("{}:{}", a.1, a.2))
-                        .or_default() += a.3;
-                }
-                acts.push((line.t, list));
-            }
-            if let Some(p) = line.pace {
-                pace.push((line.t, p));
-            }
-            if let Some(entry) = line.audit {
-                audit.push((line.t, entry));
-            }
+            parts.add(line);
         }
-        for (_, spans) in &mut lanes {
-            if let Some(last) = spans.last_mut() {
-                last.to = end;
-            }
-        }
-        if let Some(last) = experiment.last_mut() {
-            last.to = end;
-        }
-        let summary = lanes
-            .iter()
-            .map(|(id, spans)| {
-                let player_counts = counts.get(id);
-                let sum = |kind: &str| {
-                    player_counts.map_or(0, |c| {
-                        c.iter()
-                            .filter(|(k, _)| k.starts_with(kind))
-                            .map(|(_, n)| n)
-                            .sum()
-                    })
-                };
-                PlayerSummary {
-                    player: id.clone(),
-                    in_game_ms: spans
-                        .iter()
-                        .filter(|s| s.state == "in_game")
-                        .map(|s| s.to - s.from)
-                        .sum(),
-                    asks: sum("ask:"),
-                    expressions: sum("expression:"),
-                    disconnections: spans.iter().filter(|s| s.state == "disconnected").count()
-                        as u64,
-                }
-            })
-            .collect();
+        parts.close_spans();
+        let summary = summaries(&parts.lanes, &parts.counts);
+        let TimelineParts {
+            lanes,
+            experiment,
+            acts,
+            counts,
+            pace,
+            audit,
+            end,
+        } = parts;
         Ok(Timeline {
             info: self.info.clone(),
             duration_ms: end,
@@ -442,6 +387,100 @@ fn open_span(spans: &mut Vec<Span>, t: u64, state: &str) {
         to: t,
         state: state.to_string(),
     });
+}
+
+/// The timeline file's lines added up, in order: what [`Timeline`] shows but the summary.
+#[derive(Default)]
+struct TimelineParts {
+    lanes: Vec<(String, Vec<Span>)>,
+    experiment: Vec<Span>,
+    acts: Vec<(u64, Vec<Acts>)>,
+    counts: BTreeMap<String, BTreeMap<String, u64>>,
+    pace: Vec<(u64, f64)>,
+    audit: Vec<(u64, Box<RawValue>)>,
+    /// The session's length: its summary's, or its latest line's if later.
+    end: u64,
+}
+
+impl TimelineParts {
+    /// One line of the timeline file.
+    fn add(&mut self, line: TimelineLine) {
+        self.end = self.end.max(line.t);
+        if let Some(state) = line.exp {
+            open_span(&mut self.experiment, line.t, &state);
+        }
+        if let Some(p) = line.player {
+            let i = match self.lanes.iter().position(|(id, _)| *id == p.id) {
+                Some(i) => i,
+                None => {
+                    self.lanes.push((p.id.clone(), Vec::new()));
+                    self.lanes.len() - 1
+                }
+            };
+            open_span(&mut self.lanes[i].1, line.t, &p.state);
+        }
+        if let Some(list) = line.acts {
+            for a in &list {
+                *self
+                    .counts
+                    .entry(a.0.clone())
+                    .or_default()
+                    .entry(format!("{}:{}", a.1, a.2))
+                    .or_default() += a.3;
+            }
+            self.acts.push((line.t, list));
+        }
+        if let Some(p) = line.pace {
+            self.pace.push((line.t, p));
+        }
+        if let Some(entry) = line.audit {
+            self.audit.push((line.t, entry));
+        }
+    }
+
+    /// Ends the last span of every lane, and the experiment's, at the session's end.
+    fn close_spans(&mut self) {
+        for (_, spans) in &mut self.lanes {
+            if let Some(last) = spans.last_mut() {
+                last.to = self.end;
+            }
+        }
+        if let Some(last) = self.experiment.last_mut() {
+            last.to = self.end;
+        }
+    }
+}
+
+/// Each player's summary, from its lane and its actions' `counts`.
+fn summaries(
+    lanes: &[(String, Vec<Span>)],
+    counts: &BTreeMap<String, BTreeMap<String, u64>>,
+) -> Vec<PlayerSummary> {
+    lanes
+        .iter()
+        .map(|(id, spans)| {
+            let player_counts = counts.get(id);
+            let sum = |kind: &str| {
+                player_counts.map_or(0, |c| {
+                    c.iter()
+                        .filter(|(k, _)| k.starts_with(kind))
+                        .map(|(_, n)| n)
+                        .sum()
+                })
+            };
+            PlayerSummary {
+                player: id.clone(),
+                in_game_ms: spans
+                    .iter()
+                    .filter(|s| s.state == "in_game")
+                    .map(|s| s.to - s.from)
+                    .sum(),
+                asks: sum("ask:"),
+                expressions: sum("expression:"),
+                disconnections: spans.iter().filter(|s| s.state == "disconnected").count() as u64,
+            }
+        })
+        .collect()
 }
 
 /// The per-player summary as CSV (`player,in_game_seconds,asks,expressions,disconnections`).
