@@ -200,6 +200,8 @@ impl Catalog {
         self.entries.extend(order_entries(entries));
     }
 
+    /// One entry of a file: a catalog (`"type":"catalog"`) or, anything else, a model, as the
+    /// webplatform read them. `None`: skipped, the problem noted.
     fn entry(&mut self, value: Value, file: &Path, dir: &Path, cwd: &Path) -> Option<Entry> {
         let Value::Object(obj) = value else {
             self.problem(
@@ -210,45 +212,63 @@ impl Catalog {
             );
             return None;
         };
-        let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
-        let name = text("name");
         if obj.get("type").and_then(Value::as_str) == Some("catalog") {
-            let entries: Vec<Entry> = match obj.get("entries") {
-                Some(Value::Array(items)) => items
-                    .clone()
-                    .into_iter()
-                    .filter_map(|v| self.entry(v, file, dir, cwd))
-                    .collect(),
-                _ => {
-                    self.problem(
-                        Code::CatalogWithoutEntries,
-                        file,
-                        [("name", json!(name.as_deref().unwrap_or("")))],
-                        format!(
-                            "{}: catalog {:?} has no \"entries\" list",
-                            file.display(),
-                            name.as_deref().unwrap_or("")
-                        ),
-                    );
-                    Vec::new()
-                }
-            };
-            let splashscreen = text("splashscreen")
-                .and_then(|s| find_file(&s, dir, cwd))
-                .map(|path| {
-                    self.catalog_splashes.push(path);
-                    format!("/api/catalogs/{}/splash", self.catalog_splashes.len() - 1)
-                });
-            return Some(Entry::Catalog {
-                name: name.unwrap_or_else(|| "Catalog".into()),
-                splashscreen,
-                entries: order_entries(entries),
-            });
+            return Some(self.catalog_entry(&obj, file, dir, cwd));
         }
         // Anything else is read as a model, as the webplatform did.
-        let (Some(model_path), Some(experiment)) =
-            (text("model_file_path"), text("experiment_name"))
-        else {
+        self.model_entry(&obj, file, dir, cwd)
+    }
+
+    /// A catalog: its entries (read first, so nested catalogs' splash images come first), then
+    /// its own splash image.
+    fn catalog_entry(&mut self, obj: &Object, file: &Path, dir: &Path, cwd: &Path) -> Entry {
+        let name = text_field(obj, "name");
+        let entries: Vec<Entry> = match obj.get("entries") {
+            Some(Value::Array(items)) => items
+                .clone()
+                .into_iter()
+                .filter_map(|v| self.entry(v, file, dir, cwd))
+                .collect(),
+            _ => {
+                self.problem(
+                    Code::CatalogWithoutEntries,
+                    file,
+                    [("name", json!(name.as_deref().unwrap_or("")))],
+                    format!(
+                        "{}: catalog {:?} has no \"entries\" list",
+                        file.display(),
+                        name.as_deref().unwrap_or("")
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        let splashscreen = self.catalog_splash(obj, dir, cwd);
+        Entry::Catalog {
+            name: name.unwrap_or_else(|| "Catalog".into()),
+            splashscreen,
+            entries: order_entries(entries),
+        }
+    }
+
+    /// The admin API's URL of a catalog's splash image, when the file exists (then kept in
+    /// [`Catalog::catalog_splashes`] under the index the URL names).
+    fn catalog_splash(&mut self, obj: &Object, dir: &Path, cwd: &Path) -> Option<String> {
+        let path = text_field(obj, "splashscreen").and_then(|s| find_file(&s, dir, cwd))?;
+        self.catalog_splashes.push(path);
+        Some(format!(
+            "/api/catalogs/{}/splash",
+            self.catalog_splashes.len() - 1
+        ))
+    }
+
+    /// A model, added to the model table; `None` without its `.gaml` file or its experiment.
+    fn model_entry(&mut self, obj: &Object, file: &Path, dir: &Path, cwd: &Path) -> Option<Entry> {
+        let name = text_field(obj, "name");
+        let (Some(model_path), Some(experiment)) = (
+            text_field(obj, "model_file_path"),
+            text_field(obj, "experiment_name"),
+        ) else {
             self.problem(
                 Code::ModelIncomplete,
                 file,
@@ -266,31 +286,60 @@ impl Catalog {
             // GAMA may run on another machine with the same layout; only note it.
             debug!(path = %model_file_path.display(), "model file not found on this machine");
         }
-        let mut players = |key: &str| -> Option<u32> {
-            let v = obj.get(key)?;
-            let parsed = match v {
-                Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-                Value::String(s) if s.trim().is_empty() => return None,
-                Value::String(s) => s.trim().parse().ok(),
-                Value::Null => return None,
-                _ => None,
-            };
-            if parsed.is_none() {
-                self.problem(
-                    Code::NotAWholeNumber,
-                    file,
-                    [("key", json!(key)), ("value", json!(v.to_string()))],
-                    format!(
-                        "{}: {key} {v} is not a whole number; ignored",
-                        file.display()
-                    ),
-                );
-            }
-            parsed
+        let min_players = self.players(obj, "minimal_players", file);
+        let max_players = self.players(obj, "maximal_players", file);
+        let parameters = self.parameters(obj, file);
+        let index = self.models.len();
+        let settings = settings_json(obj, &model_file_path);
+        let name = name.unwrap_or_else(|| experiment.clone());
+        self.models.push(Model {
+            index,
+            name: name.clone(),
+            model_file_path,
+            experiment_name: experiment,
+            min_players,
+            max_players,
+            splashscreen: text_field(obj, "splashscreen").and_then(|s| find_file(&s, dir, cwd)),
+            selected_monitoring: text_field(obj, "selected_monitoring"),
+            parameters,
+            settings_file: file.to_path_buf(),
+            settings,
+        });
+        Some(Entry::Model {
+            name,
+            model_index: index,
+        })
+    }
+
+    /// A number of players (`key`): a whole number, or a string holding one; empty or `null` is
+    /// none, anything else a problem and ignored.
+    fn players(&mut self, obj: &Object, key: &str, file: &Path) -> Option<u32> {
+        let v = obj.get(key)?;
+        let parsed = match v {
+            Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Value::String(s) if s.trim().is_empty() => return None,
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Null => return None,
+            _ => None,
         };
-        let min_players = players("minimal_players");
-        let max_players = players("maximal_players");
-        let parameters = match obj.get("parameters") {
+        if parsed.is_none() {
+            self.problem(
+                Code::NotAWholeNumber,
+                file,
+                [("key", json!(key)), ("value", json!(v.to_string()))],
+                format!(
+                    "{}: {key} {v} is not a whole number; ignored",
+                    file.display()
+                ),
+            );
+        }
+        parsed
+    }
+
+    /// A model's `load` parameters, if it has a well-formed list (`[{"name":…,"value":…}]`);
+    /// anything else is a problem and ignored.
+    fn parameters(&mut self, obj: &Object, file: &Path) -> Option<Box<RawValue>> {
+        match obj.get("parameters") {
             None | Some(Value::Null) => None,
             Some(p @ Value::Array(items))
                 if items.iter().all(|i| {
@@ -311,28 +360,16 @@ impl Catalog {
                 );
                 None
             }
-        };
-        let index = self.models.len();
-        let settings = settings_json(&obj, &model_file_path);
-        let name = name.unwrap_or_else(|| experiment.clone());
-        self.models.push(Model {
-            index,
-            name: name.clone(),
-            model_file_path,
-            experiment_name: experiment,
-            min_players,
-            max_players,
-            splashscreen: text("splashscreen").and_then(|s| find_file(&s, dir, cwd)),
-            selected_monitoring: text("selected_monitoring"),
-            parameters,
-            settings_file: file.to_path_buf(),
-            settings,
-        });
-        Some(Entry::Model {
-            name,
-            model_index: index,
-        })
+        }
     }
+}
+
+/// An entry's fields, as a `settings.json` gives them.
+type Object = serde_json::Map<String, Value>;
+
+/// The string value of `key`, if it is a string.
+fn text_field(obj: &Object, key: &str) -> Option<String> {
+    obj.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
 /// A model's entry as the webplatform showed it to its monitor clients: its fields in the order a

@@ -134,6 +134,35 @@ fn decode_str(raw: &RawValue) -> Option<String> {
 
 /// Parses one text frame from a headset.
 pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
+    let fields = read_fields(text)?;
+    let kind = fields
+        .kind
+        .and_then(decode_str)
+        .ok_or(InboundError::NoType)?;
+    Ok(match kind.as_str() {
+        "connection" => Inbound::Connection {
+            id: player_id(fields.id)?,
+            heartbeat: parse_heartbeat(fields.heartbeat),
+        },
+        "pong" => Inbound::Pong,
+        "ping" => Inbound::Ping {
+            id: fields.id.filter(|r| r.get() != "null"),
+        },
+        "expression" => Inbound::Expression {
+            expr: expression(fields.expr)?,
+        },
+        "ask" => Inbound::Ask {
+            action: ask_action(fields.action)?,
+            args: ask_args(fields.args)?,
+            agent: ask_agent(fields.agent)?,
+        },
+        "disconnect_properly" => Inbound::DisconnectProperly,
+        _ => Inbound::Unknown(kind),
+    })
+}
+
+/// The fields of a message, borrowed from `text`: one parse, nothing copied.
+fn read_fields(text: &str) -> Result<Fields<'_>, InboundError> {
     // serde would also read a struct from an array, by position: only objects are messages.
     if !text.trim_start().starts_with('{') {
         return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -141,97 +170,82 @@ pub fn parse(text: &str) -> Result<Inbound<'_>, InboundError> {
             Err(e) => Err(InboundError::Json(e.to_string())),
         };
     }
-    let fields: Fields<'_> = match serde_json::from_str(text) {
-        Ok(f) => f,
-        Err(e) if e.is_data() => return Err(InboundError::NoType),
-        Err(e) => return Err(InboundError::Json(e.to_string())),
-    };
-    let kind = fields
-        .kind
-        .and_then(decode_str)
-        .ok_or(InboundError::NoType)?;
-    Ok(match kind.as_str() {
-        "connection" => {
-            let id = match fields.id {
-                Some(raw) if is_str(raw) => text_of(raw, "id")?,
-                // Lenient: a numeric id is its text.
-                Some(raw) if raw.get().starts_with(|c: char| c.is_ascii_digit()) => {
-                    raw.get().to_string()
-                }
-                Some(raw) if raw.get() != "null" => {
-                    return Err(InboundError::Field {
-                        field: "id",
-                        expected: "a string",
-                    });
-                }
-                _ => return Err(InboundError::Missing("id")),
-            };
-            Inbound::Connection {
-                id,
-                heartbeat: parse_heartbeat(fields.heartbeat),
-            }
+    match serde_json::from_str(text) {
+        Ok(f) => Ok(f),
+        Err(e) if e.is_data() => Err(InboundError::NoType),
+        Err(e) => Err(InboundError::Json(e.to_string())),
+    }
+}
+
+/// `connection`'s `id`: a string, or leniently a number's text.
+fn player_id(raw: Option<&RawValue>) -> Result<String, InboundError> {
+    match raw {
+        Some(raw) if is_str(raw) => text_of(raw, "id"),
+        // Lenient: a numeric id is its text.
+        Some(raw) if raw.get().starts_with(|c: char| c.is_ascii_digit()) => {
+            Ok(raw.get().to_string())
         }
-        "pong" => Inbound::Pong,
-        "ping" => Inbound::Ping {
-            id: fields.id.filter(|r| r.get() != "null"),
-        },
-        "expression" => match fields.expr {
-            Some(raw) if is_str(raw) => Inbound::Expression {
-                expr: text_of(raw, "expr")?,
-            },
-            Some(raw) if raw.get() != "null" => {
-                return Err(InboundError::Field {
-                    field: "expr",
-                    expected: "a string",
-                });
-            }
-            _ => return Err(InboundError::Missing("expr")),
-        },
-        "ask" => {
-            let action = match fields.action {
-                Some(raw) if is_text(raw) => raw,
-                Some(raw) if raw.get() != "null" => {
-                    return Err(InboundError::Field {
-                        field: "action",
-                        expected: "a string",
-                    });
-                }
-                _ => return Err(InboundError::Missing("action")),
-            };
-            let args = match fields.args {
-                // What Unity sends: a JSON string holding the arguments object. Kept verbatim.
-                Some(raw) if is_text(raw) => Cow::Borrowed(raw.get()),
-                // An object from other clients: GAMA wants it as a string.
-                Some(raw) if raw.get().starts_with('{') => Cow::Owned(json::quote(raw.get())),
-                r if is_null(r) => Cow::Borrowed("\"{}\""),
-                Some(_) => {
-                    return Err(InboundError::Field {
-                        field: "args",
-                        expected: "a JSON object, or a string holding one",
-                    });
-                }
-                None => Cow::Borrowed("\"{}\""),
-            };
-            let agent = match fields.agent {
-                Some(raw) if is_text(raw) => Some(raw),
-                r if is_null(r) => None,
-                Some(_) => {
-                    return Err(InboundError::Field {
-                        field: "agent",
-                        expected: "a string",
-                    });
-                }
-                None => None,
-            };
-            Inbound::Ask {
-                action,
-                args,
-                agent,
-            }
+        Some(raw) if raw.get() != "null" => Err(InboundError::Field {
+            field: "id",
+            expected: "a string",
+        }),
+        _ => Err(InboundError::Missing("id")),
+    }
+}
+
+/// `expression`'s `expr`: a string.
+fn expression(raw: Option<&RawValue>) -> Result<String, InboundError> {
+    match raw {
+        Some(raw) if is_str(raw) => text_of(raw, "expr"),
+        Some(raw) if raw.get() != "null" => Err(InboundError::Field {
+            field: "expr",
+            expected: "a string",
+        }),
+        _ => Err(InboundError::Missing("expr")),
+    }
+}
+
+/// `ask`'s `action`: a string literal, kept as it came.
+fn ask_action(raw: Option<&RawValue>) -> Result<&RawValue, InboundError> {
+    match raw {
+        Some(raw) if is_text(raw) => Ok(raw),
+        Some(raw) if raw.get() != "null" => Err(InboundError::Field {
+            field: "action",
+            expected: "a string",
+        }),
+        _ => Err(InboundError::Missing("action")),
+    }
+}
+
+/// `ask`'s `args`, as the JSON string literal GAMA wants: `"{}"` when there are none.
+fn ask_args(raw: Option<&RawValue>) -> Result<Cow<'_, str>, InboundError> {
+    Ok(match raw {
+        // What Unity sends: a JSON string holding the arguments object. Kept verbatim.
+        Some(raw) if is_text(raw) => Cow::Borrowed(raw.get()),
+        // An object from other clients: GAMA wants it as a string.
+        Some(raw) if raw.get().starts_with('{') => Cow::Owned(json::quote(raw.get())),
+        r if is_null(r) => Cow::Borrowed("\"{}\""),
+        Some(_) => {
+            return Err(InboundError::Field {
+                field: "args",
+                expected: "a JSON object, or a string holding one",
+            });
         }
-        "disconnect_properly" => Inbound::DisconnectProperly,
-        _ => Inbound::Unknown(kind),
+        None => Cow::Borrowed("\"{}\""),
     })
+}
+
+/// `ask`'s `agent`: a string literal, kept as it came, if there is one.
+fn ask_agent(raw: Option<&RawValue>) -> Result<Option<&RawValue>, InboundError> {
+    match raw {
+        Some(raw) if is_text(raw) => Ok(Some(raw)),
+        r if is_null(r) => Ok(None),
+        Some(_) => Err(InboundError::Field {
+            field: "agent",
+            expected: "a string",
+        }),
+        None => Ok(None),
+    }
 }
 
 fn parse_heartbeat(raw: Option<&RawValue>) -> Heartbeat {
@@ -384,21 +398,29 @@ mod tests {
         ));
     }
 
+    /// An `ask` as the Unity client sends it: `args` a JSON string holding the arguments object.
+    const UNITY_ASK: &str = r#"{"type":"ask","action":"move_player_external","args":"{\"id\":\"Player_101\",\"x\":\"251234\"}","agent":"simulation[0].unity_linker[0]"}"#;
+    /// Its `args`, as they are in the message.
+    const UNITY_ASK_ARGS: &str = r#""{\"id\":\"Player_101\",\"x\":\"251234\"}""#;
+
     #[test]
     fn unity_ask_keeps_args_verbatim() {
-        let text = r#"{"type":"ask","action":"move_player_external","args":"{\"id\":\"Player_101\",\"x\":\"251234\"}","agent":"simulation[0].unity_linker[0]"}"#;
-        match parse(text).unwrap() {
+        match parse(UNITY_ASK).unwrap() {
             Inbound::Ask {
                 action,
                 args,
                 agent,
             } => {
                 assert_eq!(action.get(), "\"move_player_external\"");
-                assert_eq!(args, r#""{\"id\":\"Player_101\",\"x\":\"251234\"}""#);
+                assert_eq!(args, UNITY_ASK_ARGS);
                 assert_eq!(agent.unwrap().get(), "\"simulation[0].unity_linker[0]\"");
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn lone_surrogates_are_refused() {
         // Lone surrogates are JSON's grammar but not text: never forwarded verbatim.
         for text in [
             r#"{"type":"ask","action":"a","args":"\ud800"}"#,
@@ -412,13 +434,22 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn ask_args_as_an_object_become_a_string() {
         match parse(r#"{"type":"ask","action":"a","args":{"id":"P1"}}"#).unwrap() {
             Inbound::Ask { args, agent, .. } => {
-                assert_eq!(args, r#""{\"id\":\"P1\"}""#);
+                // The object's text, as a JSON string.
+                assert_eq!(args, serde_json::to_string(r#"{"id":"P1"}"#).unwrap());
                 assert!(agent.is_none());
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn bad_asks() {
         assert!(matches!(
             parse(r#"{"type":"ask","action":"a","args":[1]}"#).unwrap_err(),
             InboundError::Field { field: "args", .. }

@@ -32,6 +32,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::admin::{App, to_the_end_via};
 use crate::control::audit::Via;
 use crate::control::operator::OpError;
+use crate::control::packages::Catalog;
 use crate::control::said::{Code, Said};
 use crate::server::access::{Guesses, same_token};
 use crate::server::listen::{self, Listener};
@@ -237,88 +238,15 @@ async fn handle(app: &App, client: &Client, text: &str) {
         Err(e) => return bad_input(e),
     };
     let catalog = app.operator.catalog();
-    let model_at = |index: Option<i64>| {
-        let i = usize::try_from(index?).ok()?;
-        catalog.models.get(i).map(|_| i)
-    };
     match request {
         Request::Catalog => client.send(wire::catalog_list(&catalog)),
-        Request::ModelByIndex(index) => match model_at(index) {
-            // As the webplatform did, asking for a model selects it.
-            Some(i) => match app.operator.select_model(i) {
-                Ok(model) => client.send(wire::model_by_index(&model)),
-                Err(e) => warn!(error = %e, "cannot select the model a monitor client asked for"),
-            },
-            None => bad_input(format_args!(
-                "get_simulation_by_index for a model that does not exist ({index:?}, {} models); no answer",
-                catalog.models.len()
-            )),
-        },
-        Request::Select(index) => {
-            let selected = match model_at(index) {
-                Some(i) => {
-                    let result = app.operator.select_model(i);
-                    let name = result.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-                    let action = Said::new(
-                        Code::Select,
-                        [("index", json!(i)), ("model", json!(name))],
-                        format!("select model {i} ({name})"),
-                    );
-                    record(
-                        app,
-                        client,
-                        action,
-                        result.as_ref().map(drop).map_err(Said::from),
-                    );
-                    result.ok()
-                }
-                None => {
-                    bad_input(format_args!(
-                        "send_simulation for a model that does not exist ({index:?}); the selection stays"
-                    ));
-                    app.operator.selected_model()
-                }
-            };
-            // Always one answer, as the clients wait for it: the model selected now.
-            if let Some(model) = selected {
-                client.send(wire::model_by_index(&model));
-            }
-        }
-        Request::Launch => {
-            // The editor tool launches with no headset yet: they join once the experiment is open.
-            let operator = app.operator.clone();
-            let action = Said::new(Code::LaunchAnyway, [], "launch anyway");
-            operate(
-                app,
-                client,
-                action,
-                async move { operator.launch(true).await },
-            );
-        }
-        Request::Pause => {
-            let operator = app.operator.clone();
-            let action = Said::new(Code::Pause, [], "pause");
-            operate(app, client, action, async move { operator.pause().await });
-        }
-        Request::Resume => {
-            let operator = app.operator.clone();
-            let action = Said::new(Code::Resume, [], "resume");
-            operate(app, client, action, async move { operator.resume().await });
-        }
-        Request::Stop => {
-            let operator = app.operator.clone();
-            let action = Said::new(Code::Stop, [], "stop");
-            operate(app, client, action, async move { operator.stop().await });
-        }
-        Request::RemovePlayer(Some(id)) => {
-            let result = app.operator.remove_player(&id);
-            let action = Said::new(
-                Code::Remove,
-                [("player", json!(id))],
-                format!("remove {id}"),
-            );
-            record(app, client, action, result.map_err(|e| Said::from(&e)));
-        }
+        Request::ModelByIndex(index) => send_model(app, client, &catalog, index),
+        Request::Select(index) => select(app, client, &catalog, index),
+        Request::Launch => launch_anyway(app, client),
+        Request::Pause => pause(app, client),
+        Request::Resume => resume(app, client),
+        Request::Stop => stop(app, client),
+        Request::RemovePlayer(Some(id)) => remove_player(app, client, &id),
         Request::RemovePlayer(None) => bad_input("remove_player_headset without an id"),
         Request::AddPlayer(id) => info!(
             player = id.as_deref().unwrap_or(""),
@@ -328,6 +256,105 @@ async fn handle(app: &App, client: &Client, text: &str) {
         Request::TryConnection => {}
         Request::Unknown(kind) => bad_input(format_args!("an unknown message type {kind:?}")),
     }
+}
+
+/// The index of the catalog's model at `index`, if there is one.
+fn model_at(catalog: &Catalog, index: Option<i64>) -> Option<usize> {
+    let i = usize::try_from(index?).ok()?;
+    catalog.models.get(i).map(|_| i)
+}
+
+/// `get_simulation_by_index`: the model's settings. As the webplatform did, asking for a model
+/// selects it; a model that does not exist gets no answer.
+fn send_model(app: &App, client: &Client, catalog: &Catalog, index: Option<i64>) {
+    match model_at(catalog, index) {
+        Some(i) => match app.operator.select_model(i) {
+            Ok(model) => client.send(wire::model_by_index(&model)),
+            Err(e) => warn!(error = %e, "cannot select the model a monitor client asked for"),
+        },
+        None => bad_input(format_args!(
+            "get_simulation_by_index for a model that does not exist ({index:?}, {} models); no answer",
+            catalog.models.len()
+        )),
+    }
+}
+
+/// `send_simulation`: selects the model (in the audit trail), and always answers, as the clients
+/// wait for it, with the model selected now.
+fn select(app: &App, client: &Client, catalog: &Catalog, index: Option<i64>) {
+    let selected = match model_at(catalog, index) {
+        Some(i) => {
+            let result = app.operator.select_model(i);
+            let name = result.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+            let action = Said::new(
+                Code::Select,
+                [("index", json!(i)), ("model", json!(name))],
+                format!("select model {i} ({name})"),
+            );
+            record(
+                app,
+                client,
+                action,
+                result.as_ref().map(drop).map_err(Said::from),
+            );
+            result.ok()
+        }
+        None => {
+            bad_input(format_args!(
+                "send_simulation for a model that does not exist ({index:?}); the selection stays"
+            ));
+            app.operator.selected_model()
+        }
+    };
+    // Always one answer, as the clients wait for it: the model selected now.
+    if let Some(model) = selected {
+        client.send(wire::model_by_index(&model));
+    }
+}
+
+/// `launch_experiment`, whatever the model's minimum of players: the editor tool launches with no
+/// headset yet, they join once the experiment is open.
+fn launch_anyway(app: &App, client: &Client) {
+    let operator = app.operator.clone();
+    let action = Said::new(Code::LaunchAnyway, [], "launch anyway");
+    operate(
+        app,
+        client,
+        action,
+        async move { operator.launch(true).await },
+    );
+}
+
+/// `pause_experiment`.
+fn pause(app: &App, client: &Client) {
+    let operator = app.operator.clone();
+    let action = Said::new(Code::Pause, [], "pause");
+    operate(app, client, action, async move { operator.pause().await });
+}
+
+/// `resume_experiment`.
+fn resume(app: &App, client: &Client) {
+    let operator = app.operator.clone();
+    let action = Said::new(Code::Resume, [], "resume");
+    operate(app, client, action, async move { operator.resume().await });
+}
+
+/// `stop_experiment`.
+fn stop(app: &App, client: &Client) {
+    let operator = app.operator.clone();
+    let action = Said::new(Code::Stop, [], "stop");
+    operate(app, client, action, async move { operator.stop().await });
+}
+
+/// `remove_player_headset`: the player removed, in the audit trail.
+fn remove_player(app: &App, client: &Client, id: &str) {
+    let result = app.operator.remove_player(id);
+    let action = Said::new(
+        Code::Remove,
+        [("player", json!(id))],
+        format!("remove {id}"),
+    );
+    record(app, client, action, result.map_err(|e| Said::from(&e)));
 }
 
 /// Runs an operation on GAMA's experiment with its audit entry, in a task of the server's: it

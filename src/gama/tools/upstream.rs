@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -20,10 +21,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
 use super::{Client, Endpoint};
+use crate::config::GamaConfig;
 use crate::gama::{ClientReply, Entry, GamaError, Pending, Waiter};
 use crate::protocol::Frame;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::gama::Envelope;
+
+/// A tool's connection to gama-headless.
+type GamaSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 /// Why a tool's connection to GAMA could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -61,65 +66,13 @@ impl Upstream {
         client: Client,
     ) -> Result<(Upstream, Frame), OpenError> {
         let gama = &endpoint.settings.gama;
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(gama.max_message_bytes))
-            .max_frame_size(Some(gama.max_message_bytes));
-        let connect =
-            tokio_tungstenite::connect_async_with_config(gama.url(), Some(ws_config), true);
-        let failed = |reason: String| OpenError::Connect {
-            address: gama.address(),
-            reason,
-        };
-        let (ws, _) = tokio::time::timeout(Duration::from_millis(gama.connect_timeout_ms), connect)
-            .await
-            .map_err(|_| failed(format!("no answer within {} ms", gama.connect_timeout_ms)))?
-            .map_err(|e| failed(e.to_string()))?;
-        let (mut sink, mut stream) = ws.split();
-        let greeting =
-            tokio::time::timeout(Duration::from_millis(gama.connect_timeout_ms), async {
-                loop {
-                    match stream.next().await {
-                        Some(Ok(Message::Text(text))) => return Some(text),
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                        _ => return None,
-                    }
-                }
-            })
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| OpenError::NoGreeting("none".into()))?;
-        let socket_id = match Envelope::parse(greeting.as_str()) {
-            Ok(e) if e.kind == "ConnectionSuccessful" => e.content_message(),
-            _ => {
-                return Err(OpenError::NoGreeting(crate::support::excerpt::truncate(
-                    &greeting, 80,
-                )));
-            }
-        };
-
+        let (sink, mut stream) = connect(gama).await?.split();
+        let (greeting, socket_id) = greeting(&mut stream, gama.connect_timeout_ms).await?;
         let pending = Arc::new(Pending::new(gama.max_in_flight));
         let done = CancellationToken::new();
-        let (tx, mut rx) = mpsc::channel::<Message>(gama.max_in_flight + 16);
-        let write_timeout = gama.command_timeout();
-        let writer_done = done.clone();
-        endpoint.tracker.spawn(
-            async move {
-                loop {
-                    let message = tokio::select! {
-                        () = writer_done.cancelled() => break,
-                        m = rx.recv() => match m { Some(m) => m, None => break },
-                    };
-                    let last = matches!(message, Message::Close(_));
-                    match tokio::time::timeout(write_timeout, sink.send(message)).await {
-                        Ok(Ok(())) if !last => {}
-                        _ => break,
-                    }
-                }
-                writer_done.cancel();
-            }
-            .in_current_span(),
-        );
+        let (tx, rx) = mpsc::channel::<Message>(gama.max_in_flight + 16);
+        let writer = write_commands(sink, rx, gama.command_timeout(), done.clone());
+        endpoint.tracker.spawn(writer.in_current_span());
         let reader = Reader {
             pending: pending.clone(),
             client,
@@ -203,6 +156,77 @@ impl Upstream {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.done.cancelled()).await;
         self.done.cancel();
     }
+}
+
+/// The WebSocket connection to gama-headless, within `gama.connect_timeout_ms`.
+async fn connect(gama: &GamaConfig) -> Result<GamaSocket, OpenError> {
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(gama.max_message_bytes))
+        .max_frame_size(Some(gama.max_message_bytes));
+    let connect = tokio_tungstenite::connect_async_with_config(gama.url(), Some(ws_config), true);
+    let failed = |reason: String| OpenError::Connect {
+        address: gama.address(),
+        reason,
+    };
+    let (ws, _) = tokio::time::timeout(Duration::from_millis(gama.connect_timeout_ms), connect)
+        .await
+        .map_err(|_| failed(format!("no answer within {} ms", gama.connect_timeout_ms)))?
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(ws)
+}
+
+/// GAMA's greeting (`ConnectionSuccessful`), its first text message within `timeout_ms`, and the
+/// id it gives the connection.
+async fn greeting<S>(stream: &mut S, timeout_ms: u64) -> Result<(Frame, String), OpenError>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let greeting = tokio::time::timeout(Duration::from_millis(timeout_ms), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) => return Some(text),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| OpenError::NoGreeting("none".into()))?;
+    match Envelope::parse(greeting.as_str()) {
+        Ok(e) if e.kind == "ConnectionSuccessful" => {
+            let socket_id = e.content_message();
+            Ok((greeting, socket_id))
+        }
+        _ => Err(OpenError::NoGreeting(crate::support::excerpt::truncate(
+            &greeting, 80,
+        ))),
+    }
+}
+
+/// Writes the tool's commands (`rx`) to GAMA until a close frame goes out, a write fails or takes
+/// longer than `timeout`, or `done`; then cancels `done`.
+async fn write_commands<S>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<Message>,
+    timeout: Duration,
+    done: CancellationToken,
+) where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    loop {
+        let message = tokio::select! {
+            () = done.cancelled() => break,
+            m = rx.recv() => match m { Some(m) => m, None => break },
+        };
+        let last = matches!(message, Message::Close(_));
+        match tokio::time::timeout(timeout, sink.send(message)).await {
+            Ok(Ok(())) if !last => {}
+            _ => break,
+        }
+    }
+    done.cancel();
 }
 
 /// How often commands past their deadline are looked for.

@@ -3,6 +3,7 @@
 //! messages forwarded to GAMA (with `exp_id`, and `$id` replaced by the player's quoted id). Bad
 //! input gets an error reply, at most once a second per headset, and never reaches GAMA.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,6 +151,8 @@ impl Input {
         }
     }
 
+    /// A `connection` message: the id checked, the keep-alive settled, then the player registered,
+    /// or told to wait for an id a live headset has, or refused.
     fn register(
         &self,
         conn: &Arc<Conn>,
@@ -158,11 +161,38 @@ impl Input {
         id: String,
         heartbeat: wire::Heartbeat,
     ) {
-        let config = &self.config;
-        if let Err(e) = validate_id(&id, config.max_player_id_bytes) {
+        if let Err(e) = validate_id(&id, self.config.max_player_id_bytes) {
             return complain(conn, &format!("connection refused: {e}"));
         }
-        let ms = match heartbeat.requested_ms {
+        let keepalive = Keepalive {
+            ms: self.heartbeat_ms(&id, &heartbeat),
+            as_text: heartbeat.as_text,
+        };
+        conn.set_heartbeat(Duration::from_millis(keepalive.ms));
+        match self
+            .players
+            .register(conn, player.as_deref(), &id, keepalive)
+        {
+            Ok(()) => self.registered(player, &id, keepalive.ms),
+            Err(RegisterError::InUse { id, address }) => {
+                self.id_in_use(conn, player, waiting, id, address, keepalive)
+            }
+            Err(e) => {
+                if let Some(suppressed) = REFUSED.check() {
+                    warn!(player = %id, suppressed, "registration refused: {e}");
+                }
+                let _ = conn.send(error_frame(&format!("connection refused: {e}")));
+                conn.close(1013, e.to_string());
+                *player = None;
+            }
+        }
+    }
+
+    /// The keep-alive period of a headset: the one it announced, clamped to the configured bounds,
+    /// or the default when it announced none it could use.
+    fn heartbeat_ms(&self, id: &str, heartbeat: &wire::Heartbeat) -> u64 {
+        let config = &self.config;
+        match heartbeat.requested_ms {
             Some(ms) => {
                 let clamped = config.clamp_heartbeat(ms);
                 if clamped != ms {
@@ -176,86 +206,60 @@ impl Input {
                 }
                 config.default_heartbeat_ms
             }
-        };
-        let keepalive = Keepalive {
-            ms,
-            as_text: heartbeat.as_text,
-        };
-        conn.set_heartbeat(Duration::from_millis(ms));
-        match self
-            .players
-            .register(conn, player.as_deref(), &id, keepalive)
-        {
-            Ok(()) => self.registered(player, &id, ms),
-            Err(RegisterError::InUse { id, address }) => {
-                self.metrics.takeovers_refused.inc();
-                let source = conn.remote.ip().to_canonical();
-                let ticket = self.refusals.wait(
-                    conn.serial,
-                    Waiting {
-                        player: id.clone(),
-                        source: source.to_string(),
-                        holder: address.to_string(),
-                        since: crate::support::clock::now_rfc3339(),
-                    },
-                );
-                let waits = ticket.is_some();
-                let text = if waits {
-                    format!(
-                        "{id} is in use by a live headset at {address}; waiting until it leaves"
-                    )
-                } else {
-                    format!(
-                        "{id} is in use by a live headset at {address} (and {} other headsets already wait: headsets.max_waiting_for_id)",
-                        self.config.max_waiting_for_id
-                    )
-                };
-                self.refusals.record(
-                    source,
-                    Some(&id),
-                    Said::new(
-                        if waits {
-                            Code::IdInUseWaiting
-                        } else {
-                            Code::IdInUse
-                        },
-                        [("player", json!(id)), ("address", json!(address))],
-                        text.clone(),
-                    ),
-                );
-                if let Some(suppressed) = REFUSED.check() {
-                    warn!(player = %id, suppressed, "registration refused: {text}");
-                }
-                *player = None;
-                match ticket {
-                    // It waits, told why: an error, then its state, out of the game. The Unity
-                    // app stays connected and is admitted as soon as the live headset leaves.
-                    Some(ticket) => {
-                        let _ = conn.send(error_frame(&text));
-                        let date = crate::support::clock::local_hh_mm();
-                        let _ = conn.send(
-                            JsonState::new(&id, ms, keepalive.as_text, false, &date).to_frame(),
-                        );
-                        *waiting = Some(WaitingFor {
-                            id,
-                            keepalive,
-                            _ticket: ticket,
-                        });
-                    }
-                    None => {
-                        let _ = conn.send(error_frame(&format!("connection refused: {text}")));
-                        conn.close(1008, text);
-                    }
-                }
+        }
+    }
+
+    /// The id a headset claims is in use by a live headset at `address`: the headset waits for it
+    /// (when not too many already do) or is turned away; either way the page's list of refusals
+    /// and the log say so.
+    fn id_in_use(
+        &self,
+        conn: &Arc<Conn>,
+        player: &mut Option<Arc<str>>,
+        waiting: &mut Option<WaitingFor>,
+        id: String,
+        address: IpAddr,
+        keepalive: Keepalive,
+    ) {
+        self.metrics.takeovers_refused.inc();
+        let source = conn.remote.ip().to_canonical();
+        let ticket = self.refusals.wait(
+            conn.serial,
+            Waiting {
+                player: id.clone(),
+                source: source.to_string(),
+                holder: address.to_string(),
+                since: crate::support::clock::now_rfc3339(),
+            },
+        );
+        let text = self.in_use_text(&id, address, ticket.is_some());
+        self.refusals.record(
+            source,
+            Some(&id),
+            in_use_said(&id, address, ticket.is_some(), &text),
+        );
+        if let Some(suppressed) = REFUSED.check() {
+            warn!(player = %id, suppressed, "registration refused: {text}");
+        }
+        *player = None;
+        match ticket {
+            Some(ticket) => *waiting = Some(wait_for_id(conn, id, keepalive, ticket, &text)),
+            None => {
+                let _ = conn.send(error_frame(&format!("connection refused: {text}")));
+                conn.close(1008, text);
             }
-            Err(e) => {
-                if let Some(suppressed) = REFUSED.check() {
-                    warn!(player = %id, suppressed, "registration refused: {e}");
-                }
-                let _ = conn.send(error_frame(&format!("connection refused: {e}")));
-                conn.close(1013, e.to_string());
-                *player = None;
-            }
+        }
+    }
+
+    /// Why a headset cannot have the id it claims, whether it `waits` for it or not.
+    fn in_use_text(&self, id: &str, address: IpAddr, waits: bool) -> String {
+        if waits {
+            format!("{id} is in use by a live headset at {address}; waiting until it leaves")
+        } else {
+            format!(
+                "{id} is in use by a live headset at {address} (and {} other headsets already wait: headsets.max_waiting_for_id)",
+                self.config.max_waiting_for_id
+            )
         }
     }
 
@@ -297,6 +301,40 @@ pub struct WaitingFor {
     keepalive: Keepalive,
     /// Its place on the page's list; dropped with it.
     _ticket: WaitTicket,
+}
+
+/// What the page's list of refusals says of a headset whose id is in use: `text`, coded by whether
+/// it `waits` for the id.
+fn in_use_said(id: &str, address: IpAddr, waits: bool, text: &str) -> Said {
+    Said::new(
+        if waits {
+            Code::IdInUseWaiting
+        } else {
+            Code::IdInUse
+        },
+        [("player", json!(id)), ("address", json!(address))],
+        text.to_string(),
+    )
+}
+
+/// A headset set to wait for the id it claims, told why: an error, then its state, out of the
+/// game. The Unity app stays connected and is admitted as soon as the live headset leaves.
+fn wait_for_id(
+    conn: &Conn,
+    id: String,
+    keepalive: Keepalive,
+    ticket: WaitTicket,
+    text: &str,
+) -> WaitingFor {
+    let _ = conn.send(error_frame(text));
+    let date = crate::support::clock::local_hh_mm();
+    let _ =
+        conn.send(JsonState::new(&id, keepalive.ms, keepalive.as_text, false, &date).to_frame());
+    WaitingFor {
+        id,
+        keepalive,
+        _ticket: ticket,
+    }
 }
 
 fn registered(conn: &Conn, player: &Option<Arc<str>>) -> Option<Arc<str>> {

@@ -6,14 +6,17 @@ mod inbound;
 mod socket;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use ipnet::IpNet;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
@@ -44,12 +47,7 @@ pub fn serve(
     let config = input.config.clone();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let serials = AtomicU64::new(1);
-    // Headsets send small messages: a small read buffer per connection keeps a hundred headsets
-    // within a few megabytes (tungstenite's default is 128 KiB each, zero-filled on every read).
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(HEADSET_READ_BUFFER)
-        .max_message_size(Some(config.max_message_bytes))
-        .max_frame_size(Some(config.max_message_bytes));
+    let ws_config = headset_ws_config(config.max_message_bytes);
     let networks = config.networks();
     let listener = Listener {
         socket: listener,
@@ -68,53 +66,15 @@ pub fn serve(
         tracker2.spawn(
             async move {
                 let config = input.config.clone();
-                // Boxed: its state is freed once the connection is open, instead of sizing the
-                // task of every connection (1.5 KB each).
-                let handshake = Box::pin(tokio::time::timeout(
-                    Duration::from_millis(config.handshake_timeout_ms),
-                    tokio_tungstenite::accept_async_with_config(
-                        wire::Duplex::new(stream),
-                        Some(ws_config),
-                    ),
-                ))
-                .await;
-                let ws = match handshake {
-                    Ok(Ok(ws)) => ws,
-                    Ok(Err(e)) => return debug!(error = %e, "WebSocket handshake failed"),
-                    Err(_) => return debug!("WebSocket handshake timed out"),
+                let timeout = Duration::from_millis(config.handshake_timeout_ms);
+                let Some(ws) = handshake(stream, ws_config, timeout).await else {
+                    return;
                 };
-                let source = peer.ip().to_canonical();
-                if !allowed.is_empty() && !allowed.iter().any(|n| n.contains(&source)) {
-                    let reason = format!(
-                        "{source} is not on the classroom's network (headsets.allowed_networks)"
-                    );
-                    input.metrics.headsets_refused_network.inc();
-                    input.refusals.record(
-                        source,
-                        None,
-                        Said::new(
-                            Code::OutsideNetwork,
-                            [("source", json!(source))],
-                            reason.clone(),
-                        ),
-                    );
-                    if let Some(suppressed) = OUTSIDE.check() {
-                        warn!(suppressed, "headset connection refused: {reason}");
-                    }
+                if let Some(reason) = outside_network(&input, &allowed, peer) {
                     return Box::pin(listen::refuse(ws, CloseCode::Policy, &reason)).await;
                 }
                 let Some(slot) = permit else {
-                    if let Some(suppressed) = REFUSED.check() {
-                        warn!(
-                            suppressed,
-                            limit = config.max_connections,
-                            "too many headset connections; refusing one"
-                        );
-                    }
-                    let reason = format!(
-                        "relay full: {} connections (headsets.max_connections)",
-                        config.max_connections
-                    );
+                    let reason = relay_full(config.max_connections);
                     return Box::pin(listen::refuse(ws, CloseCode::Again, &reason)).await;
                 };
                 // The open connection gets a task of its own, which holds only the reader and the
@@ -126,4 +86,77 @@ pub fn serve(
             .instrument(span),
         );
     });
+}
+
+/// The WebSocket settings of a headset connection.
+fn headset_ws_config(max_message_bytes: usize) -> WebSocketConfig {
+    // Headsets send small messages: a small read buffer per connection keeps a hundred headsets
+    // within a few megabytes (tungstenite's default is 128 KiB each, zero-filled on every read).
+    WebSocketConfig::default()
+        .read_buffer_size(HEADSET_READ_BUFFER)
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+}
+
+/// The WebSocket handshake, within `timeout`; `None` (logged) if it fails.
+async fn handshake(
+    stream: TcpStream,
+    ws_config: WebSocketConfig,
+    timeout: Duration,
+) -> Option<WebSocketStream<wire::Duplex>> {
+    // Boxed: its state is freed once the connection is open, instead of sizing the task of every
+    // connection (1.5 KB each).
+    let handshake = Box::pin(tokio::time::timeout(
+        timeout,
+        tokio_tungstenite::accept_async_with_config(wire::Duplex::new(stream), Some(ws_config)),
+    ))
+    .await;
+    match handshake {
+        Ok(Ok(ws)) => Some(ws),
+        Ok(Err(e)) => {
+            debug!(error = %e, "WebSocket handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!("WebSocket handshake timed out");
+            None
+        }
+    }
+}
+
+/// Why a headset at `peer` is turned away if it is not on the classroom's networks
+/// (`headsets.allowed_networks`, all when empty); then it is counted, listed among the page's
+/// refusals and logged.
+fn outside_network(input: &Input, allowed: &[IpNet], peer: SocketAddr) -> Option<String> {
+    let source = peer.ip().to_canonical();
+    if allowed.is_empty() || allowed.iter().any(|n| n.contains(&source)) {
+        return None;
+    }
+    let reason = format!("{source} is not on the classroom's network (headsets.allowed_networks)");
+    input.metrics.headsets_refused_network.inc();
+    input.refusals.record(
+        source,
+        None,
+        Said::new(
+            Code::OutsideNetwork,
+            [("source", json!(source))],
+            reason.clone(),
+        ),
+    );
+    if let Some(suppressed) = OUTSIDE.check() {
+        warn!(suppressed, "headset connection refused: {reason}");
+    }
+    Some(reason)
+}
+
+/// Why a headset is turned away when the relay has `max_connections` already (logged).
+fn relay_full(max_connections: usize) -> String {
+    if let Some(suppressed) = REFUSED.check() {
+        warn!(
+            suppressed,
+            limit = max_connections,
+            "too many headset connections; refusing one"
+        );
+    }
+    format!("relay full: {max_connections} connections (headsets.max_connections)")
 }
