@@ -165,9 +165,9 @@ fn zero_losses(runs: &[RunReport], target: &'static str, scenario: &str) -> Targ
     }
 }
 
-/// Evaluates the targets on this invocation's runs.
+/// Evaluates the targets on this invocation's runs, in the order the report lists them.
 pub fn targets(runs: &[RunReport]) -> Vec<Target> {
-    let mut out = vec![
+    vec![
         p99_over_direct(
             runs,
             "classroom: output p99 ≤ direct p99 + 1 ms",
@@ -185,9 +185,26 @@ pub fn targets(runs: &[RunReport]) -> Vec<Target> {
             false,
         ),
         zero_losses(runs, "classroom: zero losses", "classroom"),
-    ];
+        fanout_p99(runs),
+        zero_losses(runs, "fanout 100: zero losses", "fanout"),
+        bigworld_delivered(runs),
+        p99_over_direct(
+            runs,
+            "asks: relay adds < 200 µs at p99",
+            "asks",
+            true,
+            0.2,
+            true,
+        ),
+        idle_rss(runs),
+        rss_with_100_headsets(runs),
+    ]
+}
+
+/// Fanout to 100 headsets: the relay's output p99 under 10 ms (the direct p99 shown beside it).
+fn fanout_p99(runs: &[RunReport]) -> Target {
     let fanout = "fanout 100: p99 < 10 ms";
-    out.push(match flow(runs, "fanout", Mode::Relay, false) {
+    match flow(runs, "fanout", Mode::Relay, false) {
         Some(f) => Target {
             target: fanout,
             measured: format!(
@@ -200,78 +217,88 @@ pub fn targets(runs: &[RunReport]) -> Vec<Target> {
             verdict: Verdict::of(f.p99_ms < 10.0 && f.received > 0),
         },
         None => skipped(fanout, "needs the relay run"),
-    });
-    out.push(zero_losses(runs, "fanout 100: zero losses", "fanout"));
+    }
+}
+
+/// Bigworld through the relay: every byte and message delivered intact, no disconnection.
+fn bigworld_delivered(runs: &[RunReport]) -> Target {
     let bigworld = "bigworld: every byte delivered, no disconnection";
-    out.push(match find(runs, "bigworld", Mode::Relay).and_then(|r| r.phases.first()) {
+    match find(runs, "bigworld", Mode::Relay).and_then(|r| r.phases.first()) {
         Some(p) => match &p.output {
             Some(f) => Target {
                 target: bigworld,
-                measured: format!(
-                    "{}/{} bytes ({}), {}/{} messages ({} lost, {} superseded), initial world at {}/{} headsets{}, {} disconnections",
-                    f.bytes_received,
-                    f.bytes_expected.unwrap_or(0),
-                    if f.bytes_intact == Some(true) { "every frame intact" } else { "ALTERED frames" },
-                    f.received,
-                    f.expected,
-                    f.lost,
-                    f.superseded,
-                    f.marked_received.unwrap_or(0),
-                    run_headsets(runs, "bigworld"),
-                    f.marked_ms
-                        .map_or_else(String::new, |ms| format!(" (all after {ms:.1} ms)")),
-                    p.disconnects,
-                ),
+                measured: bigworld_measured(f, run_headsets(runs, "bigworld"), p.disconnects),
                 verdict: Verdict::of(f.complete() && p.disconnects == 0 && f.received > 0),
             },
             None => skipped(bigworld, "no output measured"),
         },
         None => skipped(bigworld, "needs the relay run"),
-    });
-    out.push(p99_over_direct(
-        runs,
-        "asks: relay adds < 200 µs at p99",
-        "asks",
-        true,
-        0.2,
-        true,
-    ));
+    }
+}
+
+/// The numbers behind the bigworld verdict: bytes, messages, the initial world, disconnections.
+fn bigworld_measured(f: &FlowSummary, headsets: usize, disconnects: usize) -> String {
+    format!(
+        "{}/{} bytes ({}), {}/{} messages ({} lost, {} superseded), initial world at {}/{} headsets{}, {} disconnections",
+        f.bytes_received,
+        f.bytes_expected.unwrap_or(0),
+        if f.bytes_intact == Some(true) {
+            "every frame intact"
+        } else {
+            "ALTERED frames"
+        },
+        f.received,
+        f.expected,
+        f.lost,
+        f.superseded,
+        f.marked_received.unwrap_or(0),
+        headsets,
+        f.marked_ms
+            .map_or_else(String::new, |ms| format!(" (all after {ms:.1} ms)")),
+        disconnects,
+    )
+}
+
+/// The relay's idle RSS under 15 MB: the highest of the relay runs, before headsets connect.
+fn idle_rss(runs: &[RunReport]) -> Target {
     let idle = "relay RSS < 15 MB idle";
     let idle_max = runs
         .iter()
         .filter_map(|r| r.relay.as_ref()?.idle_rss_mb)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    out.push(match idle_max {
+    match idle_max {
         Some(mb) => Target {
             target: idle,
             measured: format!("{mb:.1} MB (highest of the relay runs, before headsets connect)"),
             verdict: Verdict::of(mb < 15.0),
         },
         None => skipped(idle, "needs a relay run with a known pid"),
-    });
+    }
+}
+
+/// The relay's peak RSS under 30 MB in every relay run with 100 headsets or more.
+fn rss_with_100_headsets(runs: &[RunReport]) -> Target {
     let hundred = "relay RSS < 30 MB with 100 headsets";
     let peaks: Vec<(&str, f64)> = runs
         .iter()
         .filter(|r| r.mode == Mode::Relay && r.headsets >= 100)
         .filter_map(|r| Some((r.scenario, r.relay.as_ref()?.peak_rss_mb?)))
         .collect();
-    out.push(if peaks.is_empty() {
-        skipped(
+    if peaks.is_empty() {
+        return skipped(
             hundred,
             "needs fanout or asks through a relay with a known pid",
-        )
-    } else {
-        Target {
-            target: hundred,
-            measured: peaks
-                .iter()
-                .map(|(s, mb)| format!("{s} peak {mb:.1} MB"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            verdict: Verdict::of(peaks.iter().all(|(_, mb)| *mb < 30.0)),
-        }
-    });
-    out
+        );
+    }
+    Target {
+        target: hundred,
+        measured: peaks
+            .iter()
+            .map(|(s, mb)| format!("{s} peak {mb:.1} MB"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        verdict: Verdict::of(peaks.iter().all(|(_, mb)| *mb < 30.0)),
+    }
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {
