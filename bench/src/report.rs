@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::Cli;
 use crate::proc::Machine;
-use crate::scenarios::{Mode, RunReport};
+use crate::scenarios::{Mode, PhaseReport, RunReport};
 use crate::stats::FlowSummary;
 
 /// Everything one invocation measured.
@@ -305,9 +305,20 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
-/// The tables: every run, relay against direct, the ramp, the targets.
+/// The tables: every run, relay against direct, the ramp, the notes, the targets.
 pub fn human(doc: &Document) -> String {
     let mut out = String::new();
+    heading(&mut out, doc);
+    summary(&mut out, &doc.runs);
+    comparison(&mut out, &doc.runs);
+    ramp(&mut out, &doc.runs);
+    notes(&mut out, doc);
+    verdicts(&mut out, &doc.targets);
+    without_trailing_blanks(&out)
+}
+
+/// The machine and the measurement settings.
+fn heading(out: &mut String, doc: &Document) {
     let m = &doc.machine;
     let _ = writeln!(
         out,
@@ -320,6 +331,10 @@ pub fn human(doc: &Document) -> String {
         "measured {} s per scenario after {} s of warm-up; latency = scheduled send → receipt, ms\n",
         s.duration, s.warmup
     );
+}
+
+/// The summary table: one line per flow of each run's headline phase.
+fn summary(out: &mut String, runs: &[RunReport]) {
     let _ = writeln!(
         out,
         "{:<12} {:<6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>5} {:>5} {:>9} {:>9}",
@@ -338,59 +353,66 @@ pub fn human(doc: &Document) -> String {
         "relay CPU",
         "relay RSS"
     );
-    for run in &doc.runs {
-        let Some(phase) = run.headline() else {
-            let _ = writeln!(
-                out,
-                "{:<12} {:<6} (no step within the limits)",
-                run.scenario,
-                run.mode.name()
-            );
-            continue;
-        };
-        let mut first = true;
-        for (name, f) in [("output", &phase.output), ("asks", &phase.asks)] {
-            let Some(f) = f else { continue };
-            let (cpu, rss) = if first {
-                (
-                    opt(phase.relay_cpu_s, 2).to_string() + " s",
-                    opt(run.relay.as_ref().and_then(|r| r.peak_rss_mb), 1) + " MB",
-                )
-            } else {
-                (String::new(), String::new())
-            };
-            let (cpu, rss) = if run.mode == Mode::Direct {
-                (String::new(), String::new())
-            } else {
-                (cpu, rss)
-            };
-            let label = match run.ramp {
-                Some(_) => format!("{}@{}", run.scenario, opt(phase.rate_hz, 0)),
-                None => run.scenario.to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "{:<12} {:<6} {:<6} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1} {:>8.2} {:>5} {:>5} {:>9} {:>9}",
-                label,
-                run.mode.name(),
-                name,
-                f.p50_ms,
-                f.p90_ms,
-                f.p99_ms,
-                f.p999_ms,
-                f.max_ms,
-                f.msgs_per_s,
-                f.mb_per_s,
-                f.lost,
-                f.superseded,
-                cpu,
-                rss
-            );
-            first = false;
-        }
+    for run in runs {
+        summary_rows(out, run);
     }
-    comparison(&mut out, &doc.runs);
-    ramp(&mut out, &doc.runs);
+}
+
+/// A run's lines of the summary table; the relay's CPU and RSS on its first line only.
+fn summary_rows(out: &mut String, run: &RunReport) {
+    let Some(phase) = run.headline() else {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<6} (no step within the limits)",
+            run.scenario,
+            run.mode.name()
+        );
+        return;
+    };
+    let label = match run.ramp {
+        Some(_) => format!("{}@{}", run.scenario, opt(phase.rate_hz, 0)),
+        None => run.scenario.to_string(),
+    };
+    let mut first = true;
+    for (name, f) in [("output", &phase.output), ("asks", &phase.asks)] {
+        let Some(f) = f else { continue };
+        let (cpu, rss) = if first && run.mode != Mode::Direct {
+            relay_columns(run, phase)
+        } else {
+            (String::new(), String::new())
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<6} {:<6} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1} {:>8.2} {:>5} {:>5} {:>9} {:>9}",
+            label,
+            run.mode.name(),
+            name,
+            f.p50_ms,
+            f.p90_ms,
+            f.p99_ms,
+            f.p999_ms,
+            f.max_ms,
+            f.msgs_per_s,
+            f.mb_per_s,
+            f.lost,
+            f.superseded,
+            cpu,
+            rss
+        );
+        first = false;
+    }
+}
+
+/// The relay's CPU seconds in `phase` and its peak RSS over `run`, as table cells.
+fn relay_columns(run: &RunReport, phase: &PhaseReport) -> (String, String) {
+    (
+        opt(phase.relay_cpu_s, 2).to_string() + " s",
+        opt(run.relay.as_ref().and_then(|r| r.peak_rss_mb), 1) + " MB",
+    )
+}
+
+/// Every run's notes, then the runs that could not be completed.
+fn notes(out: &mut String, doc: &Document) {
     let notes: Vec<String> = doc
         .runs
         .iter()
@@ -407,9 +429,13 @@ pub fn human(doc: &Document) -> String {
             let _ = writeln!(out, "  {n}");
         }
     }
-    if !doc.targets.is_empty() {
+}
+
+/// The targets and their verdicts.
+fn verdicts(out: &mut String, targets: &[Target]) {
+    if !targets.is_empty() {
         let _ = writeln!(out, "\ntargets:");
-        for t in &doc.targets {
+        for t in targets {
             let _ = writeln!(
                 out,
                 "  {:<4}  {:<48} {}",
@@ -419,8 +445,12 @@ pub fn human(doc: &Document) -> String {
             );
         }
     }
-    // Columns left empty (direct runs have no relay figures) leave trailing blanks.
-    out.lines()
+}
+
+/// `text` with the blanks at line ends removed: columns left empty (direct runs have no relay
+/// figures) leave trailing blanks.
+fn without_trailing_blanks(text: &str) -> String {
+    text.lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()
         .join("\n")
