@@ -85,26 +85,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// The whole invocation: set up the relay, the screens and the fake GAMA, run every scenario in
+/// every mode, report.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     measure::epoch();
     let mut relay = RelayTarget::from_cli(&cli)?;
     if cli.with_relay() {
         relay.check()?;
     }
-    let screens = if cli.screens > 0 && cli.with_relay() {
-        let screens = screens::Screens::start(cli.screens).await?;
-        if !relay.add_args(screens.relay_args()) {
-            anyhow::bail!("--screens needs a relay the tool starts (not --headset-port)");
-        }
-        Some(std::sync::Arc::new(screens))
-    } else {
-        None
-    };
+    let screens = start_screens(&cli, &mut relay).await?;
     let gama = FakeGama::start(SocketAddr::from((
         [127, 0, 0, 1],
         cli.gama_listen_port.unwrap_or(0),
     )))
     .await?;
+    let ctx = Ctx {
+        cli: cli.clone(),
+        gama,
+        relay,
+        screens,
+    };
+    let (runs, errors) = run_scenarios(&ctx, &modes(&cli)).await;
+    let doc = document(&cli, runs, errors);
+    publish(&cli, &doc)?;
+    Ok(exit_code(&cli, &doc))
+}
+
+/// With `--screens` and a relay, starts the stand-in screens and gives the relay their arguments.
+async fn start_screens(
+    cli: &Cli,
+    relay: &mut RelayTarget,
+) -> anyhow::Result<Option<std::sync::Arc<screens::Screens>>> {
+    if cli.screens == 0 || !cli.with_relay() {
+        return Ok(None);
+    }
+    let screens = screens::Screens::start(cli.screens).await?;
+    if !relay.add_args(screens.relay_args()) {
+        anyhow::bail!("--screens needs a relay the tool starts (not --headset-port)");
+    }
+    Ok(Some(std::sync::Arc::new(screens)))
+}
+
+/// The modes to run each scenario in: through the relay, then without one, as asked.
+fn modes(cli: &Cli) -> Vec<Mode> {
     let mut modes = Vec::new();
     if cli.with_relay() {
         modes.push(Mode::Relay);
@@ -112,17 +135,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.with_direct() {
         modes.push(Mode::Direct);
     }
-    let ctx = Ctx {
-        cli: cli.clone(),
-        gama,
-        relay,
-        screens,
-    };
+    modes
+}
+
+/// Runs every scenario asked for in every mode, in order: the reports of those that completed, and
+/// the errors of those that could not.
+async fn run_scenarios(ctx: &Ctx, modes: &[Mode]) -> (Vec<RunReport>, Vec<String>) {
     let mut runs = Vec::new();
     let mut errors = Vec::new();
-    for name in cli.scenario.expand() {
-        let scenario = Scenario::new(name, &cli);
-        for &mode in &modes {
+    for name in ctx.cli.scenario.expand() {
+        let scenario = Scenario::new(name, &ctx.cli);
+        for &mode in modes {
             eprintln!(
                 "relay-bench: {} through {} ({} headsets)…",
                 scenario.name,
@@ -133,7 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 scenario.headsets
             );
-            match run_least_disturbed(&ctx, &scenario, mode).await {
+            match run_least_disturbed(ctx, &scenario, mode).await {
                 Ok(report) => {
                     eprintln!("relay-bench:   {}", one_line(&report));
                     runs.push(report);
@@ -145,21 +168,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    (runs, errors)
+}
+
+/// The invocation's document: the machine, the settings, the runs and, with a relay, the targets.
+fn document(cli: &Cli, runs: Vec<RunReport>, errors: Vec<String>) -> Document {
     let targets = if cli.with_relay() {
         report::targets(&runs)
     } else {
         Vec::new()
     };
-    let failed = targets.iter().any(|t| t.verdict == Verdict::Fail);
-    let doc = Document {
+    Document {
         tool: format!("relay-bench {}", env!("CARGO_PKG_VERSION")),
         machine: Machine::detect(),
         settings: cli.clone(),
         runs,
         targets,
         errors,
-    };
-    let json = serde_json::to_string_pretty(&doc)?;
+    }
+}
+
+/// Writes the JSON document to `--json-out` if asked, and prints it (`--json`) or the tables.
+fn publish(cli: &Cli, doc: &Document) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(doc)?;
     if let Some(path) = &cli.json_out {
         std::fs::write(path, format!("{json}\n"))
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -167,15 +198,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.json {
         println!("{json}");
     } else {
-        print!("{}", report::human(&doc));
+        print!("{}", report::human(doc));
     }
-    Ok(if !doc.errors.is_empty() {
+    Ok(())
+}
+
+/// Failure if a run could not be completed; 3 if a target failed under `--strict`; else success.
+fn exit_code(cli: &Cli, doc: &Document) -> ExitCode {
+    let failed = doc.targets.iter().any(|t| t.verdict == Verdict::Fail);
+    if !doc.errors.is_empty() {
         ExitCode::FAILURE
     } else if cli.strict && failed {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

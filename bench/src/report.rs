@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::Cli;
 use crate::proc::Machine;
-use crate::scenarios::{Mode, RunReport};
+use crate::scenarios::{Mode, PhaseReport, RunReport};
 use crate::stats::FlowSummary;
 
 /// Everything one invocation measured.
@@ -165,9 +165,9 @@ fn zero_losses(runs: &[RunReport], target: &'static str, scenario: &str) -> Targ
     }
 }
 
-/// Evaluates the targets on this invocation's runs.
+/// Evaluates the targets on this invocation's runs, in the order the report lists them.
 pub fn targets(runs: &[RunReport]) -> Vec<Target> {
-    let mut out = vec![
+    vec![
         p99_over_direct(
             runs,
             "classroom: output p99 ≤ direct p99 + 1 ms",
@@ -185,9 +185,26 @@ pub fn targets(runs: &[RunReport]) -> Vec<Target> {
             false,
         ),
         zero_losses(runs, "classroom: zero losses", "classroom"),
-    ];
+        fanout_p99(runs),
+        zero_losses(runs, "fanout 100: zero losses", "fanout"),
+        bigworld_delivered(runs),
+        p99_over_direct(
+            runs,
+            "asks: relay adds < 200 µs at p99",
+            "asks",
+            true,
+            0.2,
+            true,
+        ),
+        idle_rss(runs),
+        rss_with_100_headsets(runs),
+    ]
+}
+
+/// Fanout to 100 headsets: the relay's output p99 under 10 ms (the direct p99 shown beside it).
+fn fanout_p99(runs: &[RunReport]) -> Target {
     let fanout = "fanout 100: p99 < 10 ms";
-    out.push(match flow(runs, "fanout", Mode::Relay, false) {
+    match flow(runs, "fanout", Mode::Relay, false) {
         Some(f) => Target {
             target: fanout,
             measured: format!(
@@ -200,87 +217,108 @@ pub fn targets(runs: &[RunReport]) -> Vec<Target> {
             verdict: Verdict::of(f.p99_ms < 10.0 && f.received > 0),
         },
         None => skipped(fanout, "needs the relay run"),
-    });
-    out.push(zero_losses(runs, "fanout 100: zero losses", "fanout"));
+    }
+}
+
+/// Bigworld through the relay: every byte and message delivered intact, no disconnection.
+fn bigworld_delivered(runs: &[RunReport]) -> Target {
     let bigworld = "bigworld: every byte delivered, no disconnection";
-    out.push(match find(runs, "bigworld", Mode::Relay).and_then(|r| r.phases.first()) {
+    match find(runs, "bigworld", Mode::Relay).and_then(|r| r.phases.first()) {
         Some(p) => match &p.output {
             Some(f) => Target {
                 target: bigworld,
-                measured: format!(
-                    "{}/{} bytes ({}), {}/{} messages ({} lost, {} superseded), initial world at {}/{} headsets{}, {} disconnections",
-                    f.bytes_received,
-                    f.bytes_expected.unwrap_or(0),
-                    if f.bytes_intact == Some(true) { "every frame intact" } else { "ALTERED frames" },
-                    f.received,
-                    f.expected,
-                    f.lost,
-                    f.superseded,
-                    f.marked_received.unwrap_or(0),
-                    run_headsets(runs, "bigworld"),
-                    f.marked_ms
-                        .map_or_else(String::new, |ms| format!(" (all after {ms:.1} ms)")),
-                    p.disconnects,
-                ),
+                measured: bigworld_measured(f, run_headsets(runs, "bigworld"), p.disconnects),
                 verdict: Verdict::of(f.complete() && p.disconnects == 0 && f.received > 0),
             },
             None => skipped(bigworld, "no output measured"),
         },
         None => skipped(bigworld, "needs the relay run"),
-    });
-    out.push(p99_over_direct(
-        runs,
-        "asks: relay adds < 200 µs at p99",
-        "asks",
-        true,
-        0.2,
-        true,
-    ));
+    }
+}
+
+/// The numbers behind the bigworld verdict: bytes, messages, the initial world, disconnections.
+fn bigworld_measured(f: &FlowSummary, headsets: usize, disconnects: usize) -> String {
+    format!(
+        "{}/{} bytes ({}), {}/{} messages ({} lost, {} superseded), initial world at {}/{} headsets{}, {} disconnections",
+        f.bytes_received,
+        f.bytes_expected.unwrap_or(0),
+        if f.bytes_intact == Some(true) {
+            "every frame intact"
+        } else {
+            "ALTERED frames"
+        },
+        f.received,
+        f.expected,
+        f.lost,
+        f.superseded,
+        f.marked_received.unwrap_or(0),
+        headsets,
+        f.marked_ms
+            .map_or_else(String::new, |ms| format!(" (all after {ms:.1} ms)")),
+        disconnects,
+    )
+}
+
+/// The relay's idle RSS under 15 MB: the highest of the relay runs, before headsets connect.
+fn idle_rss(runs: &[RunReport]) -> Target {
     let idle = "relay RSS < 15 MB idle";
     let idle_max = runs
         .iter()
         .filter_map(|r| r.relay.as_ref()?.idle_rss_mb)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    out.push(match idle_max {
+    match idle_max {
         Some(mb) => Target {
             target: idle,
             measured: format!("{mb:.1} MB (highest of the relay runs, before headsets connect)"),
             verdict: Verdict::of(mb < 15.0),
         },
         None => skipped(idle, "needs a relay run with a known pid"),
-    });
+    }
+}
+
+/// The relay's peak RSS under 30 MB in every relay run with 100 headsets or more.
+fn rss_with_100_headsets(runs: &[RunReport]) -> Target {
     let hundred = "relay RSS < 30 MB with 100 headsets";
     let peaks: Vec<(&str, f64)> = runs
         .iter()
         .filter(|r| r.mode == Mode::Relay && r.headsets >= 100)
         .filter_map(|r| Some((r.scenario, r.relay.as_ref()?.peak_rss_mb?)))
         .collect();
-    out.push(if peaks.is_empty() {
-        skipped(
+    if peaks.is_empty() {
+        return skipped(
             hundred,
             "needs fanout or asks through a relay with a known pid",
-        )
-    } else {
-        Target {
-            target: hundred,
-            measured: peaks
-                .iter()
-                .map(|(s, mb)| format!("{s} peak {mb:.1} MB"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            verdict: Verdict::of(peaks.iter().all(|(_, mb)| *mb < 30.0)),
-        }
-    });
-    out
+        );
+    }
+    Target {
+        target: hundred,
+        measured: peaks
+            .iter()
+            .map(|(s, mb)| format!("{s} peak {mb:.1} MB"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        verdict: Verdict::of(peaks.iter().all(|(_, mb)| *mb < 30.0)),
+    }
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
-/// The tables: every run, relay against direct, the ramp, the targets.
+/// The tables: every run, relay against direct, the ramp, the notes, the targets.
 pub fn human(doc: &Document) -> String {
     let mut out = String::new();
+    heading(&mut out, doc);
+    summary(&mut out, &doc.runs);
+    comparison(&mut out, &doc.runs);
+    ramp(&mut out, &doc.runs);
+    notes(&mut out, doc);
+    verdicts(&mut out, &doc.targets);
+    without_trailing_blanks(&out)
+}
+
+/// The machine and the measurement settings.
+fn heading(out: &mut String, doc: &Document) {
     let m = &doc.machine;
     let _ = writeln!(
         out,
@@ -293,6 +331,10 @@ pub fn human(doc: &Document) -> String {
         "measured {} s per scenario after {} s of warm-up; latency = scheduled send → receipt, ms\n",
         s.duration, s.warmup
     );
+}
+
+/// The summary table: one line per flow of each run's headline phase.
+fn summary(out: &mut String, runs: &[RunReport]) {
     let _ = writeln!(
         out,
         "{:<12} {:<6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>5} {:>5} {:>9} {:>9}",
@@ -311,59 +353,66 @@ pub fn human(doc: &Document) -> String {
         "relay CPU",
         "relay RSS"
     );
-    for run in &doc.runs {
-        let Some(phase) = run.headline() else {
-            let _ = writeln!(
-                out,
-                "{:<12} {:<6} (no step within the limits)",
-                run.scenario,
-                run.mode.name()
-            );
-            continue;
-        };
-        let mut first = true;
-        for (name, f) in [("output", &phase.output), ("asks", &phase.asks)] {
-            let Some(f) = f else { continue };
-            let (cpu, rss) = if first {
-                (
-                    opt(phase.relay_cpu_s, 2).to_string() + " s",
-                    opt(run.relay.as_ref().and_then(|r| r.peak_rss_mb), 1) + " MB",
-                )
-            } else {
-                (String::new(), String::new())
-            };
-            let (cpu, rss) = if run.mode == Mode::Direct {
-                (String::new(), String::new())
-            } else {
-                (cpu, rss)
-            };
-            let label = match run.ramp {
-                Some(_) => format!("{}@{}", run.scenario, opt(phase.rate_hz, 0)),
-                None => run.scenario.to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "{:<12} {:<6} {:<6} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1} {:>8.2} {:>5} {:>5} {:>9} {:>9}",
-                label,
-                run.mode.name(),
-                name,
-                f.p50_ms,
-                f.p90_ms,
-                f.p99_ms,
-                f.p999_ms,
-                f.max_ms,
-                f.msgs_per_s,
-                f.mb_per_s,
-                f.lost,
-                f.superseded,
-                cpu,
-                rss
-            );
-            first = false;
-        }
+    for run in runs {
+        summary_rows(out, run);
     }
-    comparison(&mut out, &doc.runs);
-    ramp(&mut out, &doc.runs);
+}
+
+/// A run's lines of the summary table; the relay's CPU and RSS on its first line only.
+fn summary_rows(out: &mut String, run: &RunReport) {
+    let Some(phase) = run.headline() else {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<6} (no step within the limits)",
+            run.scenario,
+            run.mode.name()
+        );
+        return;
+    };
+    let label = match run.ramp {
+        Some(_) => format!("{}@{}", run.scenario, opt(phase.rate_hz, 0)),
+        None => run.scenario.to_string(),
+    };
+    let mut first = true;
+    for (name, f) in [("output", &phase.output), ("asks", &phase.asks)] {
+        let Some(f) = f else { continue };
+        let (cpu, rss) = if first && run.mode != Mode::Direct {
+            relay_columns(run, phase)
+        } else {
+            (String::new(), String::new())
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<6} {:<6} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1} {:>8.2} {:>5} {:>5} {:>9} {:>9}",
+            label,
+            run.mode.name(),
+            name,
+            f.p50_ms,
+            f.p90_ms,
+            f.p99_ms,
+            f.p999_ms,
+            f.max_ms,
+            f.msgs_per_s,
+            f.mb_per_s,
+            f.lost,
+            f.superseded,
+            cpu,
+            rss
+        );
+        first = false;
+    }
+}
+
+/// The relay's CPU seconds in `phase` and its peak RSS over `run`, as table cells.
+fn relay_columns(run: &RunReport, phase: &PhaseReport) -> (String, String) {
+    (
+        opt(phase.relay_cpu_s, 2).to_string() + " s",
+        opt(run.relay.as_ref().and_then(|r| r.peak_rss_mb), 1) + " MB",
+    )
+}
+
+/// Every run's notes, then the runs that could not be completed.
+fn notes(out: &mut String, doc: &Document) {
     let notes: Vec<String> = doc
         .runs
         .iter()
@@ -380,9 +429,13 @@ pub fn human(doc: &Document) -> String {
             let _ = writeln!(out, "  {n}");
         }
     }
-    if !doc.targets.is_empty() {
+}
+
+/// The targets and their verdicts.
+fn verdicts(out: &mut String, targets: &[Target]) {
+    if !targets.is_empty() {
         let _ = writeln!(out, "\ntargets:");
-        for t in &doc.targets {
+        for t in targets {
             let _ = writeln!(
                 out,
                 "  {:<4}  {:<48} {}",
@@ -392,8 +445,12 @@ pub fn human(doc: &Document) -> String {
             );
         }
     }
-    // Columns left empty (direct runs have no relay figures) leave trailing blanks.
-    out.lines()
+}
+
+/// `text` with the blanks at line ends removed: columns left empty (direct runs have no relay
+/// figures) leave trailing blanks.
+fn without_trailing_blanks(text: &str) -> String {
+    text.lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()
         .join("\n")

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::cli::{Cli, ScenarioName};
@@ -18,7 +19,7 @@ use crate::payload::{Body, player_id, world};
 use crate::proc::{self, RssSampler};
 use crate::relay_proc::{RelayTarget, RunningRelay};
 use crate::stats::{Acc, Expected, FlowSummary, Lag};
-use crate::traffic::{self, AskPlan, Fanout, OutputPlan, OutputTarget};
+use crate::traffic::{self, AskPlan, Fanout, OutputPlan, OutputTarget, SendReport};
 
 /// Through the relay, or the baseline without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -286,6 +287,130 @@ struct PhaseSpec {
     ask_hz: Option<f64>,
 }
 
+/// The instants of one phase, fixed as it starts.
+struct PhaseClock {
+    /// When the senders' first message is due.
+    t0: Instant,
+    /// When the measured window opens, after the warm-up.
+    measure_start: Instant,
+    /// When it closes.
+    measure_end: Instant,
+    /// When the senders give up on a stuck receiver.
+    give_up_at: Instant,
+}
+
+impl PhaseClock {
+    /// The first message due in 20 ms, then the warm-up, the measured window, and the drain plus
+    /// a second for the senders' patience.
+    fn starting_now(spec: &PhaseSpec, drain: Duration) -> PhaseClock {
+        let t0 = Instant::now() + Duration::from_millis(20);
+        let measure_start = t0 + Duration::from_secs_f64(spec.warmup);
+        let measure_end = measure_start + Duration::from_secs_f64(spec.measure);
+        let give_up_at = measure_end + drain + Duration::from_secs(1);
+        PhaseClock {
+            t0,
+            measure_start,
+            measure_end,
+            give_up_at,
+        }
+    }
+}
+
+/// Messages in `seconds` at `rate` a second, rounded.
+fn messages_in(rate: f64, seconds: f64) -> u64 {
+    (rate * seconds).round() as u64
+}
+
+/// One flow of a phase (GAMA's output, or the asks) once its sender is started.
+struct StartedFlow {
+    /// What the receivers should see in the measured window.
+    window: Expected,
+    /// Length of the measured window at the flow's rate, seconds.
+    seconds: f64,
+    /// The sender's report to come; none when the phase does not send this flow.
+    sent: Option<oneshot::Receiver<SendReport>>,
+}
+
+impl StartedFlow {
+    /// Waits for the sender to be done; `died` is the error if it vanished without a report.
+    async fn finish(self, died: &'static str) -> anyhow::Result<FinishedFlow> {
+        let sent = match self.sent {
+            Some(rx) => Some(rx.await.context(died)?),
+            None => None,
+        };
+        Ok(FinishedFlow {
+            window: self.window,
+            seconds: self.seconds,
+            sent,
+        })
+    }
+}
+
+/// One flow of a phase once its sender is done.
+struct FinishedFlow {
+    /// What the receivers should see in the measured window.
+    window: Expected,
+    /// Length of the measured window at the flow's rate, seconds.
+    seconds: f64,
+    /// What the sender did; none when the phase did not send this flow.
+    sent: Option<SendReport>,
+}
+
+impl FinishedFlow {
+    /// Expects every measured frame to arrive with the size it was sent with (GAMA's output: a
+    /// relay forwards it unchanged).
+    fn expect_frame_sizes(&mut self) {
+        if let Some(sent) = &self.sent {
+            self.window.frame_len = Some(sent.frame_len.clone());
+        }
+    }
+
+    /// Messages the receivers should get in the measured window (0 if the flow was not sent).
+    fn wanted(&self) -> u64 {
+        self.sent.as_ref().map_or(0, |_| self.window.total())
+    }
+
+    /// The flow's summary from what its receivers saw, if it was sent.
+    fn summary(&self, received: &Acc) -> Option<FlowSummary> {
+        self.sent
+            .as_ref()
+            .map(|_| FlowSummary::new(received, &self.window, self.seconds))
+    }
+}
+
+/// CPU seconds used so far, each when known.
+struct CpuTimes {
+    relay: Option<f64>,
+    bench: Option<f64>,
+    machine: Option<f64>,
+}
+
+/// CPU seconds used between two readings.
+struct CpuUse {
+    /// By the relay.
+    relay_s: Option<f64>,
+    /// By this tool.
+    bench_s: Option<f64>,
+    /// By every other process of the machine.
+    other_s: Option<f64>,
+}
+
+impl CpuUse {
+    fn between(start: &CpuTimes, end: &CpuTimes) -> CpuUse {
+        let relay_s = start.relay.zip(end.relay).map(|(a, b)| b - a);
+        let bench_s = start.bench.zip(end.bench).map(|(a, b)| b - a);
+        let other_s = start
+            .machine
+            .zip(end.machine)
+            .map(|(a, b)| (b - a - relay_s.unwrap_or(0.0) - bench_s.unwrap_or(0.0)).max(0.0));
+        CpuUse {
+            relay_s,
+            bench_s,
+            other_s,
+        }
+    }
+}
+
 async fn connect_headsets(
     addr: SocketAddr,
     n: usize,
@@ -392,6 +517,9 @@ impl Session {
         self.headsets.iter().map(Headset::received).sum()
     }
 
+    /// Runs one measured phase: starts the senders, reads the CPU times at the edges of the
+    /// measured window, waits for the senders and for late messages, then collects what every
+    /// receiver saw.
     async fn run_phase(
         &mut self,
         spec: &PhaseSpec,
@@ -399,113 +527,141 @@ impl Session {
     ) -> anyhow::Result<PhaseReport> {
         // Phase numbers are unique in the process: a straggler of an earlier run is never counted.
         let phase = NEXT_PHASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.discard_earlier_receipts();
+        let clock = PhaseClock::starting_now(spec, self.drain);
+        let output = self.start_output(phase, spec, payloads, &clock)?;
+        let asks = self.start_asks(phase, spec, &clock)?;
+        let cpu = self.cpu_during_window(&clock).await;
+        let mut output = output.finish("the output sender died").await?;
+        let asks = asks.finish("the ask sender died").await?;
+        output.expect_frame_sizes();
+        self.drain_late_messages(output.wanted(), asks.wanted())
+            .await;
+        Ok(self.phase_report(spec, &output, &asks, cpu))
+    }
+
+    /// Empties every receiver's accumulator, so that the phase counts only its own messages.
+    fn discard_earlier_receipts(&self) {
         let n = self.players.len();
         for h in &self.headsets {
             h.take(n);
         }
         self.asks.take(n);
-        let t0 = Instant::now() + Duration::from_millis(20);
-        let measure_start = t0 + Duration::from_secs_f64(spec.warmup);
-        let measure_end = measure_start + Duration::from_secs_f64(spec.measure);
-        let give_up_at = measure_end + self.drain + Duration::from_secs(1);
-        let ticks = |rate: f64, seconds: f64| (rate * seconds).round() as u64;
+    }
 
-        let mut output_seconds = 0.0;
-        let mut output_window = Expected {
-            players: n,
-            supersedable: true,
-            ..Expected::default()
+    /// Opens the headsets' measured window and starts GAMA's output, if the phase has any.
+    fn start_output(
+        &self,
+        phase: u64,
+        spec: &PhaseSpec,
+        payloads: &Payloads,
+        clock: &PhaseClock,
+    ) -> anyhow::Result<StartedFlow> {
+        let mut flow = StartedFlow {
+            window: Expected {
+                players: self.players.len(),
+                supersedable: true,
+                ..Expected::default()
+            },
+            seconds: 0.0,
+            sent: None,
         };
-        let output_rx = match spec.output {
-            Some((rate, fanout)) => {
-                let warmup_ticks = ticks(rate, spec.warmup);
-                let measured_ticks = ticks(rate, spec.measure).max(1);
-                output_seconds = measured_ticks as f64 / rate;
-                let init_tick = payloads.init.is_some().then_some(warmup_ticks);
-                output_window.lo = warmup_ticks;
-                output_window.hi = warmup_ticks + measured_ticks;
-                output_window.marked = init_tick;
-                self.window.set(
-                    phase,
-                    warmup_ticks,
-                    warmup_ticks + measured_ticks,
-                    init_tick,
-                );
-                let plan = OutputPlan {
-                    phase,
-                    t0,
-                    rate_hz: rate,
-                    warmup_ticks,
-                    measured_ticks,
-                    fanout,
-                    update: payloads.update.clone(),
-                    init: payloads.init.clone(),
-                    players: self.players.clone(),
-                    give_up_at,
-                };
-                Some(traffic::spawn_output(plan, self.target.clone())?)
-            }
-            None => None,
+        let Some((rate, fanout)) = spec.output else {
+            return Ok(flow);
         };
-        let mut ask_seconds = 0.0;
-        let mut ask_window = Expected {
-            players: n,
-            ..Expected::default()
+        let warmup_ticks = messages_in(rate, spec.warmup);
+        let measured_ticks = messages_in(rate, spec.measure).max(1);
+        flow.seconds = measured_ticks as f64 / rate;
+        let init_tick = payloads.init.is_some().then_some(warmup_ticks);
+        flow.window.lo = warmup_ticks;
+        flow.window.hi = warmup_ticks + measured_ticks;
+        flow.window.marked = init_tick;
+        self.window.set(
+            phase,
+            warmup_ticks,
+            warmup_ticks + measured_ticks,
+            init_tick,
+        );
+        let plan = OutputPlan {
+            phase,
+            t0: clock.t0,
+            rate_hz: rate,
+            warmup_ticks,
+            measured_ticks,
+            fanout,
+            update: payloads.update.clone(),
+            init: payloads.init.clone(),
+            players: self.players.clone(),
+            give_up_at: clock.give_up_at,
         };
-        let asks_rx = match spec.ask_hz {
-            Some(rate) => {
-                let warmup_asks = ticks(rate, spec.warmup);
-                let measured_asks = ticks(rate, spec.measure).max(1);
-                ask_seconds = measured_asks as f64 / rate;
-                ask_window.lo = warmup_asks;
-                ask_window.hi = warmup_asks + measured_asks;
-                self.asks
-                    .window
-                    .set(phase, warmup_asks, warmup_asks + measured_asks, None);
-                let plan = AskPlan {
-                    phase,
-                    t0,
-                    rate_hz: rate,
-                    warmup_asks,
-                    measured_asks,
-                    players: self.players.clone(),
-                    give_up_at,
-                };
-                let senders = self.headsets.iter().map(Headset::sender).collect();
-                Some(traffic::spawn_asks(plan, senders)?)
-            }
-            None => None,
-        };
+        flow.sent = Some(traffic::spawn_output(plan, self.target.clone())?);
+        Ok(flow)
+    }
 
-        tokio::time::sleep_until(measure_start.into()).await;
-        let relay_cpu0 = self.relay_cpu();
-        let bench_cpu0 = proc::cpu_seconds("self");
-        let busy0 = proc::machine_busy_seconds();
-        tokio::time::sleep_until(measure_end.into()).await;
-        let relay_cpu1 = self.relay_cpu();
-        let bench_cpu1 = proc::cpu_seconds("self");
-        let busy1 = proc::machine_busy_seconds();
-        let relay_cpu_s = relay_cpu0.zip(relay_cpu1).map(|(a, b)| b - a);
-        let bench_cpu_s = bench_cpu0.zip(bench_cpu1).map(|(a, b)| b - a);
-        let other_cpu_s = busy0.zip(busy1).map(|(a, b)| {
-            (b - a - relay_cpu_s.unwrap_or(0.0) - bench_cpu_s.unwrap_or(0.0)).max(0.0)
-        });
+    /// Opens GAMA's measured window for asks and starts the headsets' asks, if the phase has any.
+    fn start_asks(
+        &self,
+        phase: u64,
+        spec: &PhaseSpec,
+        clock: &PhaseClock,
+    ) -> anyhow::Result<StartedFlow> {
+        let mut flow = StartedFlow {
+            window: Expected {
+                players: self.players.len(),
+                ..Expected::default()
+            },
+            seconds: 0.0,
+            sent: None,
+        };
+        let Some(rate) = spec.ask_hz else {
+            return Ok(flow);
+        };
+        let warmup_asks = messages_in(rate, spec.warmup);
+        let measured_asks = messages_in(rate, spec.measure).max(1);
+        flow.seconds = measured_asks as f64 / rate;
+        flow.window.lo = warmup_asks;
+        flow.window.hi = warmup_asks + measured_asks;
+        self.asks
+            .window
+            .set(phase, warmup_asks, warmup_asks + measured_asks, None);
+        let plan = AskPlan {
+            phase,
+            t0: clock.t0,
+            rate_hz: rate,
+            warmup_asks,
+            measured_asks,
+            players: self.players.clone(),
+            give_up_at: clock.give_up_at,
+        };
+        let senders = self.headsets.iter().map(Headset::sender).collect();
+        flow.sent = Some(traffic::spawn_asks(plan, senders)?);
+        Ok(flow)
+    }
 
-        let output_sent = match output_rx {
-            Some(rx) => Some(rx.await.context("the output sender died")?),
-            None => None,
-        };
-        let asks_sent = match asks_rx {
-            Some(rx) => Some(rx.await.context("the ask sender died")?),
-            None => None,
-        };
-        if let Some(sent) = &output_sent {
-            output_window.frame_len = Some(sent.frame_len.clone());
+    /// Sleeps until the measured window opens, reads the CPU times, sleeps until it closes, reads
+    /// them again: the CPU the relay, this tool and every other process used in the window.
+    async fn cpu_during_window(&self, clock: &PhaseClock) -> CpuUse {
+        tokio::time::sleep_until(clock.measure_start.into()).await;
+        let start = self.cpu_times();
+        tokio::time::sleep_until(clock.measure_end.into()).await;
+        let end = self.cpu_times();
+        CpuUse::between(&start, &end)
+    }
+
+    /// The CPU seconds used so far by the relay, by this tool, and by the whole machine, read in
+    /// that order.
+    fn cpu_times(&self) -> CpuTimes {
+        CpuTimes {
+            relay: self.relay_cpu(),
+            bench: proc::cpu_seconds("self"),
+            machine: proc::machine_busy_seconds(),
         }
-        let want_output = output_sent.as_ref().map_or(0, |_| output_window.total());
-        let want_asks = asks_sent.as_ref().map_or(0, |_| ask_window.total());
-        // Wait for late messages, at most `--drain`, and not longer than a second after the last
-        // one arrived (a relay that skipped messages on purpose must not cost the whole drain).
+    }
+
+    /// Waits for late messages, at most `--drain`, and not longer than a second after the last one
+    /// arrived (a relay that skipped messages on purpose must not cost the whole drain); returns
+    /// at once when `want_output` messages reached the headsets and `want_asks` reached GAMA.
+    async fn drain_late_messages(&self, want_output: u64, want_asks: u64) {
         let drain_end = Instant::now() + self.drain;
         let quiet = self.drain.min(Duration::from_secs(1));
         let mut last = (self.received(), self.asks.received(), Instant::now());
@@ -518,31 +674,35 @@ impl Session {
                 break;
             }
         }
+    }
 
+    /// Takes what every receiver saw and sums the phase up against what the senders sent.
+    fn phase_report(
+        &self,
+        spec: &PhaseSpec,
+        output: &FinishedFlow,
+        asks: &FinishedFlow,
+        cpu: CpuUse,
+    ) -> PhaseReport {
+        let n = self.players.len();
         let mut output_acc = Acc::new(n);
         for h in &self.headsets {
             output_acc.merge(&h.take(n));
         }
         let asks_acc = self.asks.take(n);
-        let output = output_sent
-            .as_ref()
-            .map(|_| FlowSummary::new(&output_acc, &output_window, output_seconds));
-        let asks = asks_sent
-            .as_ref()
-            .map(|_| FlowSummary::new(&asks_acc, &ask_window, ask_seconds));
-        let sent = output_sent.iter().chain(asks_sent.iter());
+        let sent = output.sent.iter().chain(asks.sent.iter());
         let (lag, failures) = sent.fold((Lag::default(), 0), |(lag, f), s| {
             (lag.max(s.lag), f + s.send_failures)
         });
-        Ok(PhaseReport {
+        PhaseReport {
             rate_hz: spec.output.map(|(r, _)| r),
             ask_rate_hz: spec.ask_hz,
             seconds: spec.measure,
-            output,
-            asks,
-            relay_cpu_s,
-            bench_cpu_s,
-            other_cpu_s,
+            output: output.summary(&output_acc),
+            asks: asks.summary(&asks_acc),
+            relay_cpu_s: cpu.relay_s,
+            bench_cpu_s: cpu.bench_s,
+            other_cpu_s: cpu.other_s,
             sender_lag: lag,
             send_failures: failures,
             disconnects: self
@@ -550,7 +710,7 @@ impl Session {
                 .iter()
                 .filter(|h| h.observed.is_closed())
                 .count(),
-        })
+        }
     }
 
     /// Notes on what the headsets saw besides the measured traffic.
