@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use common::*;
 use harness::*;
+use relay_testkit::{FakeGama, Headset};
 use serde_json::json;
 
 /// How long the page may take to show a headset's disconnection.
@@ -39,7 +40,33 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     let mut browser = Browser::start().await;
     browser.open(&format!("{}/", relay.base)).await;
 
-    // Everything the relay knows is on the page.
+    everything_the_relay_knows_is_on_the_page(&mut browser, &gama, &ids).await;
+    a_player_s_detail_opens_from_its_tile_and_closes_with_escape(&mut browser, ids[0]).await;
+    a_dropped_headset_shows_within_a_second_and_the_focus_stays(&mut browser, dropping, &ids).await;
+    a_player_removed_from_its_detail_is_gone(&mut browser, &relay, &removed, ids[2]).await;
+    launched_below_the_minimum_then_anyway(&mut browser, &relay, &gama, ids[0]).await;
+    let (laptop, mobile) = nothing_is_wider_than_a_laptop_or_a_phone(&mut browser).await;
+    paused_with_the_mouse_resumed_with_the_keyboard(&mut browser, &relay).await;
+    stop_asks_first(&mut browser, &relay).await;
+    let _relay = the_page_follows_the_relay_through_a_restart(&mut browser, relay, &gama).await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    eprintln!(
+        "admin page test: {:.1} s; screenshots: {} and {}",
+        started.elapsed().as_secs_f64(),
+        laptop.display(),
+        mobile.display()
+    );
+}
+
+/// Everything the relay knows is on the page: the relay's link, GAMA's, the experiment, the
+/// players (`ids`), the model and its limits.
+async fn everything_the_relay_knows_is_on_the_page(
+    browser: &mut Browser,
+    gama: &FakeGama,
+    ids: &[&str],
+) {
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
     browser
         .wait(r#"#gama-connection[data-state="connected"]"#)
@@ -60,20 +87,34 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser
         .wait(r#"#catalog button[data-model="0"][aria-pressed="true"]"#)
         .await;
-    // Registration is counted: the player's detail shows its traffic (keep-alive answers may add
-    // to it on a slow machine). It opens from the tile and closes with Escape, giving the focus
-    // back to the tile.
-    browser.click(&format!("{} .tile", tile(ids[0]))).await;
+}
+
+/// Registration is counted: the player's detail shows its traffic (keep-alive answers may add to
+/// it on a slow machine). It opens from the tile and closes with Escape, giving the focus back to
+/// the tile.
+async fn a_player_s_detail_opens_from_its_tile_and_closes_with_escape(
+    browser: &mut Browser,
+    id: &str,
+) {
+    browser.click(&format!("{} .tile", tile(id))).await;
     browser.wait("#player-detail[open]").await;
-    browser.wait_text("#detail-title", ids[0]).await;
+    browser.wait_text("#detail-title", id).await;
     browser
         .wait_text(&detail_field("received"), " message")
         .await;
     browser
         .wait_text(&detail_field("address"), "127.0.0.1")
         .await;
-    browser.close_detail_back_to(ids[0]).await;
+    browser.close_detail_back_to(id).await;
+}
 
+/// With the keyboard's focus on the first tile, the second headset (`dropping`) drops off the
+/// network: its tile says so within a second and comes first, needing attention; the focus stays.
+async fn a_dropped_headset_shows_within_a_second_and_the_focus_stays(
+    browser: &mut Browser,
+    dropping: Headset,
+    ids: &[&str],
+) {
     // Keyboard focus survives the live updates (tiles are updated in place).
     let focus_first = format!(
         r#"document.querySelector('{} .tile').focus()"#,
@@ -114,35 +155,50 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         ids[0],
         "the focused tile lost its focus when the page updated"
     );
+}
 
-    // Remove a player from its detail: the page asks first, then the relay no longer has it.
-    browser.click(&format!("{} .tile", tile(ids[2]))).await;
+/// Remove a player (`id`, its headset `removed`) from its detail: the page asks first, then the
+/// relay no longer has it and its headset is disconnected.
+async fn a_player_removed_from_its_detail_is_gone(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    removed: &Headset,
+    id: &str,
+) {
+    browser.click(&format!("{} .tile", tile(id))).await;
     browser.wait("#player-detail[open]").await;
     browser
         .click(r#"#player-detail button[data-action="remove"]"#)
         .await;
     browser.wait("#confirm[open]").await;
-    browser.wait_text("#confirm-title", ids[2]).await;
+    browser.wait_text("#confirm-title", id).await;
     browser.click("#confirm-ok").await;
     relay
-        .wait("the removed player gone", |s| player(s, ids[2]).is_none())
+        .wait("the removed player gone", |s| player(s, id).is_none())
         .await;
     assert!(
-        relay.player_json(ids[2]).await.is_none(),
-        "GET /api/state still lists {}",
-        ids[2]
+        relay.player_json(id).await.is_none(),
+        "GET /api/state still lists {id}"
     );
-    browser.wait_gone(&tile(ids[2])).await;
+    browser.wait_gone(&tile(id)).await;
     browser.wait_hidden("#player-detail").await;
     browser
-        .wait_text("#message", &format!("{} removed", ids[2]))
+        .wait_text("#message", &format!("{id} removed"))
         .await;
     removed
         .wait_closed(T)
         .await
         .expect("the removed player's headset is disconnected");
+}
 
-    // Launch below the model's minimum: the relay's refusal is shown, then "launch anyway".
+/// Launch below the model's minimum: the relay's refusal is shown, then "launch anyway" starts the
+/// experiment with the one player left (`id`).
+async fn launched_below_the_minimum_then_anyway(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    gama: &FakeGama,
+    id: &str,
+) {
     browser.click("#launch").await;
     browser
         .wait_text("#message", "needs at least 3 players")
@@ -153,13 +209,19 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     browser
         .wait(r#"#experiment-state[data-state="RUNNING"]"#)
         .await;
-    browser.wait(&tile_in(ids[0], "in_game")).await;
-    relay.wait_in_game(&[ids[0]]).await;
+    browser.wait(&tile_in(id, "in_game")).await;
+    relay.wait_in_game(&[id]).await;
     assert_eq!(gama.commands_of_type("load").len(), 1);
     browser.wait_text("#message", "launched").await;
     browser.wait_text("#experiment-name", EXPERIMENT).await;
     browser.wait_text("#count-in-game", "1").await;
+}
 
+/// Nothing wider than the screen on a laptop (1280 px) nor on a phone (390 px), whose tiles come
+/// in fewer columns. Returns the screenshots `admin-page.png` and `admin-page-mobile.png`.
+async fn nothing_is_wider_than_a_laptop_or_a_phone(
+    browser: &mut Browser,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let laptop = browser.screenshot("admin-page.png").await;
     let overflow = browser
         .eval("[document.documentElement, document.querySelector('#players-grid')].map((e) => e.scrollWidth - e.clientWidth)")
@@ -175,8 +237,11 @@ async fn the_admin_page_follows_and_drives_the_relay() {
     let overflow = browser.horizontal_overflow().await;
     assert_eq!(overflow, 0, "the page scrolls sideways at 390 px");
     browser.viewport(1280, 800).await;
+    (laptop, mobile)
+}
 
-    // Pause with the mouse, resume with the keyboard (Tab from Pause, Enter).
+/// Pause with the mouse, resume with the keyboard (Tab from Pause, Enter).
+async fn paused_with_the_mouse_resumed_with_the_keyboard(browser: &mut Browser, relay: &TestRelay) {
     browser.click("#pause").await;
     browser
         .wait(r#"#experiment-state[data-state="PAUSED"]"#)
@@ -191,8 +256,10 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         .wait(r#"#experiment-state[data-state="RUNNING"]"#)
         .await;
     relay.wait_experiment("RUNNING").await;
+}
 
-    // Stop asks first; Escape keeps the experiment, confirming stops it.
+/// Stop asks first; Escape keeps the experiment, confirming stops it.
+async fn stop_asks_first(browser: &mut Browser, relay: &TestRelay) {
     browser.click("#stop").await;
     browser.wait("#confirm[open]").await;
     browser.call(json!({"cmd": "press", "key": "Escape"})).await;
@@ -208,8 +275,15 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         .wait(r#"#experiment-state[data-state="NONE"]"#)
         .await;
     relay.wait_experiment("NONE").await;
+}
 
-    // The relay restarts on the same port: the page says it is away, then follows the new one.
+/// The relay restarts on the same port: the page says it is away, then follows the new one (which
+/// has no players). Returns the new relay, to run until the test ends.
+async fn the_page_follows_the_relay_through_a_restart(
+    browser: &mut Browser,
+    relay: TestRelay,
+    gama: &FakeGama,
+) -> TestRelay {
     let port = relay.handle().admin_addr().port();
     relay.shutdown().await;
     browser.wait(r#"#relay-link[data-state="down"]"#).await;
@@ -217,7 +291,7 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         .wait_text("#relay-link", "Relay unreachable, reconnecting")
         .await;
     // Running until the test ends (dropped then).
-    let _relay = TestRelay::builder(&gama)
+    let relay = TestRelay::builder(gama)
         .players("3", "4")
         .config(|c| {
             c.session.auto_launch = false;
@@ -230,15 +304,7 @@ async fn the_admin_page_follows_and_drives_the_relay() {
         .await;
     browser.wait_gone("#players-grid .tile-item").await;
     browser.wait(r#"#players-empty"#).await;
-
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    eprintln!(
-        "admin page test: {:.1} s; screenshots: {} and {}",
-        started.elapsed().as_secs_f64(),
-        laptop.display(),
-        mobile.display()
-    );
+    relay
 }
 
 /// A splash image for the learning package, to check images carry the token.
@@ -257,7 +323,36 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
         })
         .start()
         .await;
-    // The package gets a splash image; the relay reads the packages again.
+    the_package_gets_a_splash_image(&relay).await;
+    relay.wait_gama().await;
+    let _headset = relay.join("Player_101").await;
+
+    let mut browser = Browser::start().await;
+    without_the_token_the_page_asks_for_it(&mut browser, &relay).await;
+    // The address the relay prints, pasted into the tab that asks: the token is taken from the
+    // fragment, kept, and removed from the address bar.
+    browser.call(json!({"cmd": "clear_storage"})).await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait("#token-form").await;
+    the_token_in_the_address_is_kept_and_removed_from_it(&mut browser, &relay).await;
+    // The same address opened in a fresh tab.
+    browser.call(json!({"cmd": "clear_storage"})).await;
+    browser.open("about:blank").await;
+    the_token_in_the_address_is_kept_and_removed_from_it(&mut browser, &relay).await;
+    the_splash_image_is_fetched_with_the_token(&mut browser).await;
+    rescan_lists_another_package_and_select_picks_it(&mut browser, &relay).await;
+
+    // Next visit: the kept token is used.
+    browser.open("about:blank").await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait(&tile_in("Player_101", "connected")).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+}
+
+/// The package gets a splash image; the relay reads the packages again.
+async fn the_package_gets_a_splash_image(relay: &TestRelay) {
     let package = relay.packages.path().join("Demo");
     std::fs::write(package.join("splash.svg"), SPLASH_SVG).unwrap();
     let settings = std::fs::read_to_string(package.join("settings.json")).unwrap();
@@ -274,11 +369,11 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
         .await
         .unwrap();
     assert_eq!(rescan.status().as_u16(), 200);
-    relay.wait_gama().await;
-    let _headset = relay.join("Player_101").await;
+}
 
-    let mut browser = Browser::start().await;
-    // Without the token: the page asks for it instead of failing silently.
+/// Without the token: the page asks for it instead of failing silently. A wrong token is refused
+/// and asked again; the right one opens the page, live socket included (?token= on /api/events).
+async fn without_the_token_the_page_asks_for_it(browser: &mut Browser, relay: &TestRelay) {
     browser.open(&format!("{}/", relay.base)).await;
     browser.wait("#token-form").await;
     browser.wait(r#"#relay-link[data-state="locked"]"#).await;
@@ -295,12 +390,14 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
     browser.wait_hidden("#auth").await;
     browser.wait(&tile_in("Player_101", "connected")).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
+}
 
-    // The address the relay prints, pasted into the tab that asks: the token is taken from the
-    // fragment, kept, and removed from the address bar.
-    browser.call(json!({"cmd": "clear_storage"})).await;
-    browser.open(&format!("{}/", relay.base)).await;
-    browser.wait("#token-form").await;
+/// The address the relay prints (`#token=`) opened: the page is live, the token kept and gone from
+/// the address bar.
+async fn the_token_in_the_address_is_kept_and_removed_from_it(
+    browser: &mut Browser,
+    relay: &TestRelay,
+) {
     browser.open(&format!("{}/#token=t0k3n", relay.base)).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
     browser.wait(&tile_in("Player_101", "connected")).await;
@@ -314,24 +411,10 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
             .await,
         "t0k3n"
     );
+}
 
-    // The same address opened in a fresh tab.
-    browser.call(json!({"cmd": "clear_storage"})).await;
-    browser.open("about:blank").await;
-    browser.open(&format!("{}/#token=t0k3n", relay.base)).await;
-    browser.wait(r#"#relay-link[data-state="live"]"#).await;
-    browser.wait(&tile_in("Player_101", "connected")).await;
-    assert_eq!(
-        browser.eval("location.href").await,
-        format!("{}/", relay.base)
-    );
-    assert_eq!(
-        browser
-            .eval("localStorage.getItem('gama-vr-relay.token')")
-            .await,
-        "t0k3n"
-    );
-    // The splash image is fetched with the token.
+/// The splash image is fetched with the token.
+async fn the_splash_image_is_fetched_with_the_token(browser: &mut Browser) {
     browser.wait("#catalog img").await;
     let loaded = browser
         // The catalog may be drawn again meanwhile (a state push naming its version), replacing the
@@ -349,8 +432,13 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
         loaded["value"]["width"], 320,
         "the splash image did not load: {loaded}"
     );
+}
 
-    // Another package appears: Rescan lists it, Select makes it the one a launch loads.
+/// Another package appears: Rescan lists it, Select makes it the one a launch loads.
+async fn rescan_lists_another_package_and_select_picks_it(
+    browser: &mut Browser,
+    relay: &TestRelay,
+) {
     write_package(relay.packages.path(), "Other", "0", "8");
     browser.click("#rescan").await;
     browser.click(r#"#catalog button[data-model="1"]"#).await;
@@ -364,12 +452,4 @@ async fn the_admin_page_asks_for_the_token_and_keeps_it() {
         .wait(r#"#catalog button[data-model="1"][aria-pressed="true"]"#)
         .await;
     browser.wait_text("#limits", "up to 8 players").await;
-
-    // Next visit: the kept token is used.
-    browser.open("about:blank").await;
-    browser.open(&format!("{}/", relay.base)).await;
-    browser.wait(&tile_in("Player_101", "connected")).await;
-    browser.wait(r#"#relay-link[data-state="live"]"#).await;
-    browser.assert_no_page_errors().await;
-    browser.close().await;
 }

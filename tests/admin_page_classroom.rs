@@ -224,6 +224,61 @@ async fn forty_headsets_on_one_screen() {
     let (gama, relay, mut headsets) = classroom().await;
     let all = ids();
 
+    let (mut browser, opened) = a_tablet_opens_the_page_on_a_running_experiment(&relay).await;
+    rates_show_from_the_first_second(&mut browser, opened).await;
+    the_rates_settle_on_gama_s_pace(&mut browser).await;
+    those_who_need_attention_come_first(&mut browser, &mut headsets, &all).await;
+    let tablet_cost = on_the_tablet_everyone_fits_and_the_controls_stay_at_hand(&mut browser).await;
+    let slow_cost = on_a_slow_tablet_the_rates_still_say_gama_s_pace(&mut browser).await;
+    the_filter_box_finds_a_player_and_opens_its_detail(&mut browser).await;
+    from_the_detail_the_world_view_follows_the_player(&mut browser).await;
+    a_filter_that_matches_nobody_says_so(&mut browser).await;
+    the_focus_stays_on_a_tile_that_moves_to_the_front(&mut browser, &mut headsets).await;
+    in_dark_colours(&mut browser).await;
+    let laptop_cost = on_the_laptop_everyone_fits_and_the_controls_stay_at_hand(&mut browser).await;
+    on_a_phone_nothing_is_wider_than_the_screen(&mut browser).await;
+    paused_while_output_goes_on_the_page_says_so(&mut browser, &relay, &gama, &all).await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    assert_smooth(&tablet_cost, "tablet");
+    assert_smooth(&laptop_cost, "laptop");
+    assert!(
+        f(&slow_cost["render_ms_per_push"]) < 25.0,
+        "a slow tablet renders a push too slowly: {slow_cost}"
+    );
+    eprintln!(
+        "classroom test: {:.1} s; screenshots: {}",
+        started.elapsed().as_secs_f64(),
+        target_dir().join("admin-classroom-*.png").display()
+    );
+}
+
+/// The rates of the players GAMA feeds (in game, all but [`NOT_READY`]): a JS array of elements.
+fn fed_rates() -> String {
+    format!(
+        "[...document.querySelectorAll('#players-grid .tile-item[data-state=\"in_game\"]:not([data-player=\"{NOT_READY}\"]) .rate')]"
+    )
+}
+
+/// A JS expression, truthy (`{gama, r}`: GAMA's pace and the fed players' rates) once every fed
+/// player's rate is GAMA's pace.
+fn rates_at_gama_s_pace() -> String {
+    let fed = fed_rates();
+    format!(
+        "(() => {{ const gama = parseFloat(document.querySelector('#clock-rate').dataset.value); const r = {fed}.map((e) => parseFloat(e.dataset.rate)); return gama > 5 && r.every((v) => Math.abs(v - gama) <= Math.max(1.5, gama * 0.1)) && {{gama, r}}; }})()"
+    )
+}
+
+/// A headset, dropped off the network: its connection ends without a word.
+fn drop_off(headsets: &mut Vec<(String, Headset)>, id: &str) {
+    let at = headsets.iter().position(|(h, _)| h == id).unwrap();
+    headsets.remove(at).1.abort();
+}
+
+/// A tablet held upright opens the page, which watches its long tasks: live, the experiment
+/// running, GAMA's outputs flowing. Returns the browser and when the page was opened.
+async fn a_tablet_opens_the_page_on_a_running_experiment(relay: &TestRelay) -> (Browser, Instant) {
     let mut browser = Browser::start().await;
     browser.viewport(TABLET.0, TABLET.1).await;
     browser
@@ -236,16 +291,17 @@ async fn forty_headsets_on_one_screen() {
         .wait(r#"#experiment-state[data-state="RUNNING"]"#)
         .await;
     browser.wait(r#"#clock-status[data-state="flowing"]"#).await;
+    (browser, opened)
+}
 
-    // Rates from the first second: "—" until two of the relay's documents are half a second
-    // apart, then a number for every fed player; never a placeholder that looks like a glitch.
+/// Rates from the first second: "—" until two of the relay's documents are half a second apart,
+/// then a number for every fed player; never a placeholder that looks like a glitch.
+async fn rates_show_from_the_first_second(browser: &mut Browser, opened: Instant) {
     let placeholders = browser
         .eval("[...document.querySelectorAll('#players-grid .rate')].filter((r) => !/^(—|[0-9.]+\\/s)$/.test(r.textContent)).map((r) => r.textContent)")
         .await;
     assert_eq!(placeholders, json!([]), "odd rates on the page");
-    let fed = format!(
-        "[...document.querySelectorAll('#players-grid .tile-item[data-state=\"in_game\"]:not([data-player=\"{NOT_READY}\"]) .rate')]"
-    );
+    let fed = fed_rates();
     browser
         .wait_fn(
             &format!("(() => {{ const r = {fed}.map((e) => parseFloat(e.dataset.rate)); return r.length === {} && r.every((v) => v >= 0) && r; }})()", PLAYERS - 1),
@@ -257,12 +313,12 @@ async fn forty_headsets_on_one_screen() {
         "every fed player's rate shown {} ms after the page was opened",
         first_rates.as_millis()
     );
-    // Soon after, the numbers settle on GAMA's pace: every fed headset gets each of GAMA's
-    // outputs, so its rate is GAMA's (about 20 a second, less on a busy machine).
-    let pace = format!(
-        "(() => {{ const gama = parseFloat(document.querySelector('#clock-rate').dataset.value); const r = {fed}.map((e) => parseFloat(e.dataset.rate)); return gama > 5 && r.every((v) => Math.abs(v - gama) <= Math.max(1.5, gama * 0.1)) && {{gama, r}}; }})()"
-    );
-    let settled = browser.wait_fn(&pace, 4000).await;
+}
+
+/// Soon after, the numbers settle on GAMA's pace: every fed headset gets each of GAMA's outputs,
+/// so its rate is GAMA's (about 20 a second, less on a busy machine).
+async fn the_rates_settle_on_gama_s_pace(browser: &mut Browser) {
+    let settled = browser.wait_fn(&rates_at_gama_s_pace(), 4000).await;
     let rates = settled["r"]
         .as_array()
         .cloned()
@@ -279,12 +335,17 @@ async fn forty_headsets_on_one_screen() {
             .as_bool()
             .unwrap()
     );
+}
 
-    // A headset drops off the network; another never asked for the world and starves. Both need
-    // attention: the disconnected one first, the starving one next, everyone else in arrival
-    // order.
-    let dropped = headsets.iter().position(|(id, _)| id == DROPPED).unwrap();
-    headsets.remove(dropped).1.abort();
+/// A headset drops off the network; another never asked for the world and starves. Both need
+/// attention: the disconnected one first, the starving one next, everyone else in arrival order
+/// (`all`). Colour is not the only signal: a word and a shape too.
+async fn those_who_need_attention_come_first(
+    browser: &mut Browser,
+    headsets: &mut Vec<(String, Headset)>,
+    all: &[String],
+) {
+    drop_off(headsets, DROPPED);
     browser.wait(&tile_in(DROPPED, "disconnected")).await;
     browser
         .call(json!({"cmd": "wait", "selector": format!(r#"{}[data-starving="true"]"#, tile(NOT_READY)), "timeout_ms": 8000}))
@@ -314,14 +375,12 @@ async fn forty_headsets_on_one_screen() {
             ["ok", "check", "In game"]
         ])
     );
+}
 
-    // The tablet held upright: every player on the first screen, nothing cut.
-    assert_one_screen(
-        &mut browser,
-        "tablet 820×1180",
-        "admin-classroom-tablet.png",
-    )
-    .await;
+/// The tablet held upright: every player on the first screen, nothing cut; the controls stay at
+/// hand at the bottom of the page. Returns the page's cost there.
+async fn on_the_tablet_everyone_fits_and_the_controls_stay_at_hand(browser: &mut Browser) -> Value {
+    assert_one_screen(browser, "tablet 820×1180", "admin-classroom-tablet.png").await;
     browser.screenshot("admin-classroom-tablet-full.png").await;
     // The controls stay at hand at the bottom of the page.
     let controls = browser.eval(CONTROLS).await;
@@ -334,20 +393,19 @@ async fn forty_headsets_on_one_screen() {
     browser
         .call(json!({"cmd": "screenshot", "path": target_dir().join("admin-classroom-tablet-bottom.png"), "full_page": false}))
         .await;
-    let tablet_cost = measure(&mut browser, "tablet 820×1180, 40 players", 6).await;
+    measure(browser, "tablet 820×1180, 40 players", 6).await
+}
 
-    // A slow tablet (the page's CPU four times slower): the rates still say GAMA's pace, because
-    // they are measured on the relay's clock, not on when the page got round to a push.
+/// A slow tablet (the page's CPU four times slower): the rates still say GAMA's pace, because they
+/// are measured on the relay's clock, not on when the page got round to a push. Returns the
+/// page's cost there.
+async fn on_a_slow_tablet_the_rates_still_say_gama_s_pace(browser: &mut Browser) -> Value {
     browser
         .call(json!({"cmd": "cpu_throttle", "rate": 4}))
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let slow_cost = measure(
-        &mut browser,
-        "tablet 820×1180, 40 players, CPU 4× slower",
-        4,
-    )
-    .await;
+    let slow_cost = measure(browser, "tablet 820×1180, 40 players, CPU 4× slower", 4).await;
+    let (fed, pace) = (fed_rates(), rates_at_gama_s_pace());
     for _ in 0..5 {
         let rates = browser.eval(&pace).await;
         assert!(
@@ -360,9 +418,12 @@ async fn forty_headsets_on_one_screen() {
     browser
         .call(json!({"cmd": "cpu_throttle", "rate": 1}))
         .await;
+    slow_cost
+}
 
-    // The filter box finds one player; Enter opens its detail, which says everything the table
-    // used to; Escape gives the focus back to its tile.
+/// The filter box finds one player; Enter opens its detail, which says everything the table used
+/// to; Escape gives the focus back to its tile.
+async fn the_filter_box_finds_a_player_and_opens_its_detail(browser: &mut Browser) {
     browser.eval("window.scrollTo(0, 0)").await;
     browser.fill("#players-filter", "117").await;
     browser
@@ -396,7 +457,10 @@ async fn forty_headsets_on_one_screen() {
         .call(json!({"cmd": "screenshot", "path": target_dir().join("admin-classroom-detail.png"), "full_page": false}))
         .await;
     browser.close_detail_back_to(FOUND).await;
-    // From the detail, the world view follows the player.
+}
+
+/// From the detail, the world view follows the player; then it follows the first player again.
+async fn from_the_detail_the_world_view_follows_the_player(browser: &mut Browser) {
     browser.click(&format!("{} .tile", tile(FOUND))).await;
     browser.wait("#player-detail[open]").await;
     browser.click("#detail-follow").await;
@@ -409,6 +473,10 @@ async fn forty_headsets_on_one_screen() {
         .await;
     browser.wait_text("#world-status", FOUND).await;
     browser.select("#world-player", "").await;
+}
+
+/// A filter that matches nobody says so; emptied, every player is shown again.
+async fn a_filter_that_matches_nobody_says_so(browser: &mut Browser) {
     browser.eval("window.scrollTo(0, 0)").await;
     browser.fill("#players-filter", "nobody").await;
     browser
@@ -422,45 +490,40 @@ async fn forty_headsets_on_one_screen() {
             .await,
         PLAYERS as u64
     );
+}
 
-    // Keyboard: the focus stays on a tile that moves to the front when its headset drops, and
-    // arrow keys go on from there.
+/// Keyboard: the focus stays on a tile that moves to the front when its headset drops, and arrow
+/// keys go on from there.
+async fn the_focus_stays_on_a_tile_that_moves_to_the_front(
+    browser: &mut Browser,
+    headsets: &mut Vec<(String, Headset)>,
+) {
+    let focused = "document.activeElement.closest('[data-player]')?.dataset.player";
     browser
         .eval(&format!(
             "document.querySelector('{} .tile').focus()",
             tile(MOVER)
         ))
         .await;
-    let mover = headsets.iter().position(|(id, _)| id == MOVER).unwrap();
-    headsets.remove(mover).1.abort();
+    drop_off(headsets, MOVER);
     browser.wait(&tile_in(MOVER, "disconnected")).await;
     let front = browser.eval(ORDER).await;
     assert_eq!(front[0], DROPPED);
     assert_eq!(front[1], MOVER, "{front}");
     assert_eq!(
-        browser
-            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
-            .await,
+        browser.eval(focused).await,
         MOVER,
         "the focused tile lost its focus when it moved"
     );
     browser.press("ArrowLeft").await;
-    assert_eq!(
-        browser
-            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
-            .await,
-        DROPPED
-    );
+    assert_eq!(browser.eval(focused).await, DROPPED);
     browser.press("ArrowRight").await;
     browser.press("ArrowRight").await;
-    assert_eq!(
-        browser
-            .eval("document.activeElement.closest('[data-player]')?.dataset.player")
-            .await,
-        NOT_READY
-    );
+    assert_eq!(browser.eval(focused).await, NOT_READY);
+}
 
-    // Dark colours: still readable.
+/// Dark colours: still readable (screenshot `admin-classroom-dark.png`).
+async fn in_dark_colours(browser: &mut Browser) {
     browser
         .call(json!({"cmd": "color_scheme", "value": "dark"}))
         .await;
@@ -471,15 +534,13 @@ async fn forty_headsets_on_one_screen() {
     browser
         .call(json!({"cmd": "color_scheme", "value": "light"}))
         .await;
+}
 
-    // The laptop: the same on one screen, the controls at hand at the bottom.
+/// The laptop: the same on one screen, the controls at hand at the bottom. Returns the page's
+/// cost there.
+async fn on_the_laptop_everyone_fits_and_the_controls_stay_at_hand(browser: &mut Browser) -> Value {
     browser.viewport(LAPTOP.0, LAPTOP.1).await;
-    assert_one_screen(
-        &mut browser,
-        "laptop 1280×800",
-        "admin-classroom-laptop.png",
-    )
-    .await;
+    assert_one_screen(browser, "laptop 1280×800", "admin-classroom-laptop.png").await;
     let controls = browser.eval(CONTROLS).await;
     assert_eq!(
         controls["hidden"],
@@ -487,9 +548,11 @@ async fn forty_headsets_on_one_screen() {
         "controls out of reach at the bottom of the page on the laptop: {controls}"
     );
     browser.eval("window.scrollTo(0, 0)").await;
-    let laptop_cost = measure(&mut browser, "laptop 1280×800, 40 players", 6).await;
+    measure(browser, "laptop 1280×800, 40 players", 6).await
+}
 
-    // A phone: fewer columns, nothing wider than the screen.
+/// A phone: fewer columns, nothing wider than the screen; then the laptop again.
+async fn on_a_phone_nothing_is_wider_than_the_screen(browser: &mut Browser) {
     browser.viewport(390, 844).await;
     browser.eval("window.scrollTo(0, 0)").await;
     browser
@@ -501,16 +564,24 @@ async fn forty_headsets_on_one_screen() {
         "the page scrolls sideways at 390 px"
     );
     browser.viewport(LAPTOP.0, LAPTOP.1).await;
+}
 
-    // Paused while output goes on arriving (GAMA's own window, a model sending from its init):
-    // the page says so instead of "no output expected", and nobody starves or stalls.
-    post_pause(&relay).await;
+/// Paused while output goes on arriving (GAMA's own window, a model sending from its init): the
+/// page says so instead of "no output expected", and nobody starves or stalls; once the output
+/// stops, no output is expected again.
+async fn paused_while_output_goes_on_the_page_says_so(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    gama: &Arc<FakeGama>,
+    all: &[String],
+) {
+    post_pause(relay).await;
     browser
         .wait(r#"#experiment-state[data-state="PAUSED"]"#)
         .await;
     let feeder = {
-        let gama = Arc::clone(&gama);
-        let all = all.clone();
+        let gama = Arc::clone(gama);
+        let all = all.to_vec();
         tokio::spawn(async move {
             let ids: Vec<&str> = all.iter().map(String::as_str).collect();
             loop {
@@ -541,20 +612,6 @@ async fn forty_headsets_on_one_screen() {
     browser
         .wait_text("#clock-status", "Paused: no output expected")
         .await;
-
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    assert_smooth(&tablet_cost, "tablet");
-    assert_smooth(&laptop_cost, "laptop");
-    assert!(
-        f(&slow_cost["render_ms_per_push"]) < 25.0,
-        "a slow tablet renders a push too slowly: {slow_cost}"
-    );
-    eprintln!(
-        "classroom test: {:.1} s; screenshots: {}",
-        started.elapsed().as_secs_f64(),
-        target_dir().join("admin-classroom-*.png").display()
-    );
 }
 
 /// Pauses the experiment through the API.

@@ -266,139 +266,17 @@ async fn the_page_speaks_each_language() {
     for id in PLAYERS {
         headsets.push(relay.join(id).await);
     }
-    // A student's laptop claims a player's id: it waits, which Recent changes and the Players
-    // panel say.
-    let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
-        .await
-        .unwrap();
-    intruder.register(PLAYERS[0]).await.unwrap();
-    intruder
-        .recv_type("error", Duration::from_secs(5))
-        .await
-        .unwrap();
+    let _intruder = a_laptop_claiming_a_player_s_id_waits(&relay).await;
     let english = texts("en");
-    let base = format!("{}/", relay.base);
-
     for (code, locale) in LANGUAGES {
         let words = texts(code);
         let translated = code == "en" || words != english;
-        let mut browser = Browser::start_in(locale).await;
-        browser.open(&base).await;
-        browser.wait(r#"#relay-link[data-state="live"]"#).await;
-        browser.wait(&tile_in(PLAYERS[5], "connected")).await;
-        assert_eq!(
-            browser.eval("document.documentElement.lang").await,
-            code,
-            "{locale}: the page did not choose {code}"
-        );
-        browser
-            .wait_text("#experiment-state-text", &words["experiment.state.none"])
-            .await;
-
-        // A refusal of the relay, in the page's language with its numbers: the model needs 8
-        // players and 6 are connected. The question that follows too; "launch anyway" starts it.
-        browser.click("#launch").await;
-        let reason = fill(
-            &words["errors.below_minimum.other"],
-            &[
-                ("model", "Demo"),
-                ("min", &MIN.to_string()),
-                ("connected", &PLAYERS.len().to_string()),
-            ],
-        );
-        let refusal = fill(&words["actions.launch_failed"], &[("reason", &reason)]);
-        browser.wait_text("#message", &refusal).await;
-        // Recent changes: the launch not done, and the headset turned away, in the same words.
-        browser
-            .wait_text(
-                "#audit-card",
-                &fill(&words["audit.not_done_why"], &[("reason", &reason)]),
-            )
-            .await;
-        browser
-            .wait_text(
-                "#audit-card",
-                &fill(
-                    &words["audit.refused.id_in_use_waiting"],
-                    &[("player", PLAYERS[0]), ("address", "127.0.0.1")],
-                ),
-            )
-            .await;
-        browser.wait("#confirm[open]").await;
-        browser
-            .wait_text("#confirm-title", &words["actions.launch_anyway_title"])
-            .await;
-        browser.wait_text("#confirm-text", &reason).await;
-        browser
-            .wait_text("#confirm-ok", &words["actions.launch_anyway"])
-            .await;
-        browser.click("#confirm-ok").await;
-        browser
-            .wait(r#"#experiment-state[data-state="RUNNING"]"#)
-            .await;
-        browser
-            .wait_text("#message", &words["actions.launch_done_forced"])
-            .await;
-        let feeder = play(&relay, &gama).await;
-        browser
-            .wait_text("#experiment-state-text", &words["experiment.state.running"])
-            .await;
-        for id in PLAYERS {
-            browser.wait(&tile_in(id, "in_game")).await;
-        }
-        browser
-            .call(json!({"cmd": "wait", "selector": r#"#clock-status[data-state="flowing"]"#, "timeout_ms": 8000}))
-            .await;
-        // Every tile says its rate (the page measures it over two of the relay's documents).
-        browser
-            .wait_fn(
-                "[...document.querySelectorAll('#players-grid .rate')].every((e) => parseFloat(e.dataset.rate) > 5)",
-                8000,
-            )
-            .await;
-
-        let page_words = browser.eval(PAGE_WORDS).await;
-        check_script(code, page_words.as_str().unwrap(), translated);
-        check_glyphs(&mut browser, code).await;
-
-        // Numbers in the language's way: French writes 9,5.
-        let rate = browser
-            .eval("document.querySelector('#clock-rate').textContent")
-            .await;
-        let rate = rate.as_str().unwrap();
-        if code == "fr" {
-            assert!(rate.contains(','), "fr: the pace is written {rate}");
-        } else if code == "en" {
-            assert!(rate.contains('.'), "en: the pace is written {rate}");
-        }
-
-        // Nothing wider than the screen, the controls at hand; then the pictures.
-        for (width, height) in [(1280, 800), (820, 1180), (390, 844)] {
-            browser.viewport(width, height).await;
-            let sideways = browser.horizontal_overflow().await;
-            assert_eq!(
-                sideways, 0,
-                "{code}: the page scrolls sideways at {width} px"
-            );
-            let cut = browser
-                .eval("[...document.querySelectorAll('#topbar button, .tile-state, .pid, #relay-link, #language')].filter((e) => e.getClientRects().length && e.scrollWidth > e.clientWidth + 1).map((e) => e.id || e.className)")
-                .await;
-            assert_eq!(cut, json!([]), "{code}: cut words at {width} px");
-        }
-        browser.viewport(1280, 800).await;
-        browser.eval("window.scrollTo(0, 0)").await;
-        let shot = target_dir().join(format!("admin-lang-{code}.png"));
-        browser
-            .call(json!({"cmd": "screenshot", "path": shot, "full_page": false}))
-            .await;
-        if code == "th" || code == "km" {
-            browser.viewport(820, 1180).await;
-            let shot = target_dir().join(format!("admin-lang-{code}-tablet.png"));
-            browser
-                .call(json!({"cmd": "screenshot", "path": shot, "full_page": false}))
-                .await;
-            browser.viewport(1280, 800).await;
-        }
+        let mut browser =
+            the_page_chooses_the_browser_s_language(&relay, code, locale, &words).await;
+        a_refusal_is_said_in_the_language_then_launch_anyway(&mut browser, &words).await;
+        let feeder = running_every_tile_says_its_rate(&mut browser, &relay, &gama, &words).await;
+        the_words_and_numbers_are_the_language_s(&mut browser, code, translated).await;
+        nothing_is_cut_at_any_width_then_the_pictures(&mut browser, code).await;
         browser.assert_no_page_errors().await;
         browser.close().await;
         stop(&relay, feeder).await;
@@ -416,6 +294,176 @@ async fn the_page_speaks_each_language() {
         started.elapsed().as_secs_f64(),
         target_dir().join("admin-lang-*.png").display()
     );
+}
+
+/// A student's laptop claims a player's id: it waits, which Recent changes and the Players panel
+/// say. Returns the laptop's connection.
+async fn a_laptop_claiming_a_player_s_id_waits(relay: &TestRelay) -> Headset {
+    let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
+        .await
+        .unwrap();
+    intruder.register(PLAYERS[0]).await.unwrap();
+    intruder
+        .recv_type("error", Duration::from_secs(5))
+        .await
+        .unwrap();
+    intruder
+}
+
+/// A browser set up in `locale` opens the page: it is live, lists the players, and speaks `code`
+/// (its `words`).
+async fn the_page_chooses_the_browser_s_language(
+    relay: &TestRelay,
+    code: &str,
+    locale: &str,
+    words: &BTreeMap<String, String>,
+) -> Browser {
+    let mut browser = Browser::start_in(locale).await;
+    browser.open(&format!("{}/", relay.base)).await;
+    browser.wait(r#"#relay-link[data-state="live"]"#).await;
+    browser.wait(&tile_in(PLAYERS[5], "connected")).await;
+    assert_eq!(
+        browser.eval("document.documentElement.lang").await,
+        code,
+        "{locale}: the page did not choose {code}"
+    );
+    browser
+        .wait_text("#experiment-state-text", &words["experiment.state.none"])
+        .await;
+    browser
+}
+
+/// A refusal of the relay, in the page's language (its `words`) with its numbers: the model needs
+/// 8 players and 6 are connected. Recent changes say it too, and the headset turned away. The
+/// question that follows too; "launch anyway" starts it.
+async fn a_refusal_is_said_in_the_language_then_launch_anyway(
+    browser: &mut Browser,
+    words: &BTreeMap<String, String>,
+) {
+    browser.click("#launch").await;
+    let reason = fill(
+        &words["errors.below_minimum.other"],
+        &[
+            ("model", "Demo"),
+            ("min", &MIN.to_string()),
+            ("connected", &PLAYERS.len().to_string()),
+        ],
+    );
+    let refusal = fill(&words["actions.launch_failed"], &[("reason", &reason)]);
+    browser.wait_text("#message", &refusal).await;
+    // Recent changes: the launch not done, and the headset turned away, in the same words.
+    browser
+        .wait_text(
+            "#audit-card",
+            &fill(&words["audit.not_done_why"], &[("reason", &reason)]),
+        )
+        .await;
+    browser
+        .wait_text(
+            "#audit-card",
+            &fill(
+                &words["audit.refused.id_in_use_waiting"],
+                &[("player", PLAYERS[0]), ("address", "127.0.0.1")],
+            ),
+        )
+        .await;
+    browser.wait("#confirm[open]").await;
+    browser
+        .wait_text("#confirm-title", &words["actions.launch_anyway_title"])
+        .await;
+    browser.wait_text("#confirm-text", &reason).await;
+    browser
+        .wait_text("#confirm-ok", &words["actions.launch_anyway"])
+        .await;
+    browser.click("#confirm-ok").await;
+    browser
+        .wait(r#"#experiment-state[data-state="RUNNING"]"#)
+        .await;
+    browser
+        .wait_text("#message", &words["actions.launch_done_forced"])
+        .await;
+}
+
+/// Running, GAMA's output flowing to every player (until the returned feeder is aborted): the
+/// state in the page's `words`, every player in game, every tile with its rate.
+async fn running_every_tile_says_its_rate(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    gama: &Arc<FakeGama>,
+    words: &BTreeMap<String, String>,
+) -> tokio::task::JoinHandle<()> {
+    let feeder = play(relay, gama).await;
+    browser
+        .wait_text("#experiment-state-text", &words["experiment.state.running"])
+        .await;
+    for id in PLAYERS {
+        browser.wait(&tile_in(id, "in_game")).await;
+    }
+    browser
+        .call(json!({"cmd": "wait", "selector": r#"#clock-status[data-state="flowing"]"#, "timeout_ms": 8000}))
+        .await;
+    // Every tile says its rate (the page measures it over two of the relay's documents).
+    browser
+        .wait_fn(
+            "[...document.querySelectorAll('#players-grid .rate')].every((e) => parseFloat(e.dataset.rate) > 5)",
+            8000,
+        )
+        .await;
+    feeder
+}
+
+/// The page's words are in `code`'s script (once `translated`), drawn with its glyphs, and its
+/// numbers written the language's way: French writes 9,5.
+async fn the_words_and_numbers_are_the_language_s(
+    browser: &mut Browser,
+    code: &str,
+    translated: bool,
+) {
+    let page_words = browser.eval(PAGE_WORDS).await;
+    check_script(code, page_words.as_str().unwrap(), translated);
+    check_glyphs(browser, code).await;
+
+    // Numbers in the language's way: French writes 9,5.
+    let rate = browser
+        .eval("document.querySelector('#clock-rate').textContent")
+        .await;
+    let rate = rate.as_str().unwrap();
+    if code == "fr" {
+        assert!(rate.contains(','), "fr: the pace is written {rate}");
+    } else if code == "en" {
+        assert!(rate.contains('.'), "en: the pace is written {rate}");
+    }
+}
+
+/// Nothing wider than the screen, the controls at hand, no word cut, on a laptop, a tablet and a
+/// phone; then the pictures: `admin-lang-<code>.png`, and on a tablet for Thai and Khmer.
+async fn nothing_is_cut_at_any_width_then_the_pictures(browser: &mut Browser, code: &str) {
+    for (width, height) in [(1280, 800), (820, 1180), (390, 844)] {
+        browser.viewport(width, height).await;
+        let sideways = browser.horizontal_overflow().await;
+        assert_eq!(
+            sideways, 0,
+            "{code}: the page scrolls sideways at {width} px"
+        );
+        let cut = browser
+            .eval("[...document.querySelectorAll('#topbar button, .tile-state, .pid, #relay-link, #language')].filter((e) => e.getClientRects().length && e.scrollWidth > e.clientWidth + 1).map((e) => e.id || e.className)")
+            .await;
+        assert_eq!(cut, json!([]), "{code}: cut words at {width} px");
+    }
+    browser.viewport(1280, 800).await;
+    browser.eval("window.scrollTo(0, 0)").await;
+    let shot = target_dir().join(format!("admin-lang-{code}.png"));
+    browser
+        .call(json!({"cmd": "screenshot", "path": shot, "full_page": false}))
+        .await;
+    if code == "th" || code == "km" {
+        browser.viewport(820, 1180).await;
+        let shot = target_dir().join(format!("admin-lang-{code}-tablet.png"));
+        browser
+            .call(json!({"cmd": "screenshot", "path": shot, "full_page": false}))
+            .await;
+        browser.viewport(1280, 800).await;
+    }
 }
 
 /// GAMA goes away: a French page says why, from the relay's code, with the port in it.
@@ -439,6 +487,21 @@ async fn gama_away_in_french(relay: &TestRelay, gama: &Arc<FakeGama>) {
     browser.close().await;
 }
 
+/// The console's entries: `[expression, answer]` each (a JS expression).
+const CONSOLE: &str = "[...document.querySelectorAll('#console-log li')].map((li) => [li.querySelector('.console-expr').textContent, li.querySelector('.console-text').textContent])";
+/// The world view's state (a JS expression).
+const WORLD_VIEW: &str = "window.worldView.snapshot()";
+
+/// What the page held before its language changed.
+struct Held {
+    /// The console's entries ([`CONSOLE`]).
+    console: serde_json::Value,
+    /// The player the world view followed.
+    followed: serde_json::Value,
+    /// How many messages the world view had had.
+    messages: u64,
+}
+
 /// In an English browser: French chosen in the header while a player's detail is open, the console
 /// holds an answer and the world view follows a player; everything stays (no reload), in French.
 /// Then Thai with the keyboard's focus on the choice, and a reload keeps Thai.
@@ -448,8 +511,19 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
         .await;
     assert_eq!(status, 200, "launch: {body}");
     let feeder = play(relay, gama).await;
-    let fr = texts("fr");
-    let en = texts("en");
+    let (mut browser, held) = an_english_page_with_an_answer_and_a_followed_player(relay).await;
+    french_chosen_with_a_detail_open_keeps_everything(&mut browser, &held).await;
+    thai_chosen_with_the_keyboard_is_remembered(&mut browser, relay).await;
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    stop(relay, feeder).await;
+}
+
+/// An English page, marked to tell a reload, whose console holds the answer to `cycle` and whose
+/// world view follows a player. Returns the browser and what the page holds.
+async fn an_english_page_with_an_answer_and_a_followed_player(
+    relay: &TestRelay,
+) -> (Browser, Held) {
     let mut browser = Browser::start().await;
     browser.open(&format!("{}/", relay.base)).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
@@ -461,19 +535,32 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
     browser.fill("#console-input", "cycle").await;
     browser.press("Enter").await;
     browser.wait(r#"#console-log li[data-status="ok"]"#).await;
-    let console = "[...document.querySelectorAll('#console-log li')].map((li) => [li.querySelector('.console-expr').textContent, li.querySelector('.console-text').textContent])";
-    let before = browser.eval(console).await;
-    let snapshot = "window.worldView.snapshot()";
+    let console = browser.eval(CONSOLE).await;
     browser
-        .wait_fn(&format!("{snapshot}.connected && {snapshot}.player"), 5000)
+        .wait_fn(
+            &format!("{WORLD_VIEW}.connected && {WORLD_VIEW}.player"),
+            5000,
+        )
         .await;
-    let followed = browser.eval(&format!("{snapshot}.player")).await;
+    let followed = browser.eval(&format!("{WORLD_VIEW}.player")).await;
     let messages = browser
-        .eval(&format!("{snapshot}.messages"))
+        .eval(&format!("{WORLD_VIEW}.messages"))
         .await
         .as_u64()
         .unwrap();
+    let held = Held {
+        console,
+        followed,
+        messages,
+    };
+    (browser, held)
+}
 
+/// French chosen in the header while a player's detail is open: the detail stays open with the
+/// focus where it was, in French; the page's words, the console (as `held`) and the world view
+/// stay, without a reload.
+async fn french_chosen_with_a_detail_open_keeps_everything(browser: &mut Browser, held: &Held) {
+    let fr = texts("fr");
     browser.click(&format!("{} .tile", tile(PLAYERS[0]))).await;
     browser.wait("#player-detail[open]").await;
     browser
@@ -520,15 +607,21 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
         .wait_text("#experiment-state-text", &fr["experiment.state.running"])
         .await;
     assert_eq!(
-        browser.eval(console).await,
-        before,
+        browser.eval(CONSOLE).await,
+        held.console,
         "the console changed with the language"
     );
     browser.wait_text("#console-log", &fr["console.copy"]).await;
-    assert_eq!(browser.eval(&format!("{snapshot}.player")).await, followed);
+    assert_eq!(
+        browser.eval(&format!("{WORLD_VIEW}.player")).await,
+        held.followed
+    );
     browser
         .wait_fn(
-            &format!("{snapshot}.connected && {snapshot}.messages > {messages}"),
+            &format!(
+                "{WORLD_VIEW}.connected && {WORLD_VIEW}.messages > {}",
+                held.messages
+            ),
             5000,
         )
         .await;
@@ -538,8 +631,12 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
         "the page was reloaded"
     );
     browser.close_detail_back_to(PLAYERS[0]).await;
+}
 
-    // With the keyboard on the choice: the focus stays there.
+/// With the keyboard on the choice, Thai: the focus stays there. Remembered: a reload (and a new
+/// visit) keeps Thai, though the browser asks for English. Then back to English.
+async fn thai_chosen_with_the_keyboard_is_remembered(browser: &mut Browser, relay: &TestRelay) {
+    let en = texts("en");
     browser.focus("#language").await;
     browser.select("#language", "th").await;
     browser
@@ -569,7 +666,4 @@ async fn switching_keeps_the_page(relay: &TestRelay, gama: &Arc<FakeGama>) {
         .wait_fn("document.documentElement.lang === 'en'", 5000)
         .await;
     browser.wait_text("#launch", &en["controls.launch"]).await;
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    stop(relay, feeder).await;
 }

@@ -84,6 +84,14 @@ fn assert_fits(snapshot: &Value) {
     }
 }
 
+/// The headsets whose screens play (all but the one that waits for USB debugging): Alice's first.
+const PLAYING: [&str; 4] = [
+    "2G0YC1ZF8B0001",
+    "192.0.2.21:5555",
+    "192.0.2.22:5555",
+    "192.0.2.23:5555",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, playwright-core and ffmpeg: scripts/test.sh runs it"]
 async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
@@ -92,19 +100,7 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
         "every_headset_screen_plays_on_the_projector_and_in_the_admin_page",
         relay_testkit::h264::ffmpeg_or_missing().err(),
     );
-    let wide = sample(960, 540, 30, 30).await.unwrap();
-    let square = sample(640, 640, 30, 30).await.unwrap();
-    let adb = FakeAdb::start().await.unwrap();
-    // Alice's headset, plugged in by USB: matched to her by its Wi-Fi address.
-    adb.add_device(
-        FakeDevice::quest3("2G0YC1ZF8B0001")
-            .with_picture(wide.clone())
-            .with_wlan_address(Ipv4Addr::LOCALHOST),
-    );
-    adb.add_device(FakeDevice::quest3("192.0.2.21:5555").with_picture(square.clone()));
-    adb.add_device(FakeDevice::quest3("192.0.2.22:5555").with_picture(wide.clone()));
-    adb.add_device(FakeDevice::quest3("192.0.2.23:5555").with_picture(wide.clone()));
-    adb.add_device(FakeDevice::quest3("2G0YC1ZF8B0009").with_state("unauthorized"));
+    let adb = five_headsets_one_locked().await;
     let jar = tempfile::tempdir().unwrap();
     let server_file = jar.path().join("scrcpy-server");
     std::fs::write(&server_file, b"stand-in scrcpy server").unwrap();
@@ -125,18 +121,59 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
             devices.len() == 5 && devices.iter().any(|d| d["player"] == "alice")
         })
         .await;
-    let playing = [
-        "2G0YC1ZF8B0001",
-        "192.0.2.21:5555",
-        "192.0.2.22:5555",
-        "192.0.2.23:5555",
-    ];
 
-    // The projector: every screen decoded and drawn in its own shape, all in one 1080p window.
+    let (mut wall, snap) = the_projector_draws_every_screen_in_its_own_shape(&relay).await;
+    players_screens_come_first_really_drawn(&mut wall, &snap).await;
+    let mut tablet = the_tablet_enlarges_alice_s_screen_on_the_projector(&relay, &mut wall).await;
+    the_tablet_shows_a_screen_on_demand_and_alice_s_in_her_details(&mut tablet).await;
+    a_vanished_headset_and_a_garbled_stream_leave_the_rest_playing(&mut wall, &adb).await;
+    wall.assert_no_page_errors().await;
+    tablet.assert_no_page_errors().await;
+    tablet.close().await;
+
+    // Back to every screen the same size, chosen on the projector page itself (a click).
+    wall.click(r#"[data-serial="2G0YC1ZF8B0001"]"#).await;
+    wall.wait_fn("window.screensView.snapshot().focus === null", 5000)
+        .await;
+    wall.close().await;
+
+    // The projector page in Thai, the headsets' screens still drawn.
+    let mut thai = Browser::start_in("th-TH").await;
+    thai.viewport(1920, 1080).await;
+    thai.open(&format!("{}/screens", relay.base)).await;
+    wait_playing(&mut thai, &["2G0YC1ZF8B0001", "192.0.2.21:5555"], 5).await;
+    thai.wait_text(".title", "หน้าจอแว่น").await;
+    thai.screenshot("screens-projector-th.png").await;
+    thai.close().await;
+}
+
+/// A stand-in ADB server with five headsets: Alice's plugged in by USB (matched to her by its
+/// Wi-Fi address), three on Wi-Fi (one of them square), all playing a stand-in H.264 picture, and
+/// one that waits for USB debugging to be allowed.
+async fn five_headsets_one_locked() -> FakeAdb {
+    let wide = sample(960, 540, 30, 30).await.unwrap();
+    let square = sample(640, 640, 30, 30).await.unwrap();
+    let adb = FakeAdb::start().await.unwrap();
+    // Alice's headset, plugged in by USB: matched to her by its Wi-Fi address.
+    adb.add_device(
+        FakeDevice::quest3("2G0YC1ZF8B0001")
+            .with_picture(wide.clone())
+            .with_wlan_address(Ipv4Addr::LOCALHOST),
+    );
+    adb.add_device(FakeDevice::quest3("192.0.2.21:5555").with_picture(square.clone()));
+    adb.add_device(FakeDevice::quest3("192.0.2.22:5555").with_picture(wide.clone()));
+    adb.add_device(FakeDevice::quest3("192.0.2.23:5555").with_picture(wide.clone()));
+    adb.add_device(FakeDevice::quest3("2G0YC1ZF8B0009").with_state("unauthorized"));
+    adb
+}
+
+/// The projector: every screen decoded and drawn in its own shape, all in one 1080p window; the
+/// locked headset says what to do. Returns the projector's browser and its screens.
+async fn the_projector_draws_every_screen_in_its_own_shape(relay: &TestRelay) -> (Browser, Value) {
     let mut wall = Browser::start().await;
     wall.viewport(1920, 1080).await;
     wall.open(&format!("{}/screens", relay.base)).await;
-    wait_playing(&mut wall, &playing, 10).await;
+    wait_playing(&mut wall, &PLAYING, 10).await;
     let snap = projector(&mut wall).await;
     assert_eq!(snap["link"], "live", "{snap}");
     assert_eq!(snap["banner"], "", "{snap}");
@@ -163,7 +200,12 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
         "{locked}"
     );
     assert_fits(&snap);
-    // Players' screens first: Alice's is the top left one.
+    (wall, snap)
+}
+
+/// Players' screens first (in the projector's screens `snap`): Alice's is the top left one. Really
+/// drawn: the canvas holds a picture, not a blank (screenshot `screens-projector.png`).
+async fn players_screens_come_first_really_drawn(wall: &mut Browser, snap: &Value) {
     let first = snap["screens"]
         .as_array()
         .unwrap()
@@ -190,8 +232,14 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
         "the picture has {colours} colours"
     );
     wall.screenshot("screens-projector.png").await;
+}
 
-    // The tablet: the card lists every headset; "Show on the projector" enlarges Alice's.
+/// The tablet: the card lists every headset; "Show on the projector" enlarges Alice's, larger than
+/// every other (screenshot `screens-projector-focus.png`). Returns the tablet's browser.
+async fn the_tablet_enlarges_alice_s_screen_on_the_projector(
+    relay: &TestRelay,
+    wall: &mut Browser,
+) -> Browser {
     let mut tablet = Browser::start().await;
     tablet.viewport(820, 1180).await;
     tablet.open(&format!("{}/", relay.base)).await;
@@ -217,10 +265,10 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
     .await;
     // The enlarged screen settles (its move is animated) larger than every other.
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let snap = projector(&mut wall).await;
+    let snap = projector(wall).await;
     assert_fits(&snap);
     let big = rect(screen(&snap, "2G0YC1ZF8B0001"));
-    for serial in &playing[1..] {
+    for serial in &PLAYING[1..] {
         let other = rect(screen(&snap, serial));
         assert!(
             big.2 > 2.5 * other.2,
@@ -232,8 +280,12 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
         "the enlarged screen is {big:?} wide on 1920"
     );
     wall.screenshot("screens-projector-focus.png").await;
+    tablet
+}
 
-    // On the tablet, a headset's screen on demand, in its own shape.
+/// On the tablet, a headset's screen on demand, in its own shape; Alice's details show her screen
+/// while open (screenshots `screens-card.png`, `screens-detail.png`).
+async fn the_tablet_shows_a_screen_on_demand_and_alice_s_in_her_details(tablet: &mut Browser) {
     tablet
         .click(r#"#screens-list [data-serial="192.0.2.21:5555"] button[data-action="watch"]"#)
         .await;
@@ -265,9 +317,15 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
             .await
             .is_null()
     );
+}
 
-    // A headset vanishes mid-stream and another's stream turns to garbage: the rest play on.
-    let before = projector(&mut wall).await;
+/// A headset vanishes mid-stream and another's stream turns to garbage: the rest play on, and the
+/// garbled one starts again by itself.
+async fn a_vanished_headset_and_a_garbled_stream_leave_the_rest_playing(
+    wall: &mut Browser,
+    adb: &FakeAdb,
+) {
+    let before = projector(wall).await;
     adb.remove_device("192.0.2.23:5555");
     adb.malformed_with("192.0.2.22:5555", Garbage::HugeSize);
     wall.wait_fn(
@@ -276,36 +334,18 @@ async fn every_headset_screen_plays_on_the_projector_and_in_the_admin_page() {
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let after = projector(&mut wall).await;
+    let after = projector(wall).await;
     for serial in ["2G0YC1ZF8B0001", "192.0.2.21:5555"] {
         let (a, b) = (frames_of(&before, serial), frames_of(&after, serial));
         assert!(b >= a + 30, "{serial} drew {a} then {b} frames over 2 s");
     }
     // The garbled one starts again by itself.
     wait_playing(
-        &mut wall,
+        wall,
         &["192.0.2.22:5555"],
         frames_of(&after, "192.0.2.22:5555") + 10,
     )
     .await;
-    wall.assert_no_page_errors().await;
-    tablet.assert_no_page_errors().await;
-    tablet.close().await;
-
-    // Back to every screen the same size, chosen on the projector page itself (a click).
-    wall.click(r#"[data-serial="2G0YC1ZF8B0001"]"#).await;
-    wall.wait_fn("window.screensView.snapshot().focus === null", 5000)
-        .await;
-    wall.close().await;
-
-    // The projector page in Thai, the headsets' screens still drawn.
-    let mut thai = Browser::start_in("th-TH").await;
-    thai.viewport(1920, 1080).await;
-    thai.open(&format!("{}/screens", relay.base)).await;
-    wait_playing(&mut thai, &["2G0YC1ZF8B0001", "192.0.2.21:5555"], 5).await;
-    thai.wait_text(".title", "หน้าจอแว่น").await;
-    thai.screenshot("screens-projector-th.png").await;
-    thai.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -236,11 +236,107 @@ fn inside_pause(experiment: &Value, nth: usize, fraction: f64) -> (f64, f64, f64
     panic!("no pause #{nth} after a run in {experiment}");
 }
 
+/// The three players of the session, in order of arrival.
+const IDS: [&str; 3] = ["A", "B", "C"];
+/// Where the players stand during the first pause (× precision: x, y, angle).
+const FIRST_PLACES: [(&str, (i64, i64, i64)); 3] = [
+    ("A", (300_000, 650_000, 0)),
+    ("B", (800_000, 200_000, -900_000)),
+    ("C", (500_000, 400_000, 450_000)),
+];
+/// Where the players stand during the second pause.
+const SECOND_PLACES: [(&str, (i64, i64, i64)); 3] = [
+    ("A", (700_000, 300_000, 1_800_000)),
+    ("B", (200_000, 600_000, 0)),
+    ("C", (900_000, 700_000, -450_000)),
+];
+
+/// The session kept during the test: its id, and its item in the page's Sessions panel.
+struct Kept {
+    id: String,
+    item: String,
+}
+
+/// Where the timeline is on the screen, and its scale: to point at a moment of it.
+struct TimelineGeometry {
+    /// The top left corner of its head (the experiment's row), in the viewport.
+    head: (f64, f64),
+    /// The top left corner of its body (the players' lanes), in the viewport.
+    body: (f64, f64),
+    duration: f64,
+    label_px: f64,
+    plot_px: f64,
+}
+
+impl TimelineGeometry {
+    /// How far from the timeline's left edge session time `t` is drawn.
+    fn x_of(&self, t: f64) -> f64 {
+        self.label_px + t / self.duration * self.plot_px
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and playwright-core: scripts/test.sh runs it"]
 async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     require_browser("a_kept_session_is_listed_drawn_as_a_timeline_and_played_back");
     let started = Instant::now();
+    let (gama, relay) = a_relay_that_keeps_sessions().await;
+    let a = relay.join("A").await;
+    let b = relay.join("B").await;
+    let c = relay.join("C").await;
+    let mut browser = the_page_says_no_session_is_kept_yet(&relay).await;
+
+    // The session, driven from the page while the headsets act.
+    let kept =
+        launched_from_the_page_a_session_is_kept_and_cannot_be_deleted(&mut browser, &relay).await;
+    let intruder = a_laptop_claiming_a_s_id_waits(&relay).await;
+    let mut sent = Sent::default();
+    the_players_get_ready_and_the_page_resumes(&mut browser, &relay, &mut sent, [&a, &b, &c]).await;
+    running_the_players_walk_and_act(&mut sent, &a, &b, &c).await;
+    let first_cycle = paused_from_the_page(&mut browser, &relay, &gama).await;
+    the_players_stand_at(&mut sent, [&a, &b, &c], FIRST_PLACES).await;
+    let b = running_again_b_drops_and_comes_back(&mut browser, &relay, &mut sent, &a, b).await;
+    let second_cycle = paused_from_the_page(&mut browser, &relay, &gama).await;
+    assert!(
+        second_cycle > first_cycle + 5,
+        "the agent moved between the pauses: {first_cycle} → {second_cycle}"
+    );
+    the_players_stand_at(&mut sent, [&a, &b, &c], SECOND_PLACES).await;
+    stopped_from_the_page_the_session_is_finished(&mut browser, &relay, &kept).await;
+    recent_changes_say_what_was_done_from_where(&mut browser).await;
+
+    // The kept session as a timeline and a table.
+    let tl = the_finished_session_opens_as_a_timeline(&mut browser, &kept).await;
+    the_lanes_show_each_player_s_states(&mut browser, &tl).await;
+    the_table_counts_what_each_headset_sent(&mut browser, &sent).await;
+    the_marks_are_the_actions_chosen(&mut browser, &tl, &sent).await;
+    the_operator_s_changes_are_on_the_timeline(&mut browser, &tl).await;
+    let geometry = hovering_a_lane_says_who_when_in_what_state(&mut browser, &tl).await;
+
+    // Played back in the world view.
+    a_click_on_the_timeline_shows_the_first_pause(&mut browser, &tl, &geometry, &kept, first_cycle)
+        .await;
+    the_scrubber_shows_the_second_pause(&mut browser, &tl, second_cycle).await;
+    the_scrubber_s_keys_move_the_playback(&mut browser).await;
+    following_b_in_the_recording(&mut browser).await;
+    playing_from_the_start_the_timeline_s_cursor_follows(&mut browser).await;
+    the_session_s_files_come_with_the_page_s_token(&mut browser, &kept).await;
+    on_a_tablet_held_upright_and_in_dark_colours(&mut browser).await;
+    back_to_live(&mut browser).await;
+    deleted_once_confirmed(&mut browser, &relay, &kept).await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    drop((a, b, c, intruder));
+    eprintln!(
+        "sessions test: {:.1} s; screenshots: target/admin-sessions*.png",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A fake GAMA stepping every 100 ms, and a relay connected to it that keeps sessions (five world
+/// updates a second), with an admin token and no automatic launch.
+async fn a_relay_that_keeps_sessions() -> (FakeGama, TestRelay) {
     let gama = FakeGama::start(FakeGamaOptions {
         cycle_ms: 100,
         ..FakeGamaOptions::desktop()
@@ -256,10 +352,11 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         .start()
         .await;
     relay.wait_gama().await;
-    let ids = ["A", "B", "C"];
-    let a = relay.join("A").await;
-    let mut b = relay.join("B").await;
-    let c = relay.join("C").await;
+    (gama, relay)
+}
+
+/// The page, opened with the token: live, its Sessions panel empty.
+async fn the_page_says_no_session_is_kept_yet(relay: &TestRelay) -> Browser {
     let mut browser = Browser::start().await;
     browser
         .open(&format!("{}/#token={TOKEN}", relay.base))
@@ -268,15 +365,18 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .wait_text("#sessions-status", "No session kept yet")
         .await;
+    browser
+}
 
-    // Launched from the page: a session is being kept, listed, and cannot be deleted yet.
+/// Launched from the page: a session is being kept, listed, and cannot be deleted yet.
+async fn launched_from_the_page_a_session_is_kept_and_cannot_be_deleted(
+    browser: &mut Browser,
+    relay: &TestRelay,
+) -> Kept {
     browser.click("#launch").await;
     relay.wait_experiment("PAUSED").await;
-    relay.wait_in_game(&ids).await;
-    let listed = sessions_until(&relay, "a session in progress", |b| {
-        b["current"].is_string()
-    })
-    .await;
+    relay.wait_in_game(&IDS).await;
+    let listed = sessions_until(relay, "a session in progress", |b| b["current"].is_string()).await;
     let id = listed["current"].as_str().unwrap().to_string();
     let item = format!(r#"#sessions-list [data-session="{id}"]"#);
     browser
@@ -285,7 +385,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         ))
         .await;
     let (status, body) = api(
-        &relay,
+        relay,
         reqwest::Method::DELETE,
         &format!("/api/sessions/{id}"),
     )
@@ -294,102 +394,121 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         (status, body["code"].as_str()),
         (409, Some("session_in_progress"))
     );
+    Kept { id, item }
+}
 
-    // A student's laptop claims A's id: it waits, and the page says so.
+/// A student's laptop claims A's id: it waits, and the page says so (see
+/// [`recent_changes_say_what_was_done_from_where`]). Returns the laptop's connection.
+async fn a_laptop_claiming_a_s_id_waits(relay: &TestRelay) -> Headset {
     let intruder = Headset::connect_from(relay.headset_addr(), "127.0.0.2".parse().unwrap())
         .await
         .unwrap();
     intruder.register("A").await.unwrap();
     intruder.recv_type("error", T).await.unwrap();
+    intruder
+}
 
-    let mut sent = Sent::default();
-    for (h, id) in [(&a, "A"), (&b, "B"), (&c, "C")] {
+/// Each headset asks for its first data and the geometries; the page follows A and resumes.
+async fn the_players_get_ready_and_the_page_resumes(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    sent: &mut Sent,
+    headsets: [&Headset; 3],
+) {
+    for (h, id) in headsets.into_iter().zip(IDS) {
         sent.ask(h, id, "send_init_data").await;
         sent.ask(h, id, "player_ready_to_receive_geometries").await;
     }
     browser.select("#world-player", "A").await;
     browser.click("#resume").await;
     relay.wait_experiment("RUNNING").await;
+}
 
-    // Running: the players walk and act.
+/// Running: the players walk and act.
+async fn running_the_players_walk_and_act(sent: &mut Sent, a: &Headset, b: &Headset, c: &Headset) {
     for step in 0..4i64 {
-        sent.moved(&a, "A", (200_000 + step * 20_000, 600_000, 0))
+        sent.moved(a, "A", (200_000 + step * 20_000, 600_000, 0))
             .await;
-        sent.moved(&b, "B", (700_000, 100_000 + step * 20_000, -900_000))
+        sent.moved(b, "B", (700_000, 100_000 + step * 20_000, -900_000))
             .await;
-        sent.moved(&c, "C", (400_000 + step * 10_000, 400_000, 450_000))
+        sent.moved(c, "C", (400_000 + step * 10_000, 400_000, 450_000))
             .await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for _ in 0..3 {
-        sent.ask(&a, "A", "plant_tree").await;
+        sent.ask(a, "A", "plant_tree").await;
     }
-    sent.expression(&a, "A", "do hello($id);").await;
-    sent.ask(&b, "B", "harvest").await;
-    sent.ask(&b, "B", "harvest").await;
-    sent.ask(&b, "B", "plant_tree").await;
-    sent.expression(&c, "C", "do hello($id);").await;
-    sent.expression(&c, "C", "do hello($id);").await;
+    sent.expression(a, "A", "do hello($id);").await;
+    sent.ask(b, "B", "harvest").await;
+    sent.ask(b, "B", "harvest").await;
+    sent.ask(b, "B", "plant_tree").await;
+    sent.expression(c, "C", "do hello($id);").await;
+    sent.expression(c, "C", "do hello($id);").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
+}
 
-    // Paused from the page: the agent stops; the players stand at known places.
+/// Paused from the page: the agent stops. Returns GAMA's cycle then (where the agent stands).
+async fn paused_from_the_page(browser: &mut Browser, relay: &TestRelay, gama: &FakeGama) -> u64 {
     browser.click("#pause").await;
     relay.wait_experiment("PAUSED").await;
-    let first_cycle = gama.cycle();
-    let first_places = [
-        ("A", (300_000, 650_000, 0)),
-        ("B", (800_000, 200_000, -900_000)),
-        ("C", (500_000, 400_000, 450_000)),
-    ];
-    for (h, (id, place)) in [&a, &b, &c].into_iter().zip(first_places) {
+    gama.cycle()
+}
+
+/// While paused, the players go to known `places` and stay there a while.
+async fn the_players_stand_at(
+    sent: &mut Sent,
+    headsets: [&Headset; 3],
+    places: [(&str, (i64, i64, i64)); 3],
+) {
+    for (h, (id, place)) in headsets.into_iter().zip(places) {
         sent.moved(h, id, place).await;
     }
     tokio::time::sleep(Duration::from_millis(2000)).await;
+}
 
-    // Running again; B drops off the network and comes back.
+/// Running again; B drops off the network and comes back (its new connection is returned), then B
+/// and A act.
+async fn running_again_b_drops_and_comes_back(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    sent: &mut Sent,
+    a: &Headset,
+    b: Headset,
+) -> Headset {
     browser.click("#resume").await;
     relay.wait_experiment("RUNNING").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     b.abort();
     relay.wait_disconnected("B").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    b = relay.join("B").await;
-    relay.wait_in_game(&ids).await;
+    let b = relay.join("B").await;
+    relay.wait_in_game(&IDS).await;
     sent.ask(&b, "B", "harvest").await;
-    sent.ask(&a, "A", "plant_tree").await;
+    sent.ask(a, "A", "plant_tree").await;
     tokio::time::sleep(Duration::from_millis(700)).await;
+    b
+}
 
-    // Paused again, the players elsewhere.
-    browser.click("#pause").await;
-    relay.wait_experiment("PAUSED").await;
-    let second_cycle = gama.cycle();
-    assert!(
-        second_cycle > first_cycle + 5,
-        "the agent moved between the pauses: {first_cycle} → {second_cycle}"
-    );
-    let second_places = [
-        ("A", (700_000, 300_000, 1_800_000)),
-        ("B", (200_000, 600_000, 0)),
-        ("C", (900_000, 700_000, -450_000)),
-    ];
-    for (h, (id, place)) in [&a, &b, &c].into_iter().zip(second_places) {
-        sent.moved(h, id, place).await;
-    }
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-
-    // Stopped from the page (it asks first).
+/// Stopped from the page (it asks first): the session is listed, finished.
+async fn stopped_from_the_page_the_session_is_finished(
+    browser: &mut Browser,
+    relay: &TestRelay,
+    kept: &Kept,
+) {
     browser.click("#stop").await;
     browser.click("#confirm-ok").await;
     relay.wait_experiment("NONE").await;
-    let listed = sessions_until(&relay, "the session is finished", |b| {
+    let listed = sessions_until(relay, "the session is finished", |b| {
         b["sessions"]
             .as_array()
             .is_some_and(|s| s.len() == 1 && s[0]["in_progress"] == false && b["current"].is_null())
     })
     .await;
-    assert_eq!(listed["sessions"][0]["id"], id.as_str());
+    assert_eq!(listed["sessions"][0]["id"], kept.id.as_str());
+}
 
-    // Recent changes: what was done from the page, from where, and the laptop turned away.
+/// Recent changes: what was done from the page, from where, and the laptop turned away.
+async fn recent_changes_say_what_was_done_from_where(browser: &mut Browser) {
     browser.wait_text("#audit-list", "stop").await;
     browser.click("#audit-more").await;
     let changes = browser
@@ -421,31 +540,39 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .screenshot_of("#audit-card", "admin-sessions-changes.png")
         .await;
+}
 
-    // The panel lists the finished session; it opens as a timeline.
+/// The panel lists the finished session; it opens as a timeline (returned as the page drew it).
+async fn the_finished_session_opens_as_a_timeline(browser: &mut Browser, kept: &Kept) -> Value {
+    let item = &kept.item;
     browser
         .wait(&format!(r#"{item}[data-in-progress="false"]"#))
         .await;
-    browser.wait_text(&item, "Demo").await;
+    browser.wait_text(item, "Demo").await;
     browser
         .click(&format!(r#"{item} button[data-action="open"]"#))
         .await;
     browser.wait("#session-table").await;
-    let tl = browser.wait_fn(&format!("{SESSIONS}.timeline"), 5000).await;
+    browser.wait_fn(&format!("{SESSIONS}.timeline"), 5000).await
+}
 
-    // One lane per player, in order of arrival; B's shows its drop and its return to the game.
+/// The spans drawn in `player`'s lane, as `[state, from, to]` (a JS expression).
+fn drawn_states(player: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#timeline .tl-lane[data-player=\"{player}\"] rect.tl-span')].map((r) => [r.dataset.state, +r.dataset.from, +r.dataset.to])"
+    )
+}
+
+/// One lane per player, in order of arrival; B's shows its drop and its return to the game; each
+/// is drawn as the server said, and the legend names the states drawn.
+async fn the_lanes_show_each_player_s_states(browser: &mut Browser, tl: &Value) {
     let lanes: Vec<&str> = tl["lanes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["player"].as_str().unwrap())
         .collect();
-    assert_eq!(lanes, ids);
-    let drawn_states = |player: &str| {
-        format!(
-            "[...document.querySelectorAll('#timeline .tl-lane[data-player=\"{player}\"] rect.tl-span')].map((r) => [r.dataset.state, +r.dataset.from, +r.dataset.to])"
-        )
-    };
+    assert_eq!(lanes, IDS);
     let b_spans = browser.eval(&drawn_states("B")).await;
     let b_spans = b_spans.as_array().unwrap();
     let dropped = b_spans
@@ -466,7 +593,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         "{a_spans}"
     );
     // Drawn as the server said, span for span.
-    for (lane, player) in tl["lanes"].as_array().unwrap().iter().zip(ids) {
+    for (lane, player) in tl["lanes"].as_array().unwrap().iter().zip(IDS) {
         let drawn = browser.eval(&drawn_states(player)).await;
         let expected: Vec<Value> = lane["spans"]
             .as_array()
@@ -487,8 +614,10 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .wait_text(r#".tl-legend li[data-state="in_game"]"#, "In game")
         .await;
+}
 
-    // The table counts what each headset sent, action by action, and sums it up.
+/// The table counts what each headset sent, action by action, and sums it up.
+async fn the_table_counts_what_each_headset_sent(browser: &mut Browser, sent: &Sent) {
     let table = browser
         .eval("Object.fromEntries([...document.querySelectorAll('#session-table tbody tr')].map((tr) => [tr.dataset.player, Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.action ?? td.dataset.col, td.textContent]))]))")
         .await;
@@ -519,21 +648,26 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             .await,
         plant_total.to_string()
     );
-    // The marks: every action but movement, by default; movement too when asked.
-    let marks_of = |tl: &Value, player: &str| -> u64 {
-        tl["drawn"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["player"] == player)
-            .unwrap()["marks"]
-            .as_u64()
-            .unwrap()
-    };
-    for player in ids {
+}
+
+/// How many marks the timeline `tl` draws in `player`'s lane.
+fn marks_of(tl: &Value, player: &str) -> u64 {
+    tl["drawn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["player"] == player)
+        .unwrap()["marks"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The marks: every action but movement, by default; movement too when asked, or one action.
+async fn the_marks_are_the_actions_chosen(browser: &mut Browser, tl: &Value, sent: &Sent) {
+    for player in IDS {
         let all: u64 = sent.0[player].values().sum();
         let moves = sent.0[player]["ask:move_player_external"];
-        assert_eq!(marks_of(&tl, player), all - moves, "{player}'s marks");
+        assert_eq!(marks_of(tl, player), all - moves, "{player}'s marks");
         assert_eq!(
             browser
                 .eval(&format!("+document.querySelector('#timeline .tl-lane[data-player=\"{player}\"] .tl-marks').dataset.count"))
@@ -548,8 +682,12 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     let harvest = browser.eval(&format!("{SESSIONS}.timeline")).await;
     assert_eq!((marks_of(&harvest, "A"), marks_of(&harvest, "B")), (0, 3));
     browser.select("#timeline-marks", "noMoves").await;
-    // The operator's changes are on it, with their source. (The launch that started the session is
-    // written down before GAMA reports the new run, which starts the session: not in it.)
+}
+
+/// The operator's changes are on the timeline, with their source, and so are the experiment's
+/// pauses and GAMA's pace. (The launch that started the session is written down before GAMA
+/// reports the new run, which starts the session: not in it.)
+async fn the_operator_s_changes_are_on_the_timeline(browser: &mut Browser, tl: &Value) {
     let audit = &tl["audit"];
     for action in ["pause", "resume", "stop"] {
         assert!(
@@ -569,21 +707,30 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             >= 2
     );
     assert!(browser.count("#timeline .tl-pace").await == 1);
+}
 
-    // Hovering a lane says who, when, in what state.
+/// Hovering a lane says who, when, in what state. Returns where the timeline is on the screen.
+async fn hovering_a_lane_says_who_when_in_what_state(
+    browser: &mut Browser,
+    tl: &Value,
+) -> TimelineGeometry {
     browser
         .eval("[document.querySelector('#message-close').click(), document.querySelector('#session-view').scrollIntoView({block: 'start'})]")
         .await;
     let geometry = browser
         .eval("(() => { const h = document.querySelector('#timeline .tl-head').getBoundingClientRect(); const b = document.querySelector('#timeline .tl-body').getBoundingClientRect(); return {head: [h.left, h.top], body: [b.left, b.top]}; })()")
         .await;
-    let duration = f(&tl["duration"]);
-    let (label_px, plot_px) = (f(&tl["labelPx"]), f(&tl["plotPx"]));
-    let x_of = |t: f64| label_px + t / duration * plot_px;
-    let (first_t, first_from, first_to) = inside_pause(&tl["experiment"], 0, 0.7);
+    let geometry = TimelineGeometry {
+        head: (f(&geometry["head"][0]), f(&geometry["head"][1])),
+        body: (f(&geometry["body"][0]), f(&geometry["body"][1])),
+        duration: f(&tl["duration"]),
+        label_px: f(&tl["labelPx"]),
+        plot_px: f(&tl["plotPx"]),
+    };
+    let (first_t, _, _) = inside_pause(&tl["experiment"], 0, 0.7);
     let (hx, hy) = (
-        f(&geometry["body"][0]) + x_of(first_t),
-        f(&geometry["body"][1]) + 24.0 + 8.0,
+        geometry.body.0 + geometry.x_of(first_t),
+        geometry.body.1 + 24.0 + 8.0,
     );
     browser.mouse("move", hx, hy, 0.0).await;
     browser.wait_text("#timeline .tl-tip", "B · ").await;
@@ -596,15 +743,27 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .eval("document.querySelector('#session-view').scrollIntoView({block: 'start'})")
         .await;
+    geometry
+}
 
-    // A click on the timeline, inside the first pause, shows that moment in the world view.
+/// A click on the timeline, inside the first pause, shows that moment in the world view: the
+/// agent where GAMA's `cycle` put it, the players at [`FIRST_PLACES`], A's trail, the words of a
+/// recording and the timeline's cursor where the view is.
+async fn a_click_on_the_timeline_shows_the_first_pause(
+    browser: &mut Browser,
+    tl: &Value,
+    geometry: &TimelineGeometry,
+    kept: &Kept,
+    cycle: u64,
+) {
+    let (first_t, first_from, first_to) = inside_pause(&tl["experiment"], 0, 0.7);
     let (cx, cy) = (
-        f(&geometry["head"][0]) + x_of(first_t),
-        f(&geometry["head"][1]) + 22.0 + 2.0 + 9.0,
+        geometry.head.0 + geometry.x_of(first_t),
+        geometry.head.1 + 22.0 + 2.0 + 9.0,
     );
     browser.mouse("down", cx, cy, 0.0).await;
     browser.mouse("up", cx, cy, 0.0).await;
-    let view = expect_world(&mut browser, "the first pause", first_cycle, &first_places).await;
+    let view = expect_world(browser, "the first pause", cycle, &FIRST_PLACES).await;
     let t = f(&view["playback"]["t"]);
     assert!(
         t > first_from && t < first_to,
@@ -613,11 +772,11 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     close(
         t,
         first_t,
-        duration / plot_px * 2.0,
+        geometry.duration / geometry.plot_px * 2.0,
         "where the click seeks",
     );
     assert_eq!(view["player"], "A");
-    assert_eq!(view["playback"]["id"], id.as_str());
+    assert_eq!(view["playback"]["id"], kept.id.as_str());
     assert_eq!(view["playback"]["playing"], false);
     // A walked there: its trail leads from where it went before to where it stands.
     let a_now = view["players"]
@@ -650,10 +809,12 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             3000,
         )
         .await;
-    screen_at(&mut browser, "#world-card", "admin-sessions-playback.png").await;
+    screen_at(browser, "#world-card", "admin-sessions-playback.png").await;
+}
 
-    // The scrubber: inside the second pause, the agent further on, the players elsewhere.
-    // (The scrubber moves by tenths of a second.)
+/// The scrubber: inside the second pause, the agent further on (where GAMA's `cycle` put it), the
+/// players at [`SECOND_PLACES`]. (The scrubber moves by tenths of a second.)
+async fn the_scrubber_shows_the_second_pause(browser: &mut Browser, tl: &Value, cycle: u64) {
     let (second_t, _, _) = inside_pause(&tl["experiment"], 1, 0.7);
     let second_t = (second_t / 100.0).round() * 100.0;
     browser
@@ -663,13 +824,7 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             second_t.round()
         ))
         .await;
-    let view = expect_world(
-        &mut browser,
-        "the second pause",
-        second_cycle,
-        &second_places,
-    )
-    .await;
+    let view = expect_world(browser, "the second pause", cycle, &SECOND_PLACES).await;
     close(
         f(&view["playback"]["t"]),
         second_t.round(),
@@ -685,8 +840,11 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             3000,
         )
         .await;
-    // Its keys: Home goes to the start, an arrow 5 s on.
-    playback_to_start(&mut browser).await;
+}
+
+/// The scrubber's keys: Home goes to the start, an arrow 5 s on.
+async fn the_scrubber_s_keys_move_the_playback(browser: &mut Browser) {
+    playback_to_start(browser).await;
     browser.press("ArrowRight").await;
     browser
         .wait_fn(&format!("{SNAPSHOT}.playback.t === 5000"), 3000)
@@ -697,8 +855,10 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             3000,
         )
         .await;
+}
 
-    // Following B in the recording.
+/// Following B in the recording, then A again.
+async fn following_b_in_the_recording(browser: &mut Browser) {
     browser.select("#world-player", "B").await;
     browser
         .wait_fn(
@@ -707,9 +867,11 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         )
         .await;
     browser.select("#world-player", "A").await;
+}
 
-    // Playing from the start at ×4, then ×16 to the end; the timeline's cursor follows.
-    playback_to_start(&mut browser).await;
+/// Playing from the start at ×4, then ×16 to the end; the timeline's cursor follows.
+async fn playing_from_the_start_the_timeline_s_cursor_follows(browser: &mut Browser) {
+    playback_to_start(browser).await;
     browser
         .click(r#"#playback .playback-speed button[data-speed="4"]"#)
         .await;
@@ -744,8 +906,11 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
     browser
         .wait_text("#world-status", "end of the recording")
         .await;
+}
 
-    // The session's files and its table, with the token the page holds.
+/// The session's files and its table download, with the token the page holds.
+async fn the_session_s_files_come_with_the_page_s_token(browser: &mut Browser, kept: &Kept) {
+    let id = &kept.id;
     let links = browser
         .eval("(async () => { const get = async (sel) => { const a = document.querySelector(sel); const r = await fetch(a.href); const b = await r.arrayBuffer(); return [a.getAttribute('href'), r.status, r.headers.get('content-type'), new TextDecoder().decode(b.slice(0, 80))]; }; return [await get('#session-csv'), await get('#sessions-list [data-action=\"download\"]')]; })()")
         .await;
@@ -770,8 +935,11 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         (&json!(200), &json!("application/x-tar")),
         "{tar}"
     );
+}
 
-    // A tablet held upright, and dark colours.
+/// A tablet held upright (no sideways scrolling), and dark colours: screenshots of the timeline and
+/// the playback in each; then back to a laptop's window in light colours.
+async fn on_a_tablet_held_upright_and_in_dark_colours(browser: &mut Browser) {
     browser.viewport(820, 1180).await;
     browser
         .wait_fn(&format!("{SESSIONS}.timeline.width < 800"), 3000)
@@ -781,29 +949,21 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
         0,
         "the page scrolls sideways on a tablet"
     );
-    screen_at(&mut browser, "#session-view", "admin-sessions-tablet.png").await;
-    screen_at(
-        &mut browser,
-        "#world-card",
-        "admin-sessions-playback-tablet.png",
-    )
-    .await;
+    screen_at(browser, "#session-view", "admin-sessions-tablet.png").await;
+    screen_at(browser, "#world-card", "admin-sessions-playback-tablet.png").await;
     browser
         .call(json!({"cmd": "color_scheme", "value": "dark"}))
         .await;
-    screen_at(&mut browser, "#session-view", "admin-sessions-dark.png").await;
-    screen_at(
-        &mut browser,
-        "#world-card",
-        "admin-sessions-playback-dark.png",
-    )
-    .await;
+    screen_at(browser, "#session-view", "admin-sessions-dark.png").await;
+    screen_at(browser, "#world-card", "admin-sessions-playback-dark.png").await;
     browser
         .call(json!({"cmd": "color_scheme", "value": "light"}))
         .await;
     browser.viewport(1280, 800).await;
+}
 
-    // Back to live: the live view of the first player in game again.
+/// Back to live: the live view of the first player in game again; the timeline's cursor hidden.
+async fn back_to_live(browser: &mut Browser) {
     browser.click("#playback-live").await;
     browser.wait_hidden("#playback").await;
     browser
@@ -818,76 +978,116 @@ async fn a_kept_session_is_listed_drawn_as_a_timeline_and_played_back() {
             .await,
         "hidden"
     );
+}
 
-    // Deleted, once confirmed.
+/// Deleted from the panel, once confirmed: gone from the page and the relay, and in the recent
+/// changes.
+async fn deleted_once_confirmed(browser: &mut Browser, relay: &TestRelay, kept: &Kept) {
+    let (id, item) = (&kept.id, &kept.item);
     browser
         .click(&format!(r#"{item} button[data-action="delete"]"#))
         .await;
     browser.wait("#confirm[open]").await;
     browser.click("#confirm-ok").await;
-    browser.wait_gone(&item).await;
+    browser.wait_gone(item).await;
     browser.wait_hidden("#session-view").await;
-    sessions_until(&relay, "the session is deleted", |b| {
+    sessions_until(relay, "the session is deleted", |b| {
         b["sessions"].as_array().is_some_and(|s| s.is_empty())
     })
     .await;
     browser
         .wait_text("#audit-list", &format!("delete session {id}"))
         .await;
-
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    drop((a, b, c, intruder));
-    eprintln!(
-        "sessions test: {:.1} s; screenshots: target/admin-sessions*.png",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 // -------------------------------------------------------------------------------------------------
 // An hour with forty players
 // -------------------------------------------------------------------------------------------------
 
+/// What was sent, per player and `kind:name`.
+type SentCounts = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// The length of the classroom's hour, in ms.
+const HOUR: u64 = 3_600_000;
+/// When its experiment stops (ms).
+const STOP: u64 = HOUR - 10_000;
+
+/// The lines of a session's timeline file, each at its time `t` (ms), in the order written.
+#[derive(Default)]
+struct TimelineFile(Vec<(u64, String)>);
+
+impl TimelineFile {
+    fn line(&mut self, t: u64, body: Value) {
+        let mut v = body;
+        v["t"] = json!(t);
+        self.0.push((t, v.to_string()));
+    }
+
+    /// The file's text: its lines in order of time (those at the same time in the order written).
+    fn text(mut self) -> String {
+        self.0.sort_by_key(|(t, _)| *t);
+        self.0.into_iter().map(|(_, l)| l + "\n").collect()
+    }
+}
+
 /// Writes a kept session to `folder` as the relay's writer lays it out (src/history/kept/write/): its
 /// summary, its timeline file (all the timeline is read from) and an empty data file. An hour of a
 /// classroom of `players`: they arrive, some drop for a while, wait for a slot or are refused; each
 /// moves every second and now and then acts; the experiment pauses every quarter of an hour.
 /// Returns what it wrote per player and `kind:name`.
-fn write_classroom_session(
-    folder: &std::path::Path,
-    id: &str,
-    players: usize,
-) -> BTreeMap<String, BTreeMap<String, u64>> {
-    const HOUR: u64 = 3_600_000;
-    const STOP: u64 = HOUR - 10_000;
+fn write_classroom_session(folder: &std::path::Path, id: &str, players: usize) -> SentCounts {
     std::fs::create_dir_all(folder).unwrap();
     let ids: Vec<String> = (0..players)
         .map(|i| format!("Player_{}", 101 + i))
         .collect();
-    let mut lines: Vec<(u64, String)> = Vec::new();
-    let mut line = |t: u64, body: Value| {
-        let mut v = body;
-        v["t"] = json!(t);
-        lines.push((t, v.to_string()));
-    };
-    // The experiment: loading, paused, running, a minute's pause every quarter of an hour, stopped.
-    line(0, json!({"exp": "NOTREADY"}));
-    line(1_500, json!({"exp": "PAUSED"}));
-    line(15_000, json!({"exp": "RUNNING"}));
+    let mut file = TimelineFile::default();
+    let pauses = the_experiment_pauses_every_quarter_of_an_hour(&mut file);
+    let away = the_players_arrive_and_some_are_away(&mut file, &ids);
+    let sent = every_second_the_players_in_game_act(&mut file, &ids, &away, &pauses);
+    the_operator_s_changes(&mut file, &pauses);
+    let timeline = file.text();
+    std::fs::write(folder.join(format!("{id}.timeline.jsonl")), &timeline).unwrap();
+    std::fs::write(folder.join(format!("{id}.zst")), b"").unwrap();
+    let info = json!({
+        "format": "gama-vr-relay session", "version": 1, "id": id, "model": "Forest",
+        "experiment": "vr_xp", "started": "2026-11-21T10:00:00Z", "ended": "2026-11-21T11:00:00Z",
+        "duration_ms": HOUR, "players": ids, "bytes": timeline.len(),
+        "world_updates_per_second": 5.0, "in_progress": false, "chunks": [],
+    });
+    std::fs::write(folder.join(format!("{id}.json")), info.to_string()).unwrap();
+    sent
+}
+
+/// The experiment: loading, paused, running, a minute's pause every quarter of an hour, stopped.
+/// Returns the pauses, (from, to).
+fn the_experiment_pauses_every_quarter_of_an_hour(file: &mut TimelineFile) -> Vec<(u64, u64)> {
+    file.line(0, json!({"exp": "NOTREADY"}));
+    file.line(1_500, json!({"exp": "PAUSED"}));
+    file.line(15_000, json!({"exp": "RUNNING"}));
     let pauses: Vec<(u64, u64)> = (1..4)
         .map(|q| (q * 900_000, q * 900_000 + 60_000))
         .collect();
     for (from, to) in &pauses {
-        line(*from, json!({"exp": "PAUSED"}));
-        line(*to, json!({"exp": "RUNNING"}));
+        file.line(*from, json!({"exp": "PAUSED"}));
+        file.line(*to, json!({"exp": "RUNNING"}));
     }
-    line(STOP, json!({"exp": "NONE"}));
-    // The players' states: (from, to) of their absences, waits and refusals.
+    file.line(STOP, json!({"exp": "NONE"}));
+    pauses
+}
+
+/// The players' states: they arrive one after the other; one is refused for a minute, the last
+/// three wait for a slot until half past, every seventh drops for 45 s, one does not answer for a
+/// while. Returns, per player, the (from, to) of its absences, waits and refusals.
+fn the_players_arrive_and_some_are_away(
+    file: &mut TimelineFile,
+    ids: &[String],
+) -> Vec<Vec<(u64, u64)>> {
+    let players = ids.len();
     let mut away = vec![Vec::new(); players];
     for (i, id) in ids.iter().enumerate() {
         let join = 3_000 + i as u64 * 300;
         let state = |t: u64, s: &str| json!({"player": {"id": id, "state": s}, "t": t});
-        let mut put = |t: u64, s: &str| line(t, state(t, s));
+        let mut put = |t: u64, s: &str| file.line(t, state(t, s));
         put(join, "connected");
         put(join + 200, "joining");
         if i == 25 {
@@ -914,8 +1114,18 @@ fn write_classroom_session(
         }
         put(STOP, "connected");
     }
-    // Every second, what each player in game did.
-    let mut sent: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    away
+}
+
+/// Every second, what each player in game (not `away`) did, and GAMA's pace (none during the
+/// `pauses`). Returns what the players sent.
+fn every_second_the_players_in_game_act(
+    file: &mut TimelineFile,
+    ids: &[String],
+    away: &[Vec<(u64, u64)>],
+    pauses: &[(u64, u64)],
+) -> SentCounts {
+    let mut sent = SentCounts::new();
     for s in 15..(STOP / 1000) {
         let t = s * 1000;
         let mut acts = Vec::new();
@@ -943,16 +1153,20 @@ fn write_classroom_session(
                 act("expression", "do hello($id);", 1);
             }
         }
-        line(t, json!({"acts": acts}));
+        file.line(t, json!({"acts": acts}));
         let paused = pauses.iter().any(|(a, b)| t >= *a && t < *b);
         let pace = if paused {
             0.0
         } else {
             9.5 + 3.0 * (s as f64 / 120.0).sin()
         };
-        line(t, json!({"pace": (pace * 100.0f64).round() / 100.0}));
+        file.line(t, json!({"pace": (pace * 100.0f64).round() / 100.0}));
     }
-    // The operator's changes: the pauses, a removal GAMA could not do, the stop.
+    sent
+}
+
+/// The operator's changes: the `pauses`, a removal GAMA could not do, the stop.
+fn the_operator_s_changes(file: &mut TimelineFile, pauses: &[(u64, u64)]) {
     let change = |action: &str, ok: bool| {
         let mut e = json!({"at": "2026-11-21T10:00:00Z", "source": "10.0.0.5", "via": "admin", "action": action, "ok": ok});
         if !ok {
@@ -960,25 +1174,13 @@ fn write_classroom_session(
         }
         json!({ "audit": e })
     };
-    for (from, to) in &pauses {
-        line(from - 200, change("pause", true));
-        line(to - 200, change("resume", true));
+    for (from, to) in pauses {
+        file.line(from - 200, change("pause", true));
+        file.line(to - 200, change("resume", true));
     }
-    line(2_000_000, change("remove Player_120", false));
-    line(2_000_300, change("console: cycle", true));
-    line(STOP - 100, change("stop", true));
-    lines.sort_by_key(|(t, _)| *t);
-    let timeline: String = lines.into_iter().map(|(_, l)| l + "\n").collect();
-    std::fs::write(folder.join(format!("{id}.timeline.jsonl")), &timeline).unwrap();
-    std::fs::write(folder.join(format!("{id}.zst")), b"").unwrap();
-    let info = json!({
-        "format": "gama-vr-relay session", "version": 1, "id": id, "model": "Forest",
-        "experiment": "vr_xp", "started": "2026-11-21T10:00:00Z", "ended": "2026-11-21T11:00:00Z",
-        "duration_ms": HOUR, "players": ids, "bytes": timeline.len(),
-        "world_updates_per_second": 5.0, "in_progress": false, "chunks": [],
-    });
-    std::fs::write(folder.join(format!("{id}.json")), info.to_string()).unwrap();
-    sent
+    file.line(2_000_000, change("remove Player_120", false));
+    file.line(2_000_300, change("console: cycle", true));
+    file.line(STOP - 100, change("stop", true));
 }
 
 /// Boxes of the timeline's text that overlap another of the same kind, and labels that run into
@@ -1024,6 +1226,29 @@ async fn an_hour_with_forty_players_stays_readable() {
     let id = "20261121-100000-Forest";
     let sent = write_classroom_session(&relay.packages.path().join("sessions"), id, 40);
     let mut browser = Browser::start().await;
+    the_hour_opens_from_the_panel(&mut browser, &relay, id).await;
+    for (width, height, shot) in [
+        (1280, 800, "admin-sessions-hour.png"),
+        (820, 1180, "admin-sessions-hour-tablet.png"),
+    ] {
+        the_timeline_is_readable_and_quick_at(&mut browser, (width, height), shot).await;
+    }
+    browser.viewport(1280, 800).await;
+    every_line_of_the_table_and_every_lane_says_what_its_player_sent(&mut browser, &sent).await;
+    // A failed operator change is marked as such.
+    assert_eq!(
+        browser
+            .count(r#"#timeline .tl-change-mark[data-failed="true"]"#)
+            .await,
+        1
+    );
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+}
+
+/// The page, opened with the token, lists the hour `id` (its model, length and players) and opens
+/// it (the time it takes is logged).
+async fn the_hour_opens_from_the_panel(browser: &mut Browser, relay: &TestRelay, id: &str) {
     browser
         .open(&format!("{}/#token={TOKEN}", relay.base))
         .await;
@@ -1041,65 +1266,73 @@ async fn an_hour_with_forty_players_stays_readable() {
         "an hour of 40 players opened in {} ms (fetch, parse and draw)",
         opened.elapsed().as_millis()
     );
+}
 
-    for (width, height, shot) in [
-        (1280, 800, "admin-sessions-hour.png"),
-        (820, 1180, "admin-sessions-hour-tablet.png"),
-    ] {
-        browser.viewport(width, height).await;
-        browser
-            .wait_fn(
-                &format!("(() => {{ const t = {SESSIONS}.timeline; return t && Math.abs(t.width - document.querySelector('#timeline .tl-lanes').clientWidth) < 2; }})()"),
-                3000,
-            )
-            .await;
-        let layout = browser.eval(OVERLAPS).await;
-        assert_eq!(layout["lanes_drawn"], 40, "{width} px: {layout}");
-        for kind in ["lanes", "rows", "ticks", "words"] {
-            assert_eq!(
-                layout[kind],
-                json!([]),
-                "{width} px: {kind} overlap: {layout}"
-            );
-        }
+/// In a window of `width` × `height`: the 40 lanes are drawn without overlapping text, in a few
+/// thousand elements at most, redrawn quickly, without sideways scrolling; screenshot `shot`.
+async fn the_timeline_is_readable_and_quick_at(
+    browser: &mut Browser,
+    (width, height): (u32, u32),
+    shot: &str,
+) {
+    browser.viewport(width, height).await;
+    browser
+        .wait_fn(
+            &format!("(() => {{ const t = {SESSIONS}.timeline; return t && Math.abs(t.width - document.querySelector('#timeline .tl-lanes').clientWidth) < 2; }})()"),
+            3000,
+        )
+        .await;
+    let layout = browser.eval(OVERLAPS).await;
+    assert_eq!(layout["lanes_drawn"], 40, "{width} px: {layout}");
+    for kind in ["lanes", "rows", "ticks", "words"] {
         assert_eq!(
-            layout["into_plot"], 0,
-            "{width} px: labels run into the plot: {layout}"
-        );
-        // Summed into bins: a few thousand elements at most, whatever the length.
-        assert!(
-            layout["elements"].as_u64().unwrap() < 3000,
-            "{width} px: {layout}"
-        );
-        // Redrawing it (another choice of marks) is quick.
-        let ms = browser
-            .eval("(() => { const s = document.querySelector('#timeline-marks'); const t0 = performance.now(); s.value = 'all'; s.dispatchEvent(new Event('change')); s.value = 'noMoves'; s.dispatchEvent(new Event('change')); return (performance.now() - t0) / 2; })()")
-            .await;
-        eprintln!("{width} px: {layout}; a redraw takes {:.1} ms", f(&ms));
-        assert!(f(&ms) < 400.0, "{width} px: a redraw takes {ms} ms");
-        browser
-            .eval("document.querySelector('#message-close').click()")
-            .await;
-        browser
-            .eval("document.querySelector('#session-view').scrollIntoView({block: 'start'})")
-            .await;
-        browser
-            .call(json!({"cmd": "screenshot", "path": target_dir().join(shot), "full_page": false}))
-            .await;
-        assert_eq!(
-            browser.horizontal_overflow().await,
-            0,
-            "{width} px: the page scrolls sideways"
+            layout[kind],
+            json!([]),
+            "{width} px: {kind} overlap: {layout}"
         );
     }
-    browser.viewport(1280, 800).await;
+    assert_eq!(
+        layout["into_plot"], 0,
+        "{width} px: labels run into the plot: {layout}"
+    );
+    // Summed into bins: a few thousand elements at most, whatever the length.
+    assert!(
+        layout["elements"].as_u64().unwrap() < 3000,
+        "{width} px: {layout}"
+    );
+    // Redrawing it (another choice of marks) is quick.
+    let ms = browser
+        .eval("(() => { const s = document.querySelector('#timeline-marks'); const t0 = performance.now(); s.value = 'all'; s.dispatchEvent(new Event('change')); s.value = 'noMoves'; s.dispatchEvent(new Event('change')); return (performance.now() - t0) / 2; })()")
+        .await;
+    eprintln!("{width} px: {layout}; a redraw takes {:.1} ms", f(&ms));
+    assert!(f(&ms) < 400.0, "{width} px: a redraw takes {ms} ms");
+    browser
+        .eval("document.querySelector('#message-close').click()")
+        .await;
+    browser
+        .eval("document.querySelector('#session-view').scrollIntoView({block: 'start'})")
+        .await;
+    browser
+        .call(json!({"cmd": "screenshot", "path": target_dir().join(shot), "full_page": false}))
+        .await;
+    assert_eq!(
+        browser.horizontal_overflow().await,
+        0,
+        "{width} px: the page scrolls sideways"
+    );
+}
 
-    // Every player's line in the table says what it sent.
+/// Every player's line in the table says what it sent, and its lane's marks count every action
+/// but movement.
+async fn every_line_of_the_table_and_every_lane_says_what_its_player_sent(
+    browser: &mut Browser,
+    sent: &SentCounts,
+) {
     let table = browser
         .eval("Object.fromEntries([...document.querySelectorAll('#session-table tbody tr')].map((tr) => [tr.dataset.player, Object.fromEntries([...tr.querySelectorAll('td[data-action]')].map((td) => [td.dataset.action, td.textContent]))]))")
         .await;
     assert_eq!(table.as_object().unwrap().len(), 40);
-    for (player, counts) in &sent {
+    for (player, counts) in sent {
         for (key, n) in counts {
             assert_eq!(table[player][key], n.to_string(), "{player} {key}");
         }
@@ -1115,15 +1348,6 @@ async fn an_hour_with_forty_players_stays_readable() {
             .sum();
         assert_eq!(d["marks"], expected, "{player}");
     }
-    // A failed operator change is marked as such.
-    assert_eq!(
-        browser
-            .count(r#"#timeline .tl-change-mark[data-failed="true"]"#)
-            .await,
-        1
-    );
-    browser.assert_no_page_errors().await;
-    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

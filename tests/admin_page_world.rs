@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use harness::*;
-use relay_testkit::{FakeGama, FakeGamaOptions};
+use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "w0rld-v1ew";
@@ -48,7 +48,29 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     let mut browser = Browser::start().await;
     open_page(&mut browser, &relay).await;
 
-    // No experiment: the console says why it cannot evaluate, and Enter sends nothing.
+    without_an_experiment_the_console_says_why_and_sends_nothing(&mut browser, &gama).await;
+    launched_cycle_answers_0(&mut browser, &relay, &gama).await;
+    an_unknown_expression_shows_gama_s_error(&mut browser).await;
+    the_arrows_go_through_the_history(&mut browser).await;
+    a_result_can_be_copied(&mut browser).await;
+    the_history_survives_a_reload_and_clear_keeps_it(&mut browser, &relay).await;
+    // Gated like every admin action: without the token the relay refuses.
+    let (status, _) = relay
+        .post("/api/console", Some(r#"{"expr":"cycle"}"#))
+        .await;
+    assert_eq!(status, 401);
+    stopped_the_console_is_disabled_again(&mut browser, &relay).await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    eprintln!("console test: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// No experiment: the console says why it cannot evaluate, and Enter sends nothing to `gama`.
+async fn without_an_experiment_the_console_says_why_and_sends_nothing(
+    browser: &mut Browser,
+    gama: &FakeGama,
+) {
     browser
         .wait(r#"#console-input[aria-disabled="true"][readonly]"#)
         .await;
@@ -64,9 +86,12 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(browser.count("#console-log li").await, 0);
     assert_eq!(gama.commands_of_type("expression").len(), sent);
+}
 
-    // Launched: `cycle` answers 0, beside the expression.
-    post_with_token(&relay, "/api/experiment/launch").await;
+/// Launched: `cycle` answers 0, beside the expression and its time; the input is emptied and GAMA
+/// got the expression with the experiment's id.
+async fn launched_cycle_answers_0(browser: &mut Browser, relay: &TestRelay, gama: &FakeGama) {
+    post_with_token(relay, "/api/experiment/launch").await;
     relay.wait_experiment("PAUSED").await;
     browser
         .wait(r#"#console-input[aria-disabled="false"]"#)
@@ -92,8 +117,10 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     })
     .await
     .expect("the expression reached GAMA with the experiment id");
+}
 
-    // An unknown expression: GAMA's error, in words.
+/// An unknown expression: GAMA's error, in words.
+async fn an_unknown_expression_shows_gama_s_error(browser: &mut Browser) {
     browser.fill("#console-input", "nonsense").await;
     browser.press("Enter").await;
     browser
@@ -105,8 +132,11 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     browser
         .wait_text(r#"#console-log li[data-status="error"]"#, "Error")
         .await;
+}
 
-    // ↑ and ↓ go through the history; ↓ past the newest gives back what was being typed.
+/// ↑ and ↓ go through the history; ↓ past the newest gives back what was being typed. A recalled
+/// expression runs again with Enter.
+async fn the_arrows_go_through_the_history(browser: &mut Browser) {
     browser.fill("#console-input", "cyc").await;
     browser.press("ArrowUp").await;
     assert_eq!(browser.eval(INPUT).await, "nonsense");
@@ -126,8 +156,10 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     browser
         .call(json!({"cmd": "wait_fn", "expr": "document.querySelectorAll('#console-log li[data-status=\"ok\"]').length === 2", "timeout_ms": 5000}))
         .await;
+}
 
-    // A result can be copied.
+/// A result can be copied (screenshot `admin-console.png`).
+async fn a_result_can_be_copied(browser: &mut Browser) {
     browser
         .call(json!({"cmd": "grant", "permissions": ["clipboard-read", "clipboard-write"]}))
         .await;
@@ -139,10 +171,16 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     browser
         .screenshot_of("#console-card", "admin-console.png")
         .await;
+}
 
-    // The history and the answers survive a reload (session storage).
+/// The history and the answers survive a reload (session storage); Clear empties the list, not
+/// the history.
+async fn the_history_survives_a_reload_and_clear_keeps_it(
+    browser: &mut Browser,
+    relay: &TestRelay,
+) {
     browser.open("about:blank").await;
-    open_page(&mut browser, &relay).await;
+    open_page(browser, relay).await;
     browser
         .wait(r#"#console-input[aria-disabled="false"]"#)
         .await;
@@ -159,25 +197,17 @@ async fn the_console_evaluates_gaml_and_keeps_a_history() {
     browser.fill("#console-input", "").await;
     browser.press("ArrowUp").await;
     assert_eq!(browser.eval(INPUT).await, "cycle");
+}
 
-    // Gated like every admin action: without the token the relay refuses.
-    let (status, _) = relay
-        .post("/api/console", Some(r#"{"expr":"cycle"}"#))
-        .await;
-    assert_eq!(status, 401);
-
-    // Stopped: disabled again, with the reason.
-    post_with_token(&relay, "/api/experiment/stop").await;
+/// Stopped: disabled again, with the reason.
+async fn stopped_the_console_is_disabled_again(browser: &mut Browser, relay: &TestRelay) {
+    post_with_token(relay, "/api/experiment/stop").await;
     browser
         .wait(r#"#console-input[aria-disabled="true"]"#)
         .await;
     browser
         .wait_text("#console-hint", "No experiment is live")
         .await;
-
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    eprintln!("console test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// An admin action with the token; it must succeed.
@@ -280,9 +310,46 @@ async fn the_world_view_draws_what_a_headset_receives() {
     relay.wait_in_game(&["A", "B"]).await;
 
     let mut browser = Browser::start().await;
-    open_page(&mut browser, &relay).await;
-    // The view follows the first player in game; its socket is served (the first positions
-    // message came) before anyone moves.
+    the_view_follows_the_first_player_in_game(&mut browser, &relay).await;
+    let s = the_linker_s_init_and_the_players_positions_arrive(&mut browser, &gama, &a, &b).await;
+    decoded_precision_world_size_properties_and_agents(&mut browser, &s).await;
+    let (car1_px, scale) = drawn_in_gama_s_plane(&mut browser, &s).await;
+    let shot = browser
+        .screenshot_of("#world-card", "admin-world.png")
+        .await;
+    hovering_names_a_car_and_a_player(&mut browser).await;
+    a_step_moves_car1_and_the_next_one_drops_it(&mut browser, &gama, car1_px, scale).await;
+
+    // Moving about the map: mouse, touch, keyboard.
+    let s0 = the_buttons_zoom_about_the_centre_and_fit(&mut browser).await;
+    let fitted = the_wheel_zooms_about_the_pointer_and_dragging_pans(&mut browser, s0).await;
+    two_fingers_zoom_and_a_tap_shows_what_is_under_it(&mut browser, s0, &fitted).await;
+    the_keyboard_goes_through_players_and_agents(&mut browser).await;
+
+    following_b_then_the_first_player_again(&mut browser).await;
+    in_dark_colours_and_on_a_phone(&mut browser).await;
+    // A new simulation: the view starts over.
+    gama.gui_reload();
+    browser
+        .wait_fn(
+            &format!("(() => {{ const s = {SNAPSHOT}; return s.agents.length === 0 && s.world === null; }})()"),
+            5000,
+        )
+        .await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    eprintln!(
+        "world view test: {:.1} s; screenshot: {}",
+        started.elapsed().as_secs_f64(),
+        shot.display()
+    );
+}
+
+/// The page opens; its view follows the first player in game; its socket is served (the first
+/// positions message came) before anyone moves. The canvas is scrolled into the middle.
+async fn the_view_follows_the_first_player_in_game(browser: &mut Browser, relay: &TestRelay) {
+    open_page(browser, relay).await;
     browser
         .wait_fn(
             &format!(
@@ -295,9 +362,17 @@ async fn the_world_view_draws_what_a_headset_receives() {
     browser
         .eval("document.querySelector('#world-canvas').scrollIntoView({block: 'center'})")
         .await;
+}
 
-    // The linker's init sequence for A, then both headsets report where they are: A at (30, 65)
-    // looking along Unity's +z (up on the map), B at (80, 20) turned toward +x (right).
+/// The linker's init sequence for A, then both headsets report where they are: A at (30, 65)
+/// looking along Unity's +z (up on the map), B at (80, 20) turned toward +x (right). Returns the
+/// view once it has them all.
+async fn the_linker_s_init_and_the_players_positions_arrive(
+    browser: &mut Browser,
+    gama: &FakeGama,
+    a: &Headset,
+    b: &Headset,
+) -> Value {
     for payload in [PARAMETERS, PROPERTIES, INIT_WORLD] {
         gama.send_linker_output(&linker_output(&["A"], payload));
     }
@@ -325,14 +400,16 @@ async fn the_world_view_draws_what_a_headset_receives() {
     )
     .await
     .unwrap();
-    let s = browser
+    browser
         .wait_fn(
             &format!("(() => {{ const s = {SNAPSHOT}; return s.agents.length === 3 && s.players.length === 2 && s.placed && s; }})()"),
             5000,
         )
-        .await;
+        .await
+}
 
-    // Decoded: precision, world size, properties, agents by their own cursor.
+/// Decoded from the view `s`: precision, world size, properties, agents by their own cursor.
+async fn decoded_precision_world_size_properties_and_agents(browser: &mut Browser, s: &Value) {
     assert_eq!(s["precision"], 10000);
     assert_eq!(s["world"], json!({"width": 100, "height": 80}));
     browser.wait_text("#world-size", "100 × 80").await;
@@ -368,8 +445,15 @@ async fn the_world_view_draws_what_a_headset_receives() {
         json!({"r": 220, "g": 38, "b": 38, "a": 1})
     );
     assert_eq!(find(&s["properties"], "id", "car")["size"], 4);
+}
 
-    // Drawn in GAMA's plane: car1 left of and above car2, by the world's proportions.
+/// Drawn in GAMA's plane: car1 left of and above car2, by the world's proportions, the whole world
+/// in the canvas, the players facing their way, the counts and the legend. Returns car1's pixel
+/// position and the scale (pixels per GAMA unit).
+async fn drawn_in_gama_s_plane(browser: &mut Browser, s: &Value) -> ((f64, f64), f64) {
+    let car1 = find(&s["agents"], "name", "car1");
+    let car2 = find(&s["agents"], "name", "car2");
+    let block = find(&s["agents"], "name", "block1");
     let (x1, y1) = px(car1);
     let (x2, y2) = px(car2);
     assert!(x1 < x2 && y1 < y2, "car1 {x1},{y1} / car2 {x2},{y2}");
@@ -420,12 +504,11 @@ async fn the_world_view_draws_what_a_headset_receives() {
     browser
         .wait_text(r#"#world-legend li[data-property="car"]"#, "2 agents")
         .await;
+    ((x1, y1), scale)
+}
 
-    let shot = browser
-        .screenshot_of("#world-card", "admin-world.png")
-        .await;
-
-    // Hovering a car names it and its property.
+/// Hovering a car names it and its property (screenshot `admin-world-hover.png`); and a player.
+async fn hovering_names_a_car_and_a_player(browser: &mut Browser) {
     browser
         .eval("document.querySelector('#world-canvas').scrollIntoView({block: 'center'})")
         .await;
@@ -456,8 +539,16 @@ async fn the_world_view_draws_what_a_headset_receives() {
     browser
         .wait_fn(&format!("{SNAPSHOT}.hover === null"), 3000)
         .await;
+}
 
-    // A step moves car1; the background stays.
+/// A step moves car1 (drawn at `(x1, y1)` before, at `scale`); the background stays. The next step
+/// is a full snapshot without car1: it disappears; the background stays.
+async fn a_step_moves_car1_and_the_next_one_drops_it(
+    browser: &mut Browser,
+    gama: &FakeGama,
+    (x1, y1): (f64, f64),
+    scale: f64,
+) {
     gama.send_linker_output(&linker_output(&["A"], STEP_1));
     let s1 = browser
         .wait_fn(
@@ -487,8 +578,10 @@ async fn the_world_view_draws_what_a_headset_receives() {
         .collect();
     names.sort();
     assert_eq!(names, ["block1", "car2", "car3"]);
+}
 
-    // Zoom with the buttons (about the centre), back with "fit".
+/// Zoom with the buttons (about the centre), back with "fit". Returns the fitted scale.
+async fn the_buttons_zoom_about_the_centre_and_fit(browser: &mut Browser) -> f64 {
     let before = browser.eval(SNAPSHOT).await;
     let s0 = f(&before["view"]["scale"]);
     browser.click("#world-zoom-in").await;
@@ -506,7 +599,15 @@ async fn the_world_view_draws_what_a_headset_receives() {
         1e-6,
         "scale after fit",
     );
-    // The wheel zooms about the pointer: what is under it stays there.
+    s0
+}
+
+/// The wheel zooms about the pointer: what is under it stays there; dragging pans; then back to
+/// "fit". Returns the view as fitted (scale `s0`) before the wheel.
+async fn the_wheel_zooms_about_the_pointer_and_dragging_pans(
+    browser: &mut Browser,
+    s0: f64,
+) -> Value {
     let fitted = browser.eval(SNAPSHOT).await;
     let car2_now = find(&fitted["agents"], "name", "car2");
     let (cx, cy) = client(&fitted, car2_now);
@@ -555,8 +656,16 @@ async fn the_world_view_draws_what_a_headset_receives() {
         "pan y",
     );
     browser.click("#world-fit").await;
+    fitted
+}
 
-    // Touch: two fingers apart zoom about their middle; a tap shows what is under it.
+/// Touch: two fingers apart zoom about their middle (from the fitted scale `s0`); a tap where car2
+/// is in the `fitted` view shows it.
+async fn two_fingers_zoom_and_a_tap_shows_what_is_under_it(
+    browser: &mut Browser,
+    s0: f64,
+    fitted: &Value,
+) {
     let pinched = browser
         .eval(&format!(
             "(() => {{ const c = document.querySelector('#world-canvas'); const r = c.getBoundingClientRect(); \
@@ -574,7 +683,8 @@ async fn the_world_view_draws_what_a_headset_receives() {
         "scale after spreading two fingers twice as far",
     );
     browser.click("#world-fit").await;
-    let tap = client(&fitted, car2_now);
+    let car2_now = find(&fitted["agents"], "name", "car2");
+    let tap = client(fitted, car2_now);
     let (tx, ty) = (
         tap.0 - f(&fitted["canvas"]["left"]),
         tap.1 - f(&fitted["canvas"]["top"]),
@@ -586,7 +696,10 @@ async fn the_world_view_draws_what_a_headset_receives() {
         ))
         .await;
     browser.wait_text("#world-hover", "car2").await;
-    // The keyboard: N goes through players and agents, Escape hides the tooltip.
+}
+
+/// The keyboard: N goes through players and agents, Escape hides the tooltip.
+async fn the_keyboard_goes_through_players_and_agents(browser: &mut Browser) {
     browser.focus("#world-canvas").await;
     browser.press("Escape").await;
     browser
@@ -599,8 +712,11 @@ async fn the_world_view_draws_what_a_headset_receives() {
     browser.press("n").await;
     browser.wait_text("#world-hover", "B: player").await;
     browser.press("Escape").await;
+}
 
-    // Following B: its own (empty) view, everyone's positions.
+/// Following B: its own (empty) view, everyone's positions. Back to the first player in game: a
+/// view opened mid-session starts from the relay's cache.
+async fn following_b_then_the_first_player_again(browser: &mut Browser) {
     browser.select("#world-player", "B").await;
     browser
         .wait_fn(
@@ -624,8 +740,11 @@ async fn the_world_view_draws_what_a_headset_receives() {
     for name in ["block1", "car2", "car3"] {
         find(&again["agents"], "name", name);
     }
+}
 
-    // Dark colours and a phone: still readable, nothing wider than the screen.
+/// Dark colours and a phone: still readable, nothing wider than the screen (screenshots
+/// `admin-world-dark.png`, `admin-world-mobile.png`, `admin-console-mobile.png`).
+async fn in_dark_colours_and_on_a_phone(browser: &mut Browser) {
     browser
         .call(json!({"cmd": "color_scheme", "value": "dark"}))
         .await;
@@ -648,23 +767,6 @@ async fn the_world_view_draws_what_a_headset_receives() {
         "the page scrolls sideways at 390 px"
     );
     browser.viewport(1280, 800).await;
-
-    // A new simulation: the view starts over.
-    gama.gui_reload();
-    browser
-        .wait_fn(
-            &format!("(() => {{ const s = {SNAPSHOT}; return s.agents.length === 0 && s.world === null; }})()"),
-            5000,
-        )
-        .await;
-
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    eprintln!(
-        "world view test: {:.1} s; screenshot: {}",
-        started.elapsed().as_secs_f64(),
-        shot.display()
-    );
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -703,7 +805,24 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
     browser.open(&format!("{}/", relay.base)).await;
     browser.wait(r#"#relay-link[data-state="live"]"#).await;
 
-    // A's headset loads and plays: a world update every cycle (50 ms), about 20 a second.
+    a_s_headset_plays_and_gets_about_20_outputs_a_second(&mut browser, &a).await;
+    b_never_ready_is_starving_and_comes_first(&mut browser).await;
+    let shot = browser.screenshot("admin-clock.png").await;
+    paused_is_neither_a_stall_nor_starving(&mut browser, &gama).await;
+    running_with_no_headset_ready_is_a_stall(&mut browser, &gama, &a).await;
+
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+    eprintln!(
+        "clock test: {:.1} s; screenshot: {}",
+        started.elapsed().as_secs_f64(),
+        shot.display()
+    );
+}
+
+/// A's headset loads and plays: a world update every cycle (50 ms), about 20 a second, for GAMA
+/// and for A.
+async fn a_s_headset_plays_and_gets_about_20_outputs_a_second(browser: &mut Browser, a: &Headset) {
     a.ask("send_init_data", &[("id", "A")]).await.unwrap();
     a.ask("player_ready_to_receive_geometries", &[("id", "A")])
         .await
@@ -727,7 +846,11 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
         )
         .await;
     assert!(f(&a_rate) <= 40.0, "A gets {a_rate} a second");
-    // B is in game but never said it was ready: GAMA sends it nothing while its outputs flow.
+}
+
+/// B is in game but never said it was ready: GAMA sends it nothing while its outputs flow. Its
+/// tile says it starves and comes before A's; its detail says what is wrong, in words.
+async fn b_never_ready_is_starving_and_comes_first(browser: &mut Browser) {
     browser
         .call(json!({"cmd": "wait", "selector": r#"#players-grid [data-player="B"][data-starving="true"]"#, "timeout_ms": 6000}))
         .await;
@@ -760,9 +883,10 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
     browser.press("Escape").await;
     browser.wait_hidden("#player-detail").await;
     assert!(browser.eval(&rate_of("B")).await.as_f64().unwrap() < 1.0);
-    let shot = browser.screenshot("admin-clock.png").await;
+}
 
-    // Paused: no output, and that is not a stall (nor is B starving).
+/// Paused: no output, and that is not a stall (nor is B starving).
+async fn paused_is_neither_a_stall_nor_starving(browser: &mut Browser, gama: &FakeGama) {
     gama.gui_pause();
     browser.wait(r#"#clock-status[data-state="paused"]"#).await;
     browser
@@ -777,9 +901,15 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
     browser
         .wait_text("#clock-status", "Paused: no output expected")
         .await;
+}
 
-    // Running again, but A's headset reloads (it is not ready for updates any more): GAMA runs
-    // with players in game and sends nothing. Stalled, in words and with an icon.
+/// Running again, but A's headset reloads (it is not ready for updates any more): GAMA runs with
+/// players in game and sends nothing. Stalled, in words, with an icon and in the tab's title.
+async fn running_with_no_headset_ready_is_a_stall(
+    browser: &mut Browser,
+    gama: &FakeGama,
+    a: &Headset,
+) {
     a.ask("send_init_data", &[("id", "A")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     gama.gui_play();
@@ -800,13 +930,5 @@ async fn the_page_shows_gama_s_pace_and_who_starves() {
             .unwrap()
             .starts_with("Stalled"),
         "the tab title does not say it"
-    );
-
-    browser.assert_no_page_errors().await;
-    browser.close().await;
-    eprintln!(
-        "clock test: {:.1} s; screenshot: {}",
-        started.elapsed().as_secs_f64(),
-        shot.display()
     );
 }

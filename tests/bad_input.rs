@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::SinkExt;
-use relay_testkit::Headset;
+use relay_testkit::{FakeGama, Headset};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -252,10 +252,13 @@ async fn an_oversized_message_closes_with_1009_and_spares_the_others() {
     assert!(!other.is_closed());
 }
 
+/// How many asks the flooding headset sends at once.
+const FLOOD: usize = 3000;
+/// The relay's limit on a headset's messages a second, in the flood test.
+const RATE: u32 = 1000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
-    const FLOOD: usize = 3000;
-    const RATE: u32 = 1000;
     let gama = desktop().await;
     let relay = TestRelay::builder(&gama)
         .config(|c| {
@@ -280,8 +283,46 @@ async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
             .await
             .unwrap();
     }
-    // While the flood trickles in, the other player's output arrives at once and the admin API
-    // answers.
+    let (rounds, worst) = while_the_flood_trickles_in_the_other_player_is_served(
+        &relay,
+        &gama,
+        &other,
+        asks_before,
+        started,
+    )
+    .await;
+    let drained = started.elapsed();
+    assert!(rounds >= 2, "the flood drained before any measurement");
+    assert!(
+        worst < Duration::from_millis(500),
+        "worst delivery {worst:?}"
+    );
+    // A burst of twice the rate passes at once, the rest at the rate: about a second here.
+    let floor = Duration::from_secs_f64((FLOOD as f64 - 2.0 * f64::from(RATE)) / f64::from(RATE));
+    assert!(
+        drained >= floor.mul_f64(0.8),
+        "{FLOOD} asks reached GAMA in {drained:?}: not slowed down"
+    );
+    nothing_was_dropped_and_the_order_was_kept(&gama, asks_before);
+    // The flooder is still connected and served.
+    flooder
+        .send_text(r#"{"type":"ping","id":"survived"}"#)
+        .await
+        .unwrap();
+    let pong = flooder.recv_type("pong", T).await.unwrap();
+    assert_eq!(pong["id"], "survived");
+}
+
+/// While the flood (sent at `started`) trickles in to GAMA, the `other` player's output arrives at
+/// once and the admin API answers, round after round until GAMA has every ask (after the
+/// `asks_before` it had). Returns the number of rounds and the worst delivery time.
+async fn while_the_flood_trickles_in_the_other_player_is_served(
+    relay: &TestRelay,
+    gama: &FakeGama,
+    other: &Headset,
+    asks_before: usize,
+    started: Instant,
+) -> (u32, Duration) {
     let mut rounds = 0;
     let mut worst = Duration::ZERO;
     while gama.commands_of_type("ask").len() - asks_before < FLOOD {
@@ -304,19 +345,12 @@ async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
             "round {rounds}: /healthz did not answer within 1 s"
         );
     }
-    let drained = started.elapsed();
-    assert!(rounds >= 2, "the flood drained before any measurement");
-    assert!(
-        worst < Duration::from_millis(500),
-        "worst delivery {worst:?}"
-    );
-    // A burst of twice the rate passes at once, the rest at the rate: about a second here.
-    let floor = Duration::from_secs_f64((FLOOD as f64 - 2.0 * f64::from(RATE)) / f64::from(RATE));
-    assert!(
-        drained >= floor.mul_f64(0.8),
-        "{FLOOD} asks reached GAMA in {drained:?}: not slowed down"
-    );
-    // Nothing was dropped and the order was kept.
+    (rounds, worst)
+}
+
+/// Nothing was dropped and the order was kept: GAMA got the flood's asks (after the `asks_before`
+/// it had) with x = 0, 1, 2…
+fn nothing_was_dropped_and_the_order_was_kept(gama: &FakeGama, asks_before: usize) {
     let xs: Vec<usize> = gama
         .commands_of_type("ask")
         .iter()
@@ -327,13 +361,6 @@ async fn a_flood_of_asks_is_slowed_down_without_delaying_other_players() {
         })
         .collect();
     assert_eq!(xs, (0..FLOOD).collect::<Vec<_>>());
-    // The flooder is still connected and served.
-    flooder
-        .send_text(r#"{"type":"ping","id":"survived"}"#)
-        .await
-        .unwrap();
-    let pong = flooder.recv_type("pong", T).await.unwrap();
-    assert_eq!(pong["id"], "survived");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,6 +472,29 @@ async fn gama_garbage_does_not_cost_the_connection() {
     expect_pong(&h, "p1").await;
 }
 
+/// Checks an admin API answer (`what`: the case) is the error `want`: a status, plain words, and a
+/// stable code the page translates, nothing else. Returns the words.
+fn expect_json_error(what: &str, (status, body): (u16, Value), want: u16) -> String {
+    assert_eq!(status, want, "{what}: {body}");
+    let error = body["error"].as_str();
+    assert!(
+        error.is_some_and(|e| !e.is_empty()),
+        "{what}: not a JSON error: {body}"
+    );
+    let code = body["code"].as_str().unwrap_or_default();
+    assert!(
+        !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "{what}: no code: {body}"
+    );
+    let keys = body.as_object().unwrap().keys().collect::<Vec<_>>();
+    assert!(
+        keys.iter()
+            .all(|k| ["error", "code", "params"].contains(&k.as_str())),
+        "{what}: {body}"
+    );
+    error.unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_rejects_bad_input_with_json_errors() {
     let gama = desktop().await;
@@ -455,46 +505,26 @@ async fn the_admin_api_rejects_bad_input_with_json_errors() {
     relay.wait_gama().await;
 
     // Every error: plain words, and a stable code the page translates.
-    let expect = |what: &str, (status, body): (u16, Value), want: u16| {
-        assert_eq!(status, want, "{what}: {body}");
-        let error = body["error"].as_str();
-        assert!(
-            error.is_some_and(|e| !e.is_empty()),
-            "{what}: not a JSON error: {body}"
-        );
-        let code = body["code"].as_str().unwrap_or_default();
-        assert!(
-            !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-            "{what}: no code: {body}"
-        );
-        let keys = body.as_object().unwrap().keys().collect::<Vec<_>>();
-        assert!(
-            keys.iter()
-                .all(|k| ["error", "code", "params"].contains(&k.as_str())),
-            "{what}: {body}"
-        );
-        error.unwrap().to_owned()
-    };
     let launch = "/api/experiment/launch";
-    let e = expect(
+    let e = expect_json_error(
         "launch {not json",
         relay.post(launch, Some("{not json")).await,
         400,
     );
     assert!(e.contains("JSON"), "{e}");
-    let e = expect(
+    let e = expect_json_error(
         "force maybe",
         relay.post(launch, Some(r#"{"force":"maybe"}"#)).await,
         400,
     );
     assert!(e.contains("force"), "{e}");
-    expect(
+    expect_json_error(
         "unknown field",
         relay.post(launch, Some(r#"{"forse":true}"#)).await,
         400,
     );
     let huge = format!(r#"{{"force":true,"pad":"{}"}}"#, "x".repeat(2048));
-    expect(
+    expect_json_error(
         "body over the limit",
         relay.post(launch, Some(&huge)).await,
         413,
@@ -503,28 +533,28 @@ async fn the_admin_api_rejects_bad_input_with_json_errors() {
     assert_eq!(gama.commands_of_type("load").len(), 0);
     assert_eq!(relay.state_json().await["gama"]["experiment_state"], "NONE");
 
-    let e = expect(
+    let e = expect_json_error(
         "select abc",
         relay.post("/api/models/abc/select", None).await,
         400,
     );
     assert!(e.contains("abc"), "{e}");
-    expect(
+    expect_json_error(
         "select -1",
         relay.post("/api/models/-1/select", None).await,
         400,
     );
-    expect(
+    expect_json_error(
         "select 99",
         relay.post("/api/models/99/select", None).await,
         404,
     );
-    expect(
+    expect_json_error(
         "remove nobody",
         relay.delete("/api/players/nobody").await,
         404,
     );
-    expect("unknown endpoint", relay.get("/api/nothing").await, 404);
+    expect_json_error("unknown endpoint", relay.get("/api/nothing").await, 404);
 
     // The relay still works: a valid launch goes through.
     let (status, body) = relay.post(launch, Some(r#"{"force":true}"#)).await;

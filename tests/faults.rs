@@ -185,9 +185,15 @@ async fn five_hundred_flapping_headsets_leak_nothing_and_disturb_nobody() {
     expect_pong(&observer, "still-here").await;
 }
 
+/// The bound on a headset's queue in the slow-headset test.
+const MAX_QUEUE: usize = 1024 * 1024;
+/// The headsets that keep reading, in the slow-headset test.
+const NORMAL: [&str; 3] = ["N1", "N2", "N3"];
+/// Everyone in the slow-headset test: the normal headsets and the slow one.
+const EVERYONE: [&str; 4] = ["N1", "N2", "N3", "Slow"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_disconnect() {
-    const MAX_QUEUE: usize = 1024 * 1024;
     let gama = desktop().await;
     let relay = TestRelay::builder(&gama)
         .config(|c| {
@@ -200,11 +206,27 @@ async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_
         .start()
         .await;
     relay.wait_gama().await;
-    let ids = ["N1", "N2", "N3"];
     let mut normal = Vec::new();
-    for id in ids {
+    for id in NORMAL {
         normal.push(relay.join(id).await);
     }
+    let slow = a_headset_with_a_small_receive_buffer(&relay).await;
+    let normal_worst = while_everyone_reads(&gama, &normal, &slow).await;
+    the_slow_headset_stops_reading_and_the_others_do_not_wait(
+        &relay,
+        &gama,
+        &normal,
+        &slow,
+        normal_worst,
+    )
+    .await;
+    past_the_bound_it_is_disconnected_with_a_reason(&relay, &gama, &slow).await;
+    // The others never noticed.
+    expect_pong(&normal[0], "fine").await;
+}
+
+/// A headset registered as "Slow", whose socket buffers little (4 KB).
+async fn a_headset_with_a_small_receive_buffer(relay: &TestRelay) -> Headset {
     let slow = Headset::connect_with(
         relay.headset_addr(),
         HeadsetConfig {
@@ -216,45 +238,61 @@ async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_
     .unwrap();
     slow.register("Slow").await.unwrap();
     slow.recv_type("json_state", T).await.unwrap();
+    slow
+}
 
-    // A world update of about 20 KB, as the linker sends each step.
-    let world = |step: usize| {
-        let names: Vec<String> = (0..1500).map(|i| format!("\"agent{i}\"")).collect();
-        format!(
-            r#"{{"pointsLoc":[{{"c":[{step},0,0,0]}}],"isInit":false,"offsetYGeom":[],"names":[{}],"keepNames":[],"propertyID":[],"pointsGeom":[],"attributes":[]}}"#,
-            names.join(",")
-        )
-    };
-    let mut everyone: Vec<&str> = ids.to_vec();
-    everyone.push("Slow");
-    let everyone = &everyone;
-    let (gama_ref, normal_ref) = (&gama, &normal);
-    let round = |step: usize| async move {
-        let sent = Instant::now();
-        gama_ref.send_linker_output(&linker_output(everyone, &world(step)));
-        let mut worst = Duration::ZERO;
-        for h in normal_ref {
-            let (raw, _) = h.recv_json_output(T).await.unwrap();
-            assert!(
-                raw.contains(&format!(r#""c":[{step},0,0,0]"#)),
-                "step {step}"
-            );
-            worst = worst.max(sent.elapsed());
-        }
-        worst
-    };
-    // Normal latency, everyone reading.
+/// A world update of about 20 KB, as the linker sends each step.
+fn world(step: usize) -> String {
+    let names: Vec<String> = (0..1500).map(|i| format!("\"agent{i}\"")).collect();
+    format!(
+        r#"{{"pointsLoc":[{{"c":[{step},0,0,0]}}],"isInit":false,"offsetYGeom":[],"names":[{}],"keepNames":[],"propertyID":[],"pointsGeom":[],"attributes":[]}}"#,
+        names.join(",")
+    )
+}
+
+/// GAMA sends world `step` to everyone; returns how long the `normal` headsets took to get it (the
+/// slowest of them).
+async fn round(gama: &FakeGama, normal: &[Headset], step: usize) -> Duration {
+    let sent = Instant::now();
+    gama.send_linker_output(&linker_output(&EVERYONE, &world(step)));
+    let mut worst = Duration::ZERO;
+    for h in normal {
+        let (raw, _) = h.recv_json_output(T).await.unwrap();
+        assert!(
+            raw.contains(&format!(r#""c":[{step},0,0,0]"#)),
+            "step {step}"
+        );
+        worst = worst.max(sent.elapsed());
+    }
+    worst
+}
+
+/// Normal latency, everyone reading: 20 world updates. Returns the worst latency of the `normal`
+/// headsets.
+async fn while_everyone_reads(gama: &FakeGama, normal: &[Headset], slow: &Headset) -> Duration {
     let mut normal_worst = Duration::ZERO;
     for step in 0..20 {
-        normal_worst = normal_worst.max(round(step).await);
+        normal_worst = normal_worst.max(round(gama, normal, step).await);
         slow.recv_json_output(T).await.unwrap();
     }
-    // The slow headset stops reading; 400 more world updates (8 MB for it, far more than socket
-    // buffers hold), each sent once the other three received the previous one.
+    normal_worst
+}
+
+/// The slow headset stops reading; 400 more world updates (8 MB for it, far more than socket
+/// buffers hold), each sent once the other three received the previous one. The others' latency
+/// stays as it was (`normal_worst`); the slow one stays connected, its worlds coalesced within the
+/// bound.
+async fn the_slow_headset_stops_reading_and_the_others_do_not_wait(
+    relay: &TestRelay,
+    gama: &FakeGama,
+    normal: &[Headset],
+    slow: &Headset,
+    normal_worst: Duration,
+) {
     slow.set_paused(true);
     let mut slow_worst = Duration::ZERO;
     for step in 20..420 {
-        slow_worst = slow_worst.max(round(step).await);
+        slow_worst = slow_worst.max(round(gama, normal, step).await);
     }
     let floor = Duration::from_millis(20);
     assert!(
@@ -267,9 +305,16 @@ async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_
         .expect("still connected: world updates are coalesced");
     assert!(traffic.queue_bytes <= MAX_QUEUE, "{traffic:?}");
     assert!(traffic.coalesced > 0, "{traffic:?}");
+}
 
-    // One-shot messages are never dropped: past the bound, the headset is disconnected with a
-    // reason and a log line.
+/// One-shot messages are never dropped: past the bound, the headset is disconnected with a reason
+/// and a log line. Once it reads again it gets what was written before the bound and then the
+/// reason.
+async fn past_the_bound_it_is_disconnected_with_a_reason(
+    relay: &TestRelay,
+    gama: &FakeGama,
+    slow: &Headset,
+) {
     let big = format!(r#"{{"properties":[{{"id":"{}"}}]}}"#, "x".repeat(50_000));
     for _ in 0..30 {
         gama.send_linker_output(&linker_output(&["Slow"], &big));
@@ -286,8 +331,6 @@ async fn a_headset_that_stops_reading_gets_coalesced_worlds_and_then_a_reasoned_
     let (code, reason) = slow.wait_closed(T).await.unwrap().expect("a close frame");
     assert_eq!(code, 1008);
     assert!(reason.contains("too slow"), "{reason}");
-    // The others never noticed.
-    expect_pong(&normal[0], "fine").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

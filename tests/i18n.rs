@@ -320,70 +320,57 @@ fn the_page_lists_exactly_the_six_languages() {
     assert_eq!(files, want, "static/i18n/ holds one file per language");
 }
 
+/// English's texts, by key: whether a key exists and whether a string looks like one.
+struct EnglishKeys<'a> {
+    english: &'a BTreeMap<String, String>,
+    /// The first parts of English's keys (`actions`, `player`…).
+    namespaces: BTreeSet<&'a str>,
+}
+
+impl<'a> EnglishKeys<'a> {
+    fn new(english: &'a BTreeMap<String, String>) -> Self {
+        let namespaces = english
+            .keys()
+            .map(|k| k.split('.').next().unwrap())
+            .collect();
+        EnglishKeys {
+            english,
+            namespaces,
+        }
+    }
+
+    /// `key` is in English, as such or as a plural (`key.one` and `key.other`).
+    fn exists(&self, key: &str) -> bool {
+        self.english.contains_key(key)
+            || (self.english.contains_key(&format!("{key}.one"))
+                && self.english.contains_key(&format!("{key}.other")))
+    }
+
+    /// `s` looks like a key: dotted, in one of English's namespaces, in a key's letters.
+    fn looks_like_key(&self, s: &str) -> bool {
+        s.contains('.')
+            && self.namespaces.contains(s.split('.').next().unwrap())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+    }
+}
+
 #[test]
 fn every_key_the_page_uses_is_in_english_and_every_english_key_is_used() {
     let english = language("en");
-    let namespaces: BTreeSet<&str> = english
-        .keys()
-        .map(|k| k.split('.').next().unwrap())
-        .collect();
+    let keys = EnglishKeys::new(&english);
     let bases: BTreeSet<&str> = english.keys().map(|k| base(k)).collect();
-    let exists = |key: &str| {
-        english.contains_key(key)
-            || (english.contains_key(&format!("{key}.one"))
-                && english.contains_key(&format!("{key}.other")))
-    };
-    let looks_like_key = |s: &str| {
-        s.contains('.')
-            && namespaces.contains(s.split('.').next().unwrap())
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
-    };
     let mut used: BTreeMap<String, String> = BTreeMap::new();
     let mut problems = Vec::new();
     for (file, source) in scripts() {
         for literal in literals(&source) {
-            if looks_like_key(&literal) {
+            if keys.looks_like_key(&literal) {
                 used.insert(literal, file.clone());
             }
         }
-        // t(key, …) and tInto(node, key, …).
-        let keys = first_arguments(&source, "t").into_iter().chain(
-            calls(&source, "tInto")
-                .into_iter()
-                .filter_map(|args| args.get(1).cloned()),
-        );
-        for arg in keys {
-            if arg.len() >= 2 && arg.starts_with('\'') && arg.ends_with('\'') {
-                let key = &arg[1..arg.len() - 1];
-                if !exists(key) {
-                    problems.push(format!("{file}: t('{key}') is not in en.json"));
-                }
-                continue;
-            }
-            if KEY_TABLES.contains(&(file.as_str(), arg.as_str())) {
-                continue;
-            }
-            if arg.contains('+') || arg.contains('`') {
-                problems.push(format!(
-                    "{file}: t({arg}) builds its key: write the keys out (a table, or a choice between written-out keys)"
-                ));
-                continue;
-            }
-            // A choice between written-out keys (the other literals are what the choice compares).
-            let quoted: Vec<String> = literals(&arg)
-                .into_iter()
-                .filter(|k| k.contains('.'))
-                .collect();
-            if quoted.is_empty() {
-                problems.push(format!(
-                    "{file}: t({arg}): a key that is not written out; if it is looked up in a table of written-out keys, add the lookup to KEY_TABLES in tests/i18n.rs"
-                ));
-            }
-            for key in quoted.iter().filter(|k| !exists(k)) {
-                problems.push(format!("{file}: t({arg}) names \"{key}\", not in en.json"));
-            }
-        }
+        problems.extend(keys_given_to_t_are_written_out_and_in_english(
+            &file, &source, &keys,
+        ));
     }
     for page in ["index.html", "screens.html"] {
         let html = std::fs::read_to_string(static_dir().join(page)).unwrap();
@@ -392,7 +379,7 @@ fn every_key_the_page_uses_is_in_english_and_every_english_key_is_used() {
         }
     }
     for (key, file) in &used {
-        if !exists(key) {
+        if !keys.exists(key) {
             problems.push(format!("{file} uses \"{key}\", which en.json lacks"));
         }
     }
@@ -409,6 +396,55 @@ fn every_key_the_page_uses_is_in_english_and_every_english_key_is_used() {
         used.len(),
         english.len()
     );
+}
+
+/// The problems of the keys `source` (the script `file`) gives to t(key, …) and tInto(node, key,
+/// …): each must be written out (a literal, a lookup in [`KEY_TABLES`], or a choice between
+/// literals) and in English.
+fn keys_given_to_t_are_written_out_and_in_english(
+    file: &str,
+    source: &str,
+    keys: &EnglishKeys,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    // t(key, …) and tInto(node, key, …).
+    let args = first_arguments(source, "t").into_iter().chain(
+        calls(source, "tInto")
+            .into_iter()
+            .filter_map(|args| args.get(1).cloned()),
+    );
+    for arg in args {
+        if arg.len() >= 2 && arg.starts_with('\'') && arg.ends_with('\'') {
+            let key = &arg[1..arg.len() - 1];
+            if !keys.exists(key) {
+                problems.push(format!("{file}: t('{key}') is not in en.json"));
+            }
+            continue;
+        }
+        if KEY_TABLES.contains(&(file, arg.as_str())) {
+            continue;
+        }
+        if arg.contains('+') || arg.contains('`') {
+            problems.push(format!(
+                "{file}: t({arg}) builds its key: write the keys out (a table, or a choice between written-out keys)"
+            ));
+            continue;
+        }
+        // A choice between written-out keys (the other literals are what the choice compares).
+        let quoted: Vec<String> = literals(&arg)
+            .into_iter()
+            .filter(|k| k.contains('.'))
+            .collect();
+        if quoted.is_empty() {
+            problems.push(format!(
+                "{file}: t({arg}): a key that is not written out; if it is looked up in a table of written-out keys, add the lookup to KEY_TABLES in tests/i18n.rs"
+            ));
+        }
+        for key in quoted.iter().filter(|k| !keys.exists(k)) {
+            problems.push(format!("{file}: t({arg}) names \"{key}\", not in en.json"));
+        }
+    }
+    problems
 }
 
 #[test]

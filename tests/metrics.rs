@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use relay_testkit::{FakeGama, Headset};
 
 /// The value of one sample line of the Prometheus text format.
 fn sample(text: &str, name: &str) -> f64 {
@@ -44,7 +45,17 @@ async fn metrics_follow_a_session() {
         .start()
         .await;
     relay.wait_gama().await;
-    let before = scrape(&relay).await;
+    before_any_headset_the_link_to_gama_is_counted(&relay).await;
+    let a = relay.join("A").await;
+    let b = relay.join("B").await;
+    a_session_with_a_refused_command_and_an_output_for_nobody(&relay, &gama, &a, &b).await;
+    the_metrics_count_players_messages_commands_and_errors(&relay).await;
+    health_and_readiness_need_no_token_and_follow_gama(&relay, &gama).await;
+}
+
+/// Before any headset: connected to GAMA once, no experiment.
+async fn before_any_headset_the_link_to_gama_is_counted(relay: &TestRelay) {
+    let before = scrape(relay).await;
     assert_eq!(
         sample(&before, r#"gama_vr_relay_gama_link{state="connected"}"#),
         1.0
@@ -54,9 +65,16 @@ async fn metrics_follow_a_session() {
         sample(&before, r#"gama_vr_relay_gama_experiment{state="NONE"}"#),
         1.0
     );
+}
 
-    let a = relay.join("A").await;
-    let b = relay.join("B").await;
+/// Launched with the token: A plays (the model allows one player), B waits. A loads; B's
+/// expression is refused by GAMA; GAMA sends an output for a player nobody is.
+async fn a_session_with_a_refused_command_and_an_output_for_nobody(
+    relay: &TestRelay,
+    gama: &FakeGama,
+    a: &Headset,
+    b: &Headset,
+) {
     let launch = relay
         .http
         .post(format!("{}/api/experiment/launch", relay.base))
@@ -65,7 +83,7 @@ async fn metrics_follow_a_session() {
         .await
         .unwrap();
     assert_eq!(launch.status().as_u16(), 200);
-    expect_in_game(&a, true).await;
+    expect_in_game(a, true).await;
     relay.wait("B waiting", |s| s.counts.waiting == 1).await;
     a.ask("send_init_data", &[("id", "A")]).await.unwrap();
     for _ in 0..4 {
@@ -80,8 +98,12 @@ async fn metrics_follow_a_session() {
     // GAMA's frames are handled in order: once A has this one, the one for Nobody was counted.
     gama.send_linker_output(&linker_output(&["A"], r#"{"sync":1}"#));
     while !a.recv_json_output(T).await.unwrap().0.contains("sync") {}
+}
 
-    let text = scrape(&relay).await;
+/// The metrics count the players by state, the messages both ways, GAMA's commands and the one it
+/// refused, and the output for nobody.
+async fn the_metrics_count_players_messages_commands_and_errors(relay: &TestRelay) {
+    let text = scrape(relay).await;
     assert_eq!(
         sample(&text, r#"gama_vr_relay_players{state="connected"}"#),
         2.0
@@ -128,8 +150,11 @@ async fn metrics_follow_a_session() {
         sample(&text, "gama_vr_relay_outputs_for_absent_players_total"),
         1.0
     );
+}
 
-    // Health and readiness need no token either; readiness tells whether GAMA is reachable.
+/// Health and readiness need no token either; readiness tells whether GAMA is reachable, and so
+/// does the metrics' link once GAMA is gone.
+async fn health_and_readiness_need_no_token_and_follow_gama(relay: &TestRelay, gama: &FakeGama) {
     assert_eq!(relay.get("/healthz").await.0, 200);
     let (status, ready) = relay.get("/readyz").await;
     assert_eq!(status, 200);
@@ -144,7 +169,7 @@ async fn metrics_follow_a_session() {
     assert_eq!(status, 200);
     assert_eq!(ready["gama"]["reachable"], false);
     assert!(ready["gama"]["reason"].is_string(), "{ready}");
-    let text = scrape(&relay).await;
+    let text = scrape(relay).await;
     assert_eq!(
         sample(&text, r#"gama_vr_relay_gama_link{state="connected"}"#),
         0.0

@@ -131,15 +131,46 @@ async fn the_catalog_and_each_models_settings_as_the_webplatform_gave_them() {
     let (relay, other) = relay_with_course(&gama).await;
     let addr = monitor(&relay).addr;
     let mut ws = raw(addr).await;
-    let first = next(&mut ws).await;
+    on_connecting_the_state_then_the_selected_model_s_settings(&mut ws, &relay).await;
+    let entries = the_catalog_lists_models_before_sub_catalogs(&mut ws).await;
+    let other_index = entries[1]["entries"][0]["model_index"].clone();
+    assert!(other_index.is_u64(), "{other_index}");
+
+    // Two questions, two answers, in order, to the asker alone.
+    let mut bystander = raw(addr).await;
+    let a = each_model_s_settings_by_index_in_order(&mut ws, &relay, &entries, &other).await;
+    // send_simulation selects and is answered with what is selected.
+    let mut full = a["simulation"].clone();
+    full["model_index"] = other_index.clone();
+    send(
+        &mut ws,
+        json!({"type": "send_simulation", "simulation": full}),
+    )
+    .await;
+    assert_eq!(answer(&mut ws).await["simulation"]["name"], "Other");
+    assert_eq!(relay.handle().state().model.unwrap().name, "Other");
+    the_other_client_heard_none_of_it(&mut bystander).await;
+}
+
+/// On connecting: the state, then the selected model's settings.
+async fn on_connecting_the_state_then_the_selected_model_s_settings(
+    ws: &mut Ws,
+    relay: &TestRelay,
+) {
+    let first = next(ws).await;
     assert_eq!(first["type"], "json_state");
     // The selected model's settings, on connecting.
-    let settings = next(&mut ws).await;
+    let settings = next(ws).await;
     assert_eq!(settings["type"], "json_settings");
     assert_eq!(settings["name"], relay.handle().state().model.unwrap().name);
-    send(&mut ws, json!({"type": "get_simulation_informations"})).await;
+}
+
+/// The catalog, asked for: a JSON string (ASCII) holding the top-level entries, the package Demo
+/// then the course, whose models come before its sub-catalogs. Returns the course's entries.
+async fn the_catalog_lists_models_before_sub_catalogs(ws: &mut Ws) -> Value {
+    send(ws, json!({"type": "get_simulation_informations"})).await;
     let (text, list) = loop {
-        let text = next_text(&mut ws).await;
+        let text = next_text(ws).await;
         let v: Value = serde_json::from_str(&text).unwrap();
         if let Value::String(inner) = v {
             break (text, serde_json::from_str::<Value>(&inner).unwrap());
@@ -156,27 +187,35 @@ async fn the_catalog_and_each_models_settings_as_the_webplatform_gave_them() {
     );
     assert_eq!(entries[0]["name"], "Démo");
     assert_eq!(entries[1]["type"], "catalog");
-    let other_index = entries[1]["entries"][0]["model_index"].clone();
-    assert!(other_index.is_u64(), "{other_index}");
+    entries.clone()
+}
 
-    // Two questions, two answers, in order, to the asker alone.
-    let mut bystander = raw(addr).await;
+/// Three questions by index (Other, 99, Démo): two answers, in order, each model's settings as in
+/// its file (`other`'s path as given, Démo's made absolute), none for 99; asking selected Démo.
+/// Returns the first answer (Other's).
+async fn each_model_s_settings_by_index_in_order(
+    ws: &mut Ws,
+    relay: &TestRelay,
+    entries: &Value,
+    other: &Path,
+) -> Value {
+    let other_index = &entries[1]["entries"][0]["model_index"];
     send(
-        &mut ws,
+        ws,
         json!({"type": "get_simulation_by_index", "simulationIndex": other_index}),
     )
     .await;
     send(
-        &mut ws,
+        ws,
         json!({"type": "get_simulation_by_index", "simulationIndex": 99}),
     )
     .await;
     send(
-        &mut ws,
+        ws,
         json!({"type": "get_simulation_by_index", "simulationIndex": entries[0]["model_index"]}),
     )
     .await;
-    let a = answer(&mut ws).await;
+    let a = answer(ws).await;
     assert_eq!(a["simulation"]["name"], "Other");
     assert_eq!(a["simulation"]["type"], "json_settings");
     assert_eq!(a["simulation"]["experiment_name"], EXPERIMENT);
@@ -187,7 +226,7 @@ async fn the_catalog_and_each_models_settings_as_the_webplatform_gave_them() {
     assert_eq!(a["simulation"]["minimal_players"], "2", "as in the file");
     assert_eq!(a["simulation"]["splashscreen"], "splash.png");
     assert!(a["simulation"].get("model_index").is_none());
-    let b = answer(&mut ws).await;
+    let b = answer(ws).await;
     assert_eq!(b["simulation"]["name"], "Démo", "no answer for index 99");
     let demo_path = b["simulation"]["model_file_path"].as_str().unwrap();
     assert!(
@@ -196,17 +235,11 @@ async fn the_catalog_and_each_models_settings_as_the_webplatform_gave_them() {
     );
     // Asking selected it.
     assert_eq!(relay.handle().state().model.unwrap().name, "Démo");
-    // send_simulation selects and is answered with what is selected.
-    let mut full = a["simulation"].clone();
-    full["model_index"] = other_index.clone();
-    send(
-        &mut ws,
-        json!({"type": "send_simulation", "simulation": full}),
-    )
-    .await;
-    assert_eq!(answer(&mut ws).await["simulation"]["name"], "Other");
-    assert_eq!(relay.handle().state().model.unwrap().name, "Other");
-    // The other client heard none of it.
+    a
+}
+
+/// The other client (`bystander`) heard none of the answers: nothing but states and settings.
+async fn the_other_client_heard_none_of_it(bystander: &mut Ws) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     while let Ok(Some(Ok(m))) =
         tokio::time::timeout(Duration::from_millis(50), bystander.next()).await

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use relay_testkit::gama_client::{self, Finish, Unasked};
-use relay_testkit::{FakeGama, FakeGamaOptions};
+use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -324,62 +324,9 @@ async fn a_tools_load_ends_the_session_desktop() {
     expect_in_game(&a, true).await;
     let mut t = tool(&relay).await;
     next(&mut t).await;
-    let address = t.get_ref().get_ref().local_addr().unwrap().to_string();
-    t.send(Message::text(
-        r#"{"type":"load","model":"/m/gym_walk.gaml","experiment":"gym_xp","api_id":"1"}"#,
-    ))
-    .await
-    .unwrap();
-    let reply = reply_to(&mut t, "1").await;
-    assert_eq!(reply["type"], "CommandExecutedSuccessfully");
-    let creates_before = creates(&gama, "Player_gym");
-    expect_in_game(&a, false).await;
-    let state = relay.state_json().await;
-    let held = &state["gama"]["tool_experiment"];
-    assert_eq!(held["address"], address, "{state}");
-    assert_eq!(held["model"], "/m/gym_walk.gaml");
-    assert_eq!(held["experiment"], "gym_xp");
-    assert_eq!(held["connected"], true);
-    t.send(Message::text(
-        r#"{"type":"reload","exp_id":"gym_xp","api_id":"2"}"#,
-    ))
-    .await
-    .unwrap();
-    assert_eq!(
-        reply_to(&mut t, "2").await["type"],
-        "CommandExecutedSuccessfully"
-    );
-    // Everything the relay would do after GAMA's statuses has had time to happen.
-    t.send(Message::text(
-        r#"{"type":"expression","exp_id":"gym_xp","expr":"cycle","api_id":"3"}"#,
-    ))
-    .await
-    .unwrap();
-    reply_to(&mut t, "3").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        creates(&gama, "Player_gym"),
-        creates_before,
-        "create_player went into the tool's experiment"
-    );
-    assert!(!relay.snapshot_player("Player_gym").player.in_game);
-    let audit = relay
-        .get_until("/api/audit", "the tool's load in the audit trail", |b| {
-            b["entries"].as_array().is_some_and(|e| {
-                e.iter()
-                    .any(|e| e["kind"] == "tool" && e["params"]["command"] == "load")
-            })
-        })
-        .await;
-    let load = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "tool" && e["params"]["command"] == "load")
-        .unwrap()
-        .clone();
-    assert_eq!(load["params"]["model"], "/m/gym_walk.gaml", "{load}");
-    assert_eq!(load["ok"], true);
+    let creates_before = the_tool_s_load_ends_the_session(&mut t, &relay, &gama, &a).await;
+    no_player_goes_into_the_tool_s_experiment(&mut t, &relay, &gama, creates_before).await;
+    the_audit_trail_says_which_tool_loaded_what(&relay).await;
     // The tool leaves: desktop GAMA keeps its experiment, the page and the audit say so.
     t.close(None).await.unwrap();
     relay
@@ -400,6 +347,88 @@ async fn a_tools_load_ends_the_session_desktop() {
     expect_in_game(&a, true).await;
     assert!(relay.state_json().await["gama"]["tool_experiment"].is_null());
     assert_eq!(gama.experiment_name().as_deref(), Some(EXPERIMENT));
+}
+
+/// The tool `t` loads its model: the session ends (the headset `a` is out of the game) and the
+/// relay's state says which tool holds which experiment. Returns how many times GAMA had been
+/// asked to create the player by then.
+async fn the_tool_s_load_ends_the_session(
+    t: &mut Ws,
+    relay: &TestRelay,
+    gama: &FakeGama,
+    a: &Headset,
+) -> usize {
+    let address = t.get_ref().get_ref().local_addr().unwrap().to_string();
+    t.send(Message::text(
+        r#"{"type":"load","model":"/m/gym_walk.gaml","experiment":"gym_xp","api_id":"1"}"#,
+    ))
+    .await
+    .unwrap();
+    let reply = reply_to(t, "1").await;
+    assert_eq!(reply["type"], "CommandExecutedSuccessfully");
+    let creates_before = creates(gama, "Player_gym");
+    expect_in_game(a, false).await;
+    let state = relay.state_json().await;
+    let held = &state["gama"]["tool_experiment"];
+    assert_eq!(held["address"], address, "{state}");
+    assert_eq!(held["model"], "/m/gym_walk.gaml");
+    assert_eq!(held["experiment"], "gym_xp");
+    assert_eq!(held["connected"], true);
+    creates_before
+}
+
+/// No player is pushed into the tool's model (GAMA is asked to create none beyond
+/// `creates_before`), not after its load nor after its reload.
+async fn no_player_goes_into_the_tool_s_experiment(
+    t: &mut Ws,
+    relay: &TestRelay,
+    gama: &FakeGama,
+    creates_before: usize,
+) {
+    t.send(Message::text(
+        r#"{"type":"reload","exp_id":"gym_xp","api_id":"2"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        reply_to(t, "2").await["type"],
+        "CommandExecutedSuccessfully"
+    );
+    // Everything the relay would do after GAMA's statuses has had time to happen.
+    t.send(Message::text(
+        r#"{"type":"expression","exp_id":"gym_xp","expr":"cycle","api_id":"3"}"#,
+    ))
+    .await
+    .unwrap();
+    reply_to(t, "3").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        creates(gama, "Player_gym"),
+        creates_before,
+        "create_player went into the tool's experiment"
+    );
+    assert!(!relay.snapshot_player("Player_gym").player.in_game);
+}
+
+/// The audit trail has the tool's load, with its model, done.
+async fn the_audit_trail_says_which_tool_loaded_what(relay: &TestRelay) {
+    let audit = relay
+        .get_until("/api/audit", "the tool's load in the audit trail", |b| {
+            b["entries"].as_array().is_some_and(|e| {
+                e.iter()
+                    .any(|e| e["kind"] == "tool" && e["params"]["command"] == "load")
+            })
+        })
+        .await;
+    let load = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "tool" && e["params"]["command"] == "load")
+        .unwrap()
+        .clone();
+    assert_eq!(load["params"]["model"], "/m/gym_walk.gaml", "{load}");
+    assert_eq!(load["ok"], true);
 }
 
 /// A tool's synchronous step slower than `gama.command_timeout_ms` is answered by GAMA, as it
@@ -534,7 +563,7 @@ fn creates(gama: &FakeGama, id: &str) -> usize {
 }
 
 /// Sends a linker output of the session's experiment to headset A and waits until A has it.
-async fn deliver(gama: &FakeGama, session: &str, a: &relay_testkit::Headset, contents: &str) {
+async fn deliver(gama: &FakeGama, session: &str, a: &Headset, contents: &str) {
     gama.send_linker_output_of(session, &linker_output(&["A"], contents));
     loop {
         let (raw, _) = a.recv_json_output(T).await.unwrap();

@@ -38,9 +38,19 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
     let relay = TestRelay::new(&gama).await;
     relay.wait_gama().await;
     let live = join_from(&relay, "127.0.0.2", "Player_2").await;
+    let intruder = a_laptop_claiming_a_live_id_waits_out_of_the_game(&relay, &live).await;
+    the_refusal_is_counted_and_written_down(&relay).await;
+    let again = the_same_device_reconnecting_takes_its_player_over(&relay, &live, &intruder).await;
+    when_the_live_headset_leaves_the_waiting_one_is_admitted(&relay, again, &intruder).await;
+}
 
-    // A student's laptop claims the same id: not admitted, told why, the live headset untouched.
-    // It is not closed either (the Unity app would never try again): it waits, out of the game.
+/// A student's laptop claims the same id as the `live` headset (at 127.0.0.2): not admitted, told
+/// why, the live headset untouched. It is not closed either (the Unity app would never try again):
+/// it waits, out of the game. Returns the laptop's connection.
+async fn a_laptop_claiming_a_live_id_waits_out_of_the_game(
+    relay: &TestRelay,
+    live: &Headset,
+) -> Headset {
     let intruder = Headset::connect_from(relay.headset_addr(), ip("127.0.0.3"))
         .await
         .unwrap();
@@ -70,8 +80,14 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
             .next(),
         Some("127.0.0.2")
     );
+    intruder
+}
+
+/// The refusal is counted in the metrics, written down in the audit trail with its source, and the
+/// laptop is listed as waiting for the live headset's id.
+async fn the_refusal_is_counted_and_written_down(relay: &TestRelay) {
     assert_eq!(
-        sample(&relay, "gama_vr_relay_takeovers_refused_total").await,
+        sample(relay, "gama_vr_relay_takeovers_refused_total").await,
         1.0
     );
     let (_, audit) = relay.get("/api/audit").await;
@@ -83,10 +99,17 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
     assert_eq!(audit["waiting"][0]["source"], "127.0.0.3");
     let waits = &relay.state_json().await["headsets"]["waiting_for_id"];
     assert_eq!(waits[0]["holder"], "127.0.0.2", "{waits}");
+}
 
-    // The same device reconnecting (same address) takes its player over, as before; the other
-    // one still waits.
-    let again = join_from(&relay, "127.0.0.2", "Player_2").await;
+/// The same device reconnecting (same address) takes its player over from its old connection
+/// (`live`), as before; the `intruder` still waits. Launched, the player is in game from there.
+/// Returns the new connection.
+async fn the_same_device_reconnecting_takes_its_player_over(
+    relay: &TestRelay,
+    live: &Headset,
+    intruder: &Headset,
+) -> Headset {
+    let again = join_from(relay, "127.0.0.2", "Player_2").await;
     let old = live.wait_closed(T).await.unwrap();
     assert_eq!(old.map(|(code, _)| code), Some(1000));
     intruder
@@ -104,10 +127,18 @@ async fn a_live_player_cannot_be_taken_over_from_another_address() {
             .next(),
         Some("127.0.0.2")
     );
-    // The live headset leaves: the one that waited is admitted at once, as a newcomer would be,
-    // and put in the game.
+    again
+}
+
+/// The live headset (`again`) leaves: the one that waited (`intruder`) is admitted at once, as a
+/// newcomer would be, and put in the game; nobody waits any more.
+async fn when_the_live_headset_leaves_the_waiting_one_is_admitted(
+    relay: &TestRelay,
+    again: Headset,
+    intruder: &Headset,
+) {
     again.close().await.unwrap();
-    expect_in_game(&intruder, true).await;
+    expect_in_game(intruder, true).await;
     assert_eq!(
         relay
             .snapshot_player("Player_2")

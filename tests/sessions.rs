@@ -33,6 +33,10 @@ async fn moved(h: &Headset, id: &str, x: i64, y: i64) {
     .unwrap();
 }
 
+/// A playback's WebSocket (`/api/sessions/{id}/play`).
+type Playback =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     let gama = FakeGama::start(FakeGamaOptions {
@@ -55,28 +59,66 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     relay.launch().await;
     relay.wait_in_game(&["A", "B"]).await;
     let started = Instant::now();
+    the_players_act_and_a_ends_at_a_known_place(&a, &b).await;
+    let b = b_drops_and_comes_back(&relay, b).await;
+    let (status, _) = relay.post("/api/experiment/stop", None).await;
+    assert_eq!(status, 200);
+    let elapsed = started.elapsed();
+
+    let (listed, id) = the_finished_session_is_listed(&relay).await;
+    let timeline = its_timeline_gzipped_or_not(&relay, &id).await;
+    the_lanes_show_b_s_drop_and_return(&timeline);
+    the_counts_and_the_summary_are_as_sent(&timeline);
+    let duration = the_experiment_its_pace_and_the_operator_are_kept(&timeline, elapsed);
+    let csv = the_summary_as_csv(&relay, &id).await;
+    let ws = seeking_to_the_end_shows_a_at_its_known_place(&relay, &id, duration).await;
+    playing_from_the_start_sends_the_worlds_as_kept(ws).await;
+    let (status, _) = relay
+        .http
+        .get(format!("{}/api/sessions/{id}/download", relay.base))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 200);
+    exported_for_scripts(&listed, &id, &csv, duration);
+    let (status, body) = relay.delete(&format!("/api/sessions/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = relay.get(&format!("/api/sessions/{id}")).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "unknown_session");
+    drop((a, b));
+}
+
+/// A loads and walks, then stands at a known place (777 000, 333 000) until the end; A says
+/// something twice, B pings GAMA.
+async fn the_players_act_and_a_ends_at_a_known_place(a: &Headset, b: &Headset) {
     a.ask("send_init_data", &[("id", "A")]).await.unwrap();
     for i in 0..10 {
-        moved(&a, "A", 100_000 + i * 1_000, 50_000).await;
+        moved(a, "A", 100_000 + i * 1_000, 50_000).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A known place, held until the end.
-    moved(&a, "A", 777_000, 333_000).await;
+    moved(a, "A", 777_000, 333_000).await;
     a.expression("do hello($id);").await.unwrap();
     a.expression("do hello($id);").await.unwrap();
     b.ask("ping_GAMA", &[("id", "B")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    // B drops and comes back.
+}
+
+/// B drops and comes back (its new connection is returned).
+async fn b_drops_and_comes_back(relay: &TestRelay, b: Headset) -> Headset {
     drop(b);
     relay.wait_disconnected("B").await;
     let b = relay.join("B").await;
     relay.wait_in_game(&["A", "B"]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, _) = relay.post("/api/experiment/stop", None).await;
-    assert_eq!(status, 200);
-    let elapsed = started.elapsed();
+    b
+}
 
-    let listed = sessions_until(&relay, "the session is finished", |b| {
+/// The session is listed, finished, with its model and players. Returns the list and its id.
+async fn the_finished_session_is_listed(relay: &TestRelay) -> (Value, String) {
+    let listed = sessions_until(relay, "the session is finished", |b| {
         b["sessions"]
             .as_array()
             .is_some_and(|s| s.len() == 1 && s[0]["in_progress"] == false)
@@ -87,7 +129,11 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     assert_eq!(session["model"], "Demo");
     assert_eq!(session["players"], json!(["A", "B"]));
     assert!(listed["current"].is_null());
+    (listed, id)
+}
 
+/// The session's timeline (returned); gzipped for browsers (they all ask for it), the same.
+async fn its_timeline_gzipped_or_not(relay: &TestRelay, id: &str) -> Value {
     let (status, timeline) = relay.get(&format!("/api/sessions/{id}")).await;
     assert_eq!(status, 200, "{timeline}");
     // Gzipped for browsers (they all ask for it): the same timeline.
@@ -104,6 +150,11 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
         .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), timeline);
+    timeline
+}
+
+/// A's lane has it in game; B's has its drop, and its return to the game after.
+fn the_lanes_show_b_s_drop_and_return(timeline: &Value) {
     let lanes = timeline["lanes"].as_array().unwrap();
     let lane = |id: &str| -> Vec<String> {
         lanes
@@ -130,7 +181,10 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         b_states[dropped + 1..].contains(&"in_game".to_string()),
         "B came back into the game: {b_states:?}"
     );
-    // Counts per player and action, as sent.
+}
+
+/// Counts per player and action, and the summary per player, as sent.
+fn the_counts_and_the_summary_are_as_sent(timeline: &Value) {
     assert_eq!(
         timeline["counts"]["A"]["ask:move_player_external"], 11,
         "{}",
@@ -148,6 +202,15 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     assert_eq!(summary[0]["asks"], 12);
     assert_eq!(summary[0]["expressions"], 2);
     assert_eq!(summary[1]["disconnections"], 1);
+}
+
+/// The experiment's states, GAMA's pace and the operator's launch and stop are in the timeline,
+/// which lasts as long as the run (`elapsed`, from the launch to the stop). Returns its duration
+/// (ms).
+fn the_experiment_its_pace_and_the_operator_are_kept(
+    timeline: &Value,
+    elapsed: std::time::Duration,
+) -> u64 {
     let experiment: Vec<&str> = timeline["experiment"]
         .as_array()
         .unwrap()
@@ -170,7 +233,11 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         duration + 200 >= elapsed.as_millis() as u64 - 1000,
         "{duration} ms"
     );
+    duration
+}
 
+/// The session's summary as CSV (returned): a line per player.
+async fn the_summary_as_csv(relay: &TestRelay, id: &str) -> String {
     let csv = relay.text(&format!("/api/sessions/{id}/summary.csv")).await;
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -185,8 +252,16 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         rows[2].starts_with("B,") && rows[2].ends_with(",1,0,1"),
         "{csv}"
     );
+    csv
+}
 
-    // Playback: seek to the end, where A stood at its known place.
+/// Playback: seek to the end (the session lasts `duration` ms), where A stood at its known place,
+/// its trail behind it, having been sent the world. Returns the playback, still open.
+async fn seeking_to_the_end_shows_a_at_its_known_place(
+    relay: &TestRelay,
+    id: &str,
+    duration: u64,
+) -> Playback {
     let url = format!(
         "ws://{}/api/sessions/{id}/play?player=A",
         relay.handle().admin_addr()
@@ -227,7 +302,12 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
         has("precision") && has("properties") && has("pointsLoc"),
         "{frames:?}"
     );
-    // From the start, playing sends the worlds as kept: at most 5 a second per player.
+    ws
+}
+
+/// From the start, playing sends the worlds as kept: at most 5 a second per player. The playback
+/// ends.
+async fn playing_from_the_start_sends_the_worlds_as_kept(mut ws: Playback) {
     ws.send(Message::text(r#"{"type":"seek","t":0}"#))
         .await
         .unwrap();
@@ -245,22 +325,18 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     }
     assert!((1..=15).contains(&worlds), "{worlds} worlds in 0.5 s at ×4");
     drop(ws);
+}
 
-    let (status, _) = relay
-        .http
-        .get(format!("{}/api/sessions/{id}/download", relay.base))
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
-    assert_eq!(status, 200);
-    // For scripts: the same summary, the timeline as JSON, every event as JSON lines.
+/// For scripts, from the session's folder (in the `listed` sessions): the same summary as `csv`,
+/// every event as JSON lines in time order, the worlds kept for A at most 5 a second over the
+/// session's `duration` (ms), and the list of sessions.
+fn exported_for_scripts(listed: &Value, id: &str, csv: &str, duration: u64) {
     let folder = std::path::PathBuf::from(listed["folder"].as_str().unwrap());
     let mut out = Vec::new();
-    gama_vr_relay::export_session(&folder, &id, gama_vr_relay::Export::Csv, &mut out).unwrap();
+    gama_vr_relay::export_session(&folder, id, gama_vr_relay::Export::Csv, &mut out).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), csv);
     let mut out = Vec::new();
-    gama_vr_relay::export_session(&folder, &id, gama_vr_relay::Export::Events, &mut out).unwrap();
+    gama_vr_relay::export_session(&folder, id, gama_vr_relay::Export::Events, &mut out).unwrap();
     let events: Vec<Value> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -289,12 +365,5 @@ async fn a_session_is_kept_and_can_be_replayed_at_any_moment() {
     );
     let mut out = Vec::new();
     gama_vr_relay::list_sessions(&folder, &mut out).unwrap();
-    assert!(String::from_utf8(out).unwrap().contains(&id));
-
-    let (status, body) = relay.delete(&format!("/api/sessions/{id}")).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = relay.get(&format!("/api/sessions/{id}")).await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["code"], "unknown_session");
-    drop((a, b));
+    assert!(String::from_utf8(out).unwrap().contains(id));
 }

@@ -205,8 +205,46 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
             return;
         }
     };
-    // As a teacher unzips it: the program (and, for Wine only, the stand-in DLL beside it), the
-    // webplatform's .env and learning-packages/.
+    let (_app, program) = unzipped_as_a_teacher_does(&exe);
+    // Started from another folder, like a shortcut does.
+    let work = tempfile::tempdir().unwrap();
+
+    let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
+    let gama_port = gama.port().to_string();
+    let mut relay = WineRelay::start(
+        &wine,
+        &program,
+        work.path(),
+        &[
+            "--gama-host",
+            "127.0.0.1",
+            "--gama-port",
+            &gama_port,
+            "--record",
+            "session.jsonl",
+        ],
+    );
+    let headset_port = relay.port("headsets: ws://").await;
+    let admin = relay.port("admin page: http://").await;
+    the_env_beside_the_program_is_read(&relay.log).await;
+    let http = reqwest::Client::new();
+    let sent = a_launch_sends_gama_a_native_windows_path(&http, admin, &gama, &relay.log).await;
+    // The fake GAMA checks paths the Linux way and refuses that one; the teacher opens the
+    // experiment in GAMA's window instead, and the relay follows.
+    gama.open_experiment(EXPERIMENT);
+    let headset = a_headset_plays_and_gets_gama_s_output(&http, admin, headset_port, &gama).await;
+    ctrl_c_stops_it_cleanly(&mut relay, &headset, work.path()).await;
+    // Shown with --nocapture.
+    println!(
+        "GAMA was sent {sent}\nthe relay's log:\n{}",
+        relay.log.text()
+    );
+}
+
+/// As a teacher unzips it, in a folder of its own (returned, with the program in it): the program
+/// (and, for Wine only, the stand-in DLL beside it), the webplatform's .env and
+/// learning-packages/.
+fn unzipped_as_a_teacher_does(exe: &Path) -> (tempfile::TempDir, PathBuf) {
     let app = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(exe.parent().unwrap()).unwrap() {
         let path = entry.unwrap().path();
@@ -222,28 +260,12 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
     )
     .unwrap();
     write_package(&app.path().join("learning-packages"), "Demo", "", "");
-    // Started from another folder, like a shortcut does.
-    let work = tempfile::tempdir().unwrap();
+    (app, program)
+}
 
-    let gama = FakeGama::start(FakeGamaOptions::desktop()).await.unwrap();
-    let gama_port = gama.port().to_string();
-    let relay = WineRelay::start(
-        &wine,
-        &program,
-        work.path(),
-        &[
-            "--gama-host",
-            "127.0.0.1",
-            "--gama-port",
-            &gama_port,
-            "--record",
-            "session.jsonl",
-        ],
-    );
-    let headset_port = relay.port("headsets: ws://").await;
-    let admin = relay.port("admin page: http://").await;
-    let log = &relay.log;
-    // The .env beside the program was read (Wine shows Linux's / as drive Z:).
+/// The .env beside the program was read (Wine shows Linux's / as drive Z:), its webplatform-only
+/// setting noted; GAMA is reached.
+async fn the_env_beside_the_program_is_read(log: &Log) {
     let read = log.wait_line("read settings from ", T).await;
     assert!(
         read.contains(r"\.env") && read.contains(":\\"),
@@ -252,10 +274,18 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
     );
     log.wait_line("VIDEO_WS_PORT is ignored", T).await;
     log.wait_line("GAMA server probed", START).await;
+}
 
-    // The admin API answers; the package beside the program is offered with a Windows path.
-    let http = reqwest::Client::new();
-    let (status, models) = get(&http, admin, "/api/models").await;
+/// The admin API (on port `admin`) answers; the package beside the program is offered with a
+/// Windows path. A launch sends GAMA that path: an ordinary absolute Windows path, never `\\?\`.
+/// Returns the path GAMA was sent.
+async fn a_launch_sends_gama_a_native_windows_path(
+    http: &reqwest::Client,
+    admin: u16,
+    gama: &FakeGama,
+    log: &Log,
+) -> String {
+    let (status, models) = get(http, admin, "/api/models").await;
     assert_eq!(status, 200, "{models}");
     let model_path = models["models"][0]["model_file_path"]
         .as_str()
@@ -278,11 +308,17 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
             && sent.ends_with(r"\learning-packages\Demo\models\demo.gaml"),
         "not a native Windows path: {sent}"
     );
-    // The fake GAMA checks paths the Linux way and refuses that one; the teacher opens the
-    // experiment in GAMA's window instead, and the relay follows.
-    gama.open_experiment(EXPERIMENT);
+    sent.to_string()
+}
 
-    // A headset registers, is created in GAMA, and receives GAMA's output.
+/// A headset registers (on `headset_port`), is created in GAMA, and receives GAMA's output; the
+/// admin API (on port `admin`) lists it in game. Returns the headset.
+async fn a_headset_plays_and_gets_gama_s_output(
+    http: &reqwest::Client,
+    admin: u16,
+    headset_port: u16,
+    gama: &FakeGama,
+) -> Headset {
     let headset = Headset::connect(format!("127.0.0.1:{headset_port}").parse().unwrap())
         .await
         .unwrap();
@@ -296,8 +332,8 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
         "{:?}",
         gama.commands()
     );
-    expect_delivery(&gama, &headset, "Player_1", r#"{"agents":[1,2,3]}"#).await;
-    let (status, state) = get(&http, admin, "/api/state").await;
+    expect_delivery(gama, &headset, "Player_1", r#"{"agents":[1,2,3]}"#).await;
+    let (status, state) = get(http, admin, "/api/state").await;
     assert_eq!(status, 200, "{state}");
     let player = &state["players"][0];
     assert_eq!(
@@ -305,10 +341,12 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
         (Some("Player_1"), Some(true)),
         "{state}"
     );
+    headset
+}
 
-    // Ctrl-C stops it as SIGTERM does on Linux: the headset is told why, the recording is
-    // flushed, the exit is clean.
-    let mut relay = relay;
+/// Ctrl-C stops it as SIGTERM does on Linux: the headset is told why, the recording (in `work`) is
+/// flushed, the exit is clean.
+async fn ctrl_c_stops_it_cleanly(relay: &mut WineRelay, headset: &Headset, work: &Path) {
     relay.ctrl_c();
     let close = headset.wait_closed(Duration::from_secs(10)).await.unwrap();
     assert_eq!(close, Some((1001, "relay shutting down".to_string())));
@@ -318,15 +356,10 @@ async fn the_windows_program_relays_between_gama_and_a_headset_and_stops_on_ctrl
         .unwrap();
     assert!(status.success(), "{status:?}\n{}", relay.log.text());
     relay.log.wait_line("Ctrl-C", T).await;
-    let recording = std::fs::read_to_string(work.path().join("session.jsonl")).unwrap();
+    let recording = std::fs::read_to_string(work.join("session.jsonl")).unwrap();
     assert!(
         recording.contains("Player_1") && recording.contains("agents"),
         "{recording}"
-    );
-    // Shown with --nocapture.
-    println!(
-        "GAMA was sent {sent}\nthe relay's log:\n{}",
-        relay.log.text()
     );
 }
 

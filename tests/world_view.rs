@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
-use relay_testkit::{FakeGama, FakeGamaOptions};
+use relay_testkit::{FakeGama, FakeGamaOptions, Headset};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -119,16 +119,21 @@ async fn a_world_view_opened_late_gets_the_player_s_view_then_follows_it() {
     ))
     .await
     .unwrap();
-    // The cached payloads, exactly as A received them, parameters first.
+    the_view_gets_the_cached_payloads_as_a_received_them(&mut view, &seen_by_a).await;
+    then_a_s_output_and_positions_not_b_s(&mut view, &gama, &a).await;
+}
+
+/// The cached payloads, exactly as A received them (`seen_by_a`), parameters first.
+async fn the_view_gets_the_cached_payloads_as_a_received_them(view: &mut Ws, seen_by_a: &[String]) {
     let mut cached = Vec::new();
     for _ in 0..4 {
-        let text = next_text(&mut view).await;
+        let text = next_text(view).await;
         if !text.contains("\"positions\"") {
             cached.push(text);
         }
     }
     while cached.len() < 4 {
-        let text = next_text(&mut view).await;
+        let text = next_text(view).await;
         if !text.contains("\"positions\"") {
             cached.push(text);
         }
@@ -140,7 +145,10 @@ async fn a_world_view_opened_late_gets_the_player_s_view_then_follows_it() {
     for frame in &cached {
         assert!(seen_by_a.contains(frame), "{frame}");
     }
-    // Live: A's output and positions; not B's output.
+}
+
+/// Live: A's output and positions reach A's view; B's output does not.
+async fn then_a_s_output_and_positions_not_b_s(view: &mut Ws, gama: &FakeGama, a: &Headset) {
     gama.send_linker_output(&linker_output(&["B"], r#"{"for":"B"}"#));
     gama.send_linker_output(&linker_output(&["A"], r#"{"for":"A"}"#));
     a.ask(
@@ -158,7 +166,7 @@ async fn a_world_view_opened_late_gets_the_player_s_view_then_follows_it() {
     let mut got_output = false;
     let mut got_position = false;
     while !(got_output && got_position) {
-        let text = next_text(&mut view).await;
+        let text = next_text(view).await;
         assert!(
             !text.contains(r#""for":"B""#),
             "B's output reached A's view"

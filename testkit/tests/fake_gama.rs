@@ -458,6 +458,19 @@ async fn desktop_gui_actions_emit_statuses() -> anyhow::Result<()> {
 async fn headless_load_answers_an_id_and_exp_id_is_mandatory() -> anyhow::Result<()> {
     let gama = FakeGama::start(FakeGamaOptions::headless()).await?;
     let mut a = Client::connect(&gama).await?;
+    let id = a_load_answers_a_numeric_id_then_statuses(&gama, &mut a).await?;
+    every_experiment_command_needs_an_existing_exp_id(&mut a).await?;
+    let _b = only_the_loading_socket_drives_its_experiment(&gama, &mut a, &id).await?;
+    a_second_load_gets_a_new_id_that_stop_disposes(&gama, &mut a, &id).await?;
+    Ok(())
+}
+
+/// Headless, a load is answered with the experiment's id (a number, not its name), then its
+/// statuses carry that id. Returns the id.
+async fn a_load_answers_a_numeric_id_then_statuses(
+    gama: &FakeGama,
+    a: &mut Client,
+) -> anyhow::Result<String> {
     let r = a.request(LOAD).await?;
     let id = r["content"].as_str().context("id")?.to_owned();
     assert_ne!(id, "vr_xp");
@@ -471,7 +484,12 @@ async fn headless_load_answers_an_id_and_exp_id_is_mandatory() -> anyhow::Result
         format!(r#"{{"type":"SimulationStatus","content":"PAUSED","exp_id":"{id}"}}"#)
     );
     assert_eq!(gama.experiment_state(), "PAUSED");
+    Ok(id)
+}
 
+/// Every command on an experiment names it by `exp_id`: without one it is malformed, with an empty
+/// one too, with an unknown one GAMA cannot find it.
+async fn every_experiment_command_needs_an_existing_exp_id(a: &mut Client) -> anyhow::Result<()> {
     for ty in [
         "play",
         "pause",
@@ -502,9 +520,17 @@ async fn headless_load_answers_an_id_and_exp_id_is_mandatory() -> anyhow::Result
             Some("Unable to find the experiment or simulation")
         )
     );
+    Ok(())
+}
 
-    // Another socket cannot drive A's experiment...
-    let mut b = Client::connect(&gama).await?;
+/// Another socket cannot drive A's experiment (`id`) unless it names A's socket. Returns that
+/// other socket, still open.
+async fn only_the_loading_socket_drives_its_experiment(
+    gama: &FakeGama,
+    a: &mut Client,
+    id: &str,
+) -> anyhow::Result<Client> {
+    let mut b = Client::connect(gama).await?;
     let r = b
         .request(&format!(r#"{{"type":"play","exp_id":"{id}"}}"#))
         .await?;
@@ -519,8 +545,15 @@ async fn headless_load_answers_an_id_and_exp_id_is_mandatory() -> anyhow::Result
     assert_eq!(r["type"], "CommandExecutedSuccessfully");
     b.barrier().await?;
     assert_eq!(a.recv().await?["content"], "RUNNING");
+    Ok(b)
+}
 
-    // A second load gets a new id; stop disposes only that one.
+/// A second load gets a new id (not `id`); stop disposes only that one.
+async fn a_second_load_gets_a_new_id_that_stop_disposes(
+    gama: &FakeGama,
+    a: &mut Client,
+    id: &str,
+) -> anyhow::Result<()> {
     let r = a.request(LOAD).await?;
     let id2 = r["content"].as_str().context("id")?.to_owned();
     assert_ne!(id, id2);
