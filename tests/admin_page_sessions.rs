@@ -1030,8 +1030,8 @@ impl TimelineFile {
     }
 }
 
-/// Writes a kept session to `folder` as the relay's writer lays it out (src/history/kept/write/): its
-/// summary, its timeline file (all the timeline is read from) and an empty data file. An hour of a
+/// Writes a kept session to `folder` as the relay's writer lays it out (src/history/kept/write/):
+/// its summary, its timeline file (all the timeline is read from) and an empty data file. An hour of a
 /// classroom of `players`: they arrive, some drop for a while, wait for a slot or are refused; each
 /// moves every second and now and then acts; the experiment pauses every quarter of an hour.
 /// Returns what it wrote per player and `kind:name`.
