@@ -508,13 +508,17 @@ async fn a_quest_shows_one_eye_and_a_turned_display_is_started_again_turned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headsets_on_wifi_are_connected_from_the_setting_and_from_the_players_addresses() {
-    let m = start(Vec::new(), |c| {
+    // Wireless ADB on (`adb tcpip 5555`), not yet connected: the relay asks the ADB server. (Made
+    // reachable before the relay starts: its first round of connections is at once, and an
+    // address that did not answer is asked again only 30 s later.)
+    let reachable = vec![
+        FakeDevice::quest3("192.0.2.40:5555"),
+        FakeDevice::quest3("127.0.0.1:5555"),
+    ];
+    let m = start_with_reachable(Vec::new(), reachable, |c| {
         c.mirror.headsets = vec!["\"192.0.2.40\"".into()]
     })
     .await;
-    // Wireless ADB on (`adb tcpip 5555`), not yet connected: the relay asks the ADB server.
-    m.adb.add_reachable(FakeDevice::quest3("192.0.2.40:5555"));
-    m.adb.add_reachable(FakeDevice::quest3("127.0.0.1:5555"));
     wait_screens(&m.relay, "the listed headset connected", |s| {
         device(s, "192.0.2.40:5555").is_some()
     })

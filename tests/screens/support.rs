@@ -27,9 +27,22 @@ pub async fn start(
     devices: Vec<FakeDevice>,
     tweak: impl FnOnce(&mut gama_vr_relay::Config),
 ) -> Mirrored {
+    start_with_reachable(devices, Vec::new(), tweak).await
+}
+
+/// [`start`], with headsets the ADB server can reach over Wi-Fi (`adb tcpip 5555` done, not yet
+/// connected) from before the relay's first round of connections.
+pub async fn start_with_reachable(
+    devices: Vec<FakeDevice>,
+    reachable: Vec<FakeDevice>,
+    tweak: impl FnOnce(&mut gama_vr_relay::Config),
+) -> Mirrored {
     let adb = FakeAdb::start().await.unwrap();
     for d in devices {
         adb.add_device(d);
+    }
+    for d in reachable {
+        adb.add_reachable(d);
     }
     let jar = tempfile::tempdir().unwrap();
     let server = jar.path().join("scrcpy-server");
