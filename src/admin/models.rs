@@ -123,15 +123,8 @@ pub(super) async fn splash(
         .catalog()
         .models
         .get(index)
-        .and_then(|m| m.splashscreen.clone())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                Code::NoImage,
-                "this model has no splash image",
-            )
-        })?;
-    image(&path).await
+        .and_then(|m| m.splashscreen.clone());
+    image(path.as_deref(), "this model has no splash image").await
 }
 
 /// `GET /api/catalogs/{index}/splash`: a catalog's splash image.
@@ -140,23 +133,13 @@ pub(super) async fn catalog_splash(
     Path(index): Path<String>,
 ) -> ApiResult<Response> {
     let index = parse_index(&index)?;
-    let path = app
-        .operator
-        .catalog()
-        .catalog_splashes
-        .get(index)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                Code::NoImage,
-                "no such catalog splash image",
-            )
-        })?;
-    image(&path).await
+    let path = app.operator.catalog().catalog_splashes.get(index).cloned();
+    image(path.as_deref(), "no such catalog splash image").await
 }
 
-async fn image(path: &std::path::Path) -> ApiResult<Response> {
+/// The image at `path`, with its type; `missing` when there is none.
+async fn image(path: Option<&std::path::Path>, missing: &str) -> ApiResult<Response> {
+    let path = path.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, Code::NoImage, missing))?;
     let bytes = tokio::fs::read(path).await.map_err(|e| {
         ApiError::new(
             StatusCode::NOT_FOUND,
