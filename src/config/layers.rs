@@ -323,13 +323,7 @@ impl Provider for Setting {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::testing::{env, load_error};
 
     #[test]
     fn layers_apply_in_order_defaults_file_env_cli() {
@@ -445,42 +439,34 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting_the_value_and_the_source() {
-        let err = load(&Sources {
+        let err = load_error(Sources {
             env: env(&[("GAMA_WS_PORT", "abc")]),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(err.contains("gama.port"), "{err}");
         assert!(err.contains("abc"), "{err}");
         assert!(err.contains("GAMA_WS_PORT"), "{err}");
 
-        let err = load(&Sources {
+        let err = load_error(Sources {
             env: env(&[("GAMA_WS_PORT", "70000")]),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(err.contains("gama.port") && err.contains("70000"), "{err}");
         assert!(err.contains("GAMA_WS_PORT"), "{err}");
 
-        let err = load(&Sources {
+        let err = load_error(Sources {
             env: env(&[("AGGRESSIVE_DISCONNECT", "maybe")]),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(
             err.contains("headsets.aggressive_disconnect") && err.contains("maybe"),
             "{err}"
         );
 
-        let err = load(&Sources {
+        let err = load_error(Sources {
             cli: vec![("headsets.nope".into(), "1".into(), "--set".into())],
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(
             err.contains("headsets.nope") && err.contains("--set"),
             "{err}"
@@ -492,39 +478,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "[headsets]\nmissed_heartbeats = \"many\"\n").unwrap();
-        let err = load(&Sources {
+        let err = load_error(Sources {
             file: Some(file.clone()),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(err.contains("headsets.missed_heartbeats"), "{err}");
         assert!(err.contains("bad.toml"), "{err}");
 
         std::fs::write(&file, "[headsets]\nmisssed = 1\n").unwrap();
-        let err = load(&Sources {
+        let err = load_error(Sources {
             file: Some(file.clone()),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(err.contains("misssed"), "{err}");
 
         std::fs::write(&file, "this is not toml [").unwrap();
-        let err = load(&Sources {
+        let err = load_error(Sources {
             file: Some(file),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(err.contains("bad.toml"), "{err}");
 
-        let err = load(&Sources {
+        let err = load_error(Sources {
             file: Some(dir.path().join("missing.toml")),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(err.contains("missing.toml"), "{err}");
     }
 
@@ -581,12 +559,10 @@ mod tests {
     #[test]
     fn a_bad_value_in_a_dotenv_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load(&Sources {
+        let err = load_error(Sources {
             dotenv: dotenv(dir.path(), &[("VERBOSE", "notabool")]),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         let file = dir.path().join(".env");
         assert!(
             err.contains("log.verbose")

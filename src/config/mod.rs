@@ -34,3 +34,22 @@ pub use settings::{
     MONITOR_MAX_SILENCE_MS, MirrorConfig, MirrorModel, MonitorConfig, PassthroughConfig,
     RecordConfig, SessionConfig, SessionsConfig, Takeover, is_loopback, listen_addr, resolve_path,
 };
+
+/// What the tests of the layering and of the validation share.
+#[cfg(test)]
+mod testing {
+    use super::{Sources, load};
+
+    /// Environment variables from pairs of name and value.
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The error loading `sources` gives, in words.
+    pub(super) fn load_error(sources: Sources) -> String {
+        load(&sources).unwrap_err().to_string()
+    }
+}

@@ -318,37 +318,27 @@ fn check_log(log: &LogConfig) -> Checked {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Sources, load};
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::Sources;
+    use crate::config::testing::{env, load_error};
 
     #[test]
     fn relations_between_settings_are_checked() {
-        let err = load(&Sources {
+        let err = load_error(Sources {
             env: env(&[
                 ("GAMA_VR_RELAY_HEADSETS__MIN_HEARTBEAT_MS", "9000"),
                 ("GAMA_VR_RELAY_HEADSETS__MAX_HEARTBEAT_MS", "2000"),
             ]),
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(
             err.contains("headsets.max_heartbeat_ms") && err.contains("2000"),
             "{err}"
         );
 
-        let err = load(&Sources {
+        let err = load_error(Sources {
             cli: vec![("headsets.host".into(), "not-an-ip".into(), "--set".into())],
             ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        });
         assert!(
             err.contains("headsets.host") && err.contains("not-an-ip"),
             "{err}"
